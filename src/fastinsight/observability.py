@@ -1,0 +1,70 @@
+"""Prometheus metrics shared by the API, the training pipeline and the job runner.
+
+Defined once here (module-level metric objects are cheap and touch nothing outside the
+process) and registered in the default registry, so ``/metrics`` can serve
+``prometheus_client.generate_latest()`` and gets the process collectors for free.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "fastinsight_http_requests_total",
+    "HTTP requests by method, route template and status code.",
+    ["method", "route", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "fastinsight_http_request_seconds",
+    "HTTP request latency by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+MODEL_VERSION = Gauge(
+    "fastinsight_model_version_info",
+    "1 for the model version this process serves (labels carry version and algorithm).",
+    ["version", "algorithm"],
+)
+MODEL_LOADED_AT = Gauge(
+    "fastinsight_model_loaded_timestamp_seconds",
+    "Unix time at which the served model version was switched in.",
+)
+TRAINING_SECONDS = Histogram(
+    "fastinsight_training_seconds",
+    "Wall time of a training run by algorithm.",
+    ["algorithm"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
+JOB_OUTCOMES = Counter(
+    "fastinsight_job_outcomes_total",
+    "Finished operations jobs by job name and final status.",
+    ["name", "status"],
+)
+JOB_SECONDS = Histogram(
+    "fastinsight_job_seconds",
+    "Duration of operations jobs by job name.",
+    ["name"],
+    buckets=(0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+)
+JOBS_RUNNING = Gauge(
+    "fastinsight_jobs_running",
+    "Jobs currently running in this process.",
+    ["name"],
+)
+DB_ERRORS = Counter(
+    "fastinsight_db_errors_total",
+    "Database errors by operation (e.g. find, insert, ping).",
+    ["operation"],
+)
+
+__all__ = [
+    "DB_ERRORS",
+    "JOBS_RUNNING",
+    "JOB_OUTCOMES",
+    "JOB_SECONDS",
+    "MODEL_LOADED_AT",
+    "MODEL_VERSION",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "TRAINING_SECONDS",
+]

@@ -1,0 +1,69 @@
+"""Operations settings (prefix ``FASTINSIGHT_``), kept apart from the core ``Settings``.
+
+Same environment and ``.env`` file as :mod:`fastinsight.config`; the fields live here
+until they are merged into the main settings class.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SCHEDULES: dict[str, str] = {
+    "backup": "0 3 * * *",
+    "retrain": "15 * * * *",
+    "cleanup_logs": "30 4 * * *",
+    "monitor": "*/5 * * * *",
+}
+
+DEFAULT_JOB_TIMEOUTS: dict[str, float] = {
+    "backup": 3600.0,
+    "restore": 3600.0,
+    "cleanup_logs": 600.0,
+    "monitor": 120.0,
+    "retrain": 7200.0,
+}
+
+
+class OpsSettings(BaseSettings):
+    """Backup, restore, monitoring, deploy, clean-up, jobs and scheduler configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FASTINSIGHT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    backup_dir: Path = Path("var/backups")
+    backup_keep: int = Field(default=7, ge=1)
+    backup_keep_days: float | None = Field(default=14.0, gt=0)
+    backup_compresslevel: int = Field(default=6, ge=0, le=9)
+
+    log_keep_days: float = Field(default=14.0, gt=0)
+    log_rotate_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    job_keep_days: float = Field(default=30.0, gt=0)
+    model_keep_versions: int = Field(default=5, ge=1)
+
+    job_timeouts: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_JOB_TIMEOUTS))
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    job_stale_seconds: float = Field(default=60.0, gt=0)
+    job_output_tail_chars: int = Field(default=4000, ge=100)
+    schedules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
+
+    monitor_url: str = "http://127.0.0.1:8000"
+    monitor_log: Path = Path("var/log/monitor.jsonl")
+    monitor_max_cpu_pct: float = Field(default=95.0, ge=0)
+    monitor_max_mem_pct: float = Field(default=90.0, ge=0)
+    monitor_max_disk_pct: float = Field(default=90.0, ge=0)
+    monitor_max_load_per_cpu: float = Field(default=4.0, ge=0)
+
+    run_dir: Path = Path("var/run")
+    deploy_backend_ports: tuple[int, int] = (8001, 8002)
+    deploy_ready_timeout: float = Field(default=60.0, gt=0)
+    deploy_drain_timeout: float = Field(default=30.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_ops_settings() -> OpsSettings:
+    return OpsSettings()
