@@ -1,0 +1,248 @@
+"""Interaction data for offline evaluation: MovieLens files, import files, MongoDB.
+
+Every source is reduced to the same thing, an :class:`EvalDataset`: one row per
+positive (user, item) pair on fixed integer indices, with the pair's summed weight
+and the time of its latest interaction. What counts as positive:
+
+* MovieLens ``ratings.csv``: rating >= ``min_rating`` (default 4.0), weight 1.
+* Import format (``user_id,item_id,type,value,timestamp``) and the ``interactions``
+  collection: the training weights of :mod:`fastinsight.recsys.matrix` (each record
+  weighs ``weights[type]``, a rating ``weights["rating"] * value / rating_scale``),
+  except that a rating counts only when ``value >= min_rating``. Positive weights
+  of a pair are summed; a pair with any negative record (a dislike) is not positive,
+  as in training. Records of unknown types are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastinsight.config import DEFAULT_INTERACTION_WEIGHTS
+from fastinsight.errors import ValidationFailed
+from fastinsight.recsys.matrix import DEFAULT_RATING_SCALE, RATING_TYPES, to_epoch_seconds
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_RATING = 4.0
+INTERACTIONS_COLLECTION = "interactions"
+_PROJECTION = {"_id": 0, "user_id": 1, "item_id": 1, "type": 1, "value": 1, "timestamp": 1}
+
+
+@dataclass(frozen=True)
+class EvalDataset:
+    """Positive (user, item) pairs on a fixed index; one row per distinct pair."""
+
+    users: np.ndarray  # int64 row index into user_ids
+    items: np.ndarray  # int64 column index into item_ids
+    weights: np.ndarray  # float32, > 0
+    timestamps: np.ndarray  # float64 epoch seconds of the pair's latest interaction
+    user_ids: np.ndarray  # str
+    item_ids: np.ndarray  # str
+    item_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def n_users(self) -> int:
+        return int(self.user_ids.size)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.item_ids.size)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.users.size)
+
+    def matrix(self, rows: np.ndarray | None = None) -> sp.csr_matrix:
+        """Users x items matrix of the selected pair rows (all rows by default)."""
+        sel = slice(None) if rows is None else rows
+        return sp.csr_matrix(
+            (self.weights[sel], (self.users[sel], self.items[sel])),
+            shape=(self.n_users, self.n_items), dtype=np.float32,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        density = self.n_pairs / max(1, self.n_users * self.n_items)
+        return {
+            "source": self.source, "users": self.n_users, "items": self.n_items,
+            "positives": self.n_pairs, "density": round(density, 6),
+        }
+
+
+def filter_min_positives(
+    data: EvalDataset, min_positives: int = 5, keep_all_items: bool = False
+) -> EvalDataset:
+    """Keep users with at least ``min_positives`` positive pairs and re-index.
+
+    Items left without any positive pair are dropped from the catalogue unless
+    ``keep_all_items``: nobody can find them relevant, and every model would only
+    carry an empty column for them.
+    """
+    counts = np.bincount(data.users, minlength=data.n_users)
+    keep_user = counts >= min_positives
+    rows = keep_user[data.users]
+    users, items = data.users[rows], data.items[rows]
+    user_map = np.cumsum(keep_user) - 1
+    if keep_all_items:
+        keep_item = np.ones(data.n_items, dtype=bool)
+    else:
+        keep_item = np.bincount(items, minlength=data.n_items) > 0
+    item_map = np.cumsum(keep_item) - 1
+    item_ids = data.item_ids[keep_item]
+    meta = {i: data.item_meta[i] for i in item_ids.tolist() if i in data.item_meta}
+    log.info(
+        "filter >=%d positives: users %d -> %d, items %d -> %d",
+        min_positives, data.n_users, int(keep_user.sum()), data.n_items, int(keep_item.sum()),
+    )
+    return EvalDataset(
+        users=user_map[users], items=item_map[items], weights=data.weights[rows],
+        timestamps=data.timestamps[rows], user_ids=data.user_ids[keep_user],
+        item_ids=item_ids, item_meta=meta, source=data.source,
+    )
+
+
+def _from_pairs(
+    user_raw: list[str], item_raw: list[str], weights: list[float], times: list[float],
+    item_meta: dict[str, dict[str, Any]], source: str,
+) -> EvalDataset:
+    """Index raw rows, sum weights per pair, keep pairs with a positive sum."""
+    if not user_raw:
+        raise ValidationFailed(f"{source}: no usable interactions")
+    user_ids, users = np.unique(np.asarray(user_raw, dtype=str), return_inverse=True)
+    item_ids, items = np.unique(np.asarray(item_raw, dtype=str), return_inverse=True)
+    n_items = item_ids.size
+    key = users.astype(np.int64) * n_items + items.astype(np.int64)
+    pair_keys, inverse = np.unique(key, return_inverse=True)
+    raw_w = np.asarray(weights, dtype=np.float64)
+    w = np.bincount(inverse, weights=np.maximum(raw_w, 0.0), minlength=pair_keys.size)
+    disliked = np.bincount(inverse, weights=(raw_w < 0), minlength=pair_keys.size) > 0
+    ts = np.full(pair_keys.size, -np.inf)
+    np.maximum.at(ts, inverse, np.asarray(times, dtype=np.float64))
+    keep = (w > 0) & ~disliked
+    pair_keys, w, ts = pair_keys[keep], w[keep], ts[keep]
+    ts[~np.isfinite(ts)] = 0.0
+    # Users/items seen only in non-positive pairs stay in the catalogue here;
+    # filter_min_positives decides what to keep.
+    return EvalDataset(
+        users=(pair_keys // n_items).astype(np.int64), items=(pair_keys % n_items).astype(np.int64),
+        weights=w.astype(np.float32), timestamps=ts, user_ids=user_ids, item_ids=item_ids,
+        item_meta={i: item_meta[i] for i in item_ids.tolist() if i in item_meta}, source=source,
+    )
+
+
+def load_movielens(directory: Path, min_rating: float = DEFAULT_MIN_RATING) -> EvalDataset:
+    """``ratings.csv`` (+ ``movies.csv`` titles and genres when present) from ``directory``."""
+    ratings = directory / "ratings.csv"
+    if not ratings.is_file():
+        raise ValidationFailed.field("movielens", f"{ratings} not found")
+    users: list[str] = []
+    items: list[str] = []
+    times: list[float] = []
+    weights: list[float] = []
+    with ratings.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            users.append(row["userId"])
+            items.append(row["movieId"])
+            times.append(float(row["timestamp"]))
+            weights.append(1.0 if float(row["rating"]) >= min_rating else 0.0)
+    meta: dict[str, dict[str, Any]] = {}
+    movies = directory / "movies.csv"
+    if movies.is_file():
+        with movies.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                genres = [g for g in row["genres"].split("|") if g and g != "(no genres listed)"]
+                meta[row["movieId"]] = {"title": row["title"], "genres": genres}
+    return _from_pairs(users, items, weights, times, meta, f"movielens:{directory.name}")
+
+
+def _timestamp(value: Any) -> float:
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, datetime):
+        return to_epoch_seconds(value)
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value)
+    try:
+        return float(text)
+    except ValueError:
+        return to_epoch_seconds(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def from_records(
+    records: Iterable[Mapping[str, Any]],
+    weights: Mapping[str, float] | None = None,
+    min_rating: float = DEFAULT_MIN_RATING,
+    source: str = "records",
+    rating_scale: float = DEFAULT_RATING_SCALE,
+) -> EvalDataset:
+    """Records with ``user_id, item_id, type, value, timestamp`` -> dataset."""
+    table = dict(DEFAULT_INTERACTION_WEIGHTS if weights is None else weights)
+    users: list[str] = []
+    items: list[str] = []
+    ws: list[float] = []
+    times: list[float] = []
+    skipped = 0
+    for rec in records:
+        kind = str(rec.get("type") or "view")
+        if kind not in table or rec.get("user_id") is None or rec.get("item_id") is None:
+            skipped += 1
+            continue
+        w = table[kind]
+        if kind in RATING_TYPES:
+            value = rec.get("value")
+            rating = float(value) if value is not None and value != "" else float("nan")
+            w = w * rating / rating_scale if rating >= min_rating else 0.0
+        users.append(str(rec["user_id"]))
+        items.append(str(rec["item_id"]))
+        ws.append(w)
+        times.append(_timestamp(rec.get("timestamp")))
+    if skipped:
+        log.warning("%s: skipped %d records (unknown type or missing ids)", source, skipped)
+    return _from_pairs(users, items, ws, times, {}, source)
+
+
+def _iter_file(path: Path) -> Iterator[dict[str, Any]]:
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            yield from csv.DictReader(fh)
+        return
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValidationFailed(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+
+
+def load_interaction_file(
+    path: Path, weights: Mapping[str, float] | None = None,
+    min_rating: float = DEFAULT_MIN_RATING,
+) -> EvalDataset:
+    """JSON Lines (``.jsonl``/``.json``) or CSV in the import format."""
+    if not path.is_file():
+        raise ValidationFailed.field("file", f"{path} not found")
+    return from_records(_iter_file(path), weights, min_rating, source=f"file:{path.name}")
+
+
+def load_mongo(
+    db: Database[Any], weights: Mapping[str, float] | None = None,
+    min_rating: float = DEFAULT_MIN_RATING, collection: str = INTERACTIONS_COLLECTION,
+) -> EvalDataset:
+    """Full scan of the ``interactions`` collection (fine for an offline job)."""
+    cursor = db[collection].find({}, projection=_PROJECTION, batch_size=10_000)
+    return from_records(cursor, weights, min_rating, source=f"mongo:{db.name}.{collection}")
