@@ -1,0 +1,294 @@
+"""The Keras side of the two-tower model: layers, towers, batches and the training loop.
+
+Import this module only from inside functions (it imports Keras, after selecting the
+JAX backend). :mod:`fastinsight.recsys.two_tower` owns the model's state and scores
+with NumPy from the weights returned by :func:`extract_weights`, so serving never
+needs Keras or JAX.
+
+Index conventions: row 0 of every id embedding is the "unknown" slot (users or items
+unseen at training, and ids dropped out during training); known ids are shifted by
+one. In history inputs, 0 is padding.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastinsight.recsys.keras_env import use_jax_backend
+
+use_jax_backend()
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+USER_LAYERS = ("user_id_emb", "hist_emb", "user_hidden", "user_out")
+ITEM_LAYERS = ("item_id_emb", "item_content", "item_hidden", "item_out")
+
+
+@keras.saving.register_keras_serializable(package="fastinsight")
+class MaskedMeanPool(keras.layers.Layer):  # type: ignore[misc]
+    """Mean of history embeddings over non-padding positions (all padding -> zeros)."""
+
+    def call(self, embeddings: Any, ids: Any) -> Any:
+        mask = ops.expand_dims(ops.cast(ops.greater(ids, 0), embeddings.dtype), -1)
+        total = ops.sum(embeddings * mask, axis=1)
+        count = ops.maximum(ops.sum(mask, axis=1), 1.0)
+        return total / count
+
+
+@keras.saving.register_keras_serializable(package="fastinsight")
+class InBatchLogits(keras.layers.Layer):  # type: ignore[misc]
+    """Cosine logits of every user against every positive in the batch.
+
+    ``logq`` (log sampling probability of each positive) is subtracted so popular items
+    are not over-penalised as negatives; other rows holding the same item are masked,
+    they are not negatives.
+    """
+
+    def __init__(self, temperature: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.temperature = temperature
+
+    def call(self, users: Any, items: Any, item_keys: Any, logq: Any) -> Any:
+        logits = ops.matmul(users, ops.transpose(items)) / self.temperature
+        logits = logits - ops.expand_dims(logq, 0)
+        same = ops.equal(ops.expand_dims(item_keys, 1), ops.expand_dims(item_keys, 0))
+        eye = ops.cast(ops.eye(ops.shape(item_keys)[0]), "bool")
+        return ops.where(ops.logical_and(same, ops.logical_not(eye)), -1e9, logits)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+def in_batch_softmax_loss(y_true: Any, y_pred: Any) -> Any:
+    """Each row's positive is on the diagonal; ``y_true`` is unused."""
+    del y_true
+    return -ops.diagonal(ops.log_softmax(y_pred, axis=1))
+
+
+@dataclass
+class NetConfig:
+    n_users: int
+    n_items: int
+    n_features: int
+    dim: int
+    hidden_dim: int
+    history_length: int
+    temperature: float
+    learning_rate: float
+    l2: float
+    seed: int
+
+
+@dataclass
+class Nets:
+    user_tower: Any
+    item_tower: Any
+    joint: Any  # inputs of both towers -> (user vectors, item vectors); what is saved
+    trainer: Any  # joint + in-batch logits, compiled
+
+
+def _tower(
+    name: str, id_input: Any, parts: list[Any], cfg: NetConfig, seed: int
+) -> Any:
+    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(parts)
+    if cfg.hidden_dim:
+        x = keras.layers.Dense(
+            cfg.hidden_dim, activation="relu", name=f"{name}_hidden",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        )(x)
+    x = keras.layers.Dense(
+        cfg.dim, name=f"{name}_out",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1),
+    )(x)
+    return keras.layers.UnitNormalization(name=f"{name}_norm")(x)
+
+
+def _embedding(n: int, cfg: NetConfig, name: str, seed: int) -> Any:
+    reg = keras.regularizers.L2(cfg.l2) if cfg.l2 else None
+    return keras.layers.Embedding(
+        n, cfg.dim, name=name, embeddings_regularizer=reg,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=0.1, seed=seed),
+    )
+
+
+def build(cfg: NetConfig) -> Nets:
+    user_id = keras.Input(shape=(), dtype="int32", name="user_id")
+    hist = keras.Input(shape=(cfg.history_length,), dtype="int32", name="hist")
+    u = _embedding(cfg.n_users + 1, cfg, "user_id_emb", cfg.seed)(user_id)
+    h = MaskedMeanPool(name="hist_pool")(
+        _embedding(cfg.n_items + 1, cfg, "hist_emb", cfg.seed + 1)(hist), hist
+    )
+    user_vec = _tower("user", user_id, [u, h], cfg, cfg.seed + 10)
+    user_tower = keras.Model([user_id, hist], user_vec, name="user_tower")
+
+    item_id = keras.Input(shape=(), dtype="int32", name="item_id")
+    item_inputs = [item_id]
+    parts = [_embedding(cfg.n_items + 1, cfg, "item_id_emb", cfg.seed + 2)(item_id)]
+    if cfg.n_features:
+        feat = keras.Input(shape=(cfg.n_features,), dtype="float32", name="item_feat")
+        item_inputs.append(feat)
+        parts.append(keras.layers.Dense(
+            cfg.dim, name="item_content",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed + 3),
+        )(feat))
+    item_vec = _tower("item", item_id, parts, cfg, cfg.seed + 20)
+    item_tower = keras.Model(item_inputs, item_vec, name="item_tower")
+
+    joint_inputs = {"user_id": user_id, "hist": hist, "item_id": item_id}
+    if cfg.n_features:
+        joint_inputs["item_feat"] = item_inputs[1]
+    users_out = user_tower([user_id, hist])
+    items_out = item_tower(item_inputs)
+    joint = keras.Model(joint_inputs, [users_out, items_out], name="two_tower")
+
+    item_key = keras.Input(shape=(), dtype="int32", name="item_key")
+    logq = keras.Input(shape=(), dtype="float32", name="logq")
+    logits = InBatchLogits(cfg.temperature, name="logits")(users_out, items_out, item_key, logq)
+    trainer = keras.Model({**joint_inputs, "item_key": item_key, "logq": logq}, logits)
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+        loss=in_batch_softmax_loss,
+    )
+    return Nets(user_tower, item_tower, joint, trainer)
+
+
+def extract_weights(nets: Nets) -> dict[str, np.ndarray]:
+    """Layer weights as ``<layer>/kernel|bias|embeddings`` float32 arrays."""
+    out: dict[str, np.ndarray] = {}
+    for tower, names in ((nets.user_tower, USER_LAYERS), (nets.item_tower, ITEM_LAYERS)):
+        present = {layer.name: layer for layer in tower.layers}
+        for name in names:
+            if name not in present:
+                continue
+            for var in present[name].weights:
+                out[f"{name}/{var.name}"] = np.asarray(var.numpy(), dtype=np.float32)
+    return out
+
+
+class InteractionBatches(keras.utils.PyDataset):  # type: ignore[misc]
+    """Shuffled (user, positive item) batches with sampled history, seeded per batch.
+
+    Each example's history is ``history_length`` items drawn with replacement from the
+    user's other training items (the positive itself is masked out, so the model
+    cannot learn to find the target in its own input). Ids are dropped to the
+    unknown slot with the given probabilities so the towers learn to work from the
+    history / the content alone.
+    """
+
+    def __init__(
+        self, examples: sp.coo_matrix, history: sp.csr_matrix, item_features: np.ndarray | None,
+        logq: np.ndarray, batch_size: int, history_length: int, user_dropout: float,
+        item_dropout: float, seed: int, shuffle: bool = True,
+    ) -> None:
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.users = examples.row.astype(np.int64)
+        self.items = examples.col.astype(np.int64)
+        self.indptr = history.indptr.astype(np.int64)
+        self.indices = history.indices.astype(np.int64)
+        self.item_features = item_features
+        self.logq = logq.astype(np.float32)
+        self.batch_size = min(batch_size, len(self.users))
+        self.history_length = history_length
+        self.user_dropout = user_dropout
+        self.item_dropout = item_dropout
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.users))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.users))
+
+    def __len__(self) -> int:
+        return max(1, len(self.users) // self.batch_size)  # drop the ragged tail: one shape
+
+    def __getitem__(self, idx: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch, idx, 1])
+        sel = self.order[idx * self.batch_size: (idx + 1) * self.batch_size]
+        users, items = self.users[sel], self.items[sel]
+        start, deg = self.indptr[users], self.indptr[users + 1] - self.indptr[users]
+        offsets = np.floor(rng.random((len(sel), self.history_length)) * deg[:, None])
+        picked = self.indices[np.minimum(start[:, None] + offsets.astype(np.int64),
+                                         len(self.indices) - 1)]
+        valid = (deg[:, None] > 0) & (picked != items[:, None])
+        hist = np.where(valid, picked + 1, 0).astype(np.int32)
+        user_id = np.where(rng.random(len(sel)) < self.user_dropout, 0, users + 1)
+        item_id = np.where(rng.random(len(sel)) < self.item_dropout, 0, items + 1)
+        x = {
+            "user_id": user_id.astype(np.int32), "hist": hist,
+            "item_id": item_id.astype(np.int32), "item_key": items.astype(np.int32),
+            "logq": self.logq[items],
+        }
+        if self.item_features is not None:
+            x["item_feat"] = self.item_features[items]
+        return x, np.zeros(len(sel), dtype=np.float32)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order()
+
+
+class EpochReport(keras.callbacks.Callback):  # type: ignore[misc]
+    """Adds the validation ranking metric to the epoch logs and logs the epoch."""
+
+    def __init__(
+        self, nets: Nets, evaluate: Callable[[dict[str, np.ndarray]], float] | None,
+        metric: str, epochs: int,
+    ) -> None:
+        super().__init__()
+        self.nets = nets
+        self.evaluate = evaluate
+        self.metric = metric
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        if self.evaluate is not None:
+            logs[self.metric] = float(self.evaluate(extract_weights(self.nets)))
+        loss = float(logs.get("loss", math.nan))
+        if not math.isfinite(loss):
+            self.model.stop_training = True
+        log.info(
+            "two_tower epoch %d/%d loss=%.4f val_loss=%.4f %s=%.4f", epoch + 1, self.epochs,
+            loss, float(logs.get("val_loss", math.nan)), self.metric,
+            float(logs.get(self.metric, math.nan)),
+        )
+
+
+def train(
+    nets: Nets, batches: InteractionBatches, val_batches: InteractionBatches | None,
+    epochs: int, patience: int, monitor: str,
+    evaluate: Callable[[dict[str, np.ndarray]], float] | None,
+) -> dict[str, list[float]]:
+    """Fit with early stopping on ``monitor``; returns the per-epoch curves."""
+    callbacks: list[Any] = [EpochReport(nets, evaluate, "val_recall", epochs)]
+    if val_batches is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="max" if monitor == "val_recall" else "min",
+            patience=patience, restore_best_weights=True,
+        ))
+    history = nets.trainer.fit(
+        batches, validation_data=val_batches, epochs=epochs, shuffle=False, verbose=0,
+        callbacks=callbacks,
+    )
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def load_joint(path: str) -> Any:
+    return keras.saving.load_model(path, compile=False)
+
+
+def save_joint(nets: Nets, path: str) -> None:
+    nets.joint.save(path)
