@@ -1,0 +1,33 @@
+# Thin wrappers: every target calls a script or the CLI.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help install db-start db-stop run test lint bench
+
+help:
+	@echo "make run    install, start the local database, load demo data, train, serve API + dashboard"
+	@echo "make test   install, start the local database, run the test suite, stop what it started"
+	@echo "make lint   ruff + mypy on src/"
+	@echo "make bench  run the benchmarks in bench/ (results in bench/results/)"
+
+install:
+	scripts/bootstrap.sh
+
+db-start: install
+	scripts/db.sh start
+
+db-stop:
+	scripts/db.sh stop
+
+run:
+	scripts/run.sh
+
+test:
+	scripts/test.sh
+
+lint: install
+	.venv/bin/ruff check src tests bench
+	.venv/bin/mypy
+
+bench: install
+	scripts/bench.sh

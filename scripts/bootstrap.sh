@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the project with its dev tools. Re-runs are quick: the
+# install is skipped while pyproject.toml is unchanged since the last success.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+if [[ ! -x .venv/bin/python ]]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.fastinsight-installed
+if [[ -f "$stamp" && "$stamp" -nt pyproject.toml ]]; then
+  exit 0
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+touch "$stamp"
+echo "bootstrap: .venv ready"

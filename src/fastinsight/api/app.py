@@ -1,0 +1,65 @@
+"""The application factory: ``create_app(settings)``. Nothing connects at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from fastinsight import __version__
+from fastinsight.api.container import Container
+from fastinsight.api.errors import install_error_handlers
+from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from fastinsight.api.routes import health, interactions, items, users
+from fastinsight.api.security import require_api_key
+from fastinsight.config import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Recommendations and customer insight over your users, items and interactions.
+
+Every route except `/health/*` needs the `X-API-Key` header; admin and job routes need
+the admin key. Errors share one body: `{"error", "message", "details": [{"field", "message"}],
+"request_id"}`."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = Container.build(settings)
+        app.state.container = container
+        container.ensure_schema()
+        for hook in app.state.startup_hooks:
+            hook(container)
+        log.info("fastinsight %s started (db=%s)", __version__, settings.mongodb_db)
+        try:
+            yield
+        finally:
+            for hook in app.state.shutdown_hooks:
+                hook(container)
+            container.close()
+
+    app = FastAPI(
+        title="FastInsight", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(health.router)
+    protected = [Depends(require_api_key)]
+    for module in (users, items, interactions):
+        app.include_router(module.router, dependencies=protected)
+    _include_optional_routers(app)
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Routers of the feature modules; each declares its own auth dependencies."""
+    from fastinsight.api import features
+
+    features.install(app)

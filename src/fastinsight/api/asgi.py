@@ -1,0 +1,14 @@
+"""ASGI entry point for uvicorn: ``fastinsight.api.asgi:app``."""
+
+from __future__ import annotations
+
+import os
+
+from fastinsight.api.app import create_app
+from fastinsight.config import get_settings
+from fastinsight.logging_setup import configure_logging
+
+_settings = get_settings()
+configure_logging(os.environ.get("FASTINSIGHT_LOG_LEVEL", "INFO"), json_logs=_settings.log_json,
+                  log_file=_settings.log_dir / "api.log")
+app = create_app(_settings)

@@ -1,0 +1,35 @@
+"""Typed dependency aliases for the routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from fastinsight.api.container import Container
+from fastinsight.config import Settings
+from fastinsight.services.catalog import CatalogService
+from fastinsight.services.ingest import IngestService
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return get_container(request).settings
+
+
+def get_catalog(request: Request) -> CatalogService:
+    return get_container(request).catalog
+
+
+def get_ingest(request: Request) -> IngestService:
+    return get_container(request).ingest
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+CatalogDep = Annotated[CatalogService, Depends(get_catalog)]
+IngestDep = Annotated[IngestService, Depends(get_ingest)]

@@ -1,0 +1,45 @@
+"""API-key checks: every non-health route needs ``X-API-Key``; admin routes the admin key."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+class Scope(StrEnum):
+    READ_WRITE = "api"
+    ADMIN = "admin"
+
+
+def _scope_for(request: Request, key: str | None) -> Scope:
+    if not key:
+        raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+    settings = request.app.state.container.settings
+    if secrets.compare_digest(key.encode(), settings.admin_key.encode()):
+        return Scope.ADMIN
+    if secrets.compare_digest(key.encode(), settings.api_key.encode()):
+        return Scope.READ_WRITE
+    raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "ApiKey"})
+
+
+def require_api_key(
+    request: Request, key: Annotated[str | None, Security(_header)] = None
+) -> Scope:
+    return _scope_for(request, key)
+
+
+def require_admin(request: Request, key: Annotated[str | None, Security(_header)] = None) -> Scope:
+    scope = _scope_for(request, key)
+    if scope is not Scope.ADMIN:
+        raise HTTPException(403, "this route needs the admin key")
+    return scope
+
+
+ApiKeyDep = Annotated[Scope, Depends(require_api_key)]
+AdminDep = Annotated[Scope, Depends(require_admin)]

@@ -1,0 +1,30 @@
+"""The ``fastinsight`` command. Each module adds its commands through ``register(app)``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+app = typer.Typer(
+    name="fastinsight", help="FastInsight: recommendations and customer insight.",
+    no_args_is_help=True, pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from fastinsight.cli import core
+
+    core.register(app)
+    # Feature commands (one line each).
+
+
+def main() -> None:
+    from fastinsight.logging_setup import configure_logging
+
+    configure_logging(os.environ.get("FASTINSIGHT_LOG_LEVEL", "INFO"),
+                      json_logs=os.environ.get("FASTINSIGHT_LOG_JSON", "0") == "1")
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
+    _register()
+    app()

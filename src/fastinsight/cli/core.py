@@ -1,0 +1,158 @@
+"""Core commands: serve, db init/status, import, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fastinsight.config import get_settings
+from fastinsight.schemas import ImportReport
+
+console = Console(stderr=True)
+
+
+class Kind(StrEnum):
+    users = "users"
+    items = "items"
+    interactions = "interactions"
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def _print_report(name: str, report: ImportReport, max_rejected: int = 20) -> None:
+    console.print(
+        f"{name}: inserted={report.inserted} updated={report.updated} "
+        f"unchanged={report.unchanged} duplicates={report.duplicates} "
+        f"rejected={len(report.rejected)} users_created={report.users_created}"
+    )
+    for rej in report.rejected[:max_rejected]:
+        errs = "; ".join(f"{e.field}: {e.message}" for e in rej.errors)
+        console.print(f"  row {rej.row}: {errs}")
+    if len(report.rejected) > max_rejected:
+        console.print(f"  ... {len(report.rejected) - max_rejected} more rejected rows")
+
+
+def register(app: typer.Typer) -> None:
+    db_app = typer.Typer(help="Database schema and status.", no_args_is_help=True)
+    app.add_typer(db_app, name="db")
+
+    @db_app.command("init")
+    def db_init() -> None:
+        """Create collections and apply every declared index."""
+        from fastinsight.storage.mongo import apply_indexes, connect, get_database
+
+        settings = get_settings()
+        client = connect(settings)
+        try:
+            created = apply_indexes(get_database(client, settings))
+        finally:
+            client.close()
+        for name, indexes in created.items():
+            console.print(f"{name}: {', '.join(indexes)}")
+
+    @db_app.command("status")
+    def db_status() -> None:
+        """Exit 0 if the database answers ping."""
+        from fastinsight.errors import Unavailable
+        from fastinsight.storage.mongo import connect, ping
+
+        client = connect(get_settings())
+        try:
+            ping(client)
+            console.print("database: up")
+        except Unavailable as exc:
+            console.print(f"database: down ({exc.message})")
+            raise typer.Exit(1) from exc
+        finally:
+            client.close()
+
+    @app.command("serve")
+    def serve(
+        host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+        port: Annotated[int | None, typer.Option(help="Port")] = None,
+        workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    ) -> None:
+        """Serve the API (and dashboard) with uvicorn."""
+        import uvicorn
+
+        settings = get_settings()
+        uvicorn.run("fastinsight.api.asgi:app", host=host or settings.host,
+                    port=port or settings.port, workers=workers, log_config=None,
+                    access_log=False)
+
+    @app.command("import")
+    def import_file(
+        kind: Annotated[Kind, typer.Argument(help="What the file holds")],
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+        json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    ) -> None:
+        """Import a JSON array, JSON Lines or CSV file; exit 1 if any row was rejected."""
+        from fastinsight.services.ingest import IngestService
+        from fastinsight.services.parsing import format_from_path, read_rows
+        from fastinsight.storage.mongo import apply_indexes, connect, get_database
+
+        settings = get_settings()
+        fmt = format_from_path(file.name)
+        client = connect(settings)
+        db = get_database(client, settings)
+        apply_indexes(db)
+        svc = IngestService(db, settings)
+        importer = {"users": svc.import_users, "items": svc.import_items,
+                    "interactions": svc.import_interactions}[kind.value]
+        try:
+            with file.open("rb") as fh, _progress() as progress:
+                task = progress.add_task(f"import {kind.value}", total=None)
+                report = importer(read_rows(fh, fmt, kind.value),
+                                  lambda n: progress.advance(task, n))
+        finally:
+            client.close()
+        if json_report:
+            sys.stdout.write(json.dumps(report.model_dump()) + "\n")
+        _print_report(kind.value, report)
+        if report.rejected:
+            raise typer.Exit(1)
+
+    @app.command("demo")
+    def demo(
+        users: Annotated[int, typer.Option(min=1)] = 2000,
+        items: Annotated[int, typer.Option(min=1)] = 1000,
+        interactions: Annotated[int, typer.Option(min=1)] = 50_000,
+        seed: int = 7,
+        movielens: Annotated[Path | None, typer.Option(
+            help="Load this ml-latest-small directory instead of synthetic data",
+            exists=True, file_okay=False)] = None,
+    ) -> None:
+        """Load demo data: a synthetic catalogue, or MovieLens from a directory."""
+        from fastinsight.services.demo import DemoSize, load_movielens, load_synthetic
+        from fastinsight.services.ingest import IngestService
+        from fastinsight.storage.mongo import apply_indexes, connect, get_database
+
+        settings = get_settings()
+        client = connect(settings)
+        db = get_database(client, settings)
+        apply_indexes(db)
+        svc = IngestService(db, settings)
+        try:
+            with _progress() as progress:
+                task = progress.add_task("demo data", total=None)
+                def advance(n: int) -> None:
+                    progress.advance(task, n)
+                if movielens is not None:
+                    reports = load_movielens(svc, movielens, advance)
+                else:
+                    size = DemoSize(users=users, items=items, interactions=interactions, seed=seed)
+                    reports = load_synthetic(svc, size, advance)
+        finally:
+            client.close()
+        for name, report in reports.items():
+            _print_report(name, report, max_rejected=5)

@@ -1,0 +1,74 @@
+"""Settings read from the environment (prefix ``FASTINSIGHT_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_INTERACTION_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 2.0,
+    "like": 4.0,
+    "add_to_cart": 6.0,
+    "purchase": 10.0,
+    "rating": 3.0,
+    "dislike": -5.0,
+}
+
+
+class Settings(BaseSettings):
+    """All configuration; every field maps to ``FASTINSIGHT_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FASTINSIGHT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    mongodb_db: str = "fastinsight"
+    mongodb_timeout_ms: int = Field(default=2000, ge=100)
+
+    api_key: str = "dev-api-key"
+    admin_key: str = "dev-admin-key"
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    var_dir: Path = Path("var")
+    log_dir: Path = Path("var/log")
+    log_json: bool = True
+
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    max_attributes_bytes: int = Field(default=16 * 1024, ge=64)
+    reject_unknown_items: bool = True
+
+    interaction_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_INTERACTION_WEIGHTS)
+    )
+    time_decay_half_life_days: float | None = None
+
+    model_keep_versions: int = Field(default=5, ge=1)
+    model_poll_seconds: float = Field(default=2.0, gt=0)
+    default_algorithm: str = "als"
+
+    boost_categories: dict[str, float] = Field(default_factory=dict)
+    pinned_items: list[str] = Field(default_factory=list)
+    max_per_category: int | None = Field(default=None, ge=1)
+
+    @field_validator("interaction_weights")
+    @classmethod
+    def _weights_not_empty(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("at least one interaction type is needed")
+        return value
+
+    @property
+    def interaction_types(self) -> frozenset[str]:
+        return frozenset(self.interaction_weights)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

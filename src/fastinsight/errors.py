@@ -1,0 +1,64 @@
+"""One family of errors below the API; ``api.errors`` maps them to HTTP responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FastInsightError(Exception):
+    """Base class. ``code`` is a stable machine-readable name."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class NotFoundError(FastInsightError):
+    code = "not_found"
+    status = 404
+
+
+class ValidationFailed(FastInsightError):
+    code = "validation_failed"
+    status = 422
+
+    @classmethod
+    def field(cls, field: str, message: str) -> ValidationFailed:
+        return cls(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+class Conflict(FastInsightError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(FastInsightError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(FastInsightError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class Unavailable(FastInsightError):
+    """A dependency (usually the database) is down; clients should retry."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelError(FastInsightError):
+    """A model could not be fitted, saved or loaded (NaN, too large, bad file)."""
+
+    code = "model_error"
+    status = 500

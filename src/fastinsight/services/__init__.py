@@ -1,0 +1,1 @@
+"""Business logic as plain Python: no FastAPI imports below this package."""

@@ -1,0 +1,207 @@
+"""Streaming readers for the import formats: JSON array, JSON Lines and CSV.
+
+Each reader yields ``(row_number, row)`` where ``row`` is a dict or a :class:`RowError`
+(a row that could not even be parsed). Row numbers are 1-based data rows (the CSV
+header is not counted). Nothing reads the whole input at once.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO, Any
+
+from fastinsight.errors import UnsupportedMediaType, ValidationFailed
+
+CHUNK = 64 * 1024
+
+
+class Format(StrEnum):
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+_MEDIA_TYPES = {
+    "application/json": Format.JSON,
+    "application/x-ndjson": Format.JSONL,
+    "application/jsonl": Format.JSONL,
+    "application/json-lines": Format.JSONL,
+    "application/x-jsonlines": Format.JSONL,
+    "text/csv": Format.CSV,
+    "application/csv": Format.CSV,
+}
+
+
+@dataclass(frozen=True)
+class RowError:
+    field: str
+    message: str
+
+
+ParsedRow = tuple[int, dict[str, Any] | RowError]
+
+
+def format_from_content_type(content_type: str | None) -> Format:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in _MEDIA_TYPES:
+        return _MEDIA_TYPES[media]
+    allowed = ", ".join(sorted(_MEDIA_TYPES))
+    raise UnsupportedMediaType(
+        f"Content-Type {media or '(none)'!r} is not an import format; use one of: {allowed}",
+        details=[{"field": "Content-Type", "message": f"expected one of: {allowed}"}],
+    )
+
+
+def format_from_path(name: str) -> Format:
+    lower = name.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        return Format.JSONL
+    if lower.endswith(".json"):
+        return Format.JSON
+    if lower.endswith(".csv"):
+        return Format.CSV
+    raise ValidationFailed.field("file", "name must end in .json, .jsonl, .ndjson or .csv")
+
+
+def read_rows(stream: IO[bytes], fmt: Format, kind: str) -> Iterator[ParsedRow]:
+    if fmt is Format.JSONL:
+        return _jsonl_rows(stream)
+    if fmt is Format.CSV:
+        return _csv_rows(stream, kind)
+    return _json_array_rows(stream)
+
+
+def _jsonl_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
+    row = 0
+    for raw in stream:
+        line = raw.strip()
+        if not line:
+            continue
+        row += 1
+        try:
+            value = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield row, RowError("(row)", f"not valid JSON: {exc}")
+            continue
+        yield row, value if isinstance(value, dict) else RowError("(row)", "must be a JSON object")
+
+
+def _text_chunks(stream: IO[bytes]) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    while chunk := stream.read(CHUNK):
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
+
+
+def _json_array_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
+    """Decode one element of a top-level JSON array at a time."""
+    decoder = json.JSONDecoder()
+    chunks = _text_chunks(stream)
+    buf = ""
+    pos = 0
+    started = False
+    row = 0
+
+    def more() -> bool:
+        nonlocal buf, pos
+        try:
+            buf = buf[pos:] + next(chunks)
+        except StopIteration:
+            return False
+        pos = 0
+        return True
+
+    try:
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n,":
+                if buf[pos] == "," and not started:
+                    break
+                pos += 1
+            if pos >= len(buf):
+                if not more():
+                    break
+                continue
+            ch = buf[pos]
+            if not started:
+                if ch != "[":
+                    raise ValidationFailed.field("body", "a JSON import must be an array of objects")
+                started = True
+                pos += 1
+                continue
+            if ch == "]":
+                return
+            try:
+                value, end = decoder.raw_decode(buf, pos)
+            except ValueError as exc:
+                if more():
+                    continue
+                raise ValidationFailed.field(
+                    "body", f"not valid JSON after row {row}: {getattr(exc, 'msg', exc)}"
+                ) from exc
+            if end == len(buf) and more():
+                # A number may continue in the next chunk; decode again with more text.
+                continue
+            row += 1
+            pos = end
+            yield row, value if isinstance(value, dict) else RowError("(row)", "must be a JSON object")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed.field("body", f"not UTF-8: {exc.reason}") from exc
+    if not started:
+        raise ValidationFailed.field("body", "empty body; send a JSON array")
+    raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
+
+
+_LIST_FIELDS = {"categories", "tags"}
+_JSON_FIELDS = {"attributes"}
+
+
+def _csv_rows(stream: IO[bytes], kind: str) -> Iterator[ParsedRow]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    try:
+        for number, record in enumerate(reader, start=1):
+            yield number, _csv_record(record, kind)
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed.field("body", f"not UTF-8: {exc.reason}") from exc
+    except csv.Error as exc:
+        raise ValidationFailed.field("body", f"CSV error: {exc}") from exc
+    finally:
+        text.detach()
+
+
+def _csv_record(record: dict[str | Any, Any], kind: str) -> dict[str, Any] | RowError:
+    if None in record:
+        return RowError("(row)", "has more columns than the header")
+    row: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None or value == "":
+            continue
+        if key in _LIST_FIELDS:
+            row[key] = [part.strip() for part in value.split("|") if part.strip()]
+        elif key in _JSON_FIELDS:
+            try:
+                row[key] = json.loads(value)
+            except ValueError:
+                return RowError(key, "must be a JSON object")
+        elif key.startswith("attr.") and kind in {"users", "items"}:
+            extra[key[5:]] = value
+        else:
+            row[key] = value
+    if extra:
+        attrs = row.setdefault("attributes", {})
+        if isinstance(attrs, dict):
+            attrs.update(extra)
+    return row
+
+
+def rows_from_objects(objects: Iterable[Any]) -> Iterator[ParsedRow]:
+    """Rows from already-decoded JSON values (the batch endpoints)."""
+    for number, value in enumerate(objects, start=1):
+        yield number, value if isinstance(value, dict) else RowError("(row)", "must be a JSON object")

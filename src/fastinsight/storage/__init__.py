@@ -1,0 +1,1 @@
+"""Persistence. MongoDB is the source of truth; see :mod:`fastinsight.storage.mongo`."""

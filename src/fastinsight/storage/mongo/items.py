@@ -1,0 +1,96 @@
+"""The ``items`` collection (``_id`` is the item id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.common import find_by_ids, insert_ignoring_duplicates, literal
+from fastinsight.storage.mongo.schema import FRESH_INTERACTIONS, INTERACTIONS, ITEMS
+
+PUBLIC_FIELDS = {
+    "_id": 0, "item_id": 1, "title": 1, "description": 1, "categories": 1, "tags": 1,
+    "attributes": 1, "hidden": 1, "published_at": 1, "created_at": 1, "updated_at": 1,
+}
+CONTENT_FIELDS = ("title", "description", "categories", "tags", "attributes", "hidden",
+                  "published_at")
+
+
+class ItemRepository:
+    def __init__(self, db: Database[Document]) -> None:
+        self.db = db
+        self.col = db[ITEMS]
+
+    @staticmethod
+    def document(fields: dict[str, Any], now: datetime) -> Document:
+        return {"_id": fields["item_id"], **fields, "created_at": now, "updated_at": now}
+
+    def get(self, item_id: str) -> Document | None:
+        return self.col.find_one({"_id": literal(item_id)}, PUBLIC_FIELDS)
+
+    def exists(self, item_id: str) -> bool:
+        return self.col.find_one({"_id": literal(item_id)}, {"_id": 1}) is not None
+
+    def upsert(self, fields: dict[str, Any]) -> tuple[Document, bool]:
+        now = datetime.now(UTC)
+        try:
+            self.col.insert_one(self.document(fields, now))
+            created = True
+        except DuplicateKeyError:
+            content = {k: v for k, v in fields.items() if k != "item_id"}
+            self.col.update_one(
+                {"_id": literal(fields["item_id"])}, {"$set": {**content, "updated_at": now}}
+            )
+            created = False
+        stored = self.get(fields["item_id"])
+        assert stored is not None
+        return stored, created
+
+    def patch(self, item_id: str, changes: dict[str, Any]) -> Document | None:
+        if self.get(item_id) is None:
+            return None
+        if changes:
+            self.col.update_one(
+                {"_id": literal(item_id)},
+                {"$set": {**changes, "updated_at": datetime.now(UTC)}},
+            )
+        return self.get(item_id)
+
+    def insert_many_new(self, documents: Sequence[Document]) -> tuple[int, list[int]]:
+        outcome = insert_ignoring_duplicates(self.col, documents)
+        return outcome.inserted, outcome.duplicate_positions
+
+    def get_many(self, item_ids: Iterable[str]) -> dict[str, Document]:
+        return find_by_ids(self.col, item_ids)
+
+    def replace(self, document: Document) -> None:
+        self.col.replace_one({"_id": document["_id"]}, document)
+
+    def all_ids(self) -> set[str]:
+        return {str(d["_id"]) for d in self.col.find({}, {"_id": 1})}
+
+    def all_documents(self) -> list[Document]:
+        return list(self.col.find({}, PUBLIC_FIELDS))
+
+    def delete(self, item_id: str) -> tuple[bool, int]:
+        iid = literal(item_id)
+        deleted = self.col.delete_one({"_id": iid}).deleted_count == 1
+        removed = self.db[INTERACTIONS].delete_many({"item_id": iid}).deleted_count
+        self.db[FRESH_INTERACTIONS].delete_many({"item_id": iid})
+        return deleted, removed
+
+    def list_page(
+        self, limit: int, after: str | None, category: str | None = None
+    ) -> list[Document]:
+        query: Document = {}
+        if after:
+            query["_id"] = {"$gt": literal(after)}
+        if category:
+            query["categories"] = literal(category)
+        return list(self.col.find(query, PUBLIC_FIELDS).sort("_id", ASCENDING).limit(limit))

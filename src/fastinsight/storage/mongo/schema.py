@@ -1,0 +1,69 @@
+"""Collections and their indexes, declared as data and applied by ``db init`` and at start-up.
+
+Document ids are chosen so that the hot paths read by ``_id`` only: users and items use
+their own ids, interactions a deterministic key (client ``event_id`` or a hash of
+user/item/type/timestamp), which also makes re-imports idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.database import Database
+
+from fastinsight.storage.mongo.client import Document
+
+log = logging.getLogger(__name__)
+
+USERS = "users"
+ITEMS = "items"
+INTERACTIONS = "interactions"
+FRESH_INTERACTIONS = "fresh_interactions"
+MODEL_VERSIONS = "model_versions"
+EVALUATIONS = "evaluations"
+JOBS = "jobs"
+SETTINGS_STATE = "service_state"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    USERS: [
+        IndexModel([("user_id", ASCENDING)], unique=True, name="user_id_unique"),
+        IndexModel([("created_at", DESCENDING)], name="created_at"),
+    ],
+    ITEMS: [
+        IndexModel([("item_id", ASCENDING)], unique=True, name="item_id_unique"),
+        IndexModel([("categories", ASCENDING)], name="categories"),
+        IndexModel([("created_at", DESCENDING)], name="created_at"),
+    ],
+    INTERACTIONS: [
+        IndexModel([("user_id", ASCENDING), ("timestamp", DESCENDING)], name="user_newest_first"),
+        IndexModel([("item_id", ASCENDING), ("timestamp", DESCENDING)], name="item_newest_first"),
+        IndexModel([("timestamp", DESCENDING)], name="timestamp"),
+    ],
+    FRESH_INTERACTIONS: [
+        IndexModel([("user_id", ASCENDING), ("timestamp", DESCENDING)], name="user_newest_first"),
+    ],
+    MODEL_VERSIONS: [
+        IndexModel([("version", ASCENDING)], unique=True, name="version_unique"),
+        IndexModel([("created_at", DESCENDING)], name="created_at"),
+    ],
+    EVALUATIONS: [
+        IndexModel([("model_version", ASCENDING)], name="model_version"),
+    ],
+    JOBS: [
+        IndexModel([("name", ASCENDING), ("created_at", DESCENDING)], name="name_created"),
+        IndexModel([("status", ASCENDING)], name="status"),
+    ],
+}
+
+
+def apply_indexes(db: Database[Document]) -> dict[str, list[str]]:
+    """Create every declared index (idempotent); returns the index names per collection."""
+    created: dict[str, list[str]] = {}
+    existing = set(db.list_collection_names())
+    for name, models in INDEXES.items():
+        if name not in existing:
+            db.create_collection(name)
+        created[name] = db[name].create_indexes(models)
+    log.info("indexes applied to %s: %s", db.name, {k: len(v) for k, v in created.items()})
+    return created

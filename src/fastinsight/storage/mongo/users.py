@@ -1,0 +1,93 @@
+"""The ``users`` collection (``_id`` is the user id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.common import find_by_ids, insert_ignoring_duplicates, literal
+from fastinsight.storage.mongo.schema import FRESH_INTERACTIONS, INTERACTIONS, USERS
+
+PUBLIC_FIELDS = {"_id": 0, "user_id": 1, "attributes": 1, "created_at": 1, "updated_at": 1}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UserRepository:
+    def __init__(self, db: Database[Document]) -> None:
+        self.db = db
+        self.col = db[USERS]
+
+    @staticmethod
+    def document(user_id: str, attributes: dict[str, Any], now: datetime) -> Document:
+        return {
+            "_id": user_id, "user_id": user_id, "attributes": attributes,
+            "created_at": now, "updated_at": now,
+        }
+
+    def get(self, user_id: str) -> Document | None:
+        return self.col.find_one({"_id": literal(user_id)}, PUBLIC_FIELDS)
+
+    def upsert(self, user_id: str, attributes: dict[str, Any]) -> tuple[Document, bool]:
+        """Create or replace attributes; returns (document, created)."""
+        now = _now()
+        try:
+            doc = self.document(user_id, attributes, now)
+            self.col.insert_one(doc)
+            doc.pop("_id")
+            return doc, True
+        except DuplicateKeyError:
+            self.col.update_one(
+                {"_id": literal(user_id)},
+                {"$set": {"attributes": attributes, "updated_at": now}},
+            )
+            stored = self.get(user_id)
+            assert stored is not None
+            return stored, False
+
+    def patch_attributes(self, user_id: str, attributes: dict[str, Any]) -> Document | None:
+        now = _now()
+        current = self.get(user_id)
+        if current is None:
+            return None
+        merged = {**current.get("attributes", {}), **attributes}
+        self.col.update_one(
+            {"_id": literal(user_id)}, {"$set": {"attributes": merged, "updated_at": now}}
+        )
+        return self.get(user_id)
+
+    def insert_many_new(self, documents: Sequence[Document]) -> tuple[int, list[int]]:
+        outcome = insert_ignoring_duplicates(self.col, documents)
+        return outcome.inserted, outcome.duplicate_positions
+
+    def get_many(self, user_ids: Iterable[str]) -> dict[str, Document]:
+        return find_by_ids(self.col, user_ids)
+
+    def replace(self, document: Document) -> None:
+        self.col.replace_one({"_id": document["_id"]}, document)
+
+    def ensure_exist(self, user_ids: Iterable[str]) -> int:
+        """Create bare users for ids not stored yet; returns how many were created."""
+        now = _now()
+        docs = [self.document(uid, {}, now) for uid in dict.fromkeys(user_ids)]
+        return insert_ignoring_duplicates(self.col, docs).inserted
+
+    def delete(self, user_id: str) -> tuple[bool, int]:
+        """Erase a user and every interaction of theirs (right to erasure)."""
+        uid = literal(user_id)
+        deleted = self.col.delete_one({"_id": uid}).deleted_count == 1
+        removed = self.db[INTERACTIONS].delete_many({"user_id": uid}).deleted_count
+        self.db[FRESH_INTERACTIONS].delete_many({"user_id": uid})
+        return deleted, removed
+
+    def list_page(self, limit: int, after: str | None) -> list[Document]:
+        query: Document = {"_id": {"$gt": literal(after)}} if after else {}
+        return list(self.col.find(query, PUBLIC_FIELDS).sort("_id", ASCENDING).limit(limit))

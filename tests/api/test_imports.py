@@ -1,0 +1,105 @@
+"""Import formats, partial acceptance with row numbers, idempotent re-imports."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from pymongo.database import Database
+
+JSONL = "application/x-ndjson"
+
+
+def _items(client: TestClient, n: int = 3) -> None:
+    rows = [{"item_id": f"i{k}", "title": f"Item {k}", "categories": ["c"]} for k in range(n)]
+    r = client.post("/v1/items/import", content=json.dumps(rows),
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.json()["inserted"] == n
+
+
+def test_items_csv_with_lists_and_attributes(client: TestClient) -> None:
+    csv_body = ("item_id,title,categories,tags,hidden,attr.colour\n"
+                "a,Alpha,books|poetry,old|rare,false,red\n"
+                "b,Beta,music,,true,\n")
+    r = client.post("/v1/items/import", content=csv_body, headers={"Content-Type": "text/csv"})
+    assert r.json()["inserted"] == 2, r.text
+    a = client.get("/v1/items/a").json()
+    assert a["categories"] == ["books", "poetry"] and a["tags"] == ["old", "rare"]
+    assert a["attributes"] == {"colour": "red"} and a["hidden"] is False
+    assert client.get("/v1/items/b").json()["hidden"] is True
+
+
+def test_users_jsonl(client: TestClient) -> None:
+    body = "\n".join(json.dumps({"user_id": f"u{k}"}) for k in range(5))
+    r = client.post("/v1/users/import", content=body, headers={"Content-Type": JSONL})
+    assert r.json()["inserted"] == 5
+
+
+def test_mixed_good_and_bad_rows(client: TestClient, db: Database[dict[str, object]]) -> None:
+    _items(client)
+    rows = [
+        {"user_id": "u1", "item_id": "i0", "type": "view", "timestamp": "2026-01-01T00:00:00Z"},
+        {"user_id": "u1", "item_id": "i1", "type": "teleport"},
+        {"user_id": "u2", "item_id": "i2", "type": "rating", "value": 4, "timestamp": 1767225600},
+        {"user_id": "u3", "item_id": "missing", "type": "view"},
+        "not an object",
+        {"user_id": "u4", "item_id": "i2", "type": "rating"},
+        {"user_id": "u5", "item_id": "i1", "type": "click", "timestamp": "yesterday"},
+    ]
+    r = client.post("/v1/interactions/import", content=json.dumps(rows),
+                    headers={"Content-Type": "application/json"})
+    report = r.json()
+    assert report["inserted"] == 2
+    rejected = {row["row"]: row["errors"] for row in report["rejected"]}
+    assert sorted(rejected) == [2, 4, 5, 6, 7]
+    assert rejected[2][0]["field"] == "type" and "teleport" in rejected[2][0]["message"]
+    assert rejected[4][0]["field"] == "item_id"
+    assert rejected[6][0]["field"] == "value"
+    assert rejected[7][0]["field"] == "timestamp"
+    assert db["interactions"].count_documents({}) == 2
+    assert report["users_created"] == 2
+
+
+def test_reimport_creates_no_duplicates(client: TestClient, db: Database[dict[str, object]]) -> None:
+    _items(client)
+    csv_body = "user_id,item_id,type,value,timestamp\n" + "".join(
+        f"u{k % 4},i{k % 3},view,,2026-02-0{1 + k % 9}T10:00:00Z\n" for k in range(30))
+    first = client.post("/v1/interactions/import", content=csv_body,
+                        headers={"Content-Type": "text/csv"}).json()
+    second = client.post("/v1/interactions/import", content=csv_body,
+                         headers={"Content-Type": "text/csv"}).json()
+    stored = db["interactions"].count_documents({})
+    assert first["inserted"] == stored
+    assert first["inserted"] + first["duplicates"] == 30
+    assert second["inserted"] == 0 and second["duplicates"] == 30
+    again = client.post("/v1/items/import", content=json.dumps(
+        [{"item_id": "i0", "title": "Item 0", "categories": ["c"]},
+         {"item_id": "i1", "title": "Renamed", "categories": ["c"]}]),
+        headers={"Content-Type": "application/json"}).json()
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 1, 1)
+    assert db["items"].count_documents({}) == 3
+
+
+def test_event_id_makes_retries_idempotent(client: TestClient) -> None:
+    _items(client)
+    event = {"user_id": "u", "item_id": "i0", "type": "purchase", "event_id": "order-17"}
+    assert client.post("/v1/interactions", json=event).json()["inserted"] == 1
+    assert client.post("/v1/interactions", json=event).json()["duplicates"] == 1
+    assert len(client.get("/v1/users/u/interactions").json()) == 1
+
+
+def test_batch_endpoint_keeps_valid_rows(client: TestClient) -> None:
+    _items(client)
+    r = client.post("/v1/interactions/batch", json={"interactions": [
+        {"user_id": "u", "item_id": "i0", "type": "view"},
+        {"user_id": "u", "item_id": "i1"},
+    ]})
+    body = r.json()
+    assert body["inserted"] == 1
+    assert body["rejected"] == [{"row": 2, "errors": [{"field": "type", "message": "Field required"}]}]
+
+
+def test_broken_json_array_reports_position(client: TestClient) -> None:
+    r = client.post("/v1/users/import", content=b'[{"user_id": "a"}, {"user_id": ',
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "row 1" in r.json()["message"]
