@@ -171,7 +171,8 @@ def extract_weights(nets: Nets) -> dict[str, np.ndarray]:
             if name not in present:
                 continue
             for var in present[name].weights:
-                out[f"{name}/{var.name}"] = np.asarray(var.numpy(), dtype=np.float32)
+                value = ops.convert_to_numpy(var.value)
+                out[f"{name}/{var.name}"] = np.asarray(value, dtype=np.float32)
     return out
 
 
