@@ -1,0 +1,148 @@
+"""One evaluation run, end to end: filter, split, evaluate every candidate, compare.
+
+The result is a plain JSON-ready dict (see :mod:`.report` for files and MongoDB).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from fastinsight.recsys.evaluation.data import EvalDataset, filter_min_positives
+from fastinsight.recsys.evaluation.metrics import paired_bootstrap
+from fastinsight.recsys.evaluation.runner import (
+    EXTERNAL_ALGORITHMS,
+    Candidate,
+    ModelResult,
+    content_features,
+    evaluate_candidate,
+)
+from fastinsight.recsys.evaluation.search import SearchMode
+from fastinsight.recsys.evaluation.splits import make_split
+
+log = logging.getLogger(__name__)
+
+# Preferred order in reports; anything else registered is appended after these.
+PREFERRED_ORDER: tuple[str, ...] = ("popularity", "itemknn", "ease", "als", "two_tower", "hybrid")
+# Registered but not meaningful on a static split (it is popularity over a recent window).
+NOT_EVALUATED_BY_DEFAULT: frozenset[str] = frozenset({"trending"})
+
+
+def registered_algorithms() -> list[str]:
+    """Our registered algorithms, in report order (new registrations are picked up)."""
+    from fastinsight.recsys import registry
+
+    names = [n for n in registry.algorithms() if n not in NOT_EVALUATED_BY_DEFAULT]
+    ordered = [n for n in PREFERRED_ORDER if n in names]
+    return ordered + sorted(n for n in names if n not in ordered)
+
+
+def default_algorithms() -> list[str]:
+    return [*registered_algorithms(), *EXTERNAL_ALGORITHMS]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    split: str = "random"
+    validation: float = 0.1
+    test: float = 0.1
+    seed: int = 0
+    min_positives: int = 5
+    ks: tuple[int, ...] = (10, 20)
+    algorithms: tuple[str, ...] | None = None
+    search: bool = True
+    budget_seconds: float = 60.0
+    search_mode: SearchMode = "random"
+    max_trials: int | None = None
+    metric: str = "ndcg@10"
+    use_content: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k = self.metric.partition("@")[2]
+        if not k.isdigit() or int(k) not in self.ks:
+            raise ValueError(f"metric {self.metric!r} needs its K in ks={self.ks}")
+
+
+def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[str, Any]:
+    """Best of ours vs best external reference, each chosen on validation."""
+
+    def best(kind: str) -> ModelResult | None:
+        pool = [r for r in results if r.candidate.kind == kind]
+        key = (lambda r: r.validation.get(metric, float("-inf"))) if all(
+            r.validation for r in pool) else (lambda r: r.test.metrics[metric])
+        return max(pool, key=key) if pool else None
+
+    ours, ext = best("ours"), best("external")
+    if ours is None or ext is None:
+        return {}
+    a, b = ours.test.metrics[metric], ext.test.metrics[metric]
+    if not np.array_equal(ours.test.users, ext.test.users):
+        raise RuntimeError("models were evaluated on different users")
+    return {
+        "metric": metric, "chosen_on": "validation",
+        "best_ours": ours.candidate.label, "best_external": ext.candidate.label,
+        "ours_test": round(a, 5), "external_test": round(b, 5),
+        "relative_lift": round((a - b) / b, 4) if b > 0 else None,
+        "paired_bootstrap": {k: round(v, 5) for k, v in paired_bootstrap(
+            ours.test.per_user[metric], ext.test.per_user[metric], seed=seed).items()},
+    }
+
+
+def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) -> dict[str, Any]:
+    """Evaluate ``config.algorithms`` (default: all registered + implicit ALS/BPR)."""
+    cfg = config or EvaluationConfig()
+    started = time.perf_counter()
+    filtered = filter_min_positives(data, cfg.min_positives)
+    split = make_split(filtered, cfg.split, cfg.validation, cfg.test, cfg.seed)
+    content = content_features(filtered, cfg.seed) if cfg.use_content else None
+    prepared = time.perf_counter() - started
+    algorithms = list(cfg.algorithms) if cfg.algorithms else default_algorithms()
+    results: list[ModelResult] = []
+    for algorithm in algorithms:
+        results.append(evaluate_candidate(
+            Candidate(algorithm), split.train, split.validation, split.test, cfg.ks,
+            search=cfg.search, budget_seconds=cfg.budget_seconds, mode=cfg.search_mode,
+            seed=cfg.seed, metric=cfg.metric, max_trials=cfg.max_trials, content=content,
+        ))
+    report: dict[str, Any] = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": {**data.stats(), "after_filter": filtered.stats()},
+        "protocol": {
+            **{k: v for k, v in asdict(cfg).items() if k != "extra"},
+            "ks": list(cfg.ks), "algorithms": algorithms, **cfg.extra,
+            "split_sizes": split.summary(),
+            "evaluated_users_test": int(results[0].test.users.size) if results else 0,
+            "content_features": None if content is None else int(content.features.shape[1]),
+        },
+        "models": [r.to_dict(cfg.metric) for r in results],
+        "comparison": _comparison(results, cfg.metric, cfg.seed),
+        "timings": {
+            "prepare_seconds": round(prepared, 2),
+            "total_seconds": round(time.perf_counter() - started, 2),
+        },
+        "environment": _environment(),
+    }
+    return report
+
+
+def _environment() -> dict[str, Any]:
+    import os
+
+    versions: dict[str, str] = {}
+    for name in ("numpy", "scipy", "implicit", "keras", "jax"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+        except Exception:
+            versions[name] = "n/a"
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "machine": platform.machine(), **versions}

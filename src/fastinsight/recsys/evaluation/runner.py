@@ -1,0 +1,273 @@
+"""Fit, rank and score models on a split: the core of the offline evaluation.
+
+For every candidate: (optionally) search its hyper-parameters on train -> validation,
+refit the chosen configuration on train + validation, and report it on test. All
+models, ours and the external references, see the same matrices and are scored by
+the same code over the full catalogue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastinsight.recsys.evaluation.data import EvalDataset
+from fastinsight.recsys.evaluation.external import ImplicitRanker
+from fastinsight.recsys.evaluation.metrics import (
+    catalogue_metrics,
+    exclude_seen,
+    item_popularity,
+    mean_ci95,
+    ranking_metrics,
+    top_k_from_scores,
+)
+from fastinsight.recsys.evaluation.search import SearchMode, SearchResult, run_search
+from fastinsight.recsys.evaluation.spaces import default_space
+
+log = logging.getLogger(__name__)
+
+EXTERNAL_ALGORITHMS: tuple[str, ...] = tuple(ImplicitRanker.kinds)
+ACTIVITY_EDGES: tuple[int, ...] = (0, 10, 20, 50, 100, 200)
+_SCORE_CELLS = 4_000_000  # users x items scored per batch (~32 MB of float64)
+
+
+class Ranker(Protocol):
+    def fit(self, matrix: sp.csr_matrix) -> float: ...
+
+    def top_k(self, users: np.ndarray, k: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ContentFeatures:
+    """Item content rows aligned with the catalogue, for models that take content."""
+
+    features: np.ndarray
+    encoder: Any
+
+
+class RecommenderRanker:
+    """Our models through the :class:`~fastinsight.recsys.base.Recommender` contract."""
+
+    def __init__(self, model: Any, content: ContentFeatures | None = None) -> None:
+        self.model = model
+        self.content = content
+        self.matrix: sp.csr_matrix | None = None
+
+    def fit(self, matrix: sp.csr_matrix) -> float:
+        if self.content is not None and hasattr(self.model, "set_item_content"):
+            self.model.set_item_content(self.content.features, self.content.encoder)
+        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        started = time.perf_counter()
+        self.model.fit(self.matrix)
+        return time.perf_counter() - started
+
+    def top_k(self, users: np.ndarray, k: int) -> np.ndarray:
+        if self.matrix is None:
+            raise RuntimeError("fit first")
+        users = np.asarray(users, dtype=np.int64)
+        batch = max(1, _SCORE_CELLS // max(1, self.matrix.shape[1]))
+        out = np.full((users.size, k), -1, dtype=np.int64)
+        for start in range(0, users.size, batch):
+            chunk = users[start : start + batch]
+            scores = np.array(self.model.score_users(chunk), dtype=np.float64)
+            exclude_seen(scores, self.matrix[chunk])
+            out[start : start + chunk.size] = top_k_from_scores(scores, k)
+        return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model to evaluate: ``params`` are fixed, ``space`` is searched (None: default)."""
+
+    algorithm: str
+    name: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    space: Mapping[str, Sequence[Any]] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.algorithm
+
+    @property
+    def kind(self) -> str:
+        return "external" if self.algorithm in EXTERNAL_ALGORITHMS else "ours"
+
+
+def make_ranker(
+    algorithm: str, params: Mapping[str, Any], content: ContentFeatures | None = None
+) -> Ranker:
+    if algorithm in EXTERNAL_ALGORITHMS:
+        return ImplicitRanker(algorithm, dict(params))
+    from fastinsight.recsys import registry
+
+    return RecommenderRanker(registry.create(algorithm, dict(params)), content)
+
+
+def default_params(algorithm: str) -> dict[str, Any]:
+    if algorithm in EXTERNAL_ALGORITHMS:
+        return ImplicitRanker.kinds[algorithm]().model_dump(mode="json")
+    from fastinsight.recsys import registry
+
+    return registry.get_algorithm(algorithm).params_class().model_dump(mode="json")
+
+
+@dataclass
+class Outcome:
+    """Metrics of one fitted model on one target (validation or test)."""
+
+    metrics: dict[str, float]
+    per_user: dict[str, np.ndarray]
+    users: np.ndarray
+    activity: np.ndarray
+    seconds: float
+
+    def ci95(self, name: str) -> float:
+        return mean_ci95(self.per_user[name])[1]
+
+
+def evaluate_ranker(
+    ranker: Ranker, fit_matrix: sp.csr_matrix, target: sp.csr_matrix, ks: Sequence[int]
+) -> Outcome:
+    """Score ``ranker`` (already fitted on ``fit_matrix``) against ``target``.
+
+    Only users with at least one target item are evaluated.
+    """
+    started = time.perf_counter()
+    target = sp.csr_matrix(target)
+    users = np.flatnonzero(np.diff(target.indptr) > 0)
+    recs = ranker.top_k(users, max(ks))
+    per_user = ranking_metrics(recs, target[users], ks)
+    metrics = {name: float(values.mean()) if values.size else 0.0
+               for name, values in per_user.items()}
+    fit_rows = np.diff(sp.csr_matrix(fit_matrix).indptr)
+    n_train_users = int((fit_rows > 0).sum())
+    metrics.update(catalogue_metrics(recs, item_popularity(fit_matrix), n_train_users, ks))
+    metrics["users"] = float(users.size)
+    return Outcome(metrics, per_user, users, fit_rows[users], time.perf_counter() - started)
+
+
+def fit_and_evaluate(
+    algorithm: str, params: Mapping[str, Any], fit_matrix: sp.csr_matrix,
+    target: sp.csr_matrix, ks: Sequence[int], content: ContentFeatures | None = None,
+) -> tuple[Outcome, float]:
+    ranker = make_ranker(algorithm, params, content)
+    fit_seconds = ranker.fit(fit_matrix)
+    return evaluate_ranker(ranker, fit_matrix, target, ks), fit_seconds
+
+
+def activity_buckets(
+    values: np.ndarray, activity: np.ndarray, edges: Sequence[int] = ACTIVITY_EDGES
+) -> list[dict[str, Any]]:
+    """Mean of ``values`` per bucket of training-history length."""
+    out: list[dict[str, Any]] = []
+    for i, low in enumerate(edges):
+        high = edges[i + 1] if i + 1 < len(edges) else None
+        mask = activity >= low if high is None else (activity >= low) & (activity < high)
+        label = f"{low}+" if high is None else f"{low}-{high - 1}"
+        if mask.any():
+            out.append({"bucket": label, "users": int(mask.sum()),
+                        "mean": float(values[mask].mean())})
+    return out
+
+
+@dataclass
+class ModelResult:
+    candidate: Candidate
+    params: dict[str, Any]
+    validation: dict[str, float]
+    test: Outcome
+    fit_seconds: float
+    search: SearchResult | None
+    seconds: float
+
+    def to_dict(self, metric: str = "ndcg@10") -> dict[str, Any]:
+        k = metric.split("@")[1] if "@" in metric else "10"
+        return {
+            "name": self.candidate.label, "algorithm": self.candidate.algorithm,
+            "kind": self.candidate.kind, "params": self.params,
+            "validation": _rounded(self.validation),
+            "test": _rounded(self.test.metrics),
+            "test_ci95": {name: round(self.test.ci95(name), 5) for name in self.test.per_user},
+            "fit_seconds": round(self.fit_seconds, 3),
+            "score_seconds": round(self.test.seconds, 3),
+            "total_seconds": round(self.seconds, 2),
+            "ndcg_by_activity": activity_buckets(
+                self.test.per_user[f"ndcg@{k}"], self.test.activity
+            ),
+            "search": self.search.to_dict() if self.search else None,
+        }
+
+
+def _rounded(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 5) for k, v in metrics.items()}
+
+
+def evaluate_candidate(
+    candidate: Candidate, train: sp.csr_matrix, validation: sp.csr_matrix,
+    test: sp.csr_matrix, ks: Sequence[int], *, search: bool = True,
+    budget_seconds: float = 60.0, mode: SearchMode = "random", seed: int = 0,
+    metric: str = "ndcg@10", max_trials: int | None = None,
+    content: ContentFeatures | None = None,
+) -> ModelResult:
+    """Search on validation (or take the given params), refit on train+validation, test."""
+    started = time.perf_counter()
+    algo = candidate.algorithm
+    has_validation = validation.nnz > 0
+    fixed = dict(candidate.params)
+    space = dict(candidate.space) if candidate.space is not None else default_space(algo)
+    space = {k: v for k, v in space.items() if k not in fixed}
+    search_result: SearchResult | None = None
+    if search and space and has_validation:
+        defaults = {**default_params(algo), **fixed}
+
+        def trial(params: dict[str, Any]) -> tuple[dict[str, float], float]:
+            outcome, fit_s = fit_and_evaluate(
+                algo, {**fixed, **params}, train, validation, ks, content,
+            )
+            return outcome.metrics, fit_s
+
+        search_result = run_search(
+            trial, space, metric=metric, budget_seconds=budget_seconds, mode=mode, seed=seed,
+            max_trials=max_trials, defaults=defaults,
+        )
+        best = search_result.best
+        params = {**fixed, **best.params}
+        validation_metrics = best.metrics
+    else:
+        params = fixed
+        validation_metrics = (
+            fit_and_evaluate(algo, params, train, validation, ks, content)[0].metrics
+            if has_validation else {}
+        )
+    train_validation = sp.csr_matrix(train + validation)
+    outcome, fit_seconds = fit_and_evaluate(algo, params, train_validation, test, ks, content)
+    log.info("%s test %s=%.4f fit=%.1fs", candidate.label, metric,
+             outcome.metrics.get(metric, float("nan")), fit_seconds)
+    return ModelResult(
+        candidate=candidate, params={**default_params(algo), **params},
+        validation=validation_metrics, test=outcome, fit_seconds=fit_seconds,
+        search=search_result, seconds=time.perf_counter() - started,
+    )
+
+
+def content_features(data: EvalDataset, seed: int = 0) -> ContentFeatures | None:
+    """Default content encoding of the catalogue's titles and genres (None without metadata)."""
+    if not data.item_meta:
+        return None
+    from fastinsight.recsys.content import ItemContent, default_content_encoder
+
+    items = []
+    for item_id in data.item_ids.tolist():
+        meta = data.item_meta.get(item_id, {})
+        items.append(ItemContent(
+            item_id=item_id, title=str(meta.get("title", "")),
+            categories=tuple(str(g) for g in meta.get("genres", ())),
+        ))
+    encoder = default_content_encoder(seed=seed).fit(items)
+    return ContentFeatures(encoder.transform(items), encoder)
