@@ -17,6 +17,7 @@ from pydantic import Field
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from fastinsight.recsys.base import ModelParams
+from fastinsight.recsys.evaluation.metrics import hit_matrix
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +54,31 @@ class ImplicitRanker:
         self.matrix: sp.csr_matrix | None = None
 
     def fit(self, matrix: sp.csr_matrix) -> float:
+        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        started = time.perf_counter()
+        # implicit parallelises itself; a second BLAS thread pool underneath only thrashes.
+        with threadpool_limits(1, "blas"):
+            self.model = self._build()
+            self.model.fit(self.matrix, show_progress=False)
+        took = time.perf_counter() - started
+        log.info("fit %s in %.2fs", self.algorithm, took)
+        return took
+
+    def _build(self) -> Any:
         from implicit.als import AlternatingLeastSquares
         from implicit.bpr import BayesianPersonalizedRanking
 
         p = self.params
         if isinstance(p, ImplicitALSParams):
-            self.model = AlternatingLeastSquares(
+            return AlternatingLeastSquares(
                 factors=p.factors, regularization=p.regularization, alpha=p.alpha,
                 iterations=p.iterations, random_state=p.seed, use_gpu=False,
             )
-        elif isinstance(p, ImplicitBPRParams):
-            self.model = BayesianPersonalizedRanking(
-                factors=p.factors, learning_rate=p.learning_rate,
-                regularization=p.regularization, iterations=p.iterations, random_state=p.seed,
-                use_gpu=False,
-            )
-        self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        started = time.perf_counter()
-        # implicit parallelises itself; a second BLAS thread pool underneath only thrashes.
-        with threadpool_limits(1, "blas"):
-            self.model.fit(self.matrix, show_progress=False)
-        took = time.perf_counter() - started
-        log.info("fit %s in %.2fs", self.algorithm, took)
-        return took
+        assert isinstance(p, ImplicitBPRParams)
+        return BayesianPersonalizedRanking(
+            factors=p.factors, learning_rate=p.learning_rate, regularization=p.regularization,
+            iterations=p.iterations, random_state=p.seed, use_gpu=False,
+        )
 
     def top_k(self, users: np.ndarray, k: int) -> np.ndarray:
         if self.model is None or self.matrix is None:
@@ -84,13 +87,13 @@ class ImplicitRanker:
         out = np.full((users.size, k), -1, dtype=np.int64)
         if users.size == 0:
             return out
-        ids, scores = self.model.recommend(
-            users, self.matrix[users], N=k, filter_already_liked_items=True,
+        n = min(k, int(self.matrix.shape[1]))
+        ids, _ = self.model.recommend(
+            users, self.matrix[users], N=n, filter_already_liked_items=True,
         )
-        ids = np.asarray(ids, dtype=np.int64).reshape(users.size, -1)
-        scores = np.asarray(scores, dtype=np.float64).reshape(users.size, -1)
-        # implicit pads short lists with -1 / -inf-like scores; keep only real items.
-        ids[(ids < 0) | ~np.isfinite(scores)] = -1
-        width = min(k, ids.shape[1])
-        out[:, :width] = ids[:, :width]
+        ids = np.asarray(ids, dtype=np.int64).reshape(users.size, -1)[:, :n]
+        # When fewer than N items are left, implicit fills the list with the filtered
+        # (training) items at score -FLT_MAX; drop them so they never count.
+        ids[hit_matrix(ids, self.matrix[users])] = -1
+        out[:, :n] = ids
         return out
