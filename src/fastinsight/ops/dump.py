@@ -143,7 +143,10 @@ def _collection_entry(db_name: str, name: str, bson_entry: FileEntry) -> Collect
 def _dump_mongodump(
     uri: str, db_name: str, staging: Path
 ) -> list[tuple[CollectionEntry, FileEntry, FileEntry]]:
-    argv = ["mongodump", f"--uri={uri}", f"--db={db_name}", f"--out={staging}"]
+    binary = shutil.which("mongodump")
+    if binary is None:
+        raise ArchiveError("mongodump is not installed")
+    argv = [binary, f"--uri={uri}", f"--db={db_name}", f"--out={staging}"]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ArchiveError(f"mongodump failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -302,11 +305,7 @@ def apply_retention(
     now = now or datetime.now(UTC)
     archives = list_archives(directory, db_name)
     cutoff = now - timedelta(days=keep_days) if keep_days is not None else None
-    doomed = [
-        p
-        for i, p in enumerate(archives)
-        if i >= keep and (cutoff is None or archive_time(p) < cutoff)
-    ]
+    doomed = [p for i, p in enumerate(archives) if i >= keep and (cutoff is None or archive_time(p) < cutoff)]
     for path in doomed:
         log.info("retention: %s %s", "would delete" if dry_run else "deleting", path)
         if not dry_run:

@@ -195,6 +195,4 @@ def _check_counts(target: Database[Document], manifest: Manifest) -> None:
         # The pause flag may have been removed from service_state after loading.
         allowed = {expected, expected - 1} if entry.name == STATE_COLLECTION else {expected}
         if count not in allowed:
-            raise ArchiveError(
-                f"{entry.name}: {count} documents after restore, expected {expected}"
-            )
+            raise ArchiveError(f"{entry.name}: {count} documents after restore, expected {expected}")

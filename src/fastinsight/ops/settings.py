@@ -31,9 +31,7 @@ DEFAULT_JOB_TIMEOUTS: dict[str, float] = {
 class OpsSettings(BaseSettings):
     """Backup, restore, monitoring, deploy, clean-up, jobs and scheduler configuration."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="FASTINSIGHT_", env_file=".env", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="FASTINSIGHT_", env_file=".env", extra="ignore", frozen=True)
 
     backup_dir: Path = Path("var/backups")
     backup_keep: int = Field(default=7, ge=1)
@@ -58,6 +56,7 @@ class OpsSettings(BaseSettings):
     monitor_max_disk_pct: float = Field(default=90.0, ge=0)
     monitor_max_load_per_cpu: float = Field(default=4.0, ge=0)
 
+    scripts_dir: Path | None = None
     run_dir: Path = Path("var/run")
     deploy_backend_ports: tuple[int, int] = (8001, 8002)
     deploy_ready_timeout: float = Field(default=60.0, gt=0)

@@ -1,0 +1,1 @@
+"""Operations: backup/restore archives, monitoring, deploy, clean-up (run by the CLI and jobs)."""

@@ -1,0 +1,172 @@
+"""``fastinsight cleanup``: rotate and expire logs, prune model versions and old job records.
+
+Logs rotate by copy-and-truncate (``name.log`` -> ``name.log.<UTC stamp>.gz``, then the
+original is truncated in place), so processes that keep the file open in append mode
+carry on writing to it without a restart. Lines written between the copy and the
+truncate are lost; with the default 10 MiB threshold that window is milliseconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pymongo.database import Database
+
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.jobs import JobStore
+from fastinsight.storage.mongo.models import BUCKET, ModelVersionRepository
+
+log = logging.getLogger(__name__)
+
+ACTIVE_SUFFIXES = (".log", ".jsonl")
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+@dataclass
+class LogReport:
+    rotated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    @property
+    def bytes_freed(self) -> int:
+        return self.bytes_before - self.bytes_after
+
+
+@dataclass
+class ModelReport:
+    kept: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    orphan_files_deleted: int = 0
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _is_active_log(path: Path) -> bool:
+    return path.suffix in ACTIVE_SUFFIXES
+
+
+def rotate_file(path: Path, now: datetime) -> Path:
+    """Copy ``path`` to a gzip file beside it and truncate the original."""
+    target = path.with_name(f"{path.name}.{now.strftime(_STAMP)}.gz")
+    n = 2
+    while target.exists():
+        target = path.with_name(f"{path.name}.{now.strftime(_STAMP)}-{n}.gz")
+        n += 1
+    with path.open("rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst, length=1024 * 1024)
+    with path.open("r+b") as fh:
+        fh.truncate(0)
+    return target
+
+
+def clean_logs(
+    log_dir: Path,
+    *,
+    keep_days: float,
+    rotate_bytes: int,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> LogReport:
+    """Rotate live logs above ``rotate_bytes``; expire what was not modified for ``keep_days``.
+
+    Live logs are ``*.log`` / ``*.jsonl`` directly in ``log_dir``: a process may hold
+    them open, so an expired one is truncated, never unlinked. Everything else (rotated
+    ``.gz`` files, per-job logs under ``jobs/``) is deleted once expired.
+    """
+    now = now or datetime.now(UTC)
+    report = LogReport()
+    if not log_dir.is_dir():
+        return report
+    report.bytes_before = _tree_bytes(log_dir)
+    freed_if_dry = 0
+    cutoff = (now - timedelta(days=keep_days)).timestamp()
+    for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
+        stat = path.stat()
+        live = path.parent == log_dir and _is_active_log(path)
+        if stat.st_mtime < cutoff and not live:
+            report.deleted.append(str(path))
+            freed_if_dry += stat.st_size
+            if not dry_run:
+                path.unlink(missing_ok=True)
+        elif live and stat.st_mtime < cutoff and stat.st_size:
+            report.deleted.append(f"{path} (truncated)")
+            freed_if_dry += stat.st_size
+            if not dry_run:
+                with path.open("r+b") as fh:
+                    fh.truncate(0)
+        elif live and stat.st_size >= rotate_bytes:
+            report.rotated.append(str(path))
+            if not dry_run:
+                rotate_file(path, now)
+    if dry_run:
+        report.bytes_after = report.bytes_before - freed_if_dry
+    else:
+        report.bytes_after = _tree_bytes(log_dir)
+    log.info(
+        "logs %s: rotated=%d expired=%d freed=%d bytes",
+        log_dir,
+        len(report.rotated),
+        len(report.deleted),
+        report.bytes_freed,
+    )
+    return report
+
+
+def prune_model_versions(
+    db: Database[Document],
+    *,
+    keep: int,
+    orphan_grace: timedelta = timedelta(days=1),
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> ModelReport:
+    """Keep the active version plus the ``keep`` newest others; delete the rest and their files.
+
+    GridFS artefacts that belong to no version document (an upload whose version was
+    never written) are deleted once older than ``orphan_grace``.
+    """
+    now = now or datetime.now(UTC)
+    repo = ModelVersionRepository(db)
+    active = repo.active_version()
+    versions = repo.list(limit=100_000)  # newest first
+    report = ModelReport()
+    others = [str(v["_id"]) for v in versions if str(v["_id"]) != active]
+    report.kept = ([active] if active else []) + others[:keep]
+    for version in others[keep:]:
+        report.deleted.append(version)
+        if not dry_run:
+            repo.delete(version)
+            log.info("pruned model version %s", version)
+    known = {str(v["_id"]) for v in versions} - set(report.deleted)
+    files = db[f"{BUCKET}.files"]
+    for f in files.find({}, {"metadata": 1, "uploadDate": 1}):
+        meta: dict[str, Any] = f.get("metadata") or {}
+        uploaded = f.get("uploadDate")
+        if meta.get("version") in known or uploaded is None:
+            continue
+        if uploaded.tzinfo is None:
+            uploaded = uploaded.replace(tzinfo=UTC)
+        if now - uploaded < orphan_grace:
+            continue
+        report.orphan_files_deleted += 1
+        if not dry_run:
+            repo.fs.delete(f["_id"])
+    return report
+
+
+def expire_jobs(
+    db: Database[Document], *, keep_days: float, now: datetime | None = None, dry_run: bool = False
+) -> int:
+    """Delete finished job records older than ``keep_days``; returns how many."""
+    now = now or datetime.now(UTC)
+    return JobStore(db).delete_finished_before(now - timedelta(days=keep_days), dry_run=dry_run)

@@ -1,0 +1,130 @@
+"""The allowlist of operations jobs: one typed argument model and one argv builder per kind.
+
+Nothing reaches a command line unless it passed its Pydantic model (unknown keys are
+rejected, strings are pattern-checked), and every argv is a list handed to ``subprocess``
+without a shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ArchiveName = Annotated[
+    str,
+    StringConstraints(pattern=r"^(latest|fastinsight-[A-Za-z0-9_.-]+\.tar\.gz)$", max_length=200),
+]
+DbName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,63}$")]
+Algorithm = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class JobArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackupArgs(JobArgs):
+    pause_writes: bool = False
+    keep: int | None = Field(default=None, ge=1, le=1000)
+    keep_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class RestoreArgs(JobArgs):
+    archive: ArchiveName = Field(description="File name in the backup directory, or 'latest'.")
+    target_db: DbName | None = None
+    drop: bool = False
+    dry_run: bool = False
+
+
+class CleanupArgs(JobArgs):
+    log_days: float | None = Field(default=None, gt=0, le=3650)
+    model_keep: int | None = Field(default=None, ge=1, le=1000)
+    job_days: float | None = Field(default=None, gt=0, le=3650)
+    dry_run: bool = False
+
+
+class MonitorArgs(JobArgs):
+    check: bool = True
+    samples: int = Field(default=1, ge=1, le=120)
+    interval: float = Field(default=5.0, ge=0, le=600)
+    api: bool = True
+
+
+class RetrainArgs(JobArgs):
+    algorithm: Algorithm | None = None
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the commands live; resolved once per service from settings."""
+
+    scripts_dir: Path
+    cli: Path
+    backup_dir: Path
+
+
+ArgvBuilder = Callable[[JobArgs, Paths], list[str]]
+
+
+def _opt(flag: str, value: object | None) -> list[str]:
+    return [] if value is None else [flag, str(value)]
+
+
+def _backup(args: JobArgs, paths: Paths) -> list[str]:
+    assert isinstance(args, BackupArgs)
+    argv = [str(paths.scripts_dir / "backup.sh")]
+    argv += ["--pause-writes"] if args.pause_writes else []
+    return argv + _opt("--keep", args.keep) + _opt("--keep-days", args.keep_days)
+
+
+def _restore(args: JobArgs, paths: Paths) -> list[str]:
+    assert isinstance(args, RestoreArgs)
+    archive = "latest" if args.archive == "latest" else str(paths.backup_dir / args.archive)
+    argv = [str(paths.scripts_dir / "restore.sh"), archive]
+    argv += _opt("--target-db", args.target_db)
+    argv += ["--drop"] if args.drop else []
+    return argv + (["--dry-run"] if args.dry_run else [])
+
+
+def _cleanup(args: JobArgs, paths: Paths) -> list[str]:
+    assert isinstance(args, CleanupArgs)
+    argv = [str(paths.scripts_dir / "cleanup_logs.sh")]
+    argv += _opt("--days", args.log_days) + _opt("--model-keep", args.model_keep)
+    argv += _opt("--job-days", args.job_days)
+    return argv + (["--dry-run"] if args.dry_run else [])
+
+
+def _monitor(args: JobArgs, paths: Paths) -> list[str]:
+    assert isinstance(args, MonitorArgs)
+    argv = [str(paths.scripts_dir / "monitor.sh")]
+    argv += ["--check"] if args.check else []
+    argv += ["--samples", str(args.samples), "--interval", str(args.interval)]
+    return argv + ([] if args.api else ["--no-api"])
+
+
+def _retrain(args: JobArgs, paths: Paths) -> list[str]:
+    assert isinstance(args, RetrainArgs)
+    return [str(paths.cli), "train", *_opt("--algorithm", args.algorithm)]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    args_model: type[JobArgs]
+    argv: ArgvBuilder
+    description: str
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    kind.name: kind
+    for kind in (
+        JobKind("backup", BackupArgs, _backup, "scripts/backup.sh: verified archive + retention"),
+        JobKind("restore", RestoreArgs, _restore, "scripts/restore.sh: restore an archive"),
+        JobKind("cleanup_logs", CleanupArgs, _cleanup, "scripts/cleanup_logs.sh"),
+        JobKind("monitor", MonitorArgs, _monitor, "scripts/monitor.sh: host + API sample"),
+        JobKind("retrain", RetrainArgs, _retrain, "fastinsight train"),
+    )
+}

@@ -1,0 +1,384 @@
+"""Operations jobs: run an allowlisted command in a subprocess and record it in MongoDB.
+
+``submit`` validates the arguments, takes the per-kind lock (409 if held), writes the
+job record and starts a thread that runs the command (argument list, no shell, own
+process group), heartbeats the record with the output tail, kills the whole group on
+timeout and writes the final status. ``recover_stale`` marks runs whose owning process
+died as failed and releases their locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from fastinsight.config import Settings
+from fastinsight.errors import Conflict, NotFoundError, ValidationFailed
+from fastinsight.observability import JOB_OUTCOMES, JOB_SECONDS, JOBS_RUNNING
+from fastinsight.ops.settings import OpsSettings
+from fastinsight.services.job_kinds import JOB_KINDS, JobKind, Paths
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRecord(BaseModel):
+    id: str
+    name: str
+    args: dict[str, Any]
+    status: str
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    exit_code: int | None = None
+    timeout_seconds: float
+    output_tail: str = ""
+    error: str | None = None
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> JobRecord:
+        return cls.model_validate({**doc, "id": doc["_id"]})
+
+
+@dataclass
+class _Active:
+    thread: threading.Thread
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def default_paths(settings: Settings, ops: OpsSettings) -> Paths:
+    """Scripts next to the source tree (or ``$PWD/scripts``), the CLI next to this Python."""
+    scripts = ops.scripts_dir
+    if scripts is None:
+        packaged = Path(__file__).resolve().parents[3] / "scripts"
+        scripts = packaged if (packaged / "backup.sh").is_file() else Path.cwd() / "scripts"
+    cli = Path(sys.executable).with_name("fastinsight")
+    return Paths(scripts_dir=scripts.resolve(), cli=cli, backup_dir=ops.backup_dir.resolve())
+
+
+def job_environment(settings: Settings, ops: OpsSettings, paths: Paths) -> dict[str, str]:
+    """The child's environment: ours plus the settings this process actually runs with."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "FASTINSIGHT_MONGODB_URI": settings.mongodb_uri,
+            "FASTINSIGHT_MONGODB_DB": settings.mongodb_db,
+            "FASTINSIGHT_VAR_DIR": str(settings.var_dir),
+            "FASTINSIGHT_LOG_DIR": str(settings.log_dir),
+            "FASTINSIGHT_BACKUP_DIR": str(paths.backup_dir),
+            "FASTINSIGHT_BIN": str(paths.cli),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        settings: Settings,
+        ops: OpsSettings,
+        paths: Paths | None = None,
+        kinds: Mapping[str, JobKind] = JOB_KINDS,
+        clock: Clock = utcnow,
+        kill_grace: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.ops = ops
+        self.paths = paths or default_paths(settings, ops)
+        self.kinds = kinds
+        self.clock = clock
+        self.kill_grace = kill_grace
+        self.env = job_environment(settings, ops, self.paths)
+        self.log_dir = settings.log_dir / "jobs"
+        self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "instance": uuid.uuid4().hex}
+        self._active: dict[str, _Active] = {}
+        self._guard = threading.Lock()
+        self._stopping = threading.Event()
+
+    # ---- queries ---------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord:
+        doc = self.store.get(job_id)
+        if doc is None:
+            raise NotFoundError(f"job {job_id!r} not found")
+        return JobRecord.from_doc(doc)
+
+    def recent(
+        self, *, name: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[JobRecord]:
+        return [JobRecord.from_doc(d) for d in self.store.recent(name=name, status=status, limit=limit)]
+
+    # ---- submit ----------------------------------------------------------------------
+    def submit(
+        self,
+        name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        requested_by: str = "api",
+    ) -> JobRecord:
+        kind = self.kinds.get(name)
+        if kind is None:
+            allowed = ", ".join(sorted(self.kinds))
+            raise ValidationFailed.field("name", f"unknown job {name!r}; allowed: {allowed}")
+        try:
+            parsed = kind.args_model.model_validate(dict(args or {}))
+        except ValidationError as exc:
+            details = [
+                {
+                    "field": ".".join(["args", *(str(p) for p in err["loc"])]),
+                    "message": "unknown field" if err["type"] == "extra_forbidden" else err["msg"],
+                }
+                for err in exc.errors()
+            ]
+            summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+            raise ValidationFailed(f"invalid args for {name}: {summary}", details=details) from exc
+        argv = kind.argv(parsed, self.paths)
+        timeout = timeout_seconds or self.ops.job_timeouts.get(name, 3600.0)
+        if self._stopping.is_set():
+            raise Conflict("the job runner is shutting down")
+        job_id = uuid.uuid4().hex
+        now = self.clock()
+        if not self.store.acquire_lock(name, job_id, self.owner, now):
+            lock = self.store.get_lock(name) or {}
+            raise Conflict(f"a {name} job is already running (job {lock.get('job_id', '?')})")
+        log_path = self.log_dir / f"{job_id}.log"
+        doc: Document = {
+            "_id": job_id,
+            "name": name,
+            "args": parsed.model_dump(mode="json"),
+            "argv": argv,
+            "status": "running",
+            "requested_by": requested_by,
+            "created_at": now,
+            "started_at": now,
+            "heartbeat_at": now,
+            "timeout_seconds": float(timeout),
+            "owner": self.owner,
+            "log_path": str(log_path),
+            "output_tail": "",
+        }
+        try:
+            self.store.insert(doc)
+        except Exception:
+            self.store.release_lock(name, job_id)
+            raise
+        thread = threading.Thread(
+            target=self._run,
+            args=(job_id, name, argv, float(timeout), log_path),
+            name=f"job-{name}-{job_id[:8]}",
+            daemon=True,
+        )
+        with self._guard:
+            self._active[job_id] = _Active(thread=thread)
+        JOBS_RUNNING.labels(name=name).inc()
+        thread.start()
+        log.info("job %s (%s) started by %s: %s", job_id, name, requested_by, argv)
+        return JobRecord.from_doc(doc)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
+        """Block until a job started by this service has finished (for the CLI and tests)."""
+        with self._guard:
+            active = self._active.get(job_id)
+        if active is not None:
+            active.thread.join(timeout)
+        return self.get(job_id)
+
+    # ---- the runner thread -------------------------------------------------------------
+    def _run(self, job_id: str, name: str, argv: list[str], timeout: float, log_path: Path) -> None:
+        started = time.monotonic()
+        status, exit_code, error = "failed", None, None
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("wb") as out:
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.env,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+                with self._guard:
+                    self._active[job_id].proc = proc
+                self.store.update(job_id, {"child_pid": proc.pid})
+                status, exit_code, error = self._supervise(job_id, proc, timeout, started, log_path)
+        except Exception as exc:  # the record must never stay "running"
+            log.exception("job %s (%s) could not run", job_id, name)
+            error = f"{exc.__class__.__name__}: {exc}"
+        duration = time.monotonic() - started
+        try:
+            self.store.finish(
+                job_id,
+                {
+                    "status": status,
+                    "exit_code": exit_code,
+                    "error": error,
+                    "finished_at": self.clock(),
+                    "duration_seconds": round(duration, 3),
+                    "output_tail": self._tail(log_path),
+                },
+            )
+            self.store.release_lock(name, job_id)
+        except Exception:
+            log.exception("job %s (%s): could not record the outcome", job_id, name)
+        finally:
+            JOB_OUTCOMES.labels(name=name, status=status).inc()
+            JOB_SECONDS.labels(name=name).observe(duration)
+            JOBS_RUNNING.labels(name=name).dec()
+            with self._guard:
+                self._active.pop(job_id, None)
+        log.info("job %s (%s) %s exit=%s in %.1fs", job_id, name, status, exit_code, duration)
+
+    def _supervise(
+        self,
+        job_id: str,
+        proc: subprocess.Popen[bytes],
+        timeout: float,
+        started: float,
+        log_path: Path,
+    ) -> tuple[str, int | None, str | None]:
+        deadline = started + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._kill_group(proc)
+                return "timed_out", proc.returncode, f"killed after the {timeout:g}s timeout"
+            if self._stopping.is_set():
+                self._kill_group(proc)
+                return "failed", proc.returncode, "interrupted: the job runner shut down"
+            try:
+                code = proc.wait(timeout=min(self.ops.job_heartbeat_seconds, remaining))
+            except subprocess.TimeoutExpired:
+                self.store.update(job_id, {"heartbeat_at": self.clock(), "output_tail": self._tail(log_path)})
+                continue
+            if code == 0:
+                return "succeeded", code, None
+            return "failed", code, f"exited with status {code}"
+
+    def _kill_group(self, proc: subprocess.Popen[bytes]) -> None:
+        for sig, wait in ((signal.SIGTERM, self.kill_grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        proc.wait()
+
+    def _tail(self, path: Path) -> str:
+        limit = self.ops.job_output_tail_chars
+        try:
+            with path.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - limit * 4))
+                return fh.read().decode("utf-8", errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    # ---- recovery and shutdown -----------------------------------------------------------
+    def _owner_dead(self, owner: Mapping[str, Any], heartbeat: datetime | None) -> bool:
+        if owner.get("host") == self.owner["host"]:
+            if owner.get("instance") == self.owner["instance"]:
+                return False
+            # Same pid but another instance: this process reuses a dead one's pid
+            # (typical for pid 1 in a restarted container).
+            return owner.get("pid") == os.getpid() or not pid_alive(int(owner.get("pid", -1)))
+        stale = timedelta(seconds=self.ops.job_stale_seconds)
+        return heartbeat is None or self.clock() - _aware(heartbeat) > stale
+
+    def recover_stale(self) -> list[str]:
+        """Mark ``running`` jobs whose owner died as failed; drop orphaned locks."""
+        recovered: list[str] = []
+        for doc in self.store.running():
+            owner = doc.get("owner") or {}
+            if not self._owner_dead(owner, doc.get("heartbeat_at")):
+                continue
+            child = doc.get("child_pid")
+            if owner.get("host") == self.owner["host"] and isinstance(child, int):
+                _kill_orphan(child)
+            marked = self.store.finish(
+                doc["_id"],
+                {
+                    "status": "failed",
+                    "error": f"owner {owner.get('host')}:{owner.get('pid')} died while running",
+                    "finished_at": self.clock(),
+                },
+            )
+            self.store.release_lock(doc["name"], doc["_id"])
+            if marked:
+                JOB_OUTCOMES.labels(name=doc["name"], status="failed").inc()
+                recovered.append(doc["_id"])
+                log.warning("job %s (%s) marked failed: owner died", doc["_id"], doc["name"])
+        for lock in self.store.all_locks():
+            job = self.store.get(lock.get("job_id", ""))
+            if job is not None and job.get("status") == "running":
+                continue
+            if job is None and not self._owner_dead(lock.get("owner") or {}, lock.get("acquired_at")):
+                continue  # a submit in flight elsewhere: lock taken, record not yet written
+            self.store.release_lock(lock["_id"], lock.get("job_id", ""))
+            log.warning("released orphaned %s lock of job %s", lock["_id"], lock.get("job_id"))
+        return recovered
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting jobs, kill running ones and wait for their records to be written."""
+        self._stopping.set()
+        with self._guard:
+            threads = [a.thread for a in self._active.values()]
+        for thread in threads:
+            thread.join(timeout)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _kill_orphan(pid: int) -> None:
+    """Kill a dead runner's child group, only if ``pid`` still leads its own session."""
+    try:
+        if os.getsid(pid) != pid:
+            return
+        os.killpg(pid, signal.SIGKILL)
+        log.warning("killed orphaned job process group %d", pid)
+    except (ProcessLookupError, PermissionError):
+        return
