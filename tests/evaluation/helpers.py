@@ -28,7 +28,7 @@ def blocks(group_sizes: tuple[int, ...] = (12, 4), items_per_group: int = 5) -> 
         users=ua, items=ia, weights=np.ones(ua.size, dtype=np.float32),
         timestamps=np.arange(ua.size, dtype=float), user_ids=np.array([f"u{i}" for i in range(u)]),
         item_ids=np.array([f"i{i}" for i in range(n_items)]),
-        item_meta={f"i{i}": {"title": f"item {i}", "genres": [f"g{i // items_per_group}"]}
+        item_meta={f"i{i}": {"title": f"item {i}", "categories": [f"g{i // items_per_group}"]}
                    for i in range(n_items)},
         source="blocks",
     )

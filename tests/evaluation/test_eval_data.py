@@ -32,8 +32,8 @@ def test_movielens_positives_and_metadata(tmp_path):
     )
     data = load_movielens(tmp_path)
     assert pairs(data) == {("1", "10"): 1.0, ("2", "10"): 1.0, ("2", "30"): 1.0}
-    assert data.item_meta["10"] == {"title": "Heat, The (1995)", "genres": ["Action", "Crime"]}
-    assert data.item_meta["20"]["genres"] == []
+    assert data.item_meta["10"] == {"title": "Heat, The (1995)", "categories": ["Action", "Crime"]}
+    assert data.item_meta["20"]["categories"] == []
     assert data.item_ids.tolist() == ["10", "20", "30"]  # rated-below-threshold items kept
     strict = load_movielens(tmp_path, min_rating=5.0)
     assert pairs(strict) == {("2", "10"): 1.0}
@@ -90,6 +90,13 @@ def test_load_mongo_full_scan(db):
         {"user_id": "u1", "item_id": "i2", "type": "purchase", "timestamp": JAN3},
         {"user_id": "u2", "item_id": "i2", "type": "dislike", "timestamp": JAN3},
     ])
+    db.items.insert_many([
+        {"_id": "i1", "item_id": "i1", "title": "One", "categories": ["a"], "tags": ["t"]},
+        {"_id": "i9", "item_id": "i9", "title": "Never interacted with"},
+    ])
     data = load_mongo(db, WEIGHTS)
     assert pairs(data) == {("u1", "i1"): 1.0, ("u1", "i2"): 10.0}
+    assert data.item_meta == {
+        "i1": {"title": "One", "description": None, "categories": ["a"], "tags": ["t"]},
+    }
     assert np.isclose(data.timestamps.max(), datetime(2024, 1, 3, tzinfo=UTC).timestamp())

@@ -19,7 +19,7 @@ import csv
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MIN_RATING = 4.0
 INTERACTIONS_COLLECTION = "interactions"
+ITEMS_COLLECTION = "items"
+_ITEM_PROJECTION = {
+    "_id": 0, "item_id": 1, "title": 1, "description": 1, "categories": 1, "tags": 1,
+}
 _PROJECTION = {"_id": 0, "user_id": 1, "item_id": 1, "type": 1, "value": 1, "timestamp": 1}
 
 
@@ -164,7 +168,7 @@ def load_movielens(directory: Path, min_rating: float = DEFAULT_MIN_RATING) -> E
         with movies.open(newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 genres = [g for g in row["genres"].split("|") if g and g != "(no genres listed)"]
-                meta[row["movieId"]] = {"title": row["title"], "genres": genres}
+                meta[row["movieId"]] = {"title": row["title"], "categories": genres}
     return _from_pairs(users, items, weights, times, meta, f"movielens:{directory.name}")
 
 
@@ -242,7 +246,21 @@ def load_interaction_file(
 def load_mongo(
     db: Database[Any], weights: Mapping[str, float] | None = None,
     min_rating: float = DEFAULT_MIN_RATING, collection: str = INTERACTIONS_COLLECTION,
+    with_items: bool = True,
 ) -> EvalDataset:
-    """Full scan of the ``interactions`` collection (fine for an offline job)."""
+    """Full scan of ``interactions`` (fine for an offline job), plus item metadata.
+
+    Only ``interactions`` is read: events still in the real-time buffer that training
+    has not consolidated yet are not part of the evaluation.
+    """
     cursor = db[collection].find({}, projection=_PROJECTION, batch_size=10_000)
-    return from_records(cursor, weights, min_rating, source=f"mongo:{db.name}.{collection}")
+    data = from_records(cursor, weights, min_rating, source=f"mongo:{db.name}.{collection}")
+    if not with_items:
+        return data
+    wanted = set(data.item_ids.tolist())
+    meta: dict[str, dict[str, Any]] = {}
+    for doc in db[ITEMS_COLLECTION].find({}, projection=_ITEM_PROJECTION, batch_size=10_000):
+        item_id = str(doc.get("item_id", ""))
+        if item_id in wanted:
+            meta[item_id] = {k: doc.get(k) for k in ("title", "description", "categories", "tags")}
+    return replace(data, item_meta=meta)

@@ -257,7 +257,7 @@ def evaluate_candidate(
 
 
 def content_features(data: EvalDataset, seed: int = 0) -> ContentFeatures | None:
-    """Default content encoding of the catalogue's titles and genres (None without metadata)."""
+    """Default content encoding of titles, categories and tags (None without metadata)."""
     if not data.item_meta:
         return None
     from fastinsight.recsys.content import ItemContent, default_content_encoder
@@ -266,8 +266,10 @@ def content_features(data: EvalDataset, seed: int = 0) -> ContentFeatures | None
     for item_id in data.item_ids.tolist():
         meta = data.item_meta.get(item_id, {})
         items.append(ItemContent(
-            item_id=item_id, title=str(meta.get("title", "")),
-            categories=tuple(str(g) for g in meta.get("genres", ())),
+            item_id=item_id, title=str(meta.get("title") or ""),
+            description=str(meta.get("description") or ""),
+            categories=tuple(str(c) for c in meta.get("categories") or ()),
+            tags=tuple(str(t) for t in meta.get("tags") or ()),
         ))
     encoder = default_content_encoder(seed=seed).fit(items)
     return ContentFeatures(encoder.transform(items), encoder)

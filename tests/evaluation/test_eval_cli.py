@@ -1,0 +1,50 @@
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from fastinsight.cli.evaluate import register
+
+
+def app() -> typer.Typer:
+    a = typer.Typer()
+    register(a)
+
+    @a.command("noop")
+    def noop() -> None:  # a second command keeps "evaluate" a named sub-command
+        pass
+
+    return a
+
+
+def write_blocks(path):
+    with path.open("w") as fh:
+        for u in range(16):
+            block = 0 if u < 10 else 1
+            for i in range(6):
+                fh.write(json.dumps({"user_id": f"u{u}", "item_id": f"i{block * 6 + i}",
+                                     "type": "view", "timestamp": 1000 + (i + u) % 6}) + "\n")
+
+
+def test_evaluate_file_writes_results(tmp_path):
+    src = tmp_path / "events.jsonl"
+    write_blocks(src)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app(), [
+        "evaluate", "--file", str(src), "-a", "popularity,itemknn", "--k", "2", "--k", "5",
+        "--no-search", "--out", str(out), "--name", "t", "--split", "temporal",
+    ])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "t.json").read_text())
+    assert [m["name"] for m in report["models"]] == ["popularity", "itemknn"]
+    assert report["protocol"]["split"] == "temporal"
+    assert report["protocol"]["metric"] == "ndcg@2"
+    assert report["models"][1]["test"]["ndcg@2"] == 1.0
+    assert (out / "plots" / "t_ndcg_by_activity.png").is_file()
+    assert "| itemknn | ours |" in result.stdout
+
+
+def test_evaluate_needs_exactly_one_source(tmp_path):
+    result = CliRunner().invoke(app(), ["evaluate", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "exactly one of" in result.output
