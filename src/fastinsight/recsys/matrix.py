@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from fastinsight.errors import ModelError
+
 log = logging.getLogger(__name__)
 
 RATING_TYPES: frozenset[str] = frozenset({"rating"})
@@ -326,3 +328,14 @@ def _compact(ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """Drop ids no remaining row refers to and renumber the rows."""
     used, new_rows = np.unique(rows, return_inverse=True)
     return ids[used], new_rows.reshape(-1)
+
+
+def require_finite(matrix: sp.spmatrix | sp.sparray) -> None:
+    """Raise ``ModelError`` when a training matrix holds NaN or infinite weights.
+
+    ``Recommender.fit`` rejects negative weights but lets NaN through (``nan < 0`` is
+    false), and a NaN weight silently poisons every score it touches.
+    """
+    data = sp.csr_matrix(matrix).data
+    if data.size and not np.all(np.isfinite(data)):
+        raise ModelError("the interaction matrix contains NaN or infinite weights")

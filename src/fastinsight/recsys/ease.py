@@ -1,0 +1,153 @@
+"""EASE: a closed-form linear item-item model (Steck, 2019).
+
+``P = (XᵀX + λI)⁻¹`` and ``B = -P / diag(P)`` column-wise with a zero diagonal; a user
+is scored as ``history @ B``. The dense item x item matrix is the cost: it is computed
+in float32, in place (Cholesky factor and inverse overwrite the Gram matrix), so the
+peak is about one n x n float32 array plus bounded work blocks. Fitting refuses to
+start when that estimate passes ``max_memory_gib``; ``max_items`` fits EASE on the
+most popular items only (the rest are never recommended by this model).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+from scipy.linalg import lapack
+
+from fastinsight.errors import ModelError
+from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
+from fastinsight.recsys.matrix import require_finite
+
+log = logging.getLogger(__name__)
+
+BLOCK_BYTES = 64 * 2**20
+GIB = float(2**30)
+
+
+class EASEParams(ModelParams):
+    l2: float = Field(default=500.0, ge=0, description="L2 penalty λ added to the diagonal")
+    max_memory_gib: float = Field(default=4.0, gt=0)
+    max_items: int | None = Field(
+        default=None, ge=1, description="fit on this many most popular items only"
+    )
+
+
+def estimate_bytes(n_items: int) -> int:
+    """Peak bytes EASE needs for ``n_items`` (one n x n float32 plus work blocks)."""
+    return 4 * n_items * n_items + 3 * min(BLOCK_BYTES, 8 * n_items * n_items)
+
+
+class EASERecommender(Recommender[EASEParams]):
+    algorithm = "ease"
+    params_class = EASEParams
+
+    def __init__(self, params: EASEParams | None = None) -> None:
+        super().__init__(params)
+        self._weights = np.zeros((0, 0), dtype=np.float32)
+        self._items = np.zeros(0, dtype=np.int64)  # model item -> matrix column
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        require_finite(matrix)
+        items = self._choose_items(matrix)
+        m = int(items.shape[0])
+        need = estimate_bytes(m)
+        limit = self.params.max_memory_gib * GIB
+        if need > limit:
+            raise ModelError(
+                f"EASE needs ~{need / GIB:.1f} GiB for {m} items; limit is "
+                f"{self.params.max_memory_gib:g} GiB (max_memory_gib). Set max_items to fit "
+                f"EASE on the most popular items only, or raise max_memory_gib."
+            )
+        x = matrix[:, items].tocsc().astype(np.float32)
+        self._weights = _closed_form(x, self.params.l2)
+        self._items = items
+
+    def _choose_items(self, matrix: sp.csr_matrix) -> np.ndarray:
+        n = self.n_items
+        limit = self.params.max_items
+        if limit is None or n <= limit:
+            return np.arange(n, dtype=np.int64)
+        users_per_item = np.bincount(matrix.indices, minlength=n)
+        ranked = np.lexsort((np.arange(n), -users_per_item))
+        log.info("ease: fitting on the %d most popular of %d items", limit, n)
+        return np.sort(ranked[:limit]).astype(np.int64)
+
+    @property
+    def covers_all_items(self) -> bool:
+        return int(self._items.shape[0]) == self.n_items
+
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        self._require_fitted()
+        row = sp.csr_matrix(history, dtype=np.float32)
+        if self.covers_all_items:
+            return np.asarray(row @ self._weights, dtype=np.float32)
+        sub = np.asarray(row[:, self._items] @ self._weights, dtype=np.float32)
+        scores = np.full((row.shape[0], self.n_items), -np.inf, dtype=np.float32)
+        scores[:, self._items] = sub
+        return scores
+
+    def similar_items(self, item_idx: int, n: int) -> IdsScores:
+        """Items that ``item_idx`` predicts most strongly (its row of B)."""
+        self._require_fitted()
+        pos = int(np.searchsorted(self._items, item_idx))
+        if pos >= self._items.shape[0] or self._items[pos] != item_idx:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        ids, scores = top_n(self._weights[pos], n, np.array([pos]))
+        return self._items[ids], scores
+
+    def _require_fitted(self) -> None:
+        if self.n_items == 0 or self._weights.shape[0] != self._items.shape[0]:
+            raise ModelError("ease model is not fitted")
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"weights": self._weights, "items": self._items}
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self._weights = np.ascontiguousarray(arrays["weights"], dtype=np.float32)
+        self._items = arrays["items"].astype(np.int64, copy=False)
+
+
+def _closed_form(x: sp.csc_matrix, l2: float) -> np.ndarray:
+    """B for a users x m csc matrix; returns a C-contiguous float32 m x m array."""
+    m = int(x.shape[1])
+    if m == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    xt = x.T.tocsr()
+    gram = np.zeros((m, m), dtype=np.float32, order="F")
+    block = max(1, BLOCK_BYTES // (8 * m))
+    for start in range(0, m, block):
+        stop = min(m, start + block)
+        gram[:, start:stop] = (xt @ x[:, start:stop]).toarray()
+    gram[np.diag_indices(m)] += np.float32(l2)
+
+    # Upper Cholesky factor, then the inverse from it, both overwriting ``gram``.
+    factor, info = lapack.spotrf(gram, lower=0, overwrite_a=1, clean=0)
+    if info > 0:
+        raise ModelError(
+            f"EASE: XᵀX + λI is not positive definite (λ={l2:g}); raise l2"
+        )
+    if info < 0:
+        raise ModelError(f"EASE: Cholesky failed (LAPACK info={info})")
+    inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    if info != 0:
+        raise ModelError(f"EASE: inversion failed (LAPACK info={info}); raise l2")
+    # Only the upper triangle is valid: mirror it in row blocks, without an n x n temp.
+    for start in range(0, m, block):
+        stop = min(m, start + block)
+        inverse[start:stop, :start] = inverse[:start, start:stop].T
+        square = inverse[start:stop, start:stop]
+        square[...] = np.triu(square) + np.triu(square, 1).T
+    # ``inverse`` is symmetric, so its transpose view is the same matrix in C order.
+    weights: np.ndarray = inverse.T
+    diag = weights.diagonal().copy()
+    if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
+        raise ModelError(f"EASE: inverse has a non-positive diagonal (λ={l2:g}); raise l2")
+    weights /= -diag[None, :]
+    weights[np.diag_indices(m)] = 0.0
+    if not weights.flags.c_contiguous:
+        weights = np.ascontiguousarray(weights)
+    return weights

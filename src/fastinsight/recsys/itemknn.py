@@ -1,0 +1,162 @@
+"""Item-based nearest neighbours over the item-item co-occurrence.
+
+Similarity is the cosine between item columns of the users x items matrix, optionally
+after BM25 weighting, with an optional shrink term in the denominator
+(``dot / (|a| |b| + shrink)``) that discounts pairs seen together only a few times.
+Only the ``k`` best neighbours of each item are kept, so the model is a sparse
+n_items x n_items matrix ``S`` and a user is scored as ``history @ S``.
+
+The Gram matrix is computed in column blocks of bounded size, so memory stays
+around ``n_items * block`` floats whatever the catalogue size.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from fastinsight.errors import ModelError
+from fastinsight.recsys.base import IdsScores, ModelParams, Recommender
+from fastinsight.recsys.matrix import require_finite
+
+log = logging.getLogger(__name__)
+
+BLOCK_BYTES = 64 * 2**20
+
+
+class ItemKNNParams(ModelParams):
+    k: int = Field(default=100, ge=1, description="neighbours kept per item")
+    weighting: Literal["cosine", "bm25"] = "cosine"
+    shrink: float = Field(default=0.0, ge=0)
+    bm25_k1: float = Field(default=1.2, gt=0)
+    bm25_b: float = Field(default=0.75, ge=0, le=1)
+
+
+class ItemKNNRecommender(Recommender[ItemKNNParams]):
+    algorithm = "itemknn"
+    params_class = ItemKNNParams
+
+    def __init__(self, params: ItemKNNParams | None = None) -> None:
+        super().__init__(params)
+        self._neighbours = np.zeros((0, 0), dtype=np.int32)
+        self._scores = np.zeros((0, 0), dtype=np.float32)
+        self._similarity: sp.csr_matrix | None = None
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        require_finite(matrix)
+        x = matrix.astype(np.float32)
+        if self.params.weighting == "bm25":
+            x = bm25_weight(x, self.params.bm25_k1, self.params.bm25_b)
+        self._neighbours, self._scores = top_k_cosine(x, self.params.k, self.params.shrink)
+        self._similarity = None
+
+    def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indices int32, scores float32), each n_items x k, best first.
+
+        Rows with fewer than k positive similarities are padded with index -1, score 0.
+        """
+        return self._neighbours, self._scores
+
+    def similarity(self) -> sp.csr_matrix:
+        """The kept neighbours as a sparse n_items x n_items matrix (row = source item)."""
+        if self._similarity is None:
+            n, k = self._neighbours.shape
+            valid = self._neighbours >= 0
+            rows = np.repeat(np.arange(n), k).reshape(n, k)[valid]
+            self._similarity = sp.csr_matrix(
+                (self._scores[valid], (rows, self._neighbours[valid])),
+                shape=(self.n_items, self.n_items),
+                dtype=np.float32,
+            )
+        return self._similarity
+
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        self._require_fitted()
+        row = sp.csr_matrix(history, dtype=np.float32)
+        scores = row @ self.similarity()
+        return np.asarray(scores.toarray(), dtype=np.float32)
+
+    def similar_items(self, item_idx: int, n: int) -> IdsScores:
+        self._require_fitted()
+        idx = self._neighbours[item_idx]
+        keep = idx >= 0
+        idx, scores = idx[keep][:n], self._scores[item_idx][keep][:n]
+        return idx.astype(np.int64), scores.astype(np.float32)
+
+    def _require_fitted(self) -> None:
+        if self._neighbours.shape[0] != self.n_items or self.n_items == 0:
+            raise ModelError("itemknn model is not fitted")
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"neighbours": self._neighbours, "scores": self._scores}
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self._neighbours = arrays["neighbours"].astype(np.int32, copy=False)
+        self._scores = arrays["scores"].astype(np.float32, copy=False)
+        self._similarity = None
+
+
+def bm25_weight(matrix: sp.csr_matrix, k1: float, b: float) -> sp.csr_matrix:
+    """BM25-weight a users x items matrix for item-item similarity.
+
+    Items play the documents and users the terms: a user who interacted with many
+    items says little about any pair of them (idf ``log(1 + n_items / degree)``), a
+    repeated interaction saturates (``k1``), and long item columns (very popular
+    items) are length-normalised (``b``).
+    """
+    x = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    n_items = x.shape[1]
+    degree = np.diff(x.indptr).astype(np.float64)
+    idf = np.log1p(n_items / np.maximum(degree, 1.0))
+    item_len = np.bincount(x.indices, minlength=n_items).astype(np.float64)
+    avg_len = float(item_len[item_len > 0].mean()) if np.any(item_len > 0) else 1.0
+    norm = k1 * (1.0 - b + b * item_len / avg_len)
+    tf = x.data.astype(np.float64)
+    user_of_entry = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    weighted = idf[user_of_entry] * tf * (k1 + 1.0) / (tf + norm[x.indices])
+    x.data = weighted.astype(np.float32)
+    return x
+
+
+def top_k_cosine(
+    x: sp.csr_matrix, k: int, shrink: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each item (column of ``x``), its ``k`` most cosine-similar other items.
+
+    Returns (indices int32, scores float32), n_items x min(k, n_items - 1), padded with
+    -1 / 0 where an item has fewer than that many positive similarities.
+    """
+    n_items = x.shape[1]
+    k = max(0, min(k, n_items - 1))
+    neighbours = np.full((n_items, k), -1, dtype=np.int32)
+    scores = np.zeros((n_items, k), dtype=np.float32)
+    if k == 0:
+        return neighbours, scores
+    xc = x.tocsc()
+    xt = xc.T.tocsr()
+    norms = np.sqrt(np.asarray(xc.multiply(xc).sum(axis=0), dtype=np.float64).reshape(-1))
+    block = max(1, min(n_items, BLOCK_BYTES // (8 * n_items)))
+    for start in range(0, n_items, block):
+        stop = min(n_items, start + block)
+        gram = (xt @ xc[:, start:stop]).toarray().astype(np.float64)  # n_items x b
+        denom = norms[:, None] * norms[None, start:stop] + shrink
+        sim = np.divide(gram, denom, out=np.zeros_like(gram), where=denom > 0)
+        cols = np.arange(stop - start)
+        sim[start + cols, cols] = -np.inf  # never your own neighbour
+        sim_t = sim.T  # b x n_items: one row per source item
+        part = np.argpartition(-sim_t, k - 1, axis=1)[:, :k]
+        part_scores = np.take_along_axis(sim_t, part, axis=1)
+        # Best first; ties broken by lower item index so the result is deterministic.
+        order = np.lexsort((part, -part_scores), axis=1)
+        best = np.take_along_axis(part, order, axis=1)
+        best_scores = np.take_along_axis(part_scores, order, axis=1)
+        positive = best_scores > 0
+        neighbours[start:stop] = np.where(positive, best, -1)
+        scores[start:stop] = np.where(positive, best_scores, 0.0)
+    log.debug("itemknn kept %d neighbour slots for %d items", int((neighbours >= 0).sum()),
+              n_items)
+    return neighbours, scores

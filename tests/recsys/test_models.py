@@ -1,0 +1,177 @@
+"""Model-specific known answers (the shared contract lives in test_contract.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastinsight.errors import ModelError, ValidationFailed
+from fastinsight.recsys.ease import EASEParams, EASERecommender
+from fastinsight.recsys.itemknn import ItemKNNParams, ItemKNNRecommender
+from fastinsight.recsys.matrix import build_matrix
+from fastinsight.recsys.popularity import (
+    PopularityParams,
+    PopularityRecommender,
+    TrendingParams,
+    TrendingRecommender,
+)
+from fastinsight.recsys.registry import algorithms, create, load_model, params_schema
+
+
+def csr(rows: list[list[float]]) -> sp.csr_matrix:
+    return sp.csr_matrix(np.array(rows, dtype=np.float32))
+
+
+# ---- popularity / trending ------------------------------------------------------------
+def test_popularity_measures_weight_or_distinct_users():
+    m = csr([[5.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    by_weight = PopularityRecommender().fit(m)
+    by_users = PopularityRecommender(PopularityParams(measure="users")).fit(m)
+    np.testing.assert_array_equal(by_weight.item_scores(), [5.0, 3.0, 1.0])
+    np.testing.assert_array_equal(by_users.item_scores(), [1.0, 3.0, 1.0])
+    assert by_weight.recommend(None, 1, history=csr([[0, 0, 1]]))[0].tolist() == [0]
+    assert by_users.recommend(None, 1, history=csr([[0, 0, 1]]))[0].tolist() == [1]
+
+
+def test_trending_on_a_windowed_decayed_matrix_prefers_recent_items():
+    now = datetime(2024, 6, 30)
+    weights = {"view": 1.0, "purchase": 10.0}
+    records = [(f"u{i}", "classic", "purchase", None, now - timedelta(days=40)) for i in range(5)]
+    records += [("u9", "fresh", "view", None, now - timedelta(days=1)),
+                ("u8", "fresh", "view", None, now - timedelta(days=2)),
+                ("u7", "lukewarm", "view", None, now - timedelta(days=10))]
+    params = TrendingParams(half_life_days=3, window_days=14)
+    options = params.matrix_options(now)
+    assert options["since"] == now - timedelta(days=14)
+    windowed = build_matrix(records, weights, item_ids=["classic", "fresh", "lukewarm"],
+                            **options)
+    trending = TrendingRecommender(params).fit(windowed.matrix)
+    scores = trending.item_scores()
+    assert scores[0] == 0.0  # outside the window
+    assert scores[1] == pytest.approx(2 ** (-1 / 3) + 2 ** (-2 / 3), rel=1e-5)
+    assert scores[2] == pytest.approx(2 ** (-10 / 3), rel=1e-5)
+    all_time = build_matrix(records, weights, item_ids=["classic", "fresh", "lukewarm"])
+    assert PopularityRecommender().fit(all_time.matrix).similar_items(2, 1)[0].tolist() == [0]
+    assert trending.similar_items(2, 1)[0].tolist() == [1]
+
+
+# ---- itemknn ----------------------------------------------------------------------------
+def test_itemknn_cosine_neighbours_with_padding():
+    m = csr([[1, 1, 0], [1, 0, 1], [0, 1, 0]])
+    model = ItemKNNRecommender(ItemKNNParams(k=2)).fit(m)
+    idx, scores = model.neighbours()
+    assert idx.dtype == np.int32 and scores.dtype == np.float32 and idx.shape == (3, 2)
+    assert idx.tolist() == [[2, 1], [0, -1], [0, -1]]
+    np.testing.assert_allclose(scores, [[2**-0.5, 0.5], [0.5, 0.0], [2**-0.5, 0.0]], rtol=1e-6)
+    # history @ S: a user holding items 1 and 2 scores item 0 with 0.5 + 0.707
+    np.testing.assert_allclose(model.score_history(csr([[0, 1, 1]])), [[0.5 + 2**-0.5, 0, 0]],
+                               rtol=1e-6)
+    assert model.similar_items(1, 5)[0].tolist() == [0]
+
+
+def test_itemknn_shrink_discounts_similarity():
+    m = csr([[1, 1, 0], [1, 0, 1], [0, 1, 0]])
+    model = ItemKNNRecommender(ItemKNNParams(k=2, shrink=1.0)).fit(m)
+    _, scores = model.neighbours()
+    np.testing.assert_allclose(scores[0], [1 / (2**0.5 + 1), 1 / 3], rtol=1e-6)
+
+
+def test_itemknn_bm25_discounts_heavy_users():
+    # Item 0 shares one user with item 1 (u0, who has 5 items) and one with item 2
+    # (u1, who has 2): plain cosine ties them, BM25 trusts the light user more.
+    m = csr([
+        [1, 1, 0, 1, 1, 1],
+        [1, 0, 1, 0, 0, 0],
+        [0, 1, 0, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0],
+    ])
+    cos = ItemKNNRecommender(ItemKNNParams(k=5)).fit(m)
+    c_idx, c_scores = cos.similar_items(0, 5)
+    assert c_scores[c_idx.tolist().index(1)] == pytest.approx(c_scores[c_idx.tolist().index(2)])
+    bm25 = ItemKNNRecommender(ItemKNNParams(k=5, weighting="bm25")).fit(m)
+    assert bm25.similar_items(0, 1)[0].tolist() == [2]
+
+
+def test_itemknn_blocks_give_the_same_answer(monkeypatch: pytest.MonkeyPatch):
+    import fastinsight.recsys.itemknn as itemknn
+
+    m = sp.random(80, 30, density=0.2, random_state=3, format="csr", dtype=np.float32)
+    whole = ItemKNNRecommender(ItemKNNParams(k=7)).fit(m).neighbours()
+    monkeypatch.setattr(itemknn, "BLOCK_BYTES", 8 * 30 * 4)  # 4 columns per block
+    blocked = ItemKNNRecommender(ItemKNNParams(k=7)).fit(m).neighbours()
+    np.testing.assert_array_equal(whole[0], blocked[0])
+    np.testing.assert_allclose(whole[1], blocked[1], rtol=1e-6)
+
+
+# ---- ease ---------------------------------------------------------------------------------
+def test_ease_matches_the_closed_form(monkeypatch: pytest.MonkeyPatch):
+    import fastinsight.recsys.ease as ease
+
+    monkeypatch.setattr(ease, "BLOCK_BYTES", 8 * 40 * 7)  # several blocks
+    m = sp.random(300, 40, density=0.2, random_state=1, format="csr", dtype=np.float32)
+    lam = 5.0
+    gram = (m.T @ m).toarray().astype(np.float64) + lam * np.eye(40)
+    p = np.linalg.inv(gram)
+    expected = -p / np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    model = EASERecommender(EASEParams(l2=lam)).fit(m)
+    history = m[:5]
+    np.testing.assert_allclose(model.score_history(history), history @ expected, atol=2e-5)
+
+
+def test_ease_memory_guard_names_the_numbers():
+    m = sp.random(50, 2000, density=0.01, random_state=0, format="csr", dtype=np.float32)
+    with pytest.raises(ModelError, match=r"EASE needs ~0\.\d GiB for 2000 items; limit is 0\.01"
+                                         r" GiB .*max_items"):
+        EASERecommender(EASEParams(max_memory_gib=0.01)).fit(m)
+
+
+def test_ease_max_items_fits_the_most_popular_items_only():
+    m = csr([[1, 1, 0, 1, 0], [1, 1, 0, 0, 0], [1, 0, 1, 1, 0], [0, 1, 0, 1, 1]])
+    model = EASERecommender(EASEParams(l2=1.0, max_items=3)).fit(m)  # items 0, 1, 3
+    assert not model.covers_all_items
+    scores = model.score_history(csr([[1, 0, 0, 0, 0]]))[0]
+    assert np.isneginf(scores[[2, 4]]).all() and np.isfinite(scores[[0, 1, 3]]).all()
+    ids, _ = model.recommend(None, 5, history=csr([[1, 0, 0, 0, 0]]))
+    assert set(ids.tolist()) == {1, 3}
+    assert model.similar_items(2, 3)[0].size == 0
+    assert set(model.similar_items(0, 3)[0].tolist()) == {1, 3}
+
+
+def test_ease_singular_gram_without_l2_raises():
+    m = csr([[1, 0, 1], [1, 0, 1]])  # item 1 never seen, items 0 and 2 identical
+    with pytest.raises(ModelError, match="not positive definite"):
+        EASERecommender(EASEParams(l2=0.0)).fit(m)
+
+
+# ---- registry -----------------------------------------------------------------------------
+def test_registry_lists_the_models():
+    assert {"popularity", "trending", "itemknn", "ease"} <= set(algorithms())
+    assert "k" in params_schema("itemknn")["properties"]
+
+
+def test_registry_rejects_unknown_algorithm_and_bad_params():
+    with pytest.raises(ValidationFailed) as unknown:
+        create("nope")
+    assert unknown.value.details[0]["field"] == "algorithm"
+    with pytest.raises(ValidationFailed) as bad:
+        create("itemknn", {"k": 0, "weighting": "jaccard"})
+    fields = {d["field"] for d in bad.value.details}
+    assert fields == {"params.k", "params.weighting"}
+    with pytest.raises(ValidationFailed, match="params.bogus"):
+        create("ease", {"bogus": 1})
+    model = create("itemknn", {"k": 3})
+    assert isinstance(model, ItemKNNRecommender) and model.params.k == 3
+
+
+def test_load_model_reports_unreadable_directories(tmp_path: Path):
+    with pytest.raises(ModelError, match="cannot read meta.json"):
+        load_model(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps({"algorithm": "nope"}))
+    with pytest.raises(ModelError, match="unknown algorithm 'nope'"):
+        load_model(tmp_path)
