@@ -163,14 +163,14 @@ def test_registry_rejects_unknown_algorithm_and_bad_params():
         create("itemknn", {"k": 0, "weighting": "jaccard"})
     fields = {d["field"] for d in bad.value.details}
     assert fields == {"params.k", "params.weighting"}
-    with pytest.raises(ValidationFailed, match="params.bogus"):
+    with pytest.raises(ValidationFailed, match=r"params\.bogus"):
         create("ease", {"bogus": 1})
     model = create("itemknn", {"k": 3})
     assert isinstance(model, ItemKNNRecommender) and model.params.k == 3
 
 
 def test_load_model_reports_unreadable_directories(tmp_path: Path):
-    with pytest.raises(ModelError, match="cannot read meta.json"):
+    with pytest.raises(ModelError, match=r"cannot read meta\.json"):
         load_model(tmp_path)
     (tmp_path / "meta.json").write_text(json.dumps({"algorithm": "nope"}))
     with pytest.raises(ModelError, match="unknown algorithm 'nope'"):
