@@ -51,14 +51,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health.router)
+    # Feature routers first: their fixed paths (/v1/items/trending) must win over
+    # the core routers' /v1/items/{item_id}.
+    _include_feature_routers(app)
     protected = [Depends(require_api_key)]
     for module in (users, items, interactions):
         app.include_router(module.router, dependencies=protected)
-    _include_optional_routers(app)
     return app
 
 
-def _include_optional_routers(app: FastAPI) -> None:
+def _include_feature_routers(app: FastAPI) -> None:
     """Routers of the feature modules; each declares its own auth dependencies."""
     from fastinsight.api import features
 

@@ -18,6 +18,15 @@ def _register() -> None:
 
     core.register(app)
     # Feature commands (one line each).
+    from fastinsight.cli import train
+
+    train.register(app)
+    from fastinsight.cli import evaluate
+
+    evaluate.register(app)
+    from fastinsight.cli import ops
+
+    ops.register(app)
 
 
 def main() -> None:

@@ -32,6 +32,11 @@ class CatalogService:
         self.users = UserRepository(db)
         self.items = ItemRepository(db)
         self.interactions = InteractionRepository(db)
+        self.item_listeners: list[Callable[[str], None]] = []
+
+    def _item_changed(self, item_id: str) -> None:
+        for listener in self.item_listeners:
+            listener(item_id)
 
     # users
     def upsert_user(self, user: UserIn) -> tuple[UserOut, bool]:
@@ -63,6 +68,7 @@ class CatalogService:
     # items
     def upsert_item(self, item: ItemIn) -> tuple[ItemOut, bool]:
         doc, created = self.items.upsert(item.model_dump())
+        self._item_changed(item.item_id)
         return ItemOut.model_validate(doc), created
 
     def get_item(self, item_id: str) -> ItemOut:
@@ -75,12 +81,14 @@ class CatalogService:
         doc = self.items.patch(item_id, patch.model_dump(exclude_unset=True))
         if doc is None:
             raise NotFoundError(f"item {item_id!r} does not exist")
+        self._item_changed(item_id)
         return ItemOut.model_validate(doc)
 
     def delete_item(self, item_id: str) -> DeletedOut:
         deleted, removed = self.items.delete(item_id)
         if not deleted:
             raise NotFoundError(f"item {item_id!r} does not exist")
+        self._item_changed(item_id)
         return DeletedOut(deleted=True, interactions_deleted=removed)
 
     def list_items(self, limit: int, cursor: str | None, category: str | None) -> Page[ItemOut]:

@@ -7,10 +7,12 @@ user/item/type/timestamp), which also makes re-imports idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
+from pymongo.errors import CollectionInvalid
 
 from fastinsight.storage.mongo.client import Document
 
@@ -63,7 +65,14 @@ def apply_indexes(db: Database[Document]) -> dict[str, list[str]]:
     existing = set(db.list_collection_names())
     for name, models in INDEXES.items():
         if name not in existing:
-            db.create_collection(name)
-        created[name] = db[name].create_indexes(models)
+            with contextlib.suppress(CollectionInvalid):  # created concurrently elsewhere
+                db.create_collection(name)
+        present = {ix["name"] for ix in db[name].list_indexes()}
+        # One index per call, and only missing ones: FerretDB 1.24 drops the connection
+        # when createIndexes names several indexes that already exist.
+        for model in models:
+            if model.document["name"] not in present:
+                db[name].create_indexes([model])
+        created[name] = [m.document["name"] for m in models]
     log.info("indexes applied to %s: %s", db.name, {k: len(v) for k, v in created.items()})
     return created

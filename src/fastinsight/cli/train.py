@@ -1,0 +1,43 @@
+"""``fastinsight train`` and ``fastinsight models``: model versions from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fastinsight.config import get_settings
+
+console = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train(
+        algorithm: Annotated[str | None, typer.Option(help="Model to train (default: settings)")] = None,
+        params: Annotated[str | None, typer.Option(help='JSON object, e.g. {"factors": 64}')] = None,
+        activate: Annotated[bool, typer.Option(help="Switch serving to the new version")] = True,
+        evaluate: Annotated[bool, typer.Option(help="Measure on a held-out split first")] = True,
+    ) -> None:
+        """Train on the interactions in MongoDB and store a new model version."""
+        from fastinsight.errors import FastInsightError
+        from fastinsight.services.training import train as run_training
+        from fastinsight.storage.mongo import apply_indexes, connect, get_database
+
+        settings = get_settings()
+        parsed = json.loads(params) if params else None
+        client = connect(settings)
+        try:
+            db = get_database(client, settings)
+            apply_indexes(db)
+            doc = run_training(db, settings, algorithm, parsed, activate=activate, evaluate=evaluate,
+                               progress=lambda msg: console.print(f"[train] {msg}"))
+        except FastInsightError as exc:
+            console.print(f"[red]train failed:[/red] {exc.message}")
+            raise typer.Exit(1) from exc
+        finally:
+            client.close()
+        typer.echo(json.dumps({"version": doc["version"], "metrics": doc["metrics"],
+                               "fit_seconds": doc["fit_seconds"]}))

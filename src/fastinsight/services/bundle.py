@@ -1,0 +1,134 @@
+"""What a serving process holds in memory: a loaded model version and the item catalogue."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastinsight.recsys.base import Recommender
+from fastinsight.recsys.registry import load_model
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.models import ModelVersionRepository
+
+log = logging.getLogger(__name__)
+
+SERVING_FILE = "serving.npz"
+TRENDING_DAYS = 30
+
+
+@dataclass
+class ModelBundle:
+    """A model version ready to serve: the model plus id maps and serving arrays."""
+
+    version: str
+    algorithm: str
+    doc: Document
+    model: Recommender[Any]
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    negatives: sp.csr_matrix
+    daily: np.ndarray  # items x TRENDING_DAYS, day 0 = most recent
+    user_index: dict[str, int] = field(default_factory=dict)
+    item_index: dict[str, int] = field(default_factory=dict)
+    item_unit_vectors: np.ndarray | None = None
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def load(cls, repo: ModelVersionRepository, version: str, workdir: Path) -> ModelBundle:
+        doc = repo.get(version)
+        if doc is None:
+            raise KeyError(version)
+        repo.download(version, workdir)
+        model = load_model(workdir / "model")
+        with np.load(workdir / SERVING_FILE, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        user_ids, item_ids = arrays["user_ids"], arrays["item_ids"]
+        negatives = sp.csr_matrix(
+            (arrays["neg_data"], arrays["neg_indices"], arrays["neg_indptr"]),
+            shape=(len(user_ids), len(item_ids)),
+        )
+        bundle = cls(
+            version=version, algorithm=str(doc["algorithm"]), doc=doc, model=model,
+            user_ids=user_ids, item_ids=item_ids, negatives=negatives, daily=arrays["daily"],
+            user_index={str(u): i for i, u in enumerate(user_ids.tolist())},
+            item_index={str(i): n for n, i in enumerate(item_ids.tolist())},
+        )
+        factors = model.item_factors()
+        if factors is not None and len(factors) == len(item_ids):
+            norms = np.linalg.norm(factors, axis=1, keepdims=True)
+            bundle.item_unit_vectors = (factors / np.maximum(norms, 1e-9)).astype(np.float32)
+        return bundle
+
+    def sanity_problem(self) -> str | None:
+        """Why this version must not be served, or None if it looks healthy."""
+        if self.model.n_items != len(self.item_ids):
+            return f"model has {self.model.n_items} items, id map has {len(self.item_ids)}"
+        if len(self.user_ids) == 0:
+            return "no users"
+        probe = np.linspace(0, len(self.user_ids) - 1, num=min(5, len(self.user_ids)), dtype=int)
+        for user in probe:
+            scores = self.model.score_users([int(user)])[0]
+            if scores.shape != (len(self.item_ids),):
+                return f"score vector has shape {scores.shape}"
+            if np.isnan(scores).any():
+                return "scores contain NaN"
+        return None
+
+    def trending_scores(self, window_days: int, half_life_days: float | None = None) -> np.ndarray:
+        days = max(1, min(window_days, self.daily.shape[1]))
+        counts = self.daily[:, :days]
+        if half_life_days:
+            decay = 0.5 ** (np.arange(days) / half_life_days)
+            return np.asarray(counts @ decay, dtype=np.float32)
+        return np.asarray(counts.sum(axis=1), dtype=np.float32)
+
+
+@dataclass
+class ItemInfo:
+    item_id: str
+    title: str
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    hidden: bool
+    created_at: datetime | None
+
+
+class ItemCatalog:
+    """Item metadata for filtering and explaining; refreshed from MongoDB in the background.
+
+    Items this process writes are applied at once (``apply``), others on the next refresh.
+    """
+
+    def __init__(self) -> None:
+        self.items: dict[str, ItemInfo] = {}
+        self.refreshed_at: datetime | None = None
+
+    def refresh(self, documents: list[Document]) -> None:
+        items = {d["item_id"]: _info(d) for d in documents}
+        self.items = items
+        self.refreshed_at = datetime.now(UTC)
+
+    def apply(self, document: Document | None, item_id: str) -> None:
+        items = dict(self.items)
+        if document is None:
+            items.pop(item_id, None)
+        else:
+            items[item_id] = _info(document)
+        self.items = items
+
+    def get(self, item_id: str) -> ItemInfo | None:
+        return self.items.get(item_id)
+
+
+def _info(d: Document) -> ItemInfo:
+    return ItemInfo(
+        item_id=d["item_id"], title=d.get("title") or d["item_id"],
+        categories=tuple(d.get("categories") or ()), tags=tuple(d.get("tags") or ()),
+        hidden=bool(d.get("hidden", False)), created_at=d.get("created_at"),
+    )

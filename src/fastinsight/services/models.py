@@ -1,0 +1,111 @@
+"""Keeps the active model version in memory and switches to a new one atomically.
+
+Every API process runs one manager. A background thread polls the single
+``service_state`` document for the active version (cheap on MongoDB and FerretDB alike),
+loads a changed version completely, checks it, and only then replaces the reference
+the request handlers read. A request therefore sees either the old or the new version,
+never a half-loaded one, and a version that fails its check is never switched in.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pymongo.database import Database
+
+from fastinsight.config import Settings
+from fastinsight.observability import MODEL_LOADED_AT, MODEL_VERSION
+from fastinsight.services.bundle import ItemCatalog, ModelBundle
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.items import ItemRepository
+from fastinsight.storage.mongo.models import ModelVersionRepository
+
+log = logging.getLogger(__name__)
+
+CATALOG_REFRESH_SECONDS = 30.0
+
+
+class ModelManager:
+    def __init__(self, db: Database[Document], settings: Settings) -> None:
+        self.repo = ModelVersionRepository(db)
+        self.items = ItemRepository(db)
+        self.settings = settings
+        self.current: ModelBundle | None = None
+        self.catalog = ItemCatalog()
+        self.catalog_revision = 0
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._catalog_due = 0.0
+
+    @property
+    def active_version(self) -> str | None:
+        bundle = self.current
+        return bundle.version if bundle else None
+
+    # ---- loading ----------------------------------------------------------------------
+    def sync(self) -> bool:
+        """Load the active version if it differs from the one served. True if switched."""
+        with self._lock:
+            wanted = self.repo.active_version()
+            if wanted is None or wanted == self.active_version:
+                return False
+            try:
+                with tempfile.TemporaryDirectory(prefix="fastinsight-model-") as tmp:
+                    bundle = ModelBundle.load(self.repo, wanted, Path(tmp))
+                problem = bundle.sanity_problem()
+                if problem:
+                    raise ValueError(problem)
+            except Exception as exc:
+                self.last_error = f"{wanted}: {exc}"
+                log.error("not switching to model version %s: %s", wanted, exc)
+                return False
+            previous = self.current
+            self.current = bundle
+            self.last_error = None
+        if previous is not None:
+            MODEL_VERSION.labels(previous.version, previous.algorithm).set(0)
+        MODEL_VERSION.labels(bundle.version, bundle.algorithm).set(1)
+        MODEL_LOADED_AT.set(time.time())
+        log.info("serving model version %s (%s)", bundle.version, bundle.algorithm)
+        return True
+
+    def refresh_catalog(self) -> None:
+        self.catalog.refresh(self.items.all_documents())
+        self.catalog_revision += 1
+
+    def item_changed(self, item_id: str) -> None:
+        """Apply a write this process made, so filters see it on the next request."""
+        self.catalog.apply(self.items.get(item_id), item_id)
+        self.catalog_revision += 1
+
+    # ---- background polling -----------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self.refresh_catalog()
+            self.sync()
+        except Exception as exc:  # the database may be down at start; the poller retries
+            log.warning("initial model load failed: %s", exc.__class__.__name__)
+        self._catalog_due = time.monotonic() + CATALOG_REFRESH_SECONDS
+        self._thread = threading.Thread(target=self._run, name="model-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.model_poll_seconds):
+            try:
+                self.sync()
+                if time.monotonic() >= self._catalog_due or self.catalog.refreshed_at is None:
+                    self.refresh_catalog()
+                    self._catalog_due = time.monotonic() + CATALOG_REFRESH_SECONDS
+            except Exception as exc:
+                log.warning("model poll failed: %s", exc.__class__.__name__)

@@ -1,0 +1,229 @@
+"""Item masks, explanations, content fallback and business rules for ranking.
+
+A :class:`CatalogView` aligns the catalogue (hidden flags, categories, titles) with a
+model version's item axis. Building one costs a pass over the catalogue, so views are
+cached per (model version, catalogue revision) and shared by all requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastinsight.config import Settings
+from fastinsight.services.bundle import ItemCatalog, ItemInfo, ModelBundle
+
+Picked = tuple[str, int, float, str | None]
+
+
+class CatalogView:
+    def __init__(self, bundle: ModelBundle, catalog: ItemCatalog) -> None:
+        self.bundle = bundle
+        n = len(bundle.item_ids)
+        infos: list[ItemInfo | None] = [catalog.get(str(i)) for i in bundle.item_ids.tolist()]
+        known = catalog.refreshed_at is not None
+        # An item missing from a loaded catalogue was deleted: never recommend it.
+        self.hidden = np.array([(info is None and known) or (info is not None and info.hidden)
+                                for info in infos], dtype=bool)
+        self.titles = [info.title if info else str(i) for info, i in zip(infos, bundle.item_ids, strict=True)]
+        self.categories: list[tuple[str, ...]] = [info.categories if info else () for info in infos]
+        self.tags: list[tuple[str, ...]] = [info.tags if info else () for info in infos]
+        self.primary = [c[0] if c else "" for c in self.categories]
+        self._cat_masks: dict[str, np.ndarray] = {}
+        self.cold = [info for item_id, info in catalog.items.items()
+                     if item_id not in bundle.item_index and not info.hidden]
+        self.popularity = bundle.trending_scores(bundle.daily.shape[1])
+        self.n = n
+
+    # ---- masks ------------------------------------------------------------------------
+    def category_mask(self, category: str) -> np.ndarray:
+        mask = self._cat_masks.get(category)
+        if mask is None:
+            mask = np.fromiter((category in cats for cats in self.categories), dtype=bool, count=self.n)
+            self._cat_masks[category] = mask
+        return mask
+
+    def mask(self, include: Sequence[str], exclude: Sequence[str]) -> np.ndarray:
+        allowed = ~self.hidden
+        if include:
+            any_of = np.zeros(self.n, dtype=bool)
+            for cat in include:
+                any_of |= self.category_mask(cat)
+            allowed = allowed & any_of
+        for cat in exclude:
+            allowed = allowed & ~self.category_mask(cat)
+        return allowed
+
+    def indices(self, item_ids: Iterable[str]) -> np.ndarray:
+        index = self.bundle.item_index
+        return np.array([index[i] for i in item_ids if i in index], dtype=np.int64)
+
+    def title(self, index: int) -> str:
+        return self.titles[index]
+
+    # ---- explanations -----------------------------------------------------------------
+    def trending_reasons(self, index: int) -> str:
+        cat = self.primary[index]
+        return f"trending in {cat}" if cat else "popular"
+
+    def history_reasons(self, history: sp.csr_matrix) -> Callable[[int], str]:
+        seen = history.indices
+        vectors = self.bundle.item_unit_vectors
+        neighbours = self._neighbours()
+        if vectors is None and neighbours is not None and len(seen):
+            best: dict[int, tuple[float, int]] = {}
+            for h in seen.tolist():
+                for r, score in zip(neighbours[0][h].tolist(), neighbours[1][h].tolist(), strict=True):
+                    if r >= 0 and score > best.get(r, (-np.inf, -1))[0]:
+                        best[r] = (score, h)
+            fallback = self._top_category_reason(seen)
+            return lambda index: (f"similar to {self.titles[best[index][1]]} you liked"
+                                  if index in best else fallback)
+        if vectors is None or len(seen) == 0:
+            top = Counter(c for i in seen for c in self.categories[i]).most_common(1)
+            label = f"because you like {top[0][0]}" if top else "popular with similar users"
+            return lambda index: label
+        seen_vectors = vectors[seen]
+
+        def reason(index: int) -> str:
+            best = int(seen[int(np.argmax(seen_vectors @ vectors[index]))])
+            return f"similar to {self.titles[best]} you liked"
+
+        return reason
+
+    def _neighbours(self) -> tuple[np.ndarray, np.ndarray] | None:
+        getter = getattr(self.bundle.model, "neighbours", None)
+        if getter is None:
+            return None
+        if not hasattr(self, "_neighbour_cache"):
+            self._neighbour_cache: tuple[np.ndarray, np.ndarray] = getter()
+        return self._neighbour_cache
+
+    def _top_category_reason(self, seen: np.ndarray) -> str:
+        top = Counter(c for i in seen.tolist() for c in self.categories[i]).most_common(1)
+        return f"because you like {top[0][0]}" if top else "popular with similar users"
+
+    def category_profile(self, history: sp.csr_matrix) -> dict[str, float]:
+        weights: dict[str, float] = {}
+        for index, w in zip(history.indices.tolist(), history.data.tolist(), strict=True):
+            for cat in self.categories[index]:
+                weights[cat] = weights.get(cat, 0.0) + float(w)
+        total = sum(weights.values())
+        return {c: w / total for c, w in weights.items()} if total else {}
+
+    # ---- content similarity (items the model has not seen) -----------------------------
+    def similar_by_content(self, item_id: str, k: int) -> list[tuple[str, float, str]]:
+        source = self._info(item_id)
+        if source is None:
+            return []
+        labels = set(source.categories) | set(source.tags)
+        if not labels:
+            return []
+        out: list[tuple[str, float, float, str]] = []
+        for i in range(self.n):
+            other = str(self.bundle.item_ids[i])
+            if other == item_id or self.hidden[i]:
+                continue
+            overlap = labels & (set(self.categories[i]) | set(self.tags[i]))
+            if overlap:
+                jac = len(overlap) / len(labels | set(self.categories[i]) | set(self.tags[i]))
+                out.append((other, jac, float(self.popularity[i]), sorted(overlap)[0]))
+        for info in self.cold:
+            if info.item_id == item_id:
+                continue
+            overlap = labels & (set(info.categories) | set(info.tags))
+            if overlap:
+                jac = len(overlap) / len(labels | set(info.categories) | set(info.tags))
+                out.append((info.item_id, jac, 0.0, sorted(overlap)[0]))
+        out.sort(key=lambda r: (-r[1], -r[2], r[0]))
+        return [(i, round(j, 6), f"shares {label}") for i, j, _, label in out[:k]]
+
+    def _info(self, item_id: str) -> Any:
+        index = self.bundle.item_index.get(item_id)
+        if index is not None:
+            return ItemInfo(item_id, self.titles[index], self.categories[index], self.tags[index],
+                            bool(self.hidden[index]), None)
+        return next((c for c in self.cold if c.item_id == item_id), None)
+
+
+class _ViewCache:
+    def __init__(self) -> None:
+        self._key: tuple[int, int] | None = None
+        self._view: CatalogView | None = None
+        self._lock = threading.Lock()
+
+    def get(self, bundle: ModelBundle, catalog: ItemCatalog, revision: int) -> CatalogView:
+        key = (id(bundle), revision)
+        view = self._view
+        if view is not None and self._key == key:
+            return view
+        with self._lock:
+            if self._view is None or self._key != key:
+                self._view = CatalogView(bundle, catalog)
+                self._key = key
+            return self._view
+
+
+views = _ViewCache()
+
+
+def apply_rules(
+    scores: np.ndarray, allowed: np.ndarray, blocked: np.ndarray, view: CatalogView,
+    settings: Settings, n: int, cold_profile: dict[str, float] | None = None,
+    include_categories: Sequence[str] = (), excluded_ids: set[str] | None = None,
+    exclude_categories: Sequence[str] = (),
+) -> list[Picked]:
+    """Mask, boost/bury, pin, add new items by content, cap per category; best ``n``."""
+    s = np.where(allowed, scores, -np.inf).astype(np.float32)
+    if len(blocked):
+        s[blocked] = -np.inf
+    for cat, factor in settings.boost_categories.items():
+        m = view.category_mask(cat) & np.isfinite(s)
+        s[m] = np.where(s[m] > 0, s[m] * factor, s[m] / max(factor, 1e-6))
+    finite = np.flatnonzero(np.isfinite(s))
+    take = min(len(finite), n * 4 + 50)
+    top = finite[np.argpartition(-s[finite], take - 1)[:take]] if take else finite
+    ranked: list[Picked] = [(str(view.bundle.item_ids[i]), int(i), float(s[i]), None) for i in top]
+    ranked.sort(key=lambda r: (-r[2], r[1]))
+    best = ranked[0][2] if ranked else 1.0
+    excluded = excluded_ids or set()
+    if cold_profile:
+        for info in view.cold:
+            if info.item_id in excluded:
+                continue
+            if include_categories and not set(info.categories) & set(include_categories):
+                continue
+            if set(info.categories) & set(exclude_categories):
+                continue
+            affinity = sum(cold_profile.get(c, 0.0) for c in info.categories)
+            if affinity > 0:
+                label = next(c for c in info.categories if cold_profile.get(c))
+                ranked.append((info.item_id, -1, affinity * abs(best),
+                               f"new in {label}, matches your interest"))
+        ranked.sort(key=lambda r: (-r[2], r[0]))
+    pinned: list[Picked] = []
+    for item_id in settings.pinned_items:
+        index = view.bundle.item_index.get(item_id)
+        if index is not None and np.isfinite(s[index]):
+            pinned.append((item_id, index, float(s[index]), "pinned"))
+    pinned_ids = {p[0] for p in pinned}
+    out = list(pinned)
+    cap = settings.max_per_category
+    per_cat: Counter[str] = Counter(view.primary[p[1]] for p in pinned)
+    for item in ranked:
+        if len(out) >= n:
+            break
+        if item[0] in pinned_ids:
+            continue
+        if cap is not None and item[1] >= 0:
+            cat = view.primary[item[1]]
+            if cat and per_cat[cat] >= cap:
+                continue
+            per_cat[cat] += 1
+        out.append(item)
+    return out

@@ -1,0 +1,257 @@
+"""Training: interactions in MongoDB -> matrix -> model -> a new model version in MongoDB.
+
+A run reads a snapshot of the interactions, measures the algorithm on a held-out split,
+fits on everything, and stores the artefacts (model files, embeddings, serving arrays)
+with the version document. Activation happens only after the stored version loads back
+and passes a sanity check. Serving never trains; this runs in the CLI or a background job.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from pymongo.database import Database
+
+from fastinsight.config import Settings
+from fastinsight.errors import ModelError, ValidationFailed
+from fastinsight.observability import TRAINING_SECONDS
+from fastinsight.recsys import registry
+from fastinsight.recsys.base import Recommender
+from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
+from fastinsight.services.bundle import SERVING_FILE, TRENDING_DAYS, ModelBundle
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.interactions import InteractionRepository
+from fastinsight.storage.mongo.items import ItemRepository
+from fastinsight.storage.mongo.models import EMBEDDINGS_FILE, ModelVersionRepository
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+EVAL_USERS = 3000
+EVAL_K = (10, 20)
+
+
+def read_interactions(db: Database[Document]) -> dict[str, np.ndarray]:
+    """One scan of the interactions, as column arrays."""
+    users: list[str] = []
+    items: list[str] = []
+    types: list[str] = []
+    values: list[float] = []
+    stamps: list[float] = []
+    for row in InteractionRepository(db).iter_training_rows():
+        users.append(row["user_id"])
+        items.append(row["item_id"])
+        types.append(row["type"])
+        value = row.get("value")
+        values.append(np.nan if value is None else float(value))
+        stamps.append(row["timestamp"].timestamp())
+    return {
+        "users": np.asarray(users, dtype=str), "items": np.asarray(items, dtype=str),
+        "types": np.asarray(types, dtype=str), "values": np.asarray(values, dtype=np.float64),
+        "timestamps": np.asarray(stamps, dtype=np.float64),
+    }
+
+
+def daily_item_counts(
+    columns: Mapping[str, np.ndarray], data: InteractionMatrix, weights: Mapping[str, float],
+    now: datetime,
+) -> sp.csr_matrix:
+    """items x days (0 = the day before ``now``) of positive weights, for trending."""
+    age_days = np.floor((now.timestamp() - columns["timestamps"]) / 86400.0).astype(np.int64)
+    index = data.item_index()
+    item_idx = np.fromiter((index.get(i, -1) for i in columns["items"].tolist()),
+                           dtype=np.int64, count=len(columns["items"]))
+    w = np.fromiter((max(weights.get(t, 0.0), 0.0) for t in columns["types"].tolist()),
+                    dtype=np.float32, count=len(columns["types"]))
+    keep = (age_days >= 0) & (age_days < TRENDING_DAYS) & (item_idx >= 0) & (w > 0)
+    return sp.csr_matrix((w[keep], (item_idx[keep], age_days[keep])),
+                         shape=(data.n_items, TRENDING_DAYS), dtype=np.float32)
+
+
+def offline_metrics(
+    algorithm: str, params: Mapping[str, Any] | None, matrix: sp.csr_matrix,
+    prepare: Callable[[Recommender[Any]], None],
+) -> dict[str, float]:
+    """Random per-user 10% holdout; full-catalogue ranking metrics on up to 3,000 users."""
+    from fastinsight.recsys.evaluation.metrics import ranking_metrics
+    from fastinsight.recsys.evaluation.splits import holdout_matrix
+
+    train, held = holdout_matrix(matrix, fraction=0.1, min_positives=5, seed=0)
+    users = np.flatnonzero(np.diff(held.indptr) > 0)
+    if len(users) == 0:
+        return {}
+    if len(users) > EVAL_USERS:
+        users = np.random.default_rng(0).choice(users, EVAL_USERS, replace=False)
+    model = registry.create(algorithm, dict(params or {}))
+    prepare(model)
+    model.fit(train)
+    recs = np.zeros((len(users), max(EVAL_K)), dtype=np.int64)
+    for row, user in enumerate(users):
+        ids, _ = model.recommend(int(user), max(EVAL_K))
+        recs[row, : len(ids)] = ids
+        recs[row, len(ids):] = -1
+    per_user = ranking_metrics(recs, held[users], EVAL_K)
+    metrics = {name: round(float(np.mean(vals)), 5) for name, vals in per_user.items()}
+    metrics["evaluated_users"] = float(len(users))
+    return metrics
+
+
+def item_content_features(
+    items: list[Document], item_ids: np.ndarray
+) -> tuple[np.ndarray, Any]:
+    """Text (TF-IDF + SVD) and category/tag features of the catalogue, aligned with ``item_ids``."""
+    from fastinsight.recsys.content import ItemContent, TfidfSvdEncoder
+
+    by_id = {d["item_id"]: d for d in items}
+    rows = [
+        ItemContent(
+            item_id=str(i), title=by_id.get(str(i), {}).get("title", ""),
+            description=by_id.get(str(i), {}).get("description", ""),
+            categories=tuple(by_id.get(str(i), {}).get("categories", [])),
+            tags=tuple(by_id.get(str(i), {}).get("tags", [])),
+        )
+        for i in item_ids.tolist()
+    ]
+    encoder = TfidfSvdEncoder().fit(rows)
+    return encoder.transform(rows), encoder
+
+
+def new_version(algorithm: str, now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%S')}-{algorithm}-{secrets.token_hex(2)}"
+
+
+def train(
+    db: Database[Document],
+    settings: Settings,
+    algorithm: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    *,
+    activate: bool = True,
+    evaluate: bool = True,
+    reason: str = "trained",
+    progress: Progress | None = None,
+) -> Document:
+    """Train one model version and (by default) activate it. Returns the version document."""
+    say = progress or (lambda msg: log.info("%s", msg))
+    algorithm = algorithm or settings.default_algorithm
+    registry.get_algorithm(algorithm)  # unknown names fail before any work
+    started = time.perf_counter()
+    snapshot_at = datetime.now(UTC)
+    columns = read_interactions(db)
+    items = ItemRepository(db).all_documents()
+    if len(columns["users"]) == 0:
+        raise ValidationFailed.field("interactions", "there are no interactions to train on")
+    catalogue = np.asarray(sorted({d["item_id"] for d in items} | set(columns["items"].tolist())),
+                           dtype=str)
+    data = from_arrays(
+        columns["users"], columns["items"], columns["types"], columns["values"],
+        columns["timestamps"], settings.interaction_weights,
+        half_life_days=settings.time_decay_half_life_days, now=snapshot_at, item_ids=catalogue,
+    )
+    say(f"read {len(columns['users'])} interactions: {data.n_users} users x {data.n_items} items "
+        f"in {time.perf_counter() - started:.1f}s")
+    content: dict[str, Any] = {}
+
+    def prepare(model: Recommender[Any]) -> None:
+        setter = getattr(model, "set_item_content", None)
+        if setter is None:
+            return
+        if not content:
+            content.update(zip(("features", "encoder"), item_content_features(items, data.item_ids),
+                               strict=True))
+        setter(content["features"], content["encoder"])
+
+    metrics = offline_metrics(algorithm, params, data.matrix, prepare) if evaluate else {}
+    if metrics:
+        say(f"held-out metrics: ndcg@10={metrics.get('ndcg@10', 0):.4f} "
+            f"recall@10={metrics.get('recall@10', 0):.4f}")
+    model = registry.create(algorithm, dict(params or {}))
+    prepare(model)
+    model.fit(data.matrix)
+    say(f"fitted {algorithm} in {model.fit_seconds:.1f}s")
+
+    version = new_version(algorithm, snapshot_at)
+    stamps = columns["timestamps"]
+    doc: Document = {
+        "version": version, "algorithm": algorithm, "params": model.params.model_dump(mode="json"),
+        "status": "ready", "created_at": datetime.now(UTC), "reason": reason,
+        "snapshot": {
+            "taken_at": snapshot_at, "interactions": len(stamps),
+            "users": data.n_users, "items": data.n_items, "nnz": int(data.matrix.nnz),
+            "from": datetime.fromtimestamp(float(stamps.min()), UTC),
+            "to": datetime.fromtimestamp(float(stamps.max()), UTC),
+        },
+        "metrics": metrics, "fit_seconds": round(model.fit_seconds, 3),
+        "has_embeddings": model.user_factors() is not None,
+    }
+    daily = daily_item_counts(columns, data, settings.interaction_weights, snapshot_at)
+    repo = ModelVersionRepository(db)
+    with tempfile.TemporaryDirectory(prefix="fastinsight-train-") as tmp:
+        out = Path(tmp)
+        model.save(out / "model")
+        _write_serving_arrays(out, data, daily)
+        _write_embeddings(out, model, data)
+        doc["duration_seconds"] = round(time.perf_counter() - started, 3)
+        repo.save(doc, out)
+    if activate:
+        check_and_activate(db, settings, version, reason)
+    InteractionRepository(db).truncate_fresh(snapshot_at)
+    prune_versions(db, settings.model_keep_versions)
+    TRAINING_SECONDS.labels(algorithm).observe(time.perf_counter() - started)
+    say(f"model version {version} stored{' and activated' if activate else ''}")
+    doc.pop("_id", None)
+    return doc
+
+
+def _write_serving_arrays(out: Path, data: InteractionMatrix, daily: sp.csr_matrix) -> None:
+    neg = data.negatives.tocsr()
+    np.savez(
+        out / SERVING_FILE, user_ids=data.user_ids, item_ids=data.item_ids,
+        neg_data=neg.data, neg_indices=neg.indices, neg_indptr=neg.indptr,
+        daily=daily.toarray().astype(np.float32),
+    )
+
+
+def _write_embeddings(out: Path, model: Recommender[Any], data: InteractionMatrix) -> None:
+    users, items = model.user_factors(), model.item_factors()
+    if users is None or items is None:
+        return
+    np.savez(out / EMBEDDINGS_FILE, user_ids=data.user_ids, item_ids=data.item_ids,
+             user_vectors=np.asarray(users, dtype=np.float32),
+             item_vectors=np.asarray(items, dtype=np.float32))
+
+
+def check_and_activate(db: Database[Document], settings: Settings, version: str, reason: str) -> None:
+    """Load the stored version back and sanity-check it before switching it in."""
+    repo = ModelVersionRepository(db)
+    with tempfile.TemporaryDirectory(prefix="fastinsight-check-") as tmp:
+        bundle = ModelBundle.load(repo, version, Path(tmp))
+    problem = bundle.sanity_problem()
+    if problem:
+        repo.set_status(version, "rejected", rejected_reason=problem)
+        raise ModelError(f"model version {version} failed its sanity check: {problem}")
+    repo.activate(version, reason)
+
+
+def prune_versions(db: Database[Document], keep: int) -> list[str]:
+    """Delete the oldest versions beyond ``keep``; the active one is never deleted."""
+    repo = ModelVersionRepository(db)
+    active = repo.active_version()
+    versions = repo.list(limit=1000)
+    removed = []
+    for doc in versions[keep:]:
+        if doc["version"] != active:
+            repo.delete(doc["version"])
+            removed.append(doc["version"])
+    if removed:
+        log.info("pruned model versions: %s", ", ".join(removed))
+    return removed

@@ -1,0 +1,189 @@
+"""Training -> model version in MongoDB -> serving, with known-answer data.
+
+Two tastes: users ``a*`` interact with the ``alpha`` items, users ``b*`` with the
+``beta`` items. Item ``a0``/``b0`` are the most popular of each group.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from pymongo.database import Database
+
+from fastinsight.api.app import create_app
+from fastinsight.config import Settings
+from fastinsight.services.ingest import IngestService
+from fastinsight.services.training import train
+from tests.conftest import ADMIN_KEY, API_KEY
+
+ALPHA = [f"a{i}" for i in range(6)]
+BETA = [f"b{i}" for i in range(6)]
+
+
+def _rows(rows: list[dict[str, object]]) -> Iterator[tuple[int, dict[str, object]]]:
+    return ((n, r) for n, r in enumerate(rows, start=1))
+
+
+def seed(db: Database[dict[str, object]], settings: Settings) -> None:
+    svc = IngestService(db, settings)
+    items = [{"item_id": i, "title": f"Alpha {i}", "categories": ["alpha"], "tags": ["red"]} for i in ALPHA]
+    items += [{"item_id": i, "title": f"Beta {i}", "categories": ["beta"], "tags": ["blue"]} for i in BETA]
+    svc.import_items(_rows(items))
+    now = datetime.now(UTC)
+    events = []
+    for group, catalogue in (("a", ALPHA), ("b", BETA)):
+        for u in range(12):
+            # Everyone saw item 0..3 except user 0, who has not seen item 3 (the withheld one).
+            liked = catalogue[:4] if u else catalogue[:3]
+            liked = liked + ([catalogue[4]] if u % 2 else [])
+            for n, item in enumerate(liked):
+                events.append({"user_id": f"{group}{u}", "item_id": item, "type": "like",
+                               "timestamp": (now - timedelta(hours=n + u)).isoformat()})
+    report = svc.import_interactions(_rows(events))
+    assert not report.rejected
+    svc.import_users(_rows([{"user_id": "newcomer"}]))
+
+
+@pytest.fixture()
+def trained(db: Database[dict[str, object]], settings: Settings) -> Iterator[TestClient]:
+    seed(db, settings)
+    train(db, settings, "itemknn", evaluate=False)
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
+        yield client
+
+
+def _ids(response: object) -> list[str]:
+    body = response.json()  # type: ignore[attr-defined]
+    return [i["item_id"] for i in body["items"]]
+
+
+def test_version_stored_and_withheld_item_first(trained: TestClient, db: Database[dict[str, object]]) -> None:
+    versions = trained.get("/v1/admin/models", headers={"X-API-Key": ADMIN_KEY}).json()
+    assert len(versions) == 1 and versions[0]["active"] and versions[0]["algorithm"] == "itemknn"
+    assert versions[0]["snapshot"]["interactions"] == db["interactions"].count_documents({})
+    assert db["model_files.files"].count_documents({}) >= 3
+    r = trained.get("/v1/users/a0/recommendations", params={"k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_version"] == versions[0]["version"]
+    assert body["items"][0]["item_id"] == "a3"
+    assert body["items"][0]["reason"].startswith("similar to Alpha")
+    assert all(i.startswith("a") for i in _ids(r))
+
+
+def test_seen_hidden_disliked_and_excluded_never_returned(trained: TestClient) -> None:
+    seen = {"a0", "a1", "a2"}
+    assert not seen & set(_ids(trained.get("/v1/users/a0/recommendations", params={"k": 12})))
+    with_seen = _ids(trained.get("/v1/users/a0/recommendations",
+                                 params={"k": 12, "exclude_seen": False}))
+    assert seen <= set(with_seen)
+    trained.patch("/v1/items/a3", json={"hidden": True})
+    assert "a3" not in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12}))
+    trained.post("/v1/interactions", json={"user_id": "a0", "item_id": "a4", "type": "dislike"})
+    got = _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12, "exclude_seen": False}))
+    assert "a4" not in got and "a3" not in got
+    got = _ids(trained.get("/v1/users/a0/recommendations",
+                           params={"k": 12, "exclude": ["a5", "b0"]}))
+    assert "a5" not in got and "b0" not in got
+
+
+def test_category_filters(trained: TestClient) -> None:
+    only_beta = _ids(trained.get("/v1/users/a0/recommendations", params={"k": 5, "categories": "beta"}))
+    assert only_beta and all(i.startswith("b") for i in only_beta)
+    no_alpha = _ids(trained.get("/v1/users/a0/recommendations",
+                                params={"k": 5, "exclude_categories": "alpha"}))
+    assert no_alpha and all(i.startswith("b") for i in no_alpha)
+
+
+def test_cold_user_gets_trending_with_reason(trained: TestClient) -> None:
+    body = trained.get("/v1/users/newcomer/recommendations", params={"k": 4}).json()
+    assert body["items"][0]["item_id"] in {"a0", "b0"}
+    assert body["items"][0]["reason"].startswith("trending in")
+
+
+def test_cold_item_by_content_until_next_training(trained: TestClient) -> None:
+    r = trained.post("/v1/items", json={"item_id": "a-new", "title": "Alpha novelty",
+                                        "categories": ["alpha"], "tags": ["red"]})
+    assert r.status_code == 201
+    recs = trained.get("/v1/users/a0/recommendations", params={"k": 4}).json()["items"]
+    new = [i for i in recs if i["item_id"] == "a-new"]
+    assert new and new[0]["reason"].startswith("new in alpha")
+    assert "a-new" not in _ids(trained.get("/v1/users/b1/recommendations", params={"k": 6}))
+    similar = _ids(trained.get("/v1/items/a-new/similar", params={"k": 3}))
+    assert similar and all(i.startswith("a") for i in similar)
+
+
+def test_real_time_interaction_changes_next_recommendations(trained: TestClient) -> None:
+    before = _ids(trained.get("/v1/users/a1/recommendations", params={"k": 5}))
+    assert not any(i.startswith("b") for i in before[:1])
+    for item in ("b0", "b1", "b2", "b3"):
+        trained.post("/v1/interactions", json={"user_id": "a1", "item_id": item, "type": "purchase"})
+    after = _ids(trained.get("/v1/users/a1/recommendations", params={"k": 5}))
+    assert not {"b0", "b1", "b2", "b3"} & set(after)
+    assert after[0] in {"b4", "b5"}
+
+
+def test_similar_trending_and_session(trained: TestClient) -> None:
+    similar = trained.get("/v1/items/a0/similar", params={"k": 3}).json()
+    assert [i for i in _ids_from(similar) if i.startswith("b")] == []
+    trending = trained.get("/v1/items/trending", params={"k": 2, "category": "beta"}).json()
+    assert _ids_from(trending)[0] == "b0" and trending["items"][0]["reason"] == "trending in beta"
+    session = trained.post("/v1/recommendations/session", json={"items": ["b1", "b2"], "k": 3}).json()
+    assert session["items"] and all(i.startswith("b") for i in _ids_from(session))
+    assert not {"b1", "b2"} & set(_ids_from(session))
+
+
+def _ids_from(body: dict[str, object]) -> list[str]:
+    return [i["item_id"] for i in body["items"]]  # type: ignore[attr-defined, index]
+
+
+def test_bad_parameters(trained: TestClient) -> None:
+    for k in (0, 10001):
+        r = trained.get("/v1/users/a0/recommendations", params={"k": k})
+        assert r.status_code == 422 and r.json()["details"][0]["field"] == "query.k"
+    r = trained.get("/v1/users/nobody/recommendations", params={"exclude_seen": True})
+    assert r.status_code == 404 and "nobody" in r.json()["message"]
+    r = trained.post("/v1/admin/models/v-unknown/activate", headers={"X-API-Key": ADMIN_KEY})
+    assert r.status_code == 404
+    assert trained.post("/v1/admin/models/x/activate").status_code == 403
+    r = trained.get("/v1/items/trending", params={"window": "forever"})
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "window"
+
+
+def test_rollback_and_switch_under_concurrent_requests(
+    trained: TestClient, db: Database[dict[str, object]], settings: Settings
+) -> None:
+    first = trained.get("/v1/admin/models", headers={"X-API-Key": ADMIN_KEY}).json()[0]["version"]
+    second = train(db, settings, "popularity", evaluate=False)["version"]
+    admin = {"X-API-Key": ADMIN_KEY}
+    errors: list[str] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            r = trained.get("/v1/users/a0/recommendations", params={"k": 3})
+            if r.status_code != 200:
+                errors.append(r.text)
+            else:
+                versions.add(r.json()["model_version"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            for version in (first, second):
+                assert trained.post(f"/v1/admin/models/{version}/activate", headers=admin).status_code == 200
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert versions == {first, second}
+    trained.post(f"/v1/admin/models/{first}/activate", headers=admin)
+    assert trained.get("/v1/users/a0/recommendations").json()["model_version"] == first
