@@ -16,7 +16,7 @@ from fastinsight.recsys.registry import create
 FAST_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"k": 6},
     "ease": {"l2": 100.0},
-    "als": {"factors": 8, "iterations": 15, "regularization": 0.01, "random_state": 7},
+    "als": {"factors": 8, "iterations": 15, "regularization": 5.0, "random_state": 7},
     "two_tower": {"dim": 16, "epochs": 60, "batch_size": 64, "validation_fraction": 0.0},
 }
 

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fastinsight.errors import ModelError, ValidationFailed
+from fastinsight.recsys.als import ALSRecommender
 from fastinsight.recsys.base import META_FILE, Recommender
 from fastinsight.recsys.ease import EASERecommender
 from fastinsight.recsys.itemknn import ItemKNNRecommender
@@ -33,6 +34,7 @@ ALGORITHMS: dict[str, type[Recommender[Any]]] = {
         TrendingRecommender,
         ItemKNNRecommender,
         EASERecommender,
+        ALSRecommender,
     )
 }
 

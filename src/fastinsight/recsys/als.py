@@ -1,0 +1,150 @@
+"""Implicit-feedback matrix factorisation (Hu, Koren & Volinsky) trained by ``implicit``.
+
+Confidence follows implicit's convention: an observed weight ``w`` becomes confidence
+``c = alpha * w`` with preference 1, every unobserved cell has confidence 1 and
+preference 0. Training is implicit's CPU ALS (conjugate-gradient or Cholesky solver);
+serving needs only NumPy: known users use their trained factors, and any other history
+is *folded in* by solving the same least-squares problem against the fixed item factors:
+
+    x_u = (YᵀY + Yᵀ(C_u - I)Y + λI)⁻¹ Yᵀ C_u p_u
+
+so a user unseen at training time (or one whose history changed) gets the factors the
+next training run would give them, up to the item side moving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from pydantic import Field
+
+from fastinsight.errors import ModelError
+from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
+from fastinsight.recsys.matrix import require_finite
+
+log = logging.getLogger(__name__)
+
+
+class ALSParams(ModelParams):
+    factors: int = Field(default=64, ge=1, le=1024)
+    regularization: float = Field(default=0.05, ge=0)
+    iterations: int = Field(default=15, ge=1, le=1000)
+    alpha: float = Field(default=1.0, gt=0, description="confidence = alpha * weight")
+    random_state: int = 42
+    use_cg: bool = Field(default=True, description="conjugate gradient (fast) vs Cholesky")
+    num_threads: int = Field(default=0, ge=0, description="0: one per core")
+
+
+class ALSRecommender(Recommender[ALSParams]):
+    algorithm = "als"
+    params_class = ALSParams
+
+    def __init__(self, params: ALSParams | None = None) -> None:
+        super().__init__(params)
+        self._users = np.zeros((0, self.params.factors), dtype=np.float32)
+        self._items = np.zeros((0, self.params.factors), dtype=np.float32)
+        self._gram: np.ndarray | None = None  # YᵀY + λI in float64, for fold-in
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        require_finite(matrix)
+        from implicit.cpu.als import AlternatingLeastSquares
+        from implicit.recommender_base import ModelFitError
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+        p = self.params
+        # implicit parallelises over users itself; BLAS threads underneath only contend.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=p.factors,
+                regularization=p.regularization,
+                alpha=p.alpha,
+                iterations=p.iterations,
+                use_cg=p.use_cg,
+                num_threads=p.num_threads,
+                random_state=p.random_state,
+                dtype=np.float32,
+            )
+            try:
+                model.fit(matrix, show_progress=False)
+            except ModelFitError as exc:
+                raise ModelError(f"als: fit produced non-finite factors ({exc})") from exc
+        self._users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self._items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self._gram = None
+
+    # ---- scoring ------------------------------------------------------------------
+    def user_factors(self) -> np.ndarray:
+        return self._users
+
+    def item_factors(self) -> np.ndarray:
+        return self._items
+
+    def score_users(self, user_idx: Sequence[int] | np.ndarray) -> np.ndarray:
+        self._require_fitted()
+        rows = self._users[np.asarray(user_idx, dtype=np.int64)]
+        return np.asarray(rows @ self._items.T, dtype=np.float32)
+
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(self.fold_in(history) @ self._items.T, dtype=np.float32)
+
+    def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
+        """User factors (rows x factors, float32) for histories over the training items."""
+        self._require_fitted()
+        rows = sp.csr_matrix(history, dtype=np.float64)
+        if rows.shape[1] != self.n_items:
+            raise ValueError(f"history has {rows.shape[1]} items, model has {self.n_items}")
+        y = self._items.astype(np.float64)
+        gram = self._item_gram()
+        out = np.zeros((rows.shape[0], y.shape[1]), dtype=np.float32)
+        for r in range(rows.shape[0]):
+            start, stop = rows.indptr[r], rows.indptr[r + 1]
+            items, weights = rows.indices[start:stop], rows.data[start:stop]
+            keep = weights > 0
+            if not keep.any():
+                continue
+            conf = self.params.alpha * weights[keep]
+            y_u = y[items[keep]]
+            lhs = gram + (y_u.T * (conf - 1.0)) @ y_u
+            rhs = y_u.T @ conf
+            out[r] = _solve(lhs, rhs)
+        return out
+
+    def _item_gram(self) -> np.ndarray:
+        if self._gram is None:
+            y = self._items.astype(np.float64)
+            self._gram = y.T @ y + self.params.regularization * np.eye(y.shape[1])
+        return self._gram
+
+    def similar_items(self, item_idx: int, n: int) -> IdsScores:
+        """Cosine between item factors."""
+        self._require_fitted()
+        norms = np.linalg.norm(self._items, axis=1)
+        norms[norms == 0] = 1.0
+        scores = (self._items @ self._items[item_idx]) / (norms * norms[item_idx])
+        return top_n(scores, n, np.array([item_idx]))
+
+    def _require_fitted(self) -> None:
+        if self.n_items == 0 or self._items.shape[0] != self.n_items:
+            raise ModelError("als model is not fitted")
+
+    # ---- persistence --------------------------------------------------------------
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self._users, "item_factors": self._items}
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self._users = np.ascontiguousarray(arrays["user_factors"], dtype=np.float32)
+        self._items = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
+        self._gram = None
+
+
+def _solve(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    try:
+        return np.asarray(scipy.linalg.solve(lhs, rhs, assume_a="pos", check_finite=False))
+    except (np.linalg.LinAlgError, ValueError):
+        # Only when λ = 0 and the history spans too few items: least norm then.
+        return np.asarray(np.linalg.lstsq(lhs, rhs, rcond=None)[0])

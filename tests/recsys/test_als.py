@@ -1,0 +1,51 @@
+"""ALS specifics: fold-in equals implicit's own least-squares user solve."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+from fastinsight.recsys.als import ALSParams, ALSRecommender
+
+from .conftest import block_matrix
+
+
+def random_matrix() -> sp.csr_matrix:
+    m = sp.random(120, 40, density=0.1, random_state=5, format="csr", dtype=np.float32)
+    m.data = np.ceil(m.data * 4).astype(np.float32)
+    return m
+
+
+def test_fold_in_matches_implicit_recalculate_user():
+    params = ALSParams(factors=6, regularization=0.1, alpha=2.0, iterations=10, random_state=3)
+    ours = ALSRecommender(params).fit(random_matrix())
+    ref = AlternatingLeastSquares(factors=6, regularization=0.1, alpha=2.0, random_state=3)
+    ref.item_factors = ours.item_factors().copy()
+    ref.user_factors = ours.user_factors().copy()
+    histories = random_matrix()[10:20]
+    with threadpool_limits(1, "blas"):
+        expected = ref.recalculate_user(np.arange(10), histories)
+    np.testing.assert_allclose(ours.fold_in(histories), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_fold_in_of_a_training_row_reproduces_the_trained_factors():
+    model = ALSRecommender(ALSParams(factors=8, iterations=30, use_cg=False)).fit(block_matrix())
+    trained = model.user_factors()[:20]
+    folded = model.fold_in(block_matrix()[:20])
+    cos = np.sum(trained * folded, axis=1) / (
+        np.linalg.norm(trained, axis=1) * np.linalg.norm(folded, axis=1)
+    )
+    assert cos.min() > 0.99
+
+
+def test_thread_count_does_not_change_the_result():
+    one = ALSRecommender(ALSParams(factors=8, num_threads=1)).fit(random_matrix())
+    two = ALSRecommender(ALSParams(factors=8, num_threads=2)).fit(random_matrix())
+    np.testing.assert_array_equal(one.item_factors(), two.item_factors())
+
+
+def test_empty_history_folds_in_to_zero():
+    model = ALSRecommender(ALSParams(factors=4)).fit(block_matrix())
+    assert not model.fold_in(sp.csr_matrix((2, 12), dtype=np.float32)).any()
