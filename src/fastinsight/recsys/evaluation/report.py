@@ -31,11 +31,15 @@ def _params(params: Mapping[str, Any], searched: Mapping[str, Any] | None) -> st
     return ", ".join(f"{k}={params[k]}" for k in keys if k in params) or "defaults"
 
 
+def _metric_k(report: Mapping[str, Any]) -> int:
+    return int(str(report["protocol"]["metric"]).partition("@")[2])
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """Human-readable tables: headline at the first K, then every K, then the search."""
     ks: list[int] = report["protocol"]["ks"]
-    k0 = ks[0]
     metric = report["protocol"]["metric"]
+    k0 = _metric_k(report)
     ds = report["dataset"]["after_filter"]
     p = report["protocol"]
     lines = [
@@ -78,14 +82,14 @@ def markdown(report: Mapping[str, Any]) -> str:
             f" 95% CI [{boot['ci_low']:+.4f}, {boot['ci_high']:+.4f}].",
         ]
     lines += ["", "## All metrics on test", ""]
-    header = ["Model"] + [label.format(k=k) for k in ks for _, label in TABLE_COLUMNS]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for m in report["models"]:
-        cells = [m["name"]] + [
-            _fmt(m["test"].get(key.format(k=k))) for k in ks for key, _ in TABLE_COLUMNS
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    for k in ks:
+        header = ["Model"] + [label.format(k=k) for _, label in TABLE_COLUMNS]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        for m in report["models"]:
+            cells = [m["name"]] + [_fmt(m["test"].get(key.format(k=k))) for key, _ in TABLE_COLUMNS]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
     lines += ["", f"## NDCG@{k0} by user activity (training positives)", ""]
     buckets = [b["bucket"] for b in report["models"][0]["ndcg_by_activity"]] if report[
         "models"] else []
@@ -144,7 +148,7 @@ def plot_activity(report: Mapping[str, Any], path: Path) -> Path:
     counts = [b["users"] for b in models[0]["ndcg_by_activity"]] if models else []
     ax.set_xticks(x + width * (len(models) - 1) / 2,
                   [f"{b}\n({n} users)" for b, n in zip(buckets, counts, strict=True)])
-    k0 = report["protocol"]["ks"][0]
+    k0 = _metric_k(report)
     ax.set_xlabel("training positives per user")
     ax.set_ylabel(f"NDCG@{k0} (test)")
     ax.grid(axis="y", alpha=0.3)
