@@ -74,11 +74,15 @@ class EvaluationConfig:
 def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[str, Any]:
     """Best of ours vs best external reference, each chosen on validation."""
 
+    on_validation = all(r.validation for r in results)
+
     def best(kind: str) -> ModelResult | None:
         pool = [r for r in results if r.candidate.kind == kind]
-        key = (lambda r: r.validation.get(metric, float("-inf"))) if all(
-            r.validation for r in pool) else (lambda r: r.test.metrics[metric])
-        return max(pool, key=key) if pool else None
+        if not pool:
+            return None
+        if on_validation:
+            return max(pool, key=lambda r: r.validation.get(metric, float("-inf")))
+        return max(pool, key=lambda r: r.test.metrics[metric])
 
     ours, ext = best("ours"), best("external")
     if ours is None or ext is None:
@@ -87,7 +91,7 @@ def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[
     if not np.array_equal(ours.test.users, ext.test.users):
         raise RuntimeError("models were evaluated on different users")
     return {
-        "metric": metric, "chosen_on": "validation",
+        "metric": metric, "chosen_on": "validation" if on_validation else "test",
         "best_ours": ours.candidate.label, "best_external": ext.candidate.label,
         "ours_test": round(a, 5), "external_test": round(b, 5),
         "relative_lift": round((a - b) / b, 4) if b > 0 else None,
