@@ -36,9 +36,11 @@ class TwoTowerParams(ModelParams):
     learning_rate: float = Field(default=0.005, gt=0)
     temperature: float = Field(default=0.05, gt=0)
     history_length: int = Field(default=20, ge=1)
+    target_fraction: float = Field(default=0.5, gt=0, lt=1)  # per epoch: targets vs history
     user_id_dropout: float = Field(default=0.25, ge=0, le=1)
     item_id_dropout: float = Field(default=0.25, ge=0, le=1)  # used only with content
     logq_correction: bool = True
+    item_item_weight: float = Field(default=0.5, ge=0)  # co-consumed items' vectors close
     l2: float = Field(default=0.0, ge=0)
     validation_fraction: float = Field(default=0.1, ge=0, lt=0.5)
     patience: int = Field(default=3, ge=0)
@@ -115,6 +117,8 @@ class TwoTower(Recommender[TwoTowerParams]):
         p = self.params
         if matrix.nnz == 0:
             raise ModelError("two_tower needs at least one interaction")
+        if not np.all(np.isfinite(matrix.data)):
+            raise ModelError("the interaction matrix contains NaN or infinite weights")
         features = self._item_features
         if features is not None and features.shape[0] != self.n_items:
             raise ModelError(
@@ -128,20 +132,21 @@ class TwoTower(Recommender[TwoTowerParams]):
         cfg = net.NetConfig(
             n_users=self.n_users, n_items=self.n_items, n_features=self.n_features, dim=p.dim,
             hidden_dim=p.hidden_dim, history_length=p.history_length,
-            temperature=p.temperature, learning_rate=p.learning_rate, l2=p.l2, seed=p.seed,
+            temperature=p.temperature, learning_rate=p.learning_rate,
+            item_item_weight=p.item_item_weight, l2=p.l2, seed=p.seed,
         )
         nets = net.build(cfg)
         item_dropout = p.item_id_dropout if features is not None else 0.0
         batches = net.InteractionBatches(
-            train.tocoo(), train, features, logq, p.batch_size, p.history_length,
-            p.user_id_dropout, item_dropout, p.seed,
+            train, None, features, logq, p.batch_size, p.history_length, p.target_fraction,
+            p.user_id_dropout, item_dropout, p.seed, p.item_item_weight > 0,
         )
         val_batches = None
         evaluate = None
         if val.nnz:
             val_batches = net.InteractionBatches(
-                val.tocoo(), train, features, logq, p.batch_size, p.history_length,
-                0.0, 0.0, p.seed + 1, shuffle=False,
+                train, val.tocoo(), features, logq, p.batch_size, p.history_length, 1.0,
+                0.0, 0.0, p.seed + 1, p.item_item_weight > 0,
             )
             evaluate = self._recall_evaluator(train, val)
         self.history = net.train(

@@ -47,23 +47,36 @@ class MaskedMeanPool(keras.layers.Layer):  # type: ignore[misc]
 
 @keras.saving.register_keras_serializable(package="fastinsight")
 class InBatchLogits(keras.layers.Layer):  # type: ignore[misc]
-    """Cosine logits of every user against every positive in the batch.
+    """Cosine logits of every query (user, or context item) against every positive.
 
     ``logq`` (log sampling probability of each positive) is subtracted so popular items
     are not over-penalised as negatives; other rows holding the same item are masked,
-    they are not negatives.
+    they are not negatives. With ``anchor_keys`` (item queries), a positive equal to
+    the row's own query item is masked too, and rows whose key is negative (no
+    context item) get a zero loss.
     """
 
     def __init__(self, temperature: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.temperature = temperature
 
-    def call(self, users: Any, items: Any, item_keys: Any, logq: Any) -> Any:
-        logits = ops.matmul(users, ops.transpose(items)) / self.temperature
+    def call(
+        self, queries: Any, items: Any, item_keys: Any, logq: Any, anchor_keys: Any = None
+    ) -> Any:
+        logits = ops.matmul(queries, ops.transpose(items)) / self.temperature
         logits = logits - ops.expand_dims(logq, 0)
-        same = ops.equal(ops.expand_dims(item_keys, 1), ops.expand_dims(item_keys, 0))
         eye = ops.cast(ops.eye(ops.shape(item_keys)[0]), "bool")
-        return ops.where(ops.logical_and(same, ops.logical_not(eye)), -1e9, logits)
+        masked = ops.logical_and(
+            ops.equal(ops.expand_dims(item_keys, 1), ops.expand_dims(item_keys, 0)),
+            ops.logical_not(eye),
+        )
+        if anchor_keys is not None:
+            masked = ops.logical_or(
+                masked, ops.equal(ops.expand_dims(anchor_keys, 1), ops.expand_dims(item_keys, 0))
+            )
+            no_anchor = ops.expand_dims(ops.less(anchor_keys, 0), 1)
+            logits = ops.where(no_anchor, ops.where(eye, 0.0, -1e9), logits)
+        return ops.where(masked, -1e9, logits)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature}
@@ -85,6 +98,7 @@ class NetConfig:
     history_length: int
     temperature: float
     learning_rate: float
+    item_item_weight: float
     l2: float
     seed: int
 
@@ -153,11 +167,32 @@ def build(cfg: NetConfig) -> Nets:
 
     item_key = keras.Input(shape=(), dtype="int32", name="item_key")
     logq = keras.Input(shape=(), dtype="float32", name="logq")
-    logits = InBatchLogits(cfg.temperature, name="logits")(users_out, items_out, item_key, logq)
-    trainer = keras.Model({**joint_inputs, "item_key": item_key, "logq": logq}, logits)
+    train_inputs = {**joint_inputs, "item_key": item_key, "logq": logq}
+    outputs = {"user_item": InBatchLogits(cfg.temperature, name="user_item")(
+        users_out, items_out, item_key, logq
+    )}
+    losses = {"user_item": in_batch_softmax_loss}
+    weights = {"user_item": 1.0}
+    if cfg.item_item_weight > 0:
+        # A history item of the same user as query: item vectors of co-consumed items
+        # become close, so item-item cosine (similar_items, ANN) is meaningful.
+        ctx_id = keras.Input(shape=(), dtype="int32", name="ctx_id")
+        ctx_key = keras.Input(shape=(), dtype="int32", name="ctx_key")
+        ctx_inputs = [ctx_id]
+        train_inputs.update(ctx_id=ctx_id, ctx_key=ctx_key)
+        if cfg.n_features:
+            ctx_feat = keras.Input(shape=(cfg.n_features,), dtype="float32", name="ctx_feat")
+            ctx_inputs.append(ctx_feat)
+            train_inputs["ctx_feat"] = ctx_feat
+        outputs["item_item"] = InBatchLogits(cfg.temperature, name="item_item")(
+            item_tower(ctx_inputs), items_out, item_key, logq, ctx_key
+        )
+        losses["item_item"] = in_batch_softmax_loss
+        weights["item_item"] = cfg.item_item_weight
+    trainer = keras.Model(train_inputs, outputs)
     trainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
-        loss=in_batch_softmax_loss,
+        loss=losses, loss_weights=weights,
     )
     return Nets(user_tower, item_tower, joint, trainer)
 
@@ -177,54 +212,74 @@ def extract_weights(nets: Nets) -> dict[str, np.ndarray]:
 
 
 class InteractionBatches(keras.utils.PyDataset):  # type: ignore[misc]
-    """Shuffled (user, positive item) batches with sampled history, seeded per batch.
+    """Shuffled (user, positive item, sampled history) batches, seeded per epoch and batch.
 
-    Each example's history is ``history_length`` items drawn with replacement from the
-    user's other training items (the positive itself is masked out, so the model
-    cannot learn to find the target in its own input). Ids are dropped to the
-    unknown slot with the given probabilities so the towers learn to work from the
-    history / the content alone.
+    Training mode (``targets`` is None): every epoch splits each user's interactions at
+    random into targets (``target_fraction``) and history; the examples are the
+    targets and each one's history is ``history_length`` draws (with replacement) from
+    that user's history part. All targets of a user share one history distribution,
+    so the model cannot learn "the item missing from the history is the answer", a
+    shortcut that masking only the target would teach. Validation mode: the examples
+    are ``targets`` and the history is drawn from all of ``matrix``.
+
+    Ids are dropped to the unknown slot with the given probabilities so the towers
+    learn to work from the history / the content alone.
     """
 
     def __init__(
-        self, examples: sp.coo_matrix, history: sp.csr_matrix, item_features: np.ndarray | None,
-        logq: np.ndarray, batch_size: int, history_length: int, user_dropout: float,
-        item_dropout: float, seed: int, shuffle: bool = True,
+        self, matrix: sp.csr_matrix, targets: sp.coo_matrix | None,
+        item_features: np.ndarray | None, logq: np.ndarray, batch_size: int,
+        history_length: int, target_fraction: float, user_dropout: float,
+        item_dropout: float, seed: int, with_context: bool,
     ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
-        self.users = examples.row.astype(np.int64)
-        self.items = examples.col.astype(np.int64)
-        self.indptr = history.indptr.astype(np.int64)
-        self.indices = history.indices.astype(np.int64)
+        self.with_context = with_context
+        self.rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)).astype(np.int64)
+        self.cols = matrix.indices.astype(np.int64)
+        self.n_users = matrix.shape[0]
+        self.fixed_targets = targets
+        if targets is None:
+            self.n_examples = max(1, round(len(self.cols) * target_fraction))
+        else:
+            self.n_examples = int(targets.nnz)
         self.item_features = item_features
         self.logq = logq.astype(np.float32)
-        self.batch_size = min(batch_size, len(self.users))
+        self.batch_size = min(batch_size, self.n_examples)
         self.history_length = history_length
         self.user_dropout = user_dropout
         self.item_dropout = item_dropout
         self.seed = seed
-        self.shuffle = shuffle
         self.epoch = 0
-        self.order = self._order()
+        self._prepare()
 
-    def _order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(len(self.users))
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.users))
+    def _prepare(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.fixed_targets is None:
+            perm = rng.permutation(len(self.cols))
+            target, hist = perm[: self.n_examples], np.sort(perm[self.n_examples:])
+            self.users, self.items = self.rows[target], self.cols[target]
+            hist_rows, self.hist_items = self.rows[hist], self.cols[hist]
+        else:
+            self.users = self.fixed_targets.row.astype(np.int64)
+            self.items = self.fixed_targets.col.astype(np.int64)
+            hist_rows, self.hist_items = self.rows, self.cols
+        counts = np.bincount(hist_rows, minlength=self.n_users)
+        self.hist_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
     def __len__(self) -> int:
-        return max(1, len(self.users) // self.batch_size)  # drop the ragged tail: one shape
+        return max(1, self.n_examples // self.batch_size)  # drop the ragged tail: one shape
 
-    def __getitem__(self, idx: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def __getitem__(self, idx: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         rng = np.random.default_rng([self.seed, self.epoch, idx, 1])
-        sel = self.order[idx * self.batch_size: (idx + 1) * self.batch_size]
+        sel = np.arange(idx * self.batch_size, (idx + 1) * self.batch_size)
         users, items = self.users[sel], self.items[sel]
-        start, deg = self.indptr[users], self.indptr[users + 1] - self.indptr[users]
+        start = self.hist_ptr[users]
+        deg = self.hist_ptr[users + 1] - start
         offsets = np.floor(rng.random((len(sel), self.history_length)) * deg[:, None])
-        picked = self.indices[np.minimum(start[:, None] + offsets.astype(np.int64),
-                                         len(self.indices) - 1)]
-        valid = (deg[:, None] > 0) & (picked != items[:, None])
-        hist = np.where(valid, picked + 1, 0).astype(np.int32)
+        pos = np.minimum(start[:, None] + offsets.astype(np.int64), len(self.hist_items) - 1)
+        picked = self.hist_items[np.maximum(pos, 0)] if len(self.hist_items) else \
+            np.zeros_like(pos)
+        hist = np.where(deg[:, None] > 0, picked + 1, 0).astype(np.int32)
         user_id = np.where(rng.random(len(sel)) < self.user_dropout, 0, users + 1)
         item_id = np.where(rng.random(len(sel)) < self.item_dropout, 0, items + 1)
         x = {
@@ -234,11 +289,21 @@ class InteractionBatches(keras.utils.PyDataset):  # type: ignore[misc]
         }
         if self.item_features is not None:
             x["item_feat"] = self.item_features[items]
-        return x, np.zeros(len(sel), dtype=np.float32)
+        y = {"user_item": np.zeros(len(sel), dtype=np.float32)}
+        if self.with_context:
+            ctx = hist[:, 0].astype(np.int64) - 1  # a random history item, -1 if none
+            keep = (ctx >= 0) & (rng.random(len(sel)) >= self.item_dropout)
+            x["ctx_id"] = np.where(keep, ctx + 1, 0).astype(np.int32)
+            x["ctx_key"] = ctx.astype(np.int32)
+            if self.item_features is not None:
+                x["ctx_feat"] = self.item_features[np.maximum(ctx, 0)]
+            y["item_item"] = y["user_item"]
+        return x, y
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self.order = self._order()
+        if self.fixed_targets is None:
+            self._prepare()
 
 
 class EpochReport(keras.callbacks.Callback):  # type: ignore[misc]
