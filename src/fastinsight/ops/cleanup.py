@@ -3,7 +3,8 @@
 Logs rotate by copy-and-truncate (``name.log`` -> ``name.log.<UTC stamp>.gz``, then the
 original is truncated in place), so processes that keep the file open in append mode
 carry on writing to it without a restart. Lines written between the copy and the
-truncate are lost; with the default 10 MiB threshold that window is milliseconds.
+truncate are lost; that window is milliseconds. The API's own RotatingFileHandler
+(20 MiB) normally rotates ``api.log`` first; the 50 MiB default here catches the rest.
 """
 
 from __future__ import annotations

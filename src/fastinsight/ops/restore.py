@@ -140,6 +140,7 @@ def _load(
     by_bson: dict[str, CollectionEntry] = {c.bson: c for c in manifest.collections}
     by_meta: dict[str, CollectionEntry] = {c.metadata: c for c in manifest.collections}
     pending: dict[str, list[IndexModel]] = {}
+    existing = set(target.list_collection_names())
     with open_archive(archive) as tar:
         read_manifest(tar, archive)
         for member in tar:
@@ -152,8 +153,9 @@ def _load(
                 entry = by_meta[member.name]
                 metadata = json_util.loads(handle.read())
                 options = dict(metadata.get("options") or {})
-                if entry.name not in target.list_collection_names():
+                if entry.name not in existing:
                     target.create_collection(entry.name, **options)
+                    existing.add(entry.name)
                 pending[entry.name] = index_models(metadata)
             elif member.name in by_bson:
                 entry = by_bson[member.name]

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fastinsight.config import Settings
+
 DEFAULT_SCHEDULES: dict[str, str] = {
     "backup": "0 3 * * *",
     "retrain": "15 * * * *",
@@ -33,13 +35,13 @@ class OpsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FASTINSIGHT_", env_file=".env", extra="ignore", frozen=True)
 
-    backup_dir: Path = Path("var/backups")
+    backup_dir: Path | None = None
     backup_keep: int = Field(default=7, ge=1)
     backup_keep_days: float | None = Field(default=14.0, gt=0)
     backup_compresslevel: int = Field(default=6, ge=0, le=9)
 
     log_keep_days: float = Field(default=14.0, gt=0)
-    log_rotate_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_rotate_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     job_keep_days: float = Field(default=30.0, gt=0)
     model_keep_versions: int = Field(default=5, ge=1)
 
@@ -50,17 +52,29 @@ class OpsSettings(BaseSettings):
     schedules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
 
     monitor_url: str = "http://127.0.0.1:8000"
-    monitor_log: Path = Path("var/log/monitor.jsonl")
+    monitor_log: Path | None = None
     monitor_max_cpu_pct: float = Field(default=95.0, ge=0)
     monitor_max_mem_pct: float = Field(default=90.0, ge=0)
     monitor_max_disk_pct: float = Field(default=90.0, ge=0)
     monitor_max_load_per_cpu: float = Field(default=4.0, ge=0)
 
     scripts_dir: Path | None = None
-    run_dir: Path = Path("var/run")
+    run_dir: Path | None = None
     deploy_backend_ports: tuple[int, int] = (8001, 8002)
     deploy_ready_timeout: float = Field(default=60.0, gt=0)
     deploy_drain_timeout: float = Field(default=30.0, gt=0)
+
+    def backup_path(self, settings: Settings) -> Path:
+        """``backup_dir``, default ``<var_dir>/backups``."""
+        return self.backup_dir or settings.var_dir / "backups"
+
+    def monitor_log_path(self, settings: Settings) -> Path:
+        """``monitor_log``, default ``<log_dir>/monitor.jsonl``."""
+        return self.monitor_log or settings.log_dir / "monitor.jsonl"
+
+    def run_path(self, settings: Settings) -> Path:
+        """``run_dir`` (pid and state files), default ``<var_dir>/run``."""
+        return self.run_dir or settings.var_dir / "run"
 
 
 @lru_cache(maxsize=1)

@@ -55,6 +55,8 @@ class MonitorArgs(JobArgs):
 
 class RetrainArgs(JobArgs):
     algorithm: Algorithm | None = None
+    activate: bool = True
+    evaluate: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,9 @@ def _monitor(args: JobArgs, paths: Paths) -> list[str]:
 
 def _retrain(args: JobArgs, paths: Paths) -> list[str]:
     assert isinstance(args, RetrainArgs)
-    return [str(paths.cli), "train", *_opt("--algorithm", args.algorithm)]
+    argv = [str(paths.cli), "train", *_opt("--algorithm", args.algorithm)]
+    argv.append("--activate" if args.activate else "--no-activate")
+    return argv + ["--evaluate" if args.evaluate else "--no-evaluate"]
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ def default_paths(settings: Settings, ops: OpsSettings) -> Paths:
         packaged = Path(__file__).resolve().parents[3] / "scripts"
         scripts = packaged if (packaged / "backup.sh").is_file() else Path.cwd() / "scripts"
     cli = Path(sys.executable).with_name("fastinsight")
-    return Paths(scripts_dir=scripts.resolve(), cli=cli, backup_dir=ops.backup_dir.resolve())
+    backups = ops.backup_path(settings).resolve()
+    return Paths(scripts_dir=scripts.resolve(), cli=cli, backup_dir=backups)
 
 
 def job_environment(settings: Settings, ops: OpsSettings, paths: Paths) -> dict[str, str]:
@@ -211,6 +212,10 @@ class JobService:
         thread.start()
         log.info("job %s (%s) started by %s: %s", job_id, name, requested_by, argv)
         return JobRecord.from_doc(doc)
+
+    def active_ids(self) -> list[str]:
+        with self._guard:
+            return list(self._active)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
         """Block until a job started by this service has finished (for the CLI and tests)."""
