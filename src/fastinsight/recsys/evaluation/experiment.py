@@ -57,6 +57,9 @@ class EvaluationConfig:
     min_positives: int = 5
     ks: tuple[int, ...] = (10, 20)
     algorithms: tuple[str, ...] | None = None
+    # Extra named configurations evaluated after ``algorithms``, e.g. a reference at
+    # its default parameters next to its tuned self.
+    extra_candidates: tuple[Candidate, ...] = ()
     search: bool = True
     budget_seconds: float = 60.0
     search_mode: SearchMode = "random"
@@ -109,10 +112,11 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
     content = content_features(filtered, cfg.seed) if cfg.use_content else None
     prepared = time.perf_counter() - started
     algorithms = list(cfg.algorithms) if cfg.algorithms else default_algorithms()
+    candidates = [Candidate(a) for a in algorithms] + list(cfg.extra_candidates)
     results: list[ModelResult] = []
-    for algorithm in algorithms:
+    for candidate in candidates:
         results.append(evaluate_candidate(
-            Candidate(algorithm), split.train, split.validation, split.test, cfg.ks,
+            candidate, split.train, split.validation, split.test, cfg.ks,
             search=cfg.search, budget_seconds=cfg.budget_seconds, mode=cfg.search_mode,
             seed=cfg.seed, metric=cfg.metric, max_trials=cfg.max_trials, content=content,
         ))
@@ -120,8 +124,8 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": {**data.stats(), "after_filter": filtered.stats()},
         "protocol": {
-            **{k: v for k, v in asdict(cfg).items() if k != "extra"},
-            "ks": list(cfg.ks), "algorithms": algorithms, **cfg.extra,
+            **{k: v for k, v in asdict(cfg).items() if k not in ("extra", "extra_candidates")},
+            "ks": list(cfg.ks), "algorithms": [c.label for c in candidates], **cfg.extra,
             "split_sizes": split.summary(),
             "evaluated_users_test": int(results[0].test.users.size) if results else 0,
             "content_features": None if content is None else int(content.features.shape[1]),
