@@ -158,3 +158,34 @@ def test_paired_bootstrap_detects_consistent_gain():
     assert out["mean_diff"] == pytest.approx(0.1)
     assert out["ci_low"] == pytest.approx(0.1)
     assert out["p_not_better"] == 0.0
+
+
+def naive(recs, rel_sets, k):
+    """Straight from the definitions, one user at a time."""
+    out = {"precision": [], "recall": [], "ndcg": [], "mrr": [], "hit": []}
+    for row, rel in zip(recs, rel_sets, strict=True):
+        top = list(row[:k])
+        hits = [1.0 if i >= 0 and i in rel else 0.0 for i in top]
+        dcg = sum(h / math.log2(j + 2) for j, h in enumerate(hits))
+        idcg = sum(1 / math.log2(j + 2) for j in range(min(k, len(rel))))
+        first = next((j + 1 for j, h in enumerate(hits) if h), None)
+        out["precision"].append(sum(hits) / k)
+        out["recall"].append(sum(hits) / min(k, len(rel)))
+        out["ndcg"].append(dcg / idcg)
+        out["mrr"].append(1 / first if first else 0.0)
+        out["hit"].append(1.0 if first else 0.0)
+    return out
+
+
+def test_vectorised_metrics_match_naive_definitions():
+    rng = np.random.default_rng(11)
+    n_users, n_items, k_max = 40, 30, 12
+    recs = np.array([rng.permutation(n_items)[:k_max] for _ in range(n_users)])
+    recs[rng.random(recs.shape) < 0.1] = -1  # some padding
+    rel_sets = [set(rng.choice(n_items, size=rng.integers(1, 15), replace=False).tolist())
+                for _ in range(n_users)]
+    got = ranking_metrics(recs, relevant([sorted(s) for s in rel_sets], n_items), ks=[1, 5, 12])
+    for k in (1, 5, 12):
+        want = naive(recs, rel_sets, k)
+        for name, values in want.items():
+            assert np.allclose(got[f"{name}@{k}"], values), (name, k)
