@@ -41,7 +41,6 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
-    max_attributes_bytes: int = Field(default=16 * 1024, ge=64)
     reject_unknown_items: bool = True
 
     interaction_weights: dict[str, float] = Field(

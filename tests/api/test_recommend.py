@@ -187,3 +187,27 @@ def test_rollback_and_switch_under_concurrent_requests(
     assert versions == {first, second}
     trained.post(f"/v1/admin/models/{first}/activate", headers=admin)
     assert trained.get("/v1/users/a0/recommendations").json()["model_version"] == first
+
+
+def test_als_version_embeddings_and_fold_in(db: Database[dict[str, object]], settings: Settings) -> None:
+    from fastinsight.storage.mongo.models import ModelVersionRepository
+
+    seed(db, settings)
+    doc = train(db, settings, "als", {"factors": 2, "iterations": 30, "regularization": 0.1,
+                                      "num_threads": 1}, evaluate=False)
+    emb = ModelVersionRepository(db).load_embeddings()
+    assert emb is not None and emb.version == doc["version"]
+    assert emb.user_vectors.shape == (24, 2) and emb.item_vectors.shape == (12, 2)
+    assert set(emb.item_ids.tolist()) == set(ALPHA + BETA)
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
+        body = client.get("/v1/users/a0/recommendations", params={"k": 2}).json()
+        assert body["items"][0]["item_id"] in {"a3", "a4", "a5"}
+        assert body["items"][0]["reason"].startswith("similar to Alpha")
+        similar = [i["item_id"] for i in client.get("/v1/items/b0/similar", params={"k": 3}).json()["items"]]
+        assert all(i.startswith("b") for i in similar)
+        before = [i["item_id"] for i in client.get("/v1/users/a2/recommendations").json()["items"]]
+        assert before[0] in {"a4", "a5"}
+        for item in ("b0", "b1", "b2"):
+            client.post("/v1/interactions", json={"user_id": "a2", "item_id": item, "type": "purchase"})
+        after = [i["item_id"] for i in client.get("/v1/users/a2/recommendations").json()["items"]]
+        assert after[0] in {"b3", "b4"} and not {"b0", "b1", "b2"} & set(after)

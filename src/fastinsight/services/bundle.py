@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from fastinsight.recsys.ann import VectorIndex
 from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.registry import load_model
 from fastinsight.storage.mongo.client import Document
@@ -37,6 +38,7 @@ class ModelBundle:
     user_index: dict[str, int] = field(default_factory=dict)
     item_index: dict[str, int] = field(default_factory=dict)
     item_unit_vectors: np.ndarray | None = None
+    ann: VectorIndex | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -63,7 +65,17 @@ class ModelBundle:
         if factors is not None and len(factors) == len(item_ids):
             norms = np.linalg.norm(factors, axis=1, keepdims=True)
             bundle.item_unit_vectors = (factors / np.maximum(norms, 1e-9)).astype(np.float32)
+            # Exact below 20,000 items, an HNSW graph above (see recsys.ann).
+            bundle.ann = VectorIndex().build(bundle.item_unit_vectors, metric="ip")
         return bundle
+
+    def similar_by_vector(self, index: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Nearest items by embedding cosine through the ANN index; None without vectors."""
+        if self.ann is None or self.item_unit_vectors is None:
+            return None
+        ids, scores = self.ann.search(self.item_unit_vectors[index], n, exclude=[[index]])
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
 
     def sanity_problem(self) -> str | None:
         """Why this version must not be served, or None if it looks healthy."""

@@ -148,7 +148,8 @@ class RecommendService:
         if index is None:
             results = view.similar_by_content(item_id, k)
         else:
-            ids, scores = bundle.model.similar_items(index, k * 3 + 10)
+            found = bundle.similar_by_vector(index, k * 3 + 10)
+            ids, scores = found if found is not None else bundle.model.similar_items(index, k * 3 + 10)
             title = view.title(index)
             results = [(bundle.item_ids[i], float(s), f"often liked together with {title}")
                        for i, s in zip(ids.tolist(), scores.tolist(), strict=True)

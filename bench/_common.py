@@ -1,0 +1,42 @@
+"""Helpers shared by the benchmarks: result files, tables, the database URI."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def mongo_uri() -> str:
+    return os.environ.get("FASTINSIGHT_BENCH_MONGODB_URI", "mongodb://127.0.0.1:27017/")
+
+
+def machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "date": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+def write_result(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2, default=str) + "\n")
+    return path
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+    line = " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    sep = "-+-".join("-" * w for w in widths)
+    body = [" | ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
+    return "\n".join([line, sep, *body])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return "" if value is None else str(value)
