@@ -17,6 +17,9 @@ def install(app: FastAPI) -> None:
     from fastinsight.api.routes import jobs  # operations jobs: router + lifespan hooks
 
     jobs.install(app)
+    from fastinsight.api.routes import insights  # insights, audiences, segments, dashboard
+
+    insights.install(app)
 
 
 def install_recommendations(app: FastAPI) -> None:

@@ -301,13 +301,9 @@ class InsightsService:
         r = self.rollup()
         lo, hi, window = self._window(r, days, end)
         counts = self._funnel_counts(r, lo, hi, steps)
-        per_cat = np.vstack([self._category_counts(r, row) for row in counts]) if len(steps) else None
-        rows = []
-        order = np.argsort(-per_cat[0], kind="stable") if per_cat is not None else np.zeros(0, int)
-        for c in order.tolist():
-            assert per_cat is not None
-            rows.append(CategoryFunnel(category=r.categories[c],
-                                       steps=self._steps(per_cat[:, c].tolist(), steps)))
+        per_cat = np.vstack([self._category_counts(r, row) for row in counts])
+        rows = [CategoryFunnel(category=r.categories[c], steps=self._steps(per_cat[:, c].tolist(), steps))
+                for c in np.argsort(-per_cat[0], kind="stable").tolist()]
         return CategoryFunnelsOut(**self._snapshot(r).model_dump(), window=window, categories=rows)
 
     def catalogue(self, days: int, sample: int = 20) -> CatalogueOut:

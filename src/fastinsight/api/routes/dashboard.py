@@ -1,0 +1,52 @@
+"""The dashboard: static HTML/JS served by the API, no build step.
+
+The page itself needs no key; it asks for one, keeps it in ``sessionStorage`` and sends it
+as ``X-API-Key`` on every data call. Chart.js comes from the npm package installed into
+``src/fastinsight/dashboard/node_modules`` (git-ignored) by the install step.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from fastinsight.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboard"
+STATIC_DIR = DASHBOARD_DIR / "static"
+CHART_JS = DASHBOARD_DIR / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js"
+INSTALL_HINT = "npm install --prefix src/fastinsight/dashboard --no-audit --no-fund --no-package-lock"
+
+router = APIRouter(tags=["dashboard"], include_in_schema=False)
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.get("/dashboard")
+def dashboard_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers=_NO_STORE)
+
+
+@router.get("/dashboard/")
+def dashboard_slash() -> RedirectResponse:
+    return RedirectResponse("/dashboard")
+
+
+@router.get("/dashboard/vendor/chart.js")
+def chart_library() -> FileResponse:
+    if not CHART_JS.is_file():
+        raise NotFoundError(f"Chart.js is not installed; run: {INSTALL_HINT}")
+    return FileResponse(CHART_JS, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+    if not CHART_JS.is_file():
+        log.warning("dashboard charts disabled until Chart.js is installed: %s", INSTALL_HINT)
