@@ -211,3 +211,18 @@ def test_als_version_embeddings_and_fold_in(db: Database[dict[str, object]], set
             client.post("/v1/interactions", json={"user_id": "a2", "item_id": item, "type": "purchase"})
         after = [i["item_id"] for i in client.get("/v1/users/a2/recommendations").json()["items"]]
         assert after[0] in {"b3", "b4"} and not {"b0", "b1", "b2"} & set(after)
+
+
+def test_train_select_activates_best_on_validation(db: Database[dict[str, object]], settings: Settings) -> None:
+    from fastinsight.storage.mongo.models import ModelVersionRepository
+
+    seed(db, settings)
+    doc = train(db, settings, select_from=["popularity", "itemknn"], evaluate=False)
+    selection = doc["selection"]
+    scores = {a: s["ndcg@10"] for a, s in selection["scores"].items()}
+    assert set(scores) == {"popularity", "itemknn"}
+    assert doc["algorithm"] == selection["winner"] == max(scores, key=scores.__getitem__)
+    assert doc["reason"].startswith(selection["winner"])
+    repo = ModelVersionRepository(db)
+    assert repo.active_version() == doc["version"]
+    assert repo.get(doc["version"])["selection"]["winner"] == doc["algorithm"]  # type: ignore[index]

@@ -20,6 +20,10 @@ def register(app: typer.Typer) -> None:
         params: Annotated[str | None, typer.Option(help='JSON object, e.g. {"factors": 64}')] = None,
         activate: Annotated[bool, typer.Option(help="Switch serving to the new version")] = True,
         evaluate: Annotated[bool, typer.Option(help="Measure on a held-out split first")] = True,
+        select: Annotated[bool, typer.Option(
+            "--select", help="Evaluate the candidates on validation NDCG@10 and train the best")] = False,
+        candidates: Annotated[str, typer.Option(help="Comma-separated candidates for --select")] = (
+            "popularity,itemknn,ease,als"),
     ) -> None:
         """Train on the interactions in MongoDB and store a new model version."""
         from fastinsight.errors import FastInsightError
@@ -32,12 +36,16 @@ def register(app: typer.Typer) -> None:
         try:
             db = get_database(client, settings)
             apply_indexes(db)
-            doc = run_training(db, settings, algorithm, parsed, activate=activate, evaluate=evaluate,
-                               progress=lambda msg: console.print(f"[train] {msg}"))
+            doc = run_training(
+                db, settings, algorithm, parsed, activate=activate, evaluate=evaluate,
+                progress=lambda msg: console.print(f"[train] {msg}"),
+                select_from=[c.strip() for c in candidates.split(",") if c.strip()] if select else None,
+            )
         except FastInsightError as exc:
             console.print(f"[red]train failed:[/red] {exc.message}")
             raise typer.Exit(1) from exc
         finally:
             client.close()
-        typer.echo(json.dumps({"version": doc["version"], "metrics": doc["metrics"],
-                               "fit_seconds": doc["fit_seconds"]}))
+        typer.echo(json.dumps({"version": doc["version"], "algorithm": doc["algorithm"],
+                               "metrics": doc["metrics"], "fit_seconds": doc["fit_seconds"],
+                               "selection": doc.get("selection")}, default=str))

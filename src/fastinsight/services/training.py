@@ -12,7 +12,7 @@ import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -139,8 +139,13 @@ def train(
     evaluate: bool = True,
     reason: str = "trained",
     progress: Progress | None = None,
+    select_from: Sequence[str] | None = None,
 ) -> Document:
-    """Train one model version and (by default) activate it. Returns the version document."""
+    """Train one model version and (by default) activate it. Returns the version document.
+
+    With ``select_from``, each candidate algorithm is measured on a validation holdout
+    first and the best by NDCG@10 is trained; the scores and reasons are recorded.
+    """
     say = progress or (lambda msg: log.info("%s", msg))
     algorithm = algorithm or settings.default_algorithm
     registry.get_algorithm(algorithm)  # unknown names fail before any work
@@ -159,6 +164,15 @@ def train(
     )
     say(f"read {len(columns['users'])} interactions: {data.n_users} users x {data.n_items} items "
         f"in {time.perf_counter() - started:.1f}s")
+    selection: dict[str, Any] | None = None
+    if select_from:
+        from fastinsight.recsys.evaluation.selection import select_model
+
+        chosen = select_model(data.matrix, list(select_from))
+        algorithm, params, reason = chosen.winner, chosen.params, chosen.reasons[0]
+        selection = chosen.to_dict()
+        for line in chosen.reasons:
+            say(f"select: {line}")
     content: dict[str, Any] = {}
 
     def prepare(model: Recommender[Any]) -> None:
@@ -193,6 +207,8 @@ def train(
         "metrics": metrics, "fit_seconds": round(model.fit_seconds, 3),
         "has_embeddings": model.user_factors() is not None,
     }
+    if selection is not None:
+        doc["selection"] = selection
     daily = daily_item_counts(columns, data, settings.interaction_weights, snapshot_at)
     repo = ModelVersionRepository(db)
     with tempfile.TemporaryDirectory(prefix="fastinsight-train-") as tmp:
