@@ -55,10 +55,7 @@ def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> IdsS
     n = int(min(n, int(valid.sum())))
     if n <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    if n < scores.size:
-        part = np.argpartition(-scores, n - 1)[:n]
-    else:
-        part = np.arange(scores.size)
+    part = np.argpartition(-scores, n - 1)[:n] if n < scores.size else np.arange(scores.size)
     part = part[np.isfinite(scores[part])]
     # Stable order: score descending, then index ascending, so ties are deterministic.
     order = np.lexsort((part, -scores[part]))
@@ -164,7 +161,7 @@ class Recommender(ABC, Generic[P]):
     def _state_meta(self) -> dict[str, Any]:
         return {}
 
-    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:  # noqa: B027
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Rebuild in-memory state from what ``_state_arrays``/``_state_meta`` saved."""
 
     def save(self, directory: Path) -> None:
