@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,8 @@ def svc(db: Database[dict[str, Any]], dataset: Dataset) -> InsightsService:
 
 
 def day_of(row: Row) -> date:
-    return row["timestamp"].date()
+    stamp: datetime = row["timestamp"]
+    return stamp.date()
 
 
 def in_window(rows: list[Row], end: date, days: int, shift: int = 0) -> list[Row]:

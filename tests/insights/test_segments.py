@@ -24,7 +24,11 @@ PER_GROUP = 12
 def world(db: Database[dict[str, Any]]) -> dict[str, Any]:
     """Three taste groups; group g's members all saw item <cat>-0 and nothing else of theirs."""
     rng = np.random.default_rng(1)
-    items, item_vectors, users, user_vectors, rows = [], [], [], [], []
+    items: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    users: list[str] = []
+    item_vectors: list[np.ndarray] = []
+    user_vectors: list[np.ndarray] = []
     now = datetime.now(UTC)
     for cat, g in GROUPS.items():
         for n in range(4):
@@ -77,7 +81,8 @@ def test_given_k_and_paging(world: dict[str, Any], monkeypatch: pytest.MonkeyPat
     out = svc.rebuild(2, wait=True)
     assert out is not None and out.k == 2 and out.chosen_by == "given" and out.silhouette is None
     seg = out.segments[0]
-    collected, offset = [], 0
+    collected: list[Any] = []
+    offset: int | None = 0
     while offset is not None:
         page = svc.users(seg.segment_id, offset, 7)
         collected += page.users
