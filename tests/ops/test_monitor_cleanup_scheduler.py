@@ -91,25 +91,8 @@ def test_monitor_script_check_mode_exit_codes(settings: Settings, tmp_path: Path
     )
     assert crossed.returncode == 5, crossed.stderr
     assert "WARNING: disk" in crossed.stderr
-    fine = subprocess.run(
-        [
-            *base,
-            "--max-disk-pct",
-            "100",
-            "--max-cpu-pct",
-            "100",
-            "--max-mem-pct",
-            "100",
-            "--max-load-per-cpu",
-            "1000",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert fine.returncode == 0, fine.stderr
-    assert len(log.read_text().splitlines()) == 2
+    [line] = log.read_text().splitlines()
+    assert any(w.startswith("disk ") for w in json.loads(line)["warnings"])
     usage = subprocess.run(
         [str(SCRIPTS / "monitor.sh"), "--samples", "0"], env=env, capture_output=True, text=True, timeout=10
     )

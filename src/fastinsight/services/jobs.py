@@ -250,6 +250,9 @@ class JobService:
             error = f"{exc.__class__.__name__}: {exc}"
         duration = time.monotonic() - started
         try:
+            # The command has exited: free the kind first, so that a client who sees the
+            # final status below can always start the next run.
+            self.store.release_lock(name, job_id)
             self.store.finish(
                 job_id,
                 {
@@ -261,7 +264,6 @@ class JobService:
                     "output_tail": self._tail(log_path),
                 },
             )
-            self.store.release_lock(name, job_id)
         except Exception:
             log.exception("job %s (%s): could not record the outcome", job_id, name)
         finally:
