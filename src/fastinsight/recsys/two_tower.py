@@ -31,8 +31,8 @@ _CHUNK = 1024
 class TwoTowerParams(ModelParams):
     dim: int = Field(default=64, ge=2, le=1024)
     hidden_dim: int = Field(default=0, ge=0, le=4096)  # 0: each tower is linear + normalise
-    epochs: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=1024, ge=2)
+    epochs: int = Field(default=40, ge=1)  # an upper bound: early stopping usually ends sooner
+    batch_size: int = Field(default=256, ge=2)
     learning_rate: float = Field(default=0.005, gt=0)
     temperature: float = Field(default=0.05, gt=0)
     history_length: int = Field(default=20, ge=1)
@@ -41,7 +41,7 @@ class TwoTowerParams(ModelParams):
     item_id_dropout: float = Field(default=0.25, ge=0, le=1)  # used only with content
     logq_correction: bool = True
     item_item_weight: float = Field(default=0.5, ge=0)  # co-consumed items' vectors close
-    l2: float = Field(default=0.0, ge=0)
+    l2: float = Field(default=1e-4, ge=0)  # on the id embeddings
     validation_fraction: float = Field(default=0.1, ge=0, lt=0.5)
     patience: int = Field(default=3, ge=0)
     monitor: Literal["val_recall", "val_loss"] = "val_recall"
