@@ -40,6 +40,7 @@ ALGORITHMS: dict[str, type[Recommender[Any]]] = {
 
 LAZY_ALGORITHMS: dict[str, str] = {
     "two_tower": "fastinsight.recsys.two_tower:TwoTower",
+    "hybrid": "fastinsight.recsys.hybrid:HybridRecommender",
 }
 
 
