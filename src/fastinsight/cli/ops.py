@@ -174,6 +174,7 @@ def restore(
             "documents": result.inserted,
             "indexes": result.indexes,
             "seconds": round(result.seconds, 3),
+            "phases": {k: round(v, 3) for k, v in result.phases.items()},
         }
     )
 

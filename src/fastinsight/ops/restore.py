@@ -51,6 +51,7 @@ class RestoreResult:
     inserted: dict[str, int] = field(default_factory=dict)
     indexes: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def documents(self) -> int:
@@ -96,6 +97,7 @@ def restore_archive(
     """
     started = time.perf_counter()
     manifest = verify_archive(archive)
+    verified = time.perf_counter()
     target = client[target_db or manifest.database]
     result = RestoreResult(
         archive=archive,
@@ -103,6 +105,7 @@ def restore_archive(
         target_db=target.name,
         dry_run=dry_run,
         manifest=manifest,
+        phases={"verify": verified - started},
     )
     occupied = non_empty_collections(target)
     if occupied and not drop:
@@ -118,7 +121,9 @@ def restore_archive(
         log.warning("restore: dropping database %s", target.name)
         client.drop_database(target.name)
     _load(target, archive, manifest, batch_size, result)
+    checking = time.perf_counter()
     _check_counts(target, manifest)
+    result.phases["count_check"] = time.perf_counter() - checking
     result.seconds = time.perf_counter() - started
     log.info(
         "restored %s into %s: %d documents in %.1fs",
@@ -137,6 +142,7 @@ def _load(
     batch_size: int,
     result: RestoreResult,
 ) -> None:
+    loading = time.perf_counter()
     by_bson: dict[str, CollectionEntry] = {c.bson: c for c in manifest.collections}
     by_meta: dict[str, CollectionEntry] = {c.metadata: c for c in manifest.collections}
     pending: dict[str, list[IndexModel]] = {}
@@ -160,6 +166,8 @@ def _load(
             elif member.name in by_bson:
                 entry = by_bson[member.name]
                 result.inserted[entry.name] = _insert_stream(target, entry.name, handle, batch_size)
+    loaded = time.perf_counter()
+    result.phases["insert"] = loaded - loading
     for name, models in pending.items():
         if models:
             try:
@@ -168,6 +176,7 @@ def _load(
                 raise ArchiveError(f"could not recreate indexes of {name}: {exc}") from exc
         else:
             result.indexes[name] = []
+    result.phases["indexes"] = time.perf_counter() - loaded
     if STATE_COLLECTION in result.inserted:
         # A backup taken with writes paused contains the pause flag itself.
         target[STATE_COLLECTION].delete_one({"_id": FLAG_ID})
