@@ -128,3 +128,16 @@ def test_bad_configurations_fail_clearly(matrix: sp.csr_matrix) -> None:
         )
     with pytest.raises(ModelError, match="not fitted"):
         HybridRecommender().score_users([0])
+
+
+def test_users_who_have_seen_most_of_the_catalogue() -> None:
+    # 7 of 8 items seen: ranking the rest must not turn 0 * -inf into NaN in the search
+    rng = np.random.default_rng(1)
+    dense = (rng.random((40, 8)) < 0.85).astype(np.float32)
+    dense[:, 0] = 1.0
+    model = HybridRecommender(HybridParams(components=(EASE, POP), k=3)).fit(
+        sp.csr_matrix(dense)
+    )
+    assert np.isfinite(model.search["best"]) and model.weights.sum() == pytest.approx(1.0)
+    ids, scores = model.recommend(0, 3)
+    assert np.all(np.isfinite(scores)) and not set(ids) & set(np.flatnonzero(dense[0]))

@@ -165,11 +165,11 @@ class HybridRecommender(Recommender[HybridParams]):
         for start in range(0, len(users), chunk):
             rows = users[start: start + chunk]
             z = np.stack([standardise(m.score_users(rows)) for m in models])
-            seen = train[rows].tocoo()
-            z[:, seen.row, seen.col] = -np.inf
+            seen = train[rows].toarray() > 0
             relevant = held[rows].toarray() > 0
             for g, w in enumerate(grid):
                 blend = np.tensordot(w.astype(np.float32), z, axes=1)
+                blend[seen] = -np.inf  # after blending: 0 * -inf would be NaN
                 totals[g] += ndcg_at_k(blend, relevant, k).sum()
         log.info("hybrid grid of %d weightings on %d users in %.1fs",
                  len(grid), len(users), time.perf_counter() - started)
