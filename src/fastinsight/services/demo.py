@@ -65,7 +65,7 @@ def synthetic_items(size: DemoSize) -> Iterator[dict[str, Any]]:
         second = names[int(rng.integers(len(names)))] if rng.random() < 0.15 else None
         yield {
             "item_id": f"item-{i:06d}",
-            "title": f"{adj.title()} {tags[0]} {words[i % len(words)]} #{i}",
+            "title": f"{adj.title()} {words[i % len(words)]} #{i}",
             "description": f"A {adj} {cat} product for {' and '.join(tags)} lovers.",
             "categories": [cat] + ([second] if second and second != cat else []),
             "tags": tags,
