@@ -84,3 +84,21 @@ def test_select_model_needs_holdout_users():
         select_model(csr([[0, 1], [1]], 3), ["popularity"], min_positives=5)
     with pytest.raises(ValidationFailed):
         select_model(csr([[0, 1]], 3), [])
+
+
+def test_hybrid_is_built_from_the_tuned_single_models():
+    config = EvaluationConfig(
+        algorithms=("popularity", "itemknn", "ease", "hybrid"), ks=(2,), metric="ndcg@2",
+        search=True, budget_seconds=30, max_trials=2, use_content=False,
+    )
+    report = run_evaluation(blocks((12, 8), 10), config)
+    by_name = {m["name"]: m for m in report["models"]}
+    hybrid = by_name["hybrid (tuned components)"]
+    components = hybrid["params"]["components"]
+    assert sorted(c["algorithm"] for c in components) == ["ease", "itemknn"]
+    for c in components:  # each component keeps what its own search chose
+        assert c["params"] == by_name[c["algorithm"]]["params"]
+    assert hybrid["search"]["trials_run"] == 1  # one option: the best two
+    assert set(hybrid["model_info"]["weights"]) == {"0_ease", "1_itemknn"} or set(
+        hybrid["model_info"]["weights"]) == {"0_itemknn", "1_ease"}
+    assert hybrid["test"]["ndcg@2"] == 1.0

@@ -48,6 +48,41 @@ def default_algorithms() -> list[str]:
     return [*registered_algorithms(), *EXTERNAL_ALGORITHMS]
 
 
+HYBRID = "hybrid"
+# Single models not worth blending in (a hybrid adds its own popularity prior if told to).
+_NOT_BLENDED = frozenset({HYBRID, "popularity", "trending"})
+
+
+def hybrid_candidate(results: Sequence[ModelResult], metric: str, name: str = "") -> Candidate:
+    """The hybrid over the single models already tuned in this run.
+
+    Components keep the parameters their own search chose (on validation); the hybrid
+    then searches which blend to use: the best two, the best with the content-aware
+    two-tower model, the best three. Without tuned single models: its defaults.
+    """
+    ranked = sorted(
+        (r for r in results if r.candidate.kind == "ours" and r.candidate.algorithm
+         not in _NOT_BLENDED and r.validation),
+        key=lambda r: -r.validation.get(metric, float("-inf")),
+    )
+    if len(ranked) < 2:
+        return Candidate(HYBRID, name=name)
+    spec = {r.candidate.algorithm: {"algorithm": r.candidate.algorithm, "params": r.params}
+            for r in ranked}
+    order = list(spec)
+    options: list[list[str]] = [order[:2]]
+    if "two_tower" in spec and "two_tower" not in order[:2]:
+        options.append([order[0], "two_tower"])
+    if len(order) >= 3:
+        options.append(order[:3])
+    k = int(metric.partition("@")[2])
+    return Candidate(
+        HYBRID, name=name or "hybrid (tuned components)", params={"k": k},
+        space={"components": [[spec[a] for a in names] for names in options]},
+        mode="grid", try_defaults=False,
+    )
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
     split: str = "random"
@@ -115,6 +150,8 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
     candidates = [Candidate(a) for a in algorithms] + list(cfg.extra_candidates)
     results: list[ModelResult] = []
     for candidate in candidates:
+        if candidate.algorithm == HYBRID and not candidate.params and candidate.space is None:
+            candidate = hybrid_candidate(results, cfg.metric, candidate.name)
         results.append(evaluate_candidate(
             candidate, split.train, split.validation, split.test, cfg.ks,
             search=cfg.search, budget_seconds=cfg.budget_seconds, mode=cfg.search_mode,

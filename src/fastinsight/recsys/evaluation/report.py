@@ -26,9 +26,16 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return "–" if value is None else f"{float(value):.{digits}f}"
 
 
+def _value(value: Any) -> str:
+    if isinstance(value, list | tuple) and value and all(
+            isinstance(v, Mapping) and "algorithm" in v for v in value):
+        return "+".join(str(v["algorithm"]) for v in value)  # hybrid components
+    return str(value)
+
+
 def _params(params: Mapping[str, Any], searched: Mapping[str, Any] | None) -> str:
     keys = sorted(searched) if searched else []
-    return ", ".join(f"{k}={params[k]}" for k in keys if k in params) or "defaults"
+    return ", ".join(f"{k}={_value(params[k])}" for k in keys if k in params) or "defaults"
 
 
 def _metric_k(report: Mapping[str, Any]) -> int:

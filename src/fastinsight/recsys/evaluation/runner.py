@@ -67,6 +67,11 @@ class RecommenderRanker:
         self.model.fit(self.matrix)
         return time.perf_counter() - started
 
+    def info(self) -> dict[str, Any]:
+        """What the fitted model chose by itself that a reader needs (hybrid weights)."""
+        meta = self.model._state_meta()
+        return {k: meta[k] for k in ("weights",) if k in meta}
+
     def top_k(self, users: np.ndarray, k: int) -> np.ndarray:
         if self.matrix is None:
             raise RuntimeError("fit first")
@@ -89,6 +94,8 @@ class Candidate:
     name: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
     space: Mapping[str, Sequence[Any]] | None = None
+    mode: SearchMode | None = None  # None: the run's mode
+    try_defaults: bool = True  # first trial = the model's defaults
 
     @property
     def label(self) -> str:
@@ -126,6 +133,7 @@ class Outcome:
     users: np.ndarray
     activity: np.ndarray
     seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
 
     def ci95(self, name: str) -> float:
         return mean_ci95(self.per_user[name])[1]
@@ -149,7 +157,8 @@ def evaluate_ranker(
     n_train_users = int((fit_rows > 0).sum())
     metrics.update(catalogue_metrics(recs, item_popularity(fit_matrix), n_train_users, ks))
     metrics["users"] = float(users.size)
-    return Outcome(metrics, per_user, users, fit_rows[users], time.perf_counter() - started)
+    info = ranker.info() if isinstance(ranker, RecommenderRanker) else {}
+    return Outcome(metrics, per_user, users, fit_rows[users], time.perf_counter() - started, info)
 
 
 def fit_and_evaluate(
@@ -190,7 +199,7 @@ class ModelResult:
         k = metric.split("@")[1] if "@" in metric else "10"
         return {
             "name": self.candidate.label, "algorithm": self.candidate.algorithm,
-            "kind": self.candidate.kind, "params": self.params,
+            "kind": self.candidate.kind, "params": self.params, "model_info": self.test.info,
             "validation": _rounded(self.validation),
             "test": _rounded(self.test.metrics),
             "test_ci95": {name: round(self.test.ci95(name), 5) for name in self.test.per_user},
@@ -224,7 +233,7 @@ def evaluate_candidate(
     space = {k: v for k, v in space.items() if k not in fixed}
     search_result: SearchResult | None = None
     if search and space and has_validation:
-        defaults = {**default_params(algo), **fixed}
+        defaults = {**default_params(algo), **fixed} if candidate.try_defaults else None
 
         def trial(params: dict[str, Any]) -> tuple[dict[str, float], float]:
             outcome, fit_s = fit_and_evaluate(
@@ -233,7 +242,8 @@ def evaluate_candidate(
             return outcome.metrics, fit_s
 
         search_result = run_search(
-            trial, space, metric=metric, budget_seconds=budget_seconds, mode=mode, seed=seed,
+            trial, space, metric=metric, budget_seconds=budget_seconds,
+            mode=candidate.mode or mode, seed=seed,
             max_trials=max_trials, defaults=defaults,
         )
         best = search_result.best
