@@ -142,6 +142,7 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
     """Evaluate ``config.algorithms`` (default: all registered + implicit ALS/BPR)."""
     cfg = config or EvaluationConfig()
     started = time.perf_counter()
+    load_before = _load_average()
     filtered = filter_min_positives(data, cfg.min_positives)
     split = make_split(filtered, cfg.split, cfg.validation, cfg.test, cfg.seed)
     content = content_features(filtered, cfg.seed) if cfg.use_content else None
@@ -172,10 +173,21 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
         "timings": {
             "prepare_seconds": round(prepared, 2),
             "total_seconds": round(time.perf_counter() - started, 2),
+            # Other work on the machine slows fits down and so cuts time-budgeted searches.
+            "load_average_1m": {"start": load_before, "end": _load_average()},
         },
         "environment": _environment(),
     }
     return report
+
+
+def _load_average() -> float | None:
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _environment() -> dict[str, Any]:

@@ -108,8 +108,10 @@ def markdown(report: Mapping[str, Any]) -> str:
         lines.append(f"| {m['name']} | " + " | ".join(
             _fmt(b["mean"]) for b in m["ndcg_by_activity"]) + " |")
     t = report["timings"]
+    load = t.get("load_average_1m") or {}
     lines += ["", f"Total {t['total_seconds']:.0f} s on {report['environment']['cpus']} CPUs"
-              f" (data preparation {t['prepare_seconds']:.1f} s).", ""]
+              f" (data preparation {t['prepare_seconds']:.1f} s; 1-minute load average"
+              f" {load.get('start')} at start, {load.get('end')} at end).", ""]
     return "\n".join(lines)
 
 
