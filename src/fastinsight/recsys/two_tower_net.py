@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -318,18 +319,23 @@ class EpochReport(keras.callbacks.Callback):  # type: ignore[misc]
         self.evaluate = evaluate
         self.metric = metric
         self.epochs = epochs
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
+        logs["epoch_seconds"] = time.perf_counter() - self.started
         if self.evaluate is not None:
             logs[self.metric] = float(self.evaluate(extract_weights(self.nets)))
         loss = float(logs.get("loss", math.nan))
         if not math.isfinite(loss):
             self.model.stop_training = True
         log.info(
-            "two_tower epoch %d/%d loss=%.4f val_loss=%.4f %s=%.4f", epoch + 1, self.epochs,
-            loss, float(logs.get("val_loss", math.nan)), self.metric,
-            float(logs.get(self.metric, math.nan)),
+            "two_tower epoch %d/%d loss=%.4f val_loss=%.4f %s=%.4f in %.1fs", epoch + 1,
+            self.epochs, loss, float(logs.get("val_loss", math.nan)), self.metric,
+            float(logs.get(self.metric, math.nan)), logs["epoch_seconds"],
         )
 
 
