@@ -29,12 +29,11 @@ import numpy as np
 from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _common import mongo_uri, table, write_result  # noqa: E402
-
-from fastinsight.config import Settings  # noqa: E402
-from fastinsight.services.training import train  # noqa: E402
-from fastinsight.storage.mongo import apply_indexes  # noqa: E402
-from fastinsight.storage.mongo.interactions import interaction_document  # noqa: E402
+from _common import mongo_uri, table, write_result
+from fastinsight.config import Settings
+from fastinsight.services.training import train
+from fastinsight.storage.mongo import apply_indexes
+from fastinsight.storage.mongo.interactions import interaction_document
 
 KEY = "bench-key"
 TYPES = np.array(["view", "click", "like", "add_to_cart", "purchase"])
