@@ -98,9 +98,8 @@ class ALSRecommender(Recommender[ALSParams]):
         rows = sp.csr_matrix(history, dtype=np.float64)
         if rows.shape[1] != self.n_items:
             raise ValueError(f"history has {rows.shape[1]} items, model has {self.n_items}")
-        y = self._items.astype(np.float64)
         gram = self._item_gram()
-        out = np.zeros((rows.shape[0], y.shape[1]), dtype=np.float32)
+        out = np.zeros((rows.shape[0], self._items.shape[1]), dtype=np.float32)
         for r in range(rows.shape[0]):
             start, stop = rows.indptr[r], rows.indptr[r + 1]
             items, weights = rows.indices[start:stop], rows.data[start:stop]
@@ -108,7 +107,9 @@ class ALSRecommender(Recommender[ALSParams]):
             if not keep.any():
                 continue
             conf = self.params.alpha * weights[keep]
-            y_u = y[items[keep]]
+            # Only the user's rows are converted: copying all item factors per call
+            # cost tens of milliseconds on a 100k-item catalogue.
+            y_u = self._items[items[keep]].astype(np.float64)
             lhs = gram + (y_u.T * (conf - 1.0)) @ y_u
             rhs = y_u.T @ conf
             out[r] = _solve(lhs, rhs)

@@ -76,8 +76,11 @@ class ModelManager:
         return True
 
     def refresh_catalog(self) -> None:
+        """Reload item metadata; the revision (and so the ranking views) changes only on change."""
+        before = self.catalog.items
         self.catalog.refresh(self.items.all_documents())
-        self.catalog_revision += 1
+        if self.catalog.items != before:
+            self.catalog_revision += 1
 
     def item_changed(self, item_id: str) -> None:
         """Apply a write this process made, so filters see it on the next request."""
