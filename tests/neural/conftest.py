@@ -4,6 +4,7 @@ Items 20*c .. 20*c+19 belong to topic ``c`` (category, title words and tags draw
 from that topic's vocabulary). User ``u`` belongs to topic ``u % 4`` and interacts
 with 8 items of that topic only, so the right answers are known: a user's
 recommendations, an item's neighbours and a new item's neighbours are in its topic.
+Item ``COLD_ITEM`` has metadata but no interactions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ TOPICS = {
 }
 N_TOPICS, PER_TOPIC, N_USERS, PER_USER = 4, 20, 160, 8
 N_ITEMS = N_TOPICS * PER_TOPIC
+COLD_ITEM = N_ITEMS - 1
 
 # Small enough to fit in a few seconds on 2 cores, large enough to learn the clusters.
 SMALL_PARAMS = TwoTowerParams(
@@ -51,7 +53,8 @@ def make_matrix(rng: np.random.Generator) -> sp.csr_matrix:
     rows, cols = [], []
     for u in range(N_USERS):
         t = u % N_TOPICS
-        chosen = rng.choice(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), PER_USER, replace=False)
+        pool = np.setdiff1d(np.arange(t * PER_TOPIC, (t + 1) * PER_TOPIC), [COLD_ITEM])
+        chosen = rng.choice(pool, PER_USER, replace=False)
         rows += [u] * PER_USER
         cols += chosen.tolist()
     return sp.csr_matrix(

@@ -14,7 +14,7 @@ from fastinsight.recsys.content import ItemContent
 from fastinsight.recsys.keras_env import use_jax_backend
 from fastinsight.recsys.two_tower import TwoTower
 
-from .conftest import N_ITEMS, N_TOPICS, N_USERS, SMALL_PARAMS, topic_of_item
+from .conftest import COLD_ITEM, N_ITEMS, N_TOPICS, N_USERS, SMALL_PARAMS, topic_of_item
 
 
 def _topics(idx: np.ndarray) -> set[int]:
@@ -30,7 +30,7 @@ def test_known_users_get_items_of_their_topic(fitted: TwoTower, matrix: sp.csr_m
 
 
 def test_similar_items_share_the_topic(fitted: TwoTower) -> None:
-    for item in (0, 25, 47, 79):
+    for item in (0, 25, 47, 78):
         ids, _ = fitted.similar_items(item, 5)
         assert item not in ids
         assert _topics(ids) == {topic_of_item(item)}
@@ -66,6 +66,19 @@ def test_new_item_from_metadata_lands_in_its_topic(fitted: TwoTower) -> None:
         same = users[np.arange(N_USERS) % N_TOPICS == topic] @ vec
         other = users[np.arange(N_USERS) % N_TOPICS != topic] @ vec
         assert same.mean() > other.mean() + 0.2
+
+
+def test_item_without_interactions_is_embedded_from_its_content(
+    fitted: TwoTower, content
+) -> None:  # type: ignore[no-untyped-def]
+    _, features = content
+    items = fitted.item_factors()
+    assert items is not None
+    np.testing.assert_array_equal(
+        items[COLD_ITEM], fitted.item_vector_for_content(features[COLD_ITEM])
+    )
+    ids, _ = fitted.similar_items(COLD_ITEM, 5)
+    assert _topics(ids) == {topic_of_item(COLD_ITEM)}
 
 
 def test_new_user_vector_moves_towards_interacted_items(fitted: TwoTower) -> None:

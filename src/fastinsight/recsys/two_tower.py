@@ -73,6 +73,8 @@ class TwoTower(Recommender[TwoTowerParams]):
         self.item_vectors = np.zeros((0, self.params.dim), dtype=np.float32)
         self.user_vectors = np.zeros((0, self.params.dim), dtype=np.float32)
         self.n_features = 0
+        self.user_trained = np.zeros(0, dtype=bool)
+        self.item_trained = np.zeros(0, dtype=bool)
         self.content_encoder: ContentEncoder | None = None
         self.history: dict[str, list[float]] = {}
         self._item_features: np.ndarray | None = None
@@ -155,6 +157,10 @@ class TwoTower(Recommender[TwoTowerParams]):
         self.weights = net.extract_weights(nets)
         self._nets = nets
         self._source = None
+        # ids never seen in training kept their random initial embedding: use the
+        # learned "unknown" slot for them (content / history only) instead
+        self.user_trained = np.diff(train.indptr) > 0
+        self.item_trained = np.bincount(train.indices, minlength=self.n_items) > 0
         self._compute_vectors(binary)
 
     def _recall_evaluator(self, train: sp.csr_matrix, val: sp.csr_matrix) -> Any:
@@ -164,8 +170,11 @@ class TwoTower(Recommender[TwoTowerParams]):
             users = np.sort(rng.choice(users, self.params.max_validation_users, replace=False))
         k = self.params.recall_k
 
+        item_ids = np.where(np.bincount(train.indices, minlength=self.n_items) > 0,
+                            np.arange(1, self.n_items + 1), 0)
+
         def evaluate(weights: dict[str, np.ndarray]) -> float:
-            items = self._item_forward(weights, np.arange(1, self.n_items + 1), self._item_features)
+            items = self._item_forward(weights, item_ids, self._item_features)
             total = 0.0
             for start in range(0, len(users), _CHUNK):
                 chunk = users[start: start + _CHUNK]
@@ -183,13 +192,20 @@ class TwoTower(Recommender[TwoTowerParams]):
         return evaluate
 
     def _compute_vectors(self, matrix: sp.csr_matrix) -> None:
-        self.item_vectors = self._item_forward(
-            self.weights, np.arange(1, self.n_items + 1), self._item_features
-        )
+        item_ids = np.where(self.item_trained, np.arange(1, self.n_items + 1), 0)
+        self.item_vectors = self._item_forward(self.weights, item_ids, self._item_features)
         self.user_vectors = np.zeros((self.n_users, self.params.dim), dtype=np.float32)
         for start in range(0, self.n_users, _CHUNK):
             idx = np.arange(start, min(start + _CHUNK, self.n_users))
-            self.user_vectors[idx] = self._user_forward(self.weights, idx + 1, matrix[idx])
+            self.user_vectors[idx] = self._user_forward(self.weights, self._user_ids(idx),
+                                                        matrix[idx])
+
+    def _user_ids(self, user_idx: np.ndarray) -> np.ndarray:
+        """Shifted embedding rows: 0 (unknown) for out-of-range or untrained users."""
+        raw = np.asarray(user_idx, dtype=np.int64)
+        known = (raw >= 0) & (raw < self.n_users)
+        known[known] = self.user_trained[raw[known]]
+        return np.where(known, raw + 1, 0)
 
     # ---- NumPy forward pass (mirrors two_tower_net.build) ---------------------------
     def _dense_tail(self, weights: dict[str, np.ndarray], tower: str, x: np.ndarray) -> np.ndarray:
@@ -233,8 +249,7 @@ class TwoTower(Recommender[TwoTowerParams]):
         if user_idx is None:
             ids = np.zeros(history.shape[0], dtype=np.int64)
         else:
-            raw = np.asarray(user_idx, dtype=np.int64)
-            ids = np.where((raw >= 0) & (raw < self.n_users), raw + 1, 0)
+            ids = self._user_ids(np.asarray(user_idx, dtype=np.int64))
         return self._user_forward(self.weights, ids, history)
 
     def score_history(
@@ -266,7 +281,8 @@ class TwoTower(Recommender[TwoTowerParams]):
     # ---- persistence --------------------------------------------------------------
     def _state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"w/{name}": arr for name, arr in self.weights.items()}
-        arrays.update(item_vectors=self.item_vectors, user_vectors=self.user_vectors)
+        arrays.update(item_vectors=self.item_vectors, user_vectors=self.user_vectors,
+                      user_trained=self.user_trained, item_trained=self.item_trained)
         return arrays
 
     def _state_meta(self) -> dict[str, Any]:
@@ -278,6 +294,8 @@ class TwoTower(Recommender[TwoTowerParams]):
         self.weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w/")}
         self.item_vectors = arrays["item_vectors"]
         self.user_vectors = arrays["user_vectors"]
+        self.user_trained = arrays["user_trained"].astype(bool)
+        self.item_trained = arrays["item_trained"].astype(bool)
         self.n_features = int(meta.get("n_features", 0))
         self.history = meta.get("history", {})
 
