@@ -27,6 +27,9 @@ def _register() -> None:
     from fastinsight.cli import ops
 
     ops.register(app)
+    from fastinsight.cli import insights
+
+    insights.register(app)
 
 
 def main() -> None:

@@ -170,11 +170,12 @@ class InsightsService:
         ids: Sequence[str], titles: Sequence[str] | None, cur: np.ndarray, prev: np.ndarray,
         total: int, k: int,
     ) -> list[TrendEntry]:
-        order = np.lexsort((np.arange(cur.size), -cur))
+        # ties are broken by id, so the order never depends on storage order
+        floor = max(int(np.partition(cur, -k)[-k]), 1) if cur.size > k else 1
+        candidates = np.flatnonzero(cur >= floor).tolist()
+        candidates.sort(key=lambda n: (-int(cur[n]), ids[n]))
         out = []
-        for n in order[:k].tolist():
-            if cur[n] <= 0:
-                break
+        for n in candidates[:k]:
             change, trend = _trend(int(cur[n]), int(prev[n]))
             out.append(TrendEntry(id=ids[n], title=titles[n] if titles is not None else None,
                                   count=int(cur[n]), previous=int(prev[n]), change=change,

@@ -6,6 +6,8 @@ Every answer comes from the rollup snapshot and says when it was computed
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import date
 from typing import Annotated, Literal
 
@@ -28,6 +30,7 @@ from fastinsight.services.insights_models import (
 )
 from fastinsight.services.segments import SegmentService
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
 admin_router = APIRouter(prefix="/v1/admin/insights", tags=["insights"])
 
@@ -137,6 +140,14 @@ def refresh_status(svc: InsightsDep) -> TaskStatus:
     return svc.status()
 
 
+def _warm(insights: InsightsService) -> None:
+    """Load the current snapshot before the first request needs it (seconds on big data)."""
+    try:
+        insights.rollup()
+    except Exception as exc:  # no snapshot yet, or the database is down: requests retry
+        log.info("insights not preloaded: %s", exc.__class__.__name__)
+
+
 def install(app: FastAPI) -> None:
     """Insights, audiences, segments and the dashboard, with their services."""
     from fastinsight.api.routes import dashboard, segments
@@ -152,5 +163,6 @@ def install(app: FastAPI) -> None:
         container.extras["insights"] = insights
         container.extras["audience"] = AudienceService(container.db, insights)
         container.extras["segments"] = SegmentService(container.db, insights)
+        threading.Thread(target=_warm, args=(insights,), name="insights-warm", daemon=True).start()
 
     app.state.startup_hooks.append(start)

@@ -38,7 +38,7 @@ INSIGHT_SNAPSHOTS = "insight_snapshots"
 SEGMENTS = "segments"
 CURRENT_KEY = "current"
 CHUNK_BYTES = 8 * 1024 * 1024
-MEMBERS_PER_CHUNK = 20_000
+MEMBERS_PER_CHUNK = 5_000
 
 # Only ``_id`` lookups are used on these collections; no secondary index is needed.
 INSIGHT_INDEXES: dict[str, list[Any]] = {INSIGHT_SNAPSHOTS: [], SEGMENTS: []}
