@@ -154,11 +154,12 @@ class InsightsService:
         return r.types.index(kind)
 
     def _item_counts(self, r: Rollup, lo: int, hi: int, kind: int | None) -> np.ndarray:
-        mask = (r.cube_day >= lo) & (r.cube_day < hi)
+        window = r.day_slice(lo, hi)
+        items, counts = r.cube_item[window], r.cube_count[window]
         if kind is not None:
-            mask &= r.cube_type == kind
-        return np.bincount(r.cube_item[mask], weights=r.cube_count[mask],
-                           minlength=r.n_items).astype(np.int64)
+            mask = r.cube_type[window] == kind
+            items, counts = items[mask], counts[mask]
+        return np.bincount(items, weights=counts, minlength=r.n_items).astype(np.int64)
 
     @staticmethod
     def _category_counts(r: Rollup, item_counts: np.ndarray) -> np.ndarray:

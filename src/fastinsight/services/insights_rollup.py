@@ -2,7 +2,7 @@
 
 Every insight endpoint is answered from these arrays, never from the raw collection:
 
-- ``cube``: event counts per (item, day, type), as parallel COO arrays;
+- ``cube``: event counts per (item, day, type), as parallel COO arrays sorted by day;
 - ``dau`` / ``wau``: distinct active users per day and per ISO week (Monday first);
 - per user: first and last active day, number of events; per item: first active day;
 - ``seen``: which users interacted with each item (CSR, item -> users), for audiences
@@ -99,6 +99,15 @@ class Rollup:
     @cached_property
     def category_index(self) -> dict[str, int]:
         return {cat: n for n, cat in enumerate(self.categories)}
+
+    @cached_property
+    def day_ptr(self) -> np.ndarray:
+        """Cube entries of day ``d`` are ``day_ptr[d]:day_ptr[d + 1]`` (the cube is day-major)."""
+        return np.searchsorted(self.cube_day, np.arange(self.n_days + 1)).astype(np.int64)
+
+    def day_slice(self, lo: int, hi: int) -> slice:
+        lo, hi = min(max(lo, 0), self.n_days), min(max(hi, 0), self.n_days)
+        return slice(int(self.day_ptr[lo]), int(self.day_ptr[max(hi, lo)]))
 
     @cached_property
     def daily_by_type(self) -> np.ndarray:
@@ -251,10 +260,11 @@ def build_rollup(scans: InsightScans, snapshot_id: str, now: datetime | None = N
     d = d_ord - first_ord
     first_day = date.fromordinal(first_ord)
 
-    keys, counts = np.unique((i * n_days + d) * max(n_types, 1) + t, return_counts=True)
+    # day-major order, so a window is one contiguous slice of the cube (see ``day_slice``)
+    keys, counts = np.unique((d * n_items + i) * max(n_types, 1) + t, return_counts=True)
     cube_type = keys % max(n_types, 1)
-    cube_day = (keys // max(n_types, 1)) % n_days
-    cube_item = keys // (max(n_types, 1) * n_days)
+    cube_item = (keys // max(n_types, 1)) % max(n_items, 1)
+    cube_day = keys // (max(n_types, 1) * max(n_items, 1))
 
     week_offset = first_day.weekday()
     weeks = (d + week_offset) // 7
@@ -280,7 +290,7 @@ def build_rollup(scans: InsightScans, snapshot_id: str, now: datetime | None = N
         categories=list(categories), cat_indptr=np.asarray(cat_ptr, dtype=np.int64),
         cat_indices=np.asarray(cat_idx, dtype=np.int32), user_ids=list(cols.users),
         cube_item=cube_item.astype(np.int32), cube_day=cube_day.astype(np.int32),
-        cube_type=cube_type.astype(np.int16), cube_count=counts.astype(np.int64),
+        cube_type=cube_type.astype(np.int16), cube_count=counts.astype(np.int32),
         dau=_distinct_per_bucket(u, d, n_days), wau=_distinct_per_bucket(u, weeks, n_weeks),
         user_first=user_first, user_last=user_last,
         user_events=np.bincount(u, minlength=n_users).astype(np.int64), item_first=item_first,
