@@ -196,3 +196,28 @@ def test_write_gate_reports_pause(db: Db) -> None:
     clock[0] = 1.5
     with pytest.raises(Unavailable, match="paused for maintenance"):
         gate.check()
+
+
+def test_runtime_state_is_not_restored(db: Db, mongo_uri: str, tmp_path: Path) -> None:
+    """Job locks are not backed up; jobs that were running at backup time come back failed."""
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    db.job_locks.insert_one({"_id": "backup", "job_id": "j1", "acquired_at": now})
+    db.jobs.insert_many(
+        [
+            {"_id": "j1", "name": "backup", "status": "running", "created_at": now},
+            {"_id": "j0", "name": "backup", "status": "succeeded", "created_at": now},
+        ]
+    )
+    result = dump_database(db, tmp_path)
+    assert "job_locks" not in {c.name for c in result.manifest.collections}
+    client: MongoClient[dict[str, object]] = MongoClient(mongo_uri, tz_aware=True)
+    try:
+        restore_archive(client, result.archive, drop=True)
+    finally:
+        client.close()
+    assert db.job_locks.find_one({"_id": "backup"}) is None
+    running = db.jobs.find_one({"_id": "j1"})
+    assert running is not None and running["status"] == "failed"
+    assert "restored from a backup" in running["error"]
+    done = db.jobs.find_one({"_id": "j0"})
+    assert done is not None and done["status"] == "succeeded"

@@ -18,7 +18,8 @@ from pydantic import Field
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict, ValidationFailed
 from fastinsight.services.job_kinds import JobArgs, JobKind, Paths
-from fastinsight.services.jobs import JobService, pid_alive
+from fastinsight.services.job_process import pid_alive
+from fastinsight.services.jobs import JobService
 from fastinsight.storage.mongo.jobs import JobStore
 from tests.ops.conftest import Db, ops_settings, populate
 
@@ -210,3 +211,11 @@ def test_recover_marks_jobs_of_dead_owners_failed_and_frees_the_lock(db: Db, set
     fresh = db.jobs.find_one({"_id": "remote_fresh"})
     assert fresh is not None and fresh["status"] == "running"
     assert db.job_locks.find_one({"_id": "remote_fresh"}) is not None
+
+
+def test_record_dropped_by_a_restore_is_written_back(db: Db, settings: Settings) -> None:
+    service = _service(db, settings)
+    record = service.submit("sleep", {"seconds": 0.5})
+    db.jobs.delete_many({})  # what a restore with --drop does to the running job's record
+    done = service.wait(record.id, timeout=20)
+    assert done.status == "succeeded" and done.name == "sleep" and "done" in done.output_tail

@@ -52,6 +52,9 @@ Document = dict[str, Any]
 Tool = Literal["auto", "python", "mongodump"]
 _STAMP = "%Y%m%dT%H%M%SZ"
 _NAME_RE = re.compile(r"^fastinsight-(?P<db>.+)-(?P<stamp>\d{8}T\d{6}Z)(-\d+)?\.tar\.gz$")
+# Coordination state of running processes, not data: restoring a job lock would block
+# that job kind on the restored system.
+RUNTIME_COLLECTIONS = frozenset({"job_locks"})
 _RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
 
@@ -111,7 +114,9 @@ def _dump_python(
     infos = {info["name"]: info for info in db.list_collections()}
     out: list[tuple[CollectionEntry, FileEntry, FileEntry]] = []
     for name in sorted(infos):
-        if name.startswith("system.") or infos[name].get("type") == "view":
+        if name.startswith("system.") or name in RUNTIME_COLLECTIONS:
+            continue
+        if infos[name].get("type") == "view":
             continue
         stem = collection_file_stem(name)
         meta_text = _metadata(db, name, infos[name]).encode()
@@ -147,6 +152,7 @@ def _dump_mongodump(
     if binary is None:
         raise ArchiveError("mongodump is not installed")
     argv = [binary, f"--uri={uri}", f"--db={db_name}", f"--out={staging}"]
+    argv += [f"--excludeCollection={name}" for name in sorted(RUNTIME_COLLECTIONS)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ArchiveError(f"mongodump failed ({proc.returncode}): {proc.stderr[-2000:]}")

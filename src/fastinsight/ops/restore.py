@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from fastinsight.ops.archive import (
 from fastinsight.ops.maintenance import FLAG_ID, STATE_COLLECTION
 
 log = logging.getLogger(__name__)
+
+JOBS_COLLECTION = "jobs"
 
 Document = dict[str, Any]
 _INDEX_FIELDS_DROPPED = {"v", "ns", "key", "background"}
@@ -180,6 +183,18 @@ def _load(
     if STATE_COLLECTION in result.inserted:
         # A backup taken with writes paused contains the pause flag itself.
         target[STATE_COLLECTION].delete_one({"_id": FLAG_ID})
+    if JOBS_COLLECTION in result.inserted:
+        # Jobs that were running when the backup was taken are not running here.
+        target[JOBS_COLLECTION].update_many(
+            {"status": "running"},
+            {
+                "$set": {
+                    "status": "failed",
+                    "finished_at": datetime.now(UTC),
+                    "error": "interrupted: restored from a backup taken while it ran",
+                }
+            },
+        )
 
 
 def _insert_stream(target: Database[Document], name: str, handle: Any, batch_size: int) -> int:

@@ -109,9 +109,13 @@ def _monitor(args: JobArgs, paths: Paths) -> list[str]:
 
 def _retrain(args: JobArgs, paths: Paths) -> list[str]:
     assert isinstance(args, RetrainArgs)
-    argv = [str(paths.cli), "train", *_opt("--algorithm", args.algorithm)]
-    argv.append("--activate" if args.activate else "--no-activate")
-    return argv + ["--evaluate" if args.evaluate else "--no-evaluate"]
+    return [
+        str(paths.cli),
+        "train",
+        *_opt("--algorithm", args.algorithm),
+        "--activate" if args.activate else "--no-activate",
+        "--evaluate" if args.evaluate else "--no-evaluate",
+    ]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from fastinsight.errors import Conflict, NotFoundError, ValidationFailed
 from fastinsight.observability import JOB_OUTCOMES, JOB_SECONDS, JOBS_RUNNING
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.services.job_kinds import JOB_KINDS, JobKind, Paths
+from fastinsight.services.job_process import aware, kill_group, kill_orphan, pid_alive, tail_of
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.jobs import JobStore
 
@@ -67,16 +67,6 @@ class JobRecord(BaseModel):
 class _Active:
     thread: threading.Thread
     proc: subprocess.Popen[bytes] | None = None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def default_paths(settings: Settings, ops: OpsSettings) -> Paths:
@@ -202,7 +192,7 @@ class JobService:
             raise
         thread = threading.Thread(
             target=self._run,
-            args=(job_id, name, argv, float(timeout), log_path),
+            args=(doc,),
             name=f"job-{name}-{job_id[:8]}",
             daemon=True,
         )
@@ -226,7 +216,9 @@ class JobService:
         return self.get(job_id)
 
     # ---- the runner thread -------------------------------------------------------------
-    def _run(self, job_id: str, name: str, argv: list[str], timeout: float, log_path: Path) -> None:
+    def _run(self, doc: Document) -> None:
+        job_id, name, argv = doc["_id"], doc["name"], doc["argv"]
+        timeout, log_path = doc["timeout_seconds"], Path(doc["log_path"])
         started = time.monotonic()
         status, exit_code, error = "failed", None, None
         try:
@@ -253,17 +245,17 @@ class JobService:
             # The command has exited: free the kind first, so that a client who sees the
             # final status below can always start the next run.
             self.store.release_lock(name, job_id)
-            self.store.finish(
-                job_id,
-                {
-                    "status": status,
-                    "exit_code": exit_code,
-                    "error": error,
-                    "finished_at": self.clock(),
-                    "duration_seconds": round(duration, 3),
-                    "output_tail": self._tail(log_path),
-                },
-            )
+            final = {
+                "status": status,
+                "exit_code": exit_code,
+                "error": error,
+                "finished_at": self.clock(),
+                "duration_seconds": round(duration, 3),
+                "output_tail": tail_of(log_path, self.ops.job_output_tail_chars),
+            }
+            if not self.store.finish(job_id, final) and self.store.get(job_id) is None:
+                # A restore with --drop replaced the jobs collection under this run.
+                self.store.insert({**doc, **final})
         except Exception:
             log.exception("job %s (%s): could not record the outcome", job_id, name)
         finally:
@@ -286,64 +278,44 @@ class JobService:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._kill_group(proc)
+                kill_group(proc, self.kill_grace)
                 return "timed_out", proc.returncode, f"killed after the {timeout:g}s timeout"
             if self._stopping.is_set():
-                self._kill_group(proc)
+                kill_group(proc, self.kill_grace)
                 return "failed", proc.returncode, "interrupted: the job runner shut down"
             try:
                 code = proc.wait(timeout=min(self.ops.job_heartbeat_seconds, remaining))
             except subprocess.TimeoutExpired:
-                self.store.update(job_id, {"heartbeat_at": self.clock(), "output_tail": self._tail(log_path)})
+                tail = tail_of(log_path, self.ops.job_output_tail_chars)
+                self.store.update(job_id, {"heartbeat_at": self.clock(), "output_tail": tail})
                 continue
             if code == 0:
                 return "succeeded", code, None
             return "failed", code, f"exited with status {code}"
 
-    def _kill_group(self, proc: subprocess.Popen[bytes]) -> None:
-        for sig, wait in ((signal.SIGTERM, self.kill_grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-        proc.wait()
-
-    def _tail(self, path: Path) -> str:
-        limit = self.ops.job_output_tail_chars
-        try:
-            with path.open("rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - limit * 4))
-                return fh.read().decode("utf-8", errors="replace")[-limit:]
-        except OSError:
-            return ""
-
     # ---- recovery and shutdown -----------------------------------------------------------
-    def _owner_dead(self, owner: Mapping[str, Any], heartbeat: datetime | None) -> bool:
+    def _owner_dead(
+        self, owner: Mapping[str, Any], heartbeat: datetime | None, job_id: str | None = None
+    ) -> bool:
         if owner.get("host") == self.owner["host"]:
             if owner.get("instance") == self.owner["instance"]:
-                return False
+                return job_id is not None and job_id not in self.active_ids()
             # Same pid but another instance: this process reuses a dead one's pid
             # (typical for pid 1 in a restarted container).
             return owner.get("pid") == os.getpid() or not pid_alive(int(owner.get("pid", -1)))
         stale = timedelta(seconds=self.ops.job_stale_seconds)
-        return heartbeat is None or self.clock() - _aware(heartbeat) > stale
+        return heartbeat is None or self.clock() - aware(heartbeat) > stale
 
     def recover_stale(self) -> list[str]:
         """Mark ``running`` jobs whose owner died as failed; drop orphaned locks."""
         recovered: list[str] = []
         for doc in self.store.running():
             owner = doc.get("owner") or {}
-            if not self._owner_dead(owner, doc.get("heartbeat_at")):
+            if not self._owner_dead(owner, doc.get("heartbeat_at"), doc["_id"]):
                 continue
             child = doc.get("child_pid")
             if owner.get("host") == self.owner["host"] and isinstance(child, int):
-                _kill_orphan(child)
+                kill_orphan(child)
             marked = self.store.finish(
                 doc["_id"],
                 {
@@ -374,18 +346,3 @@ class JobService:
             threads = [a.thread for a in self._active.values()]
         for thread in threads:
             thread.join(timeout)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _kill_orphan(pid: int) -> None:
-    """Kill a dead runner's child group, only if ``pid`` still leads its own session."""
-    try:
-        if os.getsid(pid) != pid:
-            return
-        os.killpg(pid, signal.SIGKILL)
-        log.warning("killed orphaned job process group %d", pid)
-    except (ProcessLookupError, PermissionError):
-        return
