@@ -19,6 +19,13 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "als": {"factors": 8, "iterations": 15, "regularization": 5.0, "random_state": 7},
     "two_tower": {"dim": 16, "epochs": 60, "batch_size": 64, "validation_fraction": 0.0},
 }
+# The blend machinery on fast components (its default blends als, two_tower, popularity).
+FAST_PARAMS["hybrid"] = {
+    "components": [
+        {"algorithm": name, "params": FAST_PARAMS.get(name, {})}
+        for name in ("als", "itemknn", "popularity")
+    ]
+}
 
 BLOCK_A = list(range(6))
 BLOCK_B = list(range(6, 12))

@@ -24,14 +24,7 @@ ALL = algorithms()
 # reason. Strict: when the model is fixed the xfail turns into a failure, so the entry
 # gets removed instead of silently hiding a regression later.
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("two_tower", "similar_items"): (
-        "two_tower item vectors do not separate the two item blocks on this data"
-    ),
     ("two_tower", "fold_in"): "two_tower fold-in ranks a block-B item in the top 4",
-    ("two_tower", "nan_input"): (
-        "two_tower binarises the matrix, so NaN weights train silently; "
-        "fix: call matrix.require_finite in _fit (or in Recommender.fit)"
-    ),
 }
 
 

@@ -34,6 +34,9 @@ class EASEParams(ModelParams):
     max_items: int | None = Field(
         default=None, ge=1, description="fit on this many most popular items only"
     )
+    num_threads: int = Field(
+        default=0, ge=0, description="BLAS threads for the inversion; 0: the BLAS default"
+    )
 
 
 def estimate_bytes(n_items: int) -> int:
@@ -63,7 +66,13 @@ class EASERecommender(Recommender[EASEParams]):
                 f"EASE on the most popular items only, or raise max_memory_gib."
             )
         x = matrix[:, items].tocsc().astype(np.float32)
-        self._weights = _closed_form(x, self.params.l2)
+        if self.params.num_threads:
+            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+            with threadpool_limits(self.params.num_threads, "blas"):
+                self._weights = _closed_form(x, self.params.l2)
+        else:
+            self._weights = _closed_form(x, self.params.l2)
         self._items = items
 
     def _choose_items(self, matrix: sp.csr_matrix) -> np.ndarray:
