@@ -118,14 +118,18 @@ class EmbeddingCache:
             return loaded
         with self._lock:
             if self._loaded is None or self._loaded.emb.version != wanted:
-                emb = self.repo.load_embeddings(wanted)
-                if emb is None:
-                    raise NotFoundError(f"model version {wanted!r} has no embeddings")
-                self._loaded = LoadedEmbeddings(
-                    emb, {str(u): n for n, u in enumerate(emb.user_ids.tolist())},
-                    {str(i): n for n, i in enumerate(emb.item_ids.tolist())},
-                )
+                self._loaded = self.load(wanted)
             return self._loaded
+
+    def load(self, version: str) -> LoadedEmbeddings:
+        """Read a version's embeddings without caching them."""
+        emb = self.repo.load_embeddings(version)
+        if emb is None:
+            raise NotFoundError(f"model version {version!r} has no embeddings")
+        return LoadedEmbeddings(
+            emb, {str(u): n for n, u in enumerate(emb.user_ids.tolist())},
+            {str(i): n for n, i in enumerate(emb.item_ids.tolist())},
+        )
 
 
 class BackgroundTask(Generic[T]):
