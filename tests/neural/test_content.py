@@ -14,12 +14,12 @@ from fastinsight.recsys.content import (
     ConcatEncoder,
     ItemContent,
     MultiHotEncoder,
-    SentenceEmbeddingEncoder,
     TfidfSvdEncoder,
     default_content_encoder,
     load_encoder,
     register_encoder,
 )
+from fastinsight.recsys.content_sentence import SentenceEmbeddingEncoder
 
 from .conftest import topic_of_item
 
@@ -105,7 +105,7 @@ def test_a_new_encoder_kind_plugs_into_the_registry(tmp_path: Path) -> None:
             return np.ones((len(items), 1), dtype=np.float32)
 
         def save(self, directory: Path) -> None:
-            content_mod._write(directory, self.kind, {}, {})
+            content_mod.write_encoder_files(directory, self.kind, {}, {})
 
         @classmethod
         def load(cls, directory: Path) -> Self:
@@ -122,7 +122,10 @@ def test_a_new_encoder_kind_plugs_into_the_registry(tmp_path: Path) -> None:
 
 
 def test_unknown_kind_and_missing_sentence_package_fail_clearly(tmp_path: Path) -> None:
-    content_mod._write(tmp_path, "nope", {}, {})
+    content_mod.write_encoder_files(tmp_path / "s", "sentence", {"model": "/nonexistent", "batch_size": 8}, {})
+    loaded = load_encoder(tmp_path / "s")  # through the registry
+    assert isinstance(loaded, SentenceEmbeddingEncoder) and loaded.model == "/nonexistent"
+    content_mod.write_encoder_files(tmp_path, "nope", {}, {})
     with pytest.raises(ModelError, match="unknown content encoder"):
         load_encoder(tmp_path)
     try:

@@ -12,6 +12,7 @@ embedding of all text with a multi-hot encoding of categories and tags.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections import Counter
@@ -65,6 +66,8 @@ class ContentEncoder(Protocol):
 
 
 ENCODERS: dict[str, type[ContentEncoder]] = {}
+# Kinds whose module is imported only when such an encoder is loaded.
+LAZY_ENCODERS: dict[str, str] = {"sentence": "fastinsight.recsys.content_sentence"}
 
 E = Callable[[type[Any]], type[Any]]
 
@@ -83,7 +86,9 @@ def register_encoder(kind: str) -> E:
 
 
 def load_encoder(directory: Path) -> ContentEncoder:
-    kind = _read_meta(directory).get("kind")
+    kind = read_encoder_meta(directory).get("kind")
+    if kind not in ENCODERS and kind in LAZY_ENCODERS:
+        importlib.import_module(LAZY_ENCODERS[kind])
     if kind not in ENCODERS:
         raise ModelError(f"{directory}: unknown content encoder kind {kind!r}")
     return ENCODERS[kind].load(directory)
@@ -98,7 +103,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _read_meta(directory: Path) -> dict[str, Any]:
+def read_encoder_meta(directory: Path) -> dict[str, Any]:
     path = directory / ENCODER_META
     if not path.exists():
         raise ModelError(f"{directory}: no {ENCODER_META}")
@@ -106,7 +111,7 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def _write(
+def write_encoder_files(
     directory: Path, kind: str, config: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
@@ -114,7 +119,7 @@ def _write(
     np.savez(directory / ENCODER_ARRAYS, **arrays)  # type: ignore[arg-type]
 
 
-def _read_arrays(directory: Path) -> dict[str, np.ndarray]:
+def read_encoder_arrays(directory: Path) -> dict[str, np.ndarray]:
     with np.load(directory / ENCODER_ARRAYS, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
 
@@ -231,16 +236,16 @@ class TfidfSvdEncoder:
     def save(self, directory: Path) -> None:
         _check_fitted(self._fitted, "tfidf_svd encoder")
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        _write(directory, self.kind, self._config(), {
+        write_encoder_files(directory, self.kind, self._config(), {
             "terms": np.asarray(terms, dtype=np.str_), "idf": self.idf,
             "components": self.components,
         })
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        meta = _read_meta(directory)
+        meta = read_encoder_meta(directory)
         enc = cls(**meta["config"])
-        arrays = _read_arrays(directory)
+        arrays = read_encoder_arrays(directory)
         enc.vocabulary = {str(t): i for i, t in enumerate(arrays["terms"].tolist())}
         enc.idf = arrays["idf"].astype(np.float32)
         enc.components = arrays["components"].astype(np.float32)
@@ -294,13 +299,13 @@ class MultiHotEncoder:
     def save(self, directory: Path) -> None:
         _check_fitted(self._fitted, "multi_hot encoder")
         labels = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        _write(directory, self.kind, {"max_vocab": self.max_vocab, "min_count": self.min_count},
+        write_encoder_files(directory, self.kind, {"max_vocab": self.max_vocab, "min_count": self.min_count},
                {"labels": np.asarray(labels, dtype=np.str_)})
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        enc = cls(**_read_meta(directory)["config"])
-        labels = _read_arrays(directory)["labels"].tolist()
+        enc = cls(**read_encoder_meta(directory)["config"])
+        labels = read_encoder_arrays(directory)["labels"].tolist()
         enc.vocabulary = {str(x): i for i, x in enumerate(labels)}
         enc._fitted = True
         return enc
@@ -336,65 +341,13 @@ class ConcatEncoder:
     def save(self, directory: Path) -> None:
         for i, part in enumerate(self.parts):
             part.save(directory / f"part{i}")
-        _write(directory, self.kind, {"weights": self.weights, "n_parts": len(self.parts)}, {})
+        write_encoder_files(directory, self.kind, {"weights": self.weights, "n_parts": len(self.parts)}, {})
 
     @classmethod
     def load(cls, directory: Path) -> Self:
-        config = _read_meta(directory)["config"]
+        config = read_encoder_meta(directory)["config"]
         parts = [load_encoder(directory / f"part{i}") for i in range(int(config["n_parts"]))]
         return cls(parts, config["weights"])
-
-
-@register_encoder("sentence")
-class SentenceEmbeddingEncoder:
-    """Sentence embeddings from a locally installed ``sentence-transformers`` model.
-
-    Optional: nothing is downloaded; ``model`` must be a local directory (or a name
-    already in the local cache). Fitting is a no-op; only the model reference is saved.
-    """
-
-    kind: ClassVar[str]
-
-    def __init__(self, model: str, batch_size: int = 64) -> None:
-        self.model = model
-        self.batch_size = batch_size
-        self._encoder: Any = None
-        self._dim: int | None = None
-
-    def _load(self) -> Any:
-        if self._encoder is None:
-            try:
-                from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
-            except ImportError as exc:
-                raise ModelError(
-                    "the 'sentence' content encoder needs the sentence-transformers package"
-                ) from exc
-            self._encoder = SentenceTransformer(self.model, local_files_only=True)
-        return self._encoder
-
-    @property
-    def dim(self) -> int:
-        if self._dim is None:
-            self._dim = int(self._load().get_sentence_embedding_dimension())
-        return self._dim
-
-    def fit(self, items: Sequence[ItemContent]) -> Self:
-        self._load()
-        return self
-
-    def transform(self, items: Sequence[ItemContent]) -> np.ndarray:
-        vectors = self._load().encode(
-            [item.text() for item in items], batch_size=self.batch_size,
-            normalize_embeddings=True, show_progress_bar=False,
-        )
-        return l2_normalise(np.asarray(vectors, dtype=np.float32).reshape(len(items), -1))
-
-    def save(self, directory: Path) -> None:
-        _write(directory, self.kind, {"model": self.model, "batch_size": self.batch_size}, {})
-
-    @classmethod
-    def load(cls, directory: Path) -> Self:
-        return cls(**_read_meta(directory)["config"])
 
 
 def default_content_encoder(
