@@ -80,6 +80,8 @@ class Recommender(ABC, Generic[P]):
     def fit(self, matrix: sp.csr_matrix) -> Self:
         """Fit on a users x items matrix of non-negative confidence weights."""
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        if matrix.nnz and not np.all(np.isfinite(matrix.data)):
+            raise ModelError("fit() got NaN or infinite weights")
         if matrix.nnz and float(matrix.data.min()) < 0:
             raise ModelError("fit() takes non-negative weights; drop dislikes before fitting")
         self.n_users, self.n_items = matrix.shape

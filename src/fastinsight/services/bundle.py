@@ -42,7 +42,10 @@ class ModelBundle:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
-    def load(cls, repo: ModelVersionRepository, version: str, workdir: Path) -> ModelBundle:
+    def load(
+        cls, repo: ModelVersionRepository, version: str, workdir: Path, *, build_index: bool = True
+    ) -> ModelBundle:
+        """Download and load a version; ``build_index=False`` skips the ANN (sanity checks)."""
         doc = repo.get(version)
         if doc is None:
             raise KeyError(version)
@@ -66,7 +69,8 @@ class ModelBundle:
             norms = np.linalg.norm(factors, axis=1, keepdims=True)
             bundle.item_unit_vectors = (factors / np.maximum(norms, 1e-9)).astype(np.float32)
             # Exact below 20,000 items, an HNSW graph above (see recsys.ann).
-            bundle.ann = VectorIndex().build(bundle.item_unit_vectors, metric="ip")
+            if build_index:
+                bundle.ann = VectorIndex().build(bundle.item_unit_vectors, metric="ip")
         return bundle
 
     def similar_by_vector(self, index: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -250,7 +250,7 @@ def check_and_activate(db: Database[Document], settings: Settings, version: str,
     """Load the stored version back and sanity-check it before switching it in."""
     repo = ModelVersionRepository(db)
     with tempfile.TemporaryDirectory(prefix="fastinsight-check-") as tmp:
-        bundle = ModelBundle.load(repo, version, Path(tmp))
+        bundle = ModelBundle.load(repo, version, Path(tmp), build_index=False)
     problem = bundle.sanity_problem()
     if problem:
         repo.set_status(version, "rejected", rejected_reason=problem)
