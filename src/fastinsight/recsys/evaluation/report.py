@@ -38,6 +38,12 @@ def _params(params: Mapping[str, Any], searched: Mapping[str, Any] | None) -> st
     return ", ".join(f"{k}={_value(params[k])}" for k in keys if k in params) or "defaults"
 
 
+def _weights(info: Mapping[str, Any]) -> str:
+    weights = info.get("weights") or {}
+    return ("; weights " + ", ".join(f"{k.split('_', 1)[-1]} {v:g}" for k, v in weights.items())
+            if weights else "")
+
+
 def _metric_k(report: Mapping[str, Any]) -> int:
     return int(str(report["protocol"]["metric"]).partition("@")[2])
 
@@ -73,7 +79,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"{_fmt(t[f'recall@{k0}'])} | {_fmt(t[f'coverage@{k0}'])} | "
             f"{_fmt(t[f'novelty@{k0}'], 2)} | {_fmt(t[f'arp@{k0}'])} | {m['fit_seconds']:.2f} | "
             f"{search.get('trials_run', 0)}/{search.get('grid_size', 0)} | "
-            f"{_params(m['params'], space)} |"
+            f"{_params(m['params'], space)}{_weights(m.get('model_info') or {})} |"
         )
     comp = report.get("comparison") or {}
     if comp:
