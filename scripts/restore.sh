@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/_ops_common.sh"
 
 usage() {
   cat <<EOF
-usage: $OPS_NAME ARCHIVE|latest [--target-db NAME] [--drop] [--dry-run] [--yes]
+usage: $OPS_NAME ARCHIVE|latest [--target-db NAME] [--drop] [--dry-run] [--recount] [--yes]
 
 Checks every file of ARCHIVE against its sha256 manifest (nothing is written if
 one differs), then inserts the documents in batches and recreates the indexes.
@@ -15,6 +15,7 @@ one differs), then inserts the documents in batches and recreates the indexes.
   --target-db NAME restore into NAME instead of the archived database
   --drop           drop the whole target database first (required if it holds data)
   --dry-run        verify and show what would be restored; write nothing
+  --recount        count every collection on the server afterwards (slow on FerretDB)
   --yes            do not ask for confirmation of --drop on a terminal
 
 Exit codes: 0 ok, 1 failed, 2 usage, 3 archive missing/corrupt/not matching its
@@ -35,6 +36,7 @@ while [[ $# -gt 0 ]]; do
       args+=(--target-db "$2"); shift 2 ;;
     --drop) drop=1; args+=(--drop); shift ;;
     --dry-run) args+=(--dry-run); shift ;;
+    --recount) args+=(--recount); shift ;;
     --yes|-y) yes=1; shift ;;
     -*) die_usage "unknown option '$1'" ;;
     *)

@@ -130,6 +130,7 @@ def restore(
     drop: Annotated[bool, typer.Option(help="Drop the whole target database first")] = False,
     dry_run: Annotated[bool, typer.Option(help="Verify and plan, write nothing")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    recount: Annotated[bool, typer.Option(help="Count every collection afterwards")] = False,
 ) -> None:
     """Verify an archive, then restore it (refuses a non-empty target without --drop)."""
     from fastinsight.ops.archive import ArchiveError
@@ -154,6 +155,7 @@ def restore(
             drop=drop,
             dry_run=dry_run,
             batch_size=batch_size,
+            recount=recount,
         )
     except ArchiveError as exc:
         raise _fail(exc.message, EXIT_ARCHIVE) from exc
