@@ -226,3 +226,20 @@ def test_train_select_activates_best_on_validation(db: Database[dict[str, object
     repo = ModelVersionRepository(db)
     assert repo.active_version() == doc["version"]
     assert repo.get(doc["version"])["selection"]["winner"] == doc["algorithm"]  # type: ignore[index]
+
+
+def test_two_tower_embeds_new_items_from_content(db: Database[dict[str, object]], settings: Settings) -> None:
+    seed(db, settings)
+    train(db, settings, "two_tower", {"dim": 8, "epochs": 40, "batch_size": 32, "learning_rate": 0.02,
+                                      "validation_fraction": 0.0}, evaluate=False)
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
+        client.post("/v1/items", json={"item_id": "a-fresh", "title": "Alpha fresh", "categories": ["alpha"],
+                                       "tags": ["red"]})
+        similar = client.get("/v1/items/a-fresh/similar", params={"k": 4}).json()["items"]
+        assert similar and all(i["item_id"].startswith("a") for i in similar)
+        assert similar[0]["reason"] == "similar content"
+        recs = client.get("/v1/users/a1/recommendations", params={"k": 12}).json()["items"]
+        fresh = [i for i in recs if i["item_id"] == "a-fresh"]
+        assert fresh and fresh[0]["reason"] == "new item, matches your taste"
+        b_recs = [i["item_id"] for i in client.get("/v1/users/b1/recommendations", params={"k": 12}).json()["items"]]
+        assert b_recs.index("a-fresh") > max(b_recs.index(i) for i in b_recs if i.startswith("b"))

@@ -17,7 +17,8 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"k": 6},
     "ease": {"l2": 100.0},
     "als": {"factors": 8, "iterations": 15, "regularization": 5.0, "random_state": 7},
-    "two_tower": {"dim": 16, "epochs": 60, "batch_size": 64, "validation_fraction": 0.0},
+    "two_tower": {"dim": 8, "epochs": 40, "batch_size": 32, "learning_rate": 0.02,
+                  "validation_fraction": 0.0},
 }
 # The blend machinery on fast components (its default blends als, two_tower, popularity).
 FAST_PARAMS["hybrid"] = {

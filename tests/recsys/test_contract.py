@@ -24,7 +24,6 @@ ALL = algorithms()
 # reason. Strict: when the model is fixed the xfail turns into a failure, so the entry
 # gets removed instead of silently hiding a regression later.
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("two_tower", "fold_in"): "two_tower fold-in ranks a block-B item in the top 4",
 }
 
 

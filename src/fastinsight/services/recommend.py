@@ -131,12 +131,20 @@ class RecommendService:
             cold_profile=view.category_profile(history) if history.nnz else None,
             include_categories=filters.categories, excluded_ids=set(filters.exclude),
             exclude_categories=filters.exclude_categories,
+            cold_scores=self._cold_scores(bundle, view, history),
         )
         return [
             RecommendedItem(item_id=item_id, score=round(float(score), 6),
                             reason=reason or reasons(index))
             for item_id, index, score, reason in picked[offset: offset + k]
         ]
+
+    @staticmethod
+    def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:
+        user_vectors = getattr(bundle.model, "user_vectors_for", None)
+        if view.cold_vectors is None or user_vectors is None or history.nnz == 0:
+            return None
+        return np.asarray(view.cold_vectors @ user_vectors(history)[0], dtype=np.float32)
 
     # ---- per item --------------------------------------------------------------------
     def similar(self, item_id: str, k: int) -> SimilarOut:

@@ -39,6 +39,18 @@ class CatalogView:
                      if item_id not in bundle.item_index and not info.hidden]
         self.popularity = bundle.trending_scores(bundle.daily.shape[1])
         self.n = n
+        self.cold_vectors = self._cold_item_vectors()
+
+    def _cold_item_vectors(self) -> np.ndarray | None:
+        """Item-tower embeddings of items added after training (two-tower models with content)."""
+        make = getattr(self.bundle.model, "item_vectors_for_items", None)
+        if make is None or not self.cold or getattr(self.bundle.model, "content_encoder", None) is None:
+            return None
+        from fastinsight.recsys.content import ItemContent
+
+        rows = [ItemContent(item_id=c.item_id, title=c.title, categories=c.categories, tags=c.tags)
+                for c in self.cold]
+        return np.atleast_2d(np.asarray(make(rows), dtype=np.float32))
 
     # ---- masks ------------------------------------------------------------------------
     def category_mask(self, category: str) -> np.ndarray:
@@ -118,6 +130,9 @@ class CatalogView:
 
     # ---- content similarity (items the model has not seen) -----------------------------
     def similar_by_content(self, item_id: str, k: int) -> list[tuple[str, float, str]]:
+        by_vector = self._similar_by_item_tower(item_id, k)
+        if by_vector:
+            return by_vector
         source = self._info(item_id)
         if source is None:
             return []
@@ -142,6 +157,20 @@ class CatalogView:
                 out.append((info.item_id, jac, 0.0, sorted(overlap)[0]))
         out.sort(key=lambda r: (-r[1], -r[2], r[0]))
         return [(i, round(j, 6), f"shares {label}") for i, j, _, label in out[:k]]
+
+    def _similar_by_item_tower(self, item_id: str, k: int) -> list[tuple[str, float, str]]:
+        vectors = self.bundle.item_unit_vectors
+        if self.cold_vectors is None or vectors is None:
+            return []
+        position = next((n for n, c in enumerate(self.cold) if c.item_id == item_id), None)
+        if position is None:
+            return []
+        query = self.cold_vectors[position]
+        query = query / max(float(np.linalg.norm(query)), 1e-9)
+        scores = np.where(self.hidden, -np.inf, vectors @ query)
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(str(self.bundle.item_ids[i]), round(float(scores[i]), 6), "similar content")
+                for i in best.tolist() if np.isfinite(scores[i])]
 
     def _info(self, item_id: str) -> Any:
         index = self.bundle.item_index.get(item_id)
@@ -176,7 +205,7 @@ def apply_rules(
     scores: np.ndarray, allowed: np.ndarray, blocked: np.ndarray, view: CatalogView,
     settings: Settings, n: int, cold_profile: dict[str, float] | None = None,
     include_categories: Sequence[str] = (), excluded_ids: set[str] | None = None,
-    exclude_categories: Sequence[str] = (),
+    exclude_categories: Sequence[str] = (), cold_scores: np.ndarray | None = None,
 ) -> list[Picked]:
     """Mask, boost/bury, pin, add new items by content, cap per category; best ``n``."""
     s = np.where(allowed, scores, -np.inf).astype(np.float32)
@@ -193,12 +222,17 @@ def apply_rules(
     best = ranked[0][2] if ranked else 1.0
     excluded = excluded_ids or set()
     if cold_profile:
-        for info in view.cold:
+        for position, info in enumerate(view.cold):
             if info.item_id in excluded:
                 continue
             if include_categories and not set(info.categories) & set(include_categories):
                 continue
             if set(info.categories) & set(exclude_categories):
+                continue
+            if cold_scores is not None:
+                # The item tower embedded it: score it like any trained item.
+                ranked.append((info.item_id, -1, float(cold_scores[position]),
+                               "new item, matches your taste"))
                 continue
             affinity = sum(cold_profile.get(c, 0.0) for c in info.categories)
             if affinity > 0:

@@ -108,8 +108,8 @@ def offline_metrics(
 def item_content_features(
     items: list[Document], item_ids: np.ndarray
 ) -> tuple[np.ndarray, Any]:
-    """Text (TF-IDF + SVD) and category/tag features of the catalogue, aligned with ``item_ids``."""
-    from fastinsight.recsys.content import ItemContent, TfidfSvdEncoder
+    """Text (TF-IDF + SVD) and category/tag multi-hot features, aligned with ``item_ids``."""
+    from fastinsight.recsys.content import ItemContent, default_content_encoder
 
     by_id = {d["item_id"]: d for d in items}
     rows = [
@@ -121,7 +121,7 @@ def item_content_features(
         )
         for i in item_ids.tolist()
     ]
-    encoder = TfidfSvdEncoder().fit(rows)
+    encoder = default_content_encoder().fit(rows)
     return encoder.transform(rows), encoder
 
 
