@@ -219,3 +219,26 @@ def test_record_dropped_by_a_restore_is_written_back(db: Db, settings: Settings)
     db.jobs.delete_many({})  # what a restore with --drop does to the running job's record
     done = service.wait(record.id, timeout=20)
     assert done.status == "succeeded" and done.name == "sleep" and "done" in done.output_tail
+
+
+def test_write_gate_dependency_answers_503_while_writes_are_paused(client: TestClient, db: Db) -> None:
+    from fastapi import Depends
+
+    from fastinsight.api.routes.jobs import require_writable
+    from fastinsight.ops.maintenance import FLAG_ID, STATE_COLLECTION
+
+    def write() -> dict[str, bool]:
+        return {"written": True}
+
+    client.app.add_api_route(
+        "/_test_write",
+        write,
+        methods=["POST"],  # type: ignore[attr-defined]
+        dependencies=[Depends(require_writable)],
+    )
+    assert client.post("/_test_write").json() == {"written": True}
+    db[STATE_COLLECTION].insert_one({"_id": FLAG_ID, "read_only": True, "reason": "backup"})
+    time.sleep(1.1)  # the gate re-reads the flag at most once a second
+    paused = client.post("/_test_write")
+    assert paused.status_code == 503 and paused.headers["Retry-After"] == "5"
+    assert "paused for maintenance (backup)" in paused.json()["message"]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fastinsight.api.container import Container
 from fastinsight.api.security import require_admin
 from fastinsight.errors import Unavailable
+from fastinsight.ops.maintenance import WriteGate
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.services.job_kinds import JOB_KINDS
 from fastinsight.services.jobs import JobRecord, JobService
@@ -50,6 +51,13 @@ def get_jobs(request: Request) -> JobService:
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 
 
+def require_writable(request: Request) -> None:
+    """Dependency for write routes: 503 with Retry-After while a backup pauses writes."""
+    gate: WriteGate | None = request.app.state.container.extras.get("write_gate")
+    if gate is not None:
+        gate.check()
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 def start_job(body: JobIn, jobs: JobsDep) -> JobOut:
     """Start a job; 409 while another job of the same kind runs, 422 for unknown names/args."""
@@ -82,6 +90,7 @@ def install(app: FastAPI) -> None:
     def start(container: Container) -> None:
         service = JobService(JobStore(container.db), settings=container.settings, ops=OpsSettings())
         container.extras["jobs"] = service
+        container.extras["write_gate"] = WriteGate(container.db)
         try:
             service.recover_stale()
         except Exception as exc:  # the database may be down at start-up; serve anyway
