@@ -61,9 +61,10 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"Split **{p['split']}** (validation {p['validation']}, test {p['test']}, seed {p['seed']}),"
         f" users with ≥ {p['min_positives']} positives: {ds['users']} users, {ds['items']} items,"
         f" {ds['positives']} positives; {p['evaluated_users_test']} users evaluated on test."
-        f" Full-catalogue ranking, training items excluded. Search: "
-        f"{'on' if p['search'] else 'off'} ({p['search_mode']}, {p['budget_seconds']} s per model,"
-        f" on validation {metric}); chosen configuration refitted on train+validation.",
+        f" Full-catalogue ranking, training items excluded. "
+        + (f"Search: {p['search_mode']}, {p['budget_seconds']} s per model, on validation"
+           f" {metric}; chosen configuration refitted on train+validation."
+           if p["search"] else "No search: given parameters, refitted on train+validation."),
         "",
         f"| Model | kind | {metric} (val) | NDCG@{k0} ± 95% | Recall@{k0} | Coverage@{k0} | "
         f"Novelty@{k0} | ARP@{k0} | fit s | trials | chosen params |",
