@@ -222,3 +222,26 @@ def test_runtime_state_is_not_restored(db: Db, mongo_uri: str, tmp_path: Path) -
     assert "restored from a backup" in running["error"]
     done = db.jobs.find_one({"_id": "j0"})
     assert done is not None and done["status"] == "succeeded"
+
+
+def test_job_history_does_not_make_a_target_non_empty(db: Db, mongo_uri: str, tmp_path: Path) -> None:
+    """A restore job writes its own record and lock into the empty database it restores;
+    only archived "running" records are marked failed, never the live one."""
+    db.users.insert_one({"_id": "u1", "user_id": "u1"})
+    db.jobs.insert_one({"_id": "old", "name": "backup", "status": "running"})
+    archive = dump_database(db, tmp_path).archive
+    db.users.drop()
+    db.jobs.drop()
+    db.jobs.insert_one({"_id": "restore-job", "name": "restore", "status": "running"})
+    db.job_locks.insert_one({"_id": "restore", "job_id": "restore-job"})
+    client: MongoClient[dict[str, object]] = MongoClient(mongo_uri, tz_aware=True)
+    try:
+        restore_archive(client, archive)
+    finally:
+        client.close()
+    assert db.users.find_one({"_id": "u1"}) == {"_id": "u1", "user_id": "u1"}
+    assert db.job_locks.find_one({"_id": "restore"}) is not None
+    live = db.jobs.find_one({"_id": "restore-job"})
+    assert live is not None and live["status"] == "running"
+    archived = db.jobs.find_one({"_id": "old"})
+    assert archived is not None and archived["status"] == "failed"

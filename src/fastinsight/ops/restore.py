@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bson import json_util
+from bson import decode, encode, json_util
 from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, MongoClient
 from pymongo.database import Database
@@ -35,6 +35,7 @@ from fastinsight.ops.maintenance import FLAG_ID, STATE_COLLECTION
 log = logging.getLogger(__name__)
 
 JOBS_COLLECTION = "jobs"
+OPERATIONAL_COLLECTIONS = frozenset({JOBS_COLLECTION, "job_locks"})
 
 Document = dict[str, Any]
 _INDEX_FIELDS_DROPPED = {"v", "ns", "key", "background"}
@@ -62,11 +63,15 @@ class RestoreResult:
 
 
 def non_empty_collections(db: Database[Document]) -> list[str]:
-    """Collections of ``db`` holding at least one document (one ``limit 1`` read each)."""
+    """Data collections of ``db`` holding at least one document (one ``limit 1`` read each).
+
+    The job history and locks do not count: a restore started as a job writes its own
+    record and lock into the (otherwise empty) database it restores.
+    """
     return sorted(
         name
         for name in db.list_collection_names()
-        if db[name].find_one({}, projection={"_id": 1}) is not None
+        if name not in OPERATIONAL_COLLECTIONS and db[name].find_one({}, projection={"_id": 1}) is not None
     )
 
 
@@ -194,9 +199,19 @@ def _load(
         # A backup taken with writes paused contains the pause flag itself.
         target[STATE_COLLECTION].delete_one({"_id": FLAG_ID})
     if JOBS_COLLECTION in result.inserted:
-        # Jobs that were running when the backup was taken are not running here.
-        target[JOBS_COLLECTION].update_many(
-            {"status": "running"},
+        _fail_archived_running_jobs(target)
+
+
+def _fail_archived_running_jobs(target: Database[Document]) -> None:
+    """Jobs recorded as running when the backup was taken are not running here.
+
+    Only records that came from the archive are touched (they were inserted with the
+    ``restored`` marker below); a restore job's own live record is left alone.
+    """
+    jobs = target[JOBS_COLLECTION]
+    for doc in jobs.find({"status": "running", "restored": True}, {"_id": 1}):
+        jobs.update_one(
+            {"_id": doc["_id"]},
             {
                 "$set": {
                     "status": "failed",
@@ -212,7 +227,12 @@ def _insert_stream(target: Database[Document], name: str, handle: Any, batch_siz
     batch: list[RawBSONDocument] = []
     inserted = 0
     for raw in iter_bson(handle):
-        batch.append(RawBSONDocument(raw))
+        doc = RawBSONDocument(raw)
+        if name == JOBS_COLLECTION and doc.get("status") == "running":
+            # Marked so the clean-up after loading can tell it from a live record.
+            batch.append(RawBSONDocument(encode({**decode(raw), "restored": True})))
+            continue
+        batch.append(doc)
         if len(batch) >= batch_size:
             collection.insert_many(batch, ordered=True)
             inserted += len(batch)
