@@ -63,3 +63,18 @@ def test_wrong_content_type_gets_415(client: TestClient) -> None:
 def test_attribute_size_limit(client: TestClient) -> None:
     r = client.post("/v1/users", json={"user_id": "u", "attributes": {"x": "a" * 20_000}})
     assert r.status_code == 422 and "bytes" in r.json()["details"][0]["message"]
+
+
+def test_paused_writes_get_503_while_reads_continue(client: TestClient, db: object) -> None:
+    import time
+
+    from fastinsight.ops.maintenance import writes_paused
+
+    client.post("/v1/users", json={"user_id": "before"})
+    with writes_paused(db, "backup in progress", grace_seconds=0):  # type: ignore[arg-type]
+        time.sleep(1.1)  # the gate re-reads the flag at most once a second
+        r = client.post("/v1/users", json={"user_id": "during"})
+        assert r.status_code == 503 and "Retry-After" in r.headers
+        assert client.get("/v1/users/before").status_code == 200
+    time.sleep(1.1)
+    assert client.post("/v1/users", json={"user_id": "after"}).status_code == 201

@@ -224,7 +224,7 @@ def test_record_dropped_by_a_restore_is_written_back(db: Db, settings: Settings)
 def test_write_gate_dependency_answers_503_while_writes_are_paused(client: TestClient, db: Db) -> None:
     from fastapi import Depends
 
-    from fastinsight.api.routes.jobs import require_writable
+    from fastinsight.api.deps import require_writable
     from fastinsight.ops.maintenance import FLAG_ID, STATE_COLLECTION
 
     def write() -> dict[str, bool]:

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from fastinsight import __version__
 from fastinsight.api.container import Container
+from fastinsight.api.deps import require_writable
 from fastinsight.api.errors import install_error_handlers
 from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from fastinsight.api.routes import health, interactions, items, users
@@ -54,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Feature routers first: their fixed paths (/v1/items/trending) must win over
     # the core routers' /v1/items/{item_id}.
     _include_feature_routers(app)
-    protected = [Depends(require_api_key)]
+    protected = [Depends(require_api_key), Depends(require_writable)]
     for module in (users, items, interactions):
         app.include_router(module.router, dependencies=protected)
     return app

@@ -29,6 +29,15 @@ def get_ingest(request: Request) -> IngestService:
     return get_container(request).ingest
 
 
+def require_writable(request: Request) -> None:
+    """Write routes answer 503 (Retry-After) while a backup pauses writes; reads go on."""
+    if request.method in {"GET", "HEAD", "OPTIONS"}:
+        return
+    gate = get_container(request).extras.get("write_gate")
+    if gate is not None:
+        gate.check()
+
+
 ContainerDep = Annotated[Container, Depends(get_container)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 CatalogDep = Annotated[CatalogService, Depends(get_catalog)]

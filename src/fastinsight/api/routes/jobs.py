@@ -51,13 +51,6 @@ def get_jobs(request: Request) -> JobService:
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 
 
-def require_writable(request: Request) -> None:
-    """Dependency for write routes: 503 with Retry-After while a backup pauses writes."""
-    gate: WriteGate | None = request.app.state.container.extras.get("write_gate")
-    if gate is not None:
-        gate.check()
-
-
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 def start_job(body: JobIn, jobs: JobsDep) -> JobOut:
     """Start a job; 409 while another job of the same kind runs, 422 for unknown names/args."""
