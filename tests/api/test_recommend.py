@@ -65,7 +65,7 @@ def test_version_stored_and_withheld_item_first(trained: TestClient, db: Databas
     versions = trained.get("/v1/admin/models", headers={"X-API-Key": ADMIN_KEY}).json()
     assert len(versions) == 1 and versions[0]["active"] and versions[0]["algorithm"] == "itemknn"
     assert versions[0]["snapshot"]["interactions"] == db["interactions"].count_documents({})
-    assert db["model_files.files"].count_documents({}) >= 3
+    assert db["model_chunks"].count_documents({}) >= 3
     r = trained.get("/v1/users/a0/recommendations", params={"k": 3})
     assert r.status_code == 200, r.text
     body = r.json()

@@ -20,7 +20,7 @@ from fastinsight.errors import Conflict
 from fastinsight.ops.cleanup import clean_logs, expire_jobs, prune_model_versions
 from fastinsight.ops.monitor import Thresholds, run_monitor, summarize_metrics
 from fastinsight.services.scheduler import Schedule, Scheduler, parse_schedules
-from fastinsight.storage.mongo.models import BUCKET, ModelVersionRepository
+from fastinsight.storage.mongo.models import CHUNKS, ModelVersionRepository
 from tests.ops.conftest import SCRIPTS, Db, cli_env
 
 METRICS = """# HELP fastinsight_http_requests_total HTTP requests.
@@ -148,8 +148,12 @@ def test_prune_model_versions_keeps_active_and_newest(db: Db, tmp_path: Path) ->
         (art / "arrays.npz").write_bytes(bytes([i]) * 1000)
         repo.save({"version": f"v{i}", "created_at": base + timedelta(days=i)}, art)
     repo.activate("v0")  # an old version is serving (e.g. after a roll-back)
-    repo.fs.upload_from_stream("ghost/arrays.npz", b"orphan", metadata={"version": "ghost"})
-    db[f"{BUCKET}.files"].update_one({"metadata.version": "ghost"}, {"$set": {"uploadDate": base}})
+    ghost = tmp_path / "ghost"
+    ghost.mkdir()
+    (ghost / "arrays.npz").write_bytes(b"orphan")
+    repo.save({"version": "ghost", "created_at": base}, ghost)
+    db.model_versions.delete_one({"_id": "ghost"})  # an interrupted save: chunks, no document
+    db[CHUNKS].update_many({"version": "ghost"}, {"$set": {"uploaded_at": base}})
 
     report = prune_model_versions(db, keep=2, now=base + timedelta(days=30))
 
@@ -157,9 +161,9 @@ def test_prune_model_versions_keeps_active_and_newest(db: Db, tmp_path: Path) ->
     assert sorted(report.deleted) == ["v1", "v2"]
     assert report.orphan_files_deleted == 1
     assert sorted(str(d["_id"]) for d in db.model_versions.find({})) == ["v0", "v3", "v4"]
-    versions = sorted(f["metadata"]["version"] for f in db[f"{BUCKET}.files"].find({}))
+    versions = sorted({c["version"] for c in db[CHUNKS].find({}, {"version": 1})})
     assert versions == ["v0", "v3", "v4"]
-    assert db[f"{BUCKET}.chunks"].count_documents({}) == 3
+    assert db[CHUNKS].count_documents({}) == 3
 
 
 def test_expire_jobs_deletes_only_old_finished_records(db: Db) -> None:

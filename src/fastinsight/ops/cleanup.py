@@ -15,13 +15,12 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from pymongo.database import Database
 
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.jobs import JobStore
-from fastinsight.storage.mongo.models import BUCKET, ModelVersionRepository
+from fastinsight.storage.mongo.models import ModelVersionRepository
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ def prune_model_versions(
 ) -> ModelReport:
     """Keep the active version plus the ``keep`` newest others; delete the rest and their files.
 
-    GridFS artefacts that belong to no version document (an upload whose version was
+    Artefact chunks that belong to no version document (an upload whose version was
     never written) are deleted once older than ``orphan_grace``.
     """
     now = now or datetime.now(UTC)
@@ -149,19 +148,8 @@ def prune_model_versions(
             repo.delete(version)
             log.info("pruned model version %s", version)
     known = {str(v["_id"]) for v in versions} - set(report.deleted)
-    files = db[f"{BUCKET}.files"]
-    for f in files.find({}, {"metadata": 1, "uploadDate": 1}):
-        meta: dict[str, Any] = f.get("metadata") or {}
-        uploaded = f.get("uploadDate")
-        if meta.get("version") in known or uploaded is None:
-            continue
-        if uploaded.tzinfo is None:
-            uploaded = uploaded.replace(tzinfo=UTC)
-        if now - uploaded < orphan_grace:
-            continue
-        report.orphan_files_deleted += 1
-        if not dry_run:
-            repo.fs.delete(f["_id"])
+    if not dry_run:
+        report.orphan_files_deleted = repo.delete_orphan_chunks(known, now - orphan_grace)
     return report
 
 

@@ -1,22 +1,28 @@
-"""Model versions: a document per version plus its artefact files in GridFS.
+"""Model versions: a document per version plus its artefact files as chunked documents.
 
 Artefacts are the files a model's ``save`` wrote (``meta.json``, ``arrays.npz``, a
 ``.keras`` file...) plus ``embeddings.npz`` (user/item ids and vectors) and
-``serving.npz`` (trending counts, neighbour lists). The active version is a single
-small document in ``service_state`` so every replica can poll it cheaply.
+``serving.npz`` (trending counts, dislikes). Each file is stored in 4 MB chunks whose
+``_id`` is ``<version>/<name>#<n>``, read back one ``_id`` at a time and checked against
+its SHA-256. (GridFS was the first choice; on FerretDB its chunk cursor returns a whole
+large file in one reply, which exceeds the server's own 48 MB message limit.) The
+active version is a single small document in ``service_state`` so every replica can
+poll it cheaply.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import gridfs
 import numpy as np
+from bson.binary import Binary
 from pymongo import DESCENDING
 from pymongo.database import Database
 
@@ -26,7 +32,8 @@ from fastinsight.storage.mongo.schema import MODEL_VERSIONS, SETTINGS_STATE
 
 log = logging.getLogger(__name__)
 
-BUCKET = "model_files"
+CHUNKS = "model_chunks"
+CHUNK_BYTES = 4 * 1024 * 1024
 ACTIVE_KEY = "active_model"
 EMBEDDINGS_FILE = "embeddings.npz"
 
@@ -47,20 +54,28 @@ class ModelVersionRepository:
         self.db = db
         self.col = db[MODEL_VERSIONS]
         self.state = db[SETTINGS_STATE]
-        self.fs = gridfs.GridFSBucket(db, bucket_name=BUCKET)
+        self.chunks = db[CHUNKS]
 
     # ---- writing --------------------------------------------------------------------
     def save(self, doc: Document, artefacts: Path) -> None:
         """Upload every file under ``artefacts`` and then insert the version document."""
         version = doc["version"]
         files: list[dict[str, Any]] = []
+        now = datetime.now(UTC)
         for path in sorted(p for p in artefacts.rglob("*") if p.is_file()):
             name = path.relative_to(artefacts).as_posix()
+            digest = hashlib.sha256()
+            n = 0
             with path.open("rb") as fh:
-                file_id = self.fs.upload_from_stream(
-                    f"{version}/{name}", fh, metadata={"version": version, "name": name}
-                )
-            files.append({"name": name, "file_id": file_id, "bytes": path.stat().st_size})
+                while block := fh.read(CHUNK_BYTES):
+                    digest.update(block)
+                    self.chunks.insert_one({
+                        "_id": _chunk_id(version, name, n), "version": version, "name": name,
+                        "n": n, "data": Binary(block), "uploaded_at": now,
+                    })
+                    n += 1
+            files.append({"name": name, "chunks": n, "bytes": path.stat().st_size,
+                          "sha256": digest.hexdigest()})
         self.col.insert_one({**doc, "_id": version, "files": files})
 
     def set_status(self, version: str, status: str, **fields: Any) -> None:
@@ -76,15 +91,16 @@ class ModelVersionRepository:
         log.info("model version %s activated (%s)", version, reason or "no reason given")
 
     def delete(self, version: str) -> None:
-        doc = self.get(version)
-        if doc is None:
-            return
-        for f in doc.get("files", []):
-            try:
-                self.fs.delete(f["file_id"])
-            except gridfs.errors.NoFile:
-                log.warning("artefact %s of %s already gone", f["name"], version)
         self.col.delete_one({"_id": literal(version)})
+        self.chunks.delete_many({"version": literal(version)})
+
+    def delete_orphan_chunks(self, known: set[str], older_than: datetime) -> int:
+        """Chunks of versions that have no document (an interrupted save), older than a cutoff."""
+        orphans = {
+            c["version"] for c in self.chunks.find({}, {"version": 1, "uploaded_at": 1})
+            if c["version"] not in known and _aware(c["uploaded_at"]) < older_than
+        }
+        return sum(int(self.chunks.delete_many({"version": v}).deleted_count) for v in orphans)
 
     # ---- reading --------------------------------------------------------------------
     def get(self, version: str) -> Document | None:
@@ -109,8 +125,23 @@ class ModelVersionRepository:
             path = target / f["name"]
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as fh:
-                self.fs.download_to_stream(f["file_id"], fh)
+                self._read_file(version, f, fh)
         return target
+
+    def _read_file(self, version: str, entry: dict[str, Any], out: IO[bytes]) -> None:
+        digest = hashlib.sha256()
+        for block in self._blocks(version, entry):
+            digest.update(block)
+            out.write(block)
+        if digest.hexdigest() != entry["sha256"]:
+            raise ValueError(f"artefact {entry['name']} of {version} is corrupt (checksum mismatch)")
+
+    def _blocks(self, version: str, entry: dict[str, Any]) -> Iterator[bytes]:
+        for n in range(int(entry["chunks"])):
+            chunk = self.chunks.find_one({"_id": _chunk_id(version, entry["name"], n)})
+            if chunk is None:
+                raise ValueError(f"artefact {entry['name']} of {version} is missing chunk {n}")
+            yield bytes(chunk["data"])
 
     def read_array_file(self, version: str, name: str) -> dict[str, np.ndarray]:
         doc = self.get(version)
@@ -119,7 +150,7 @@ class ModelVersionRepository:
         for f in doc.get("files", []):
             if f["name"] == name:
                 buf = io.BytesIO()
-                self.fs.download_to_stream(f["file_id"], buf)
+                self._read_file(version, f, buf)
                 buf.seek(0)
                 with np.load(buf, allow_pickle=False) as npz:
                     return {k: npz[k] for k in npz.files}
@@ -136,3 +167,11 @@ class ModelVersionRepository:
             return None
         return Embeddings(version, arrays["user_ids"], arrays["user_vectors"],
                           arrays["item_ids"], arrays["item_vectors"])
+
+
+def _chunk_id(version: str, name: str, n: int) -> str:
+    return f"{version}/{name}#{n:05d}"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
