@@ -1,6 +1,12 @@
 # FastInsight API / scheduler image. Build: docker build -t fastinsight .
 # Same install as scripts/bootstrap.sh (pip install of this project), without dev extras.
 
+# The dashboard's chart library, from the npm registry (same step as scripts/bootstrap.sh).
+FROM node:20-slim AS dashboard-vendor
+WORKDIR /dash
+COPY src/fastinsight/dashboard/package.json ./
+RUN npm install --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # hnswlib ships only a source distribution: it needs a C++ compiler to build.
@@ -11,6 +17,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY --from=dashboard-vendor /dash/node_modules ./src/fastinsight/dashboard/node_modules
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir .
 

@@ -9,6 +9,14 @@ command -v "$PY" >/dev/null || PY=python3
 if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
+# The dashboard's charting library comes from the npm registry into a git-ignored
+# node_modules/ that the API serves as static files (no build step).
+dash=src/fastinsight/dashboard
+if [[ ! -f "$dash/node_modules/chart.js/package.json" ]]; then
+  command -v npm >/dev/null || { echo "bootstrap: npm is needed for the dashboard's chart library" >&2; exit 2; }
+  (cd "$dash" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 stamp=.venv/.fastinsight-installed
 if [[ -f "$stamp" && "$stamp" -nt pyproject.toml ]]; then
   exit 0

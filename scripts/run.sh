@@ -38,6 +38,7 @@ if [[ ! -f var/.demo-loaded ]]; then
   touch var/.demo-loaded
 fi
 $FI train --algorithm "${FASTINSIGHT_DEFAULT_ALGORITHM:-als}"
+$FI insights refresh --segments
 
 host="${FASTINSIGHT_HOST:-127.0.0.1}"
 port="${FASTINSIGHT_PORT:-8000}"
