@@ -7,20 +7,19 @@ as ``X-API-Key`` on every data call. Chart.js comes from the npm package install
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from fastinsight.api.deps import SettingsDep
 from fastinsight.errors import NotFoundError
-
-log = logging.getLogger(__name__)
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboard"
 STATIC_DIR = DASHBOARD_DIR / "static"
-CHART_JS = DASHBOARD_DIR / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js"
+VENDOR_FILE = Path("node_modules/chart.js/dist/chart.umd.min.js")
+CHART_JS = DASHBOARD_DIR / VENDOR_FILE
 INSTALL_HINT = "npm install --prefix src/fastinsight/dashboard --no-audit --no-fund --no-package-lock"
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
@@ -37,16 +36,24 @@ def dashboard_slash() -> RedirectResponse:
     return RedirectResponse("/dashboard")
 
 
+def chart_js_path(var_dir: Path) -> Path | None:
+    """The installed library: next to the package (editable installs) or under var_dir
+    (``npm install --prefix <var_dir>/dashboard chart.js`` for non-editable installs)."""
+    for path in (CHART_JS, var_dir / "dashboard" / VENDOR_FILE):
+        if path.is_file():
+            return path
+    return None
+
+
 @router.get("/dashboard/vendor/chart.js")
-def chart_library() -> FileResponse:
-    if not CHART_JS.is_file():
+def chart_library(settings: SettingsDep) -> FileResponse:
+    path = chart_js_path(settings.var_dir)
+    if path is None:
         raise NotFoundError(f"Chart.js is not installed; run: {INSTALL_HINT}")
-    return FileResponse(CHART_JS, media_type="text/javascript",
+    return FileResponse(path, media_type="text/javascript",
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
-    if not CHART_JS.is_file():
-        log.warning("dashboard charts disabled until Chart.js is installed: %s", INSTALL_HINT)
