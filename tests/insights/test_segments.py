@@ -112,3 +112,14 @@ def test_campaigns_suggest_unseen_items_of_the_segments_taste(world: dict[str, A
     parsed = list(csv.DictReader(io.StringIO(campaigns_csv(out))))
     assert [(r["segment_id"], r["item_id"], int(r["rank"])) for r in parsed] == [
         (r.segment_id, r.item_id, r.rank) for r in out.rows]
+
+
+def test_forgetting_a_model_version_drops_its_segments(
+    db: Database[dict[str, Any]], world: dict[str, Any]
+) -> None:
+    svc: SegmentService = world["svc"]
+    svc.rebuild(3, wait=True)
+    assert db["segments"].count_documents({}) > 1 and db["insight_snapshots"].find_one({"_id": "coverage:v1"})
+    store_module.forget_model_version(db, "v1")
+    assert db["segments"].count_documents({}) == 0
+    assert db["insight_snapshots"].find_one({"_id": "coverage:v1"}) is None

@@ -212,3 +212,10 @@ class SegmentStore:
 
 def snapshot_id_for(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S%f")
+
+
+def forget_model_version(db: Database[Document], version: str) -> None:
+    """Drop what insights derived from a model version (segments, coverage); call it when
+    the version itself is deleted."""
+    SegmentStore(db).delete(version)
+    db[INSIGHT_SNAPSHOTS].delete_one({"_id": f"coverage:{literal(version)}"})
