@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 
     model_keep_versions: int = Field(default=5, ge=1)
     model_poll_seconds: float = Field(default=2.0, gt=0)
+    catalog_refresh_seconds: float = Field(default=60.0, gt=0)
     default_algorithm: str = "als"
 
     boost_categories: dict[str, float] = Field(default_factory=dict)

@@ -243,3 +243,13 @@ def test_two_tower_embeds_new_items_from_content(db: Database[dict[str, object]]
         assert fresh and fresh[0]["reason"] == "new item, matches your taste"
         b_recs = [i["item_id"] for i in client.get("/v1/users/b1/recommendations", params={"k": 12}).json()["items"]]
         assert b_recs.index("a-fresh") > max(b_recs.index(i) for i in b_recs if i.startswith("b"))
+
+
+def test_item_hidden_by_another_process_is_applied_by_incremental_refresh(
+    trained: TestClient, db: Database[dict[str, object]]
+) -> None:
+    assert "a3" in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 3}))
+    db["items"].update_one({"_id": "a3"}, {"$set": {"hidden": True, "updated_at": datetime.now(UTC)}})
+    manager = trained.app.state.container.extras["models"]  # type: ignore[attr-defined]
+    manager.refresh_changed_items()
+    assert "a3" not in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12}))

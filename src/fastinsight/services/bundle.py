@@ -130,6 +130,15 @@ class ItemCatalog:
         self.items = items
         self.refreshed_at = datetime.now(UTC)
 
+    def merge(self, documents: list[Document]) -> bool:
+        """Apply changed items; True if anything changed."""
+        if not documents:
+            return False
+        items = dict(self.items)
+        items.update({d["item_id"]: _info(d) for d in documents})
+        self.items = items
+        return True
+
     def apply(self, document: Document | None, item_id: str) -> None:
         items = dict(self.items)
         if document is None:

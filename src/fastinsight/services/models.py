@@ -13,6 +13,7 @@ import logging
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pymongo.database import Database
@@ -25,8 +26,6 @@ from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.models import ModelVersionRepository
 
 log = logging.getLogger(__name__)
-
-CATALOG_REFRESH_SECONDS = 30.0
 
 
 class ModelManager:
@@ -42,6 +41,7 @@ class ModelManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catalog_due = 0.0
+        self._catalog_seen = datetime.now(UTC)
 
     @property
     def active_version(self) -> str | None:
@@ -76,11 +76,26 @@ class ModelManager:
         return True
 
     def refresh_catalog(self) -> None:
-        """Reload item metadata; the revision (and so the ranking views) changes only on change."""
+        """Reload all item metadata (start-up and version switches)."""
+        started = datetime.now(UTC)
         before = self.catalog.items
         self.catalog.refresh(self.items.all_documents())
+        self._catalog_seen = started
         if self.catalog.items != before:
             self.catalog_revision += 1
+
+    def refresh_changed_items(self) -> None:
+        """Apply items other processes changed since the last look (one query).
+
+        Deliberately not a full reload: on a large catalogue a full scan every few seconds
+        would compete with request traffic on the database. Deletions by other replicas
+        are picked up by the full reload at the next version switch.
+        """
+        started = datetime.now(UTC)
+        since = self._catalog_seen - timedelta(seconds=5)  # clock skew between writers
+        if self.catalog.merge(self.items.changed_since(since)):
+            self.catalog_revision += 1
+        self._catalog_seen = started
 
     def item_changed(self, item_id: str) -> None:
         """Apply a write this process made, so filters see it on the next request."""
@@ -94,7 +109,7 @@ class ModelManager:
             self.sync()
         except Exception as exc:  # the database may be down at start; the poller retries
             log.warning("initial model load failed: %s", exc.__class__.__name__)
-        self._catalog_due = time.monotonic() + CATALOG_REFRESH_SECONDS
+        self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
         self._thread = threading.Thread(target=self._run, name="model-poller", daemon=True)
         self._thread.start()
 
@@ -109,6 +124,6 @@ class ModelManager:
                 self.sync()
                 if time.monotonic() >= self._catalog_due or self.catalog.refreshed_at is None:
                     self.refresh_catalog()
-                    self._catalog_due = time.monotonic() + CATALOG_REFRESH_SECONDS
+                    self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
             except Exception as exc:
                 log.warning("model poll failed: %s", exc.__class__.__name__)

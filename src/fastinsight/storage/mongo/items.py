@@ -78,6 +78,9 @@ class ItemRepository:
     def all_documents(self) -> list[Document]:
         return list(self.col.find({}, PUBLIC_FIELDS))
 
+    def changed_since(self, moment: datetime) -> list[Document]:
+        return list(self.col.find({"updated_at": {"$gt": moment}}, PUBLIC_FIELDS))
+
     def delete(self, item_id: str) -> tuple[bool, int]:
         iid = literal(item_id)
         deleted = self.col.delete_one({"_id": iid}).deleted_count == 1

@@ -36,6 +36,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("item_id", ASCENDING)], unique=True, name="item_id_unique"),
         IndexModel([("categories", ASCENDING)], name="categories"),
         IndexModel([("created_at", DESCENDING)], name="created_at"),
+        IndexModel([("updated_at", DESCENDING)], name="updated_at"),
     ],
     INTERACTIONS: [
         IndexModel([("user_id", ASCENDING), ("timestamp", DESCENDING)], name="user_newest_first"),
