@@ -94,10 +94,17 @@ class RecommendService:
         if fresh:
             records = [(f["item_id"], f["type"], f.get("value"), f["timestamp"]) for f in fresh
                        if f["item_id"] in bundle.item_index]
-            extra, extra_neg = history_row(
-                records, self.settings.interaction_weights, bundle.item_ids,
+            # Weigh over just the fresh items (same rules as training), then place the
+            # columns on the model's item axis: cheap even for a large catalogue.
+            fresh_items = sorted({r[0] for r in records})
+            small, small_neg = history_row(
+                records, self.settings.interaction_weights, np.asarray(fresh_items, dtype=str),
                 half_life_days=self.settings.time_decay_half_life_days, now=datetime.now(UTC),
             )
+            cols = np.asarray([bundle.item_index[i] for i in fresh_items], dtype=np.int64)
+            extra = sp.csr_matrix((small.data, cols[small.indices], [0, small.nnz]),
+                                  shape=(1, n_items), dtype=np.float32)
+            extra_neg = cols[small_neg]
             base = sp.csr_matrix(base + extra)
             # A fresh dislike wins over an older positive signal.
             if len(extra_neg):
