@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from fastinsight.ops.proxy import STATUS_PATH, read_state
+from fastinsight.services.job_process import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +86,8 @@ class DeployResult:
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
+    if not pid or not pid_alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     try:  # a zombie child of ours counts as gone
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == 0
