@@ -193,6 +193,7 @@ def main() -> None:
         print(f"refresh {refresh_ms / 1000:.1f}s", flush=True)
         result["refresh_seconds"] = round(refresh_ms / 1000, 2)
         result["rollup_build_seconds"] = rollup.duration_seconds
+        result["snapshot_mb"] = round(sum(a.nbytes for a in rollup.to_arrays().values()) / 2**20, 1)
         result["dataset"]["interactions"] = rollup.total_events
         today = rollup.computed_at.date()
         item = "item-000001"
