@@ -19,6 +19,7 @@ from pathlib import Path
 from pymongo.database import Database
 
 from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.insights import forget_model_version
 from fastinsight.storage.mongo.jobs import JobStore
 from fastinsight.storage.mongo.models import ModelVersionRepository
 
@@ -146,6 +147,7 @@ def prune_model_versions(
         report.deleted.append(version)
         if not dry_run:
             repo.delete(version)
+            forget_model_version(db, version)
             log.info("pruned model version %s", version)
     known = {str(v["_id"]) for v in versions} - set(report.deleted)
     if not dry_run:

@@ -29,6 +29,7 @@ from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
 from fastinsight.services.bundle import SERVING_FILE, TRENDING_DAYS, ModelBundle
 from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.insights import forget_model_version
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.models import EMBEDDINGS_FILE, ModelVersionRepository
@@ -267,6 +268,7 @@ def prune_versions(db: Database[Document], keep: int) -> list[str]:
     for doc in versions[keep:]:
         if doc["version"] != active:
             repo.delete(doc["version"])
+            forget_model_version(db, doc["version"])  # its segments and coverage go too
             removed.append(doc["version"])
     if removed:
         log.info("pruned model versions: %s", ", ".join(removed))
