@@ -29,6 +29,11 @@ the admin key. Errors share one body: `{"error", "message", "details": [{"field"
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Requests run numpy in many threads at once; BLAS threads on top of them only
+        # oversubscribe the cores. Serving never trains, so one BLAS thread per call.
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
         container = Container.build(settings)
         app.state.container = container
         container.ensure_schema()

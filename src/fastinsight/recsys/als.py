@@ -54,7 +54,7 @@ class ALSRecommender(Recommender[ALSParams]):
         require_finite(matrix)
         from implicit.cpu.als import AlternatingLeastSquares
         from implicit.recommender_base import ModelFitError
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+        from threadpoolctl import threadpool_limits
 
         p = self.params
         # implicit parallelises over users itself; BLAS threads underneath only contend.

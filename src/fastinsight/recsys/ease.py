@@ -67,7 +67,7 @@ class EASERecommender(Recommender[EASEParams]):
             )
         x = matrix[:, items].tocsc().astype(np.float32)
         if self.params.num_threads:
-            from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+            from threadpoolctl import threadpool_limits
 
             with threadpool_limits(self.params.num_threads, "blas"):
                 self._weights = _closed_form(x, self.params.l2)

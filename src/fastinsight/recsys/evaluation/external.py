@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from fastinsight.recsys.base import ModelParams
 from fastinsight.recsys.evaluation.metrics import hit_matrix
