@@ -214,7 +214,3 @@ class Recommender(ABC, Generic[P]):
             if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
                 raise ModelError(f"{self.algorithm}: fit produced non-finite values in {name}")
 
-
-def read_meta(directory: Path) -> dict[str, Any]:
-    meta: dict[str, Any] = json.loads((directory / META_FILE).read_text())
-    return meta

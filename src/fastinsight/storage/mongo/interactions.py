@@ -82,6 +82,3 @@ class InteractionRepository:
     ) -> Iterator[dict[str, Any]]:
         query: Document = {"timestamp": {"$gte": since}} if since else {}
         yield from self.col.find(query, TRAINING_FIELDS, batch_size=batch_size)
-
-    def count(self) -> int:
-        return int(self.col.count_documents({}))

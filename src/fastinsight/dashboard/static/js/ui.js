@@ -1,4 +1,17 @@
 // Small DOM helpers: element builder, tables, stat tiles and the "as of" line.
+/** GET a path; on 404 show the server's hint (e.g. "no insights yet") and return null. */
+export async function getOrNotice(root, getter, path) {
+  try {
+    return await getter(path);
+  } catch (err) {
+    if (err.status === 404) {
+      root.append(h("div", { class: "notice" }, err.message));
+      return null;
+    }
+    throw err;
+  }
+}
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {

@@ -1,6 +1,6 @@
 import { get, post } from "../api.js";
 import { barChart, chartBox, lineChart } from "../charts.js";
-import { action, asOf, card, errorBox, h, itemLink, num, pct, stat, table, trend } from "../ui.js";
+import { action, getOrNotice, asOf, card, errorBox, h, itemLink, num, pct, stat, table, trend } from "../ui.js";
 
 async function waitForRefresh() {
   await post("/v1/admin/insights/refresh");
@@ -24,17 +24,8 @@ function refreshButton() {
 
 export async function renderOverview(root, _arg, stale) {
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Overview"), refreshButton()));
-  let overview;
-  try {
-    overview = await get("/v1/insights/overview");
-  } catch (err) {
-    if (err.status === 404) {
-      root.append(h("div", { class: "notice" }, err.message));
-      return;
-    }
-    throw err;
-  }
-  if (stale()) return;
+  const overview = await getOrNotice(root, get, "/v1/insights/overview");
+  if (overview === null || stale()) return;
   root.append(asOf(overview.computed_at));
   root.append(h("div", { class: "stats" },
     stat("Interactions", num(overview.interactions), "stat-interactions"),

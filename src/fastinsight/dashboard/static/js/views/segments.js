@@ -1,6 +1,6 @@
 import { download, get, post } from "../api.js";
 import { chartBox, doughnut } from "../charts.js";
-import { action, card, errorBox, h, itemLink, num, pct, score, table, userLink, when } from "../ui.js";
+import { action, getOrNotice, card, errorBox, h, itemLink, num, pct, score, table, userLink, when } from "../ui.js";
 
 function rebuildButton() {
   return action("Rebuild segments", async () => {
@@ -25,17 +25,8 @@ async function showMembers(target, seg) {
 
 export async function renderSegments(root, _arg, stale) {
   root.append(h("div", { class: "toolbar" }, h("h1", {}, "Segments"), rebuildButton()));
-  let data;
-  try {
-    data = await get("/v1/segments");
-  } catch (err) {
-    if (err.status === 404) {
-      root.append(h("div", { class: "notice" }, err.message));
-      return;
-    }
-    throw err;
-  }
-  if (stale()) return;
+  const data = await getOrNotice(root, get, "/v1/segments");
+  if (data === null || stale()) return;
   root.append(h("p", { class: "asof" },
     `Model ${data.model_version}: ${data.k} segments of ${num(data.users)} users, built ${when(data.built_at)}` +
     (data.silhouette === null ? " (k given)" : ` (k chosen by silhouette ${data.silhouette.toFixed(3)})`)));
