@@ -23,6 +23,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -34,6 +35,7 @@ from fastinsight.config import Settings
 from fastinsight.services.training import train
 from fastinsight.storage.mongo import apply_indexes
 from fastinsight.storage.mongo.interactions import interaction_document
+from fastinsight.storage.mongo.models import ACTIVE_KEY, ModelVersionRepository
 
 KEY = "bench-key"
 TYPES = np.array(["view", "click", "like", "add_to_cart", "purchase"])
@@ -126,6 +128,25 @@ def reflect_latency(url: str, users: list[str], rounds: int = 20) -> dict[str, f
             "next_get_p50_ms": float(np.median(gets)), "next_get_max_ms": float(max(gets))}
 
 
+def prepare(db: Any, name: str, args: argparse.Namespace) -> tuple[str, float]:
+    """Load the synthetic data and train ALS, unless ``--db`` names a prepared database."""
+    active = ModelVersionRepository(db).active() if args.db else None
+    if active is not None:
+        print(f"reusing {name}: model {active['version']}", file=sys.stderr)
+        return str(active["version"]), float(active.get("bench_train_seconds", 0.0))
+    apply_indexes(db)
+    t0 = time.perf_counter()
+    generate(db, args.items, args.users, args.interactions)
+    print(f"data loaded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    settings = Settings(mongodb_uri=mongo_uri(), mongodb_db=name, api_key=KEY, admin_key=KEY + "-admin",
+                        _env_file=None)  # type: ignore[call-arg]
+    t0 = time.perf_counter()
+    version = train(db, settings, "als", {"factors": 64, "iterations": 10}, evaluate=False)
+    seconds = time.perf_counter() - t0
+    db["service_state"].update_one({"_id": ACTIVE_KEY}, {"$set": {"bench_train_seconds": seconds}})
+    return str(version["version"]), seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)
@@ -133,21 +154,14 @@ def main() -> None:
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--db", default="", help="reuse (or create and keep) this database")
     args = parser.parse_args()
-    name = f"bench_serve_{uuid.uuid4().hex[:8]}"
+    name = args.db or f"bench_serve_{uuid.uuid4().hex[:8]}"
     client: MongoClient[dict[str, object]] = MongoClient(mongo_uri(), tz_aware=True)
     db = client[name]
-    apply_indexes(db)
     proc = None
     try:
-        t0 = time.perf_counter()
-        generate(db, args.items, args.users, args.interactions)
-        print(f"data loaded in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
-        settings = Settings(mongodb_uri=mongo_uri(), mongodb_db=name, api_key=KEY, admin_key=KEY + "-admin",
-                            _env_file=None)  # type: ignore[call-arg]
-        t0 = time.perf_counter()
-        version = train(db, settings, "als", {"factors": 64, "iterations": 10}, evaluate=False)
-        train_seconds = time.perf_counter() - t0
+        version, train_seconds = prepare(db, name, args)
         port = free_port()
         env = {**os.environ, "FASTINSIGHT_MONGODB_URI": mongo_uri(), "FASTINSIGHT_MONGODB_DB": name,
                "FASTINSIGHT_API_KEY": KEY, "FASTINSIGHT_ADMIN_KEY": KEY + "-admin",
@@ -157,7 +171,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         for _ in range(600):
             try:
-                if httpx.get(f"{url}/health/ready", timeout=2).json().get("model_version") == version["version"]:
+                if httpx.get(f"{url}/health/ready", timeout=2).json().get("model_version") == version:
                     break
             except httpx.HTTPError:
                 pass
@@ -173,7 +187,8 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
-        client.drop_database(name)
+        if not args.db:
+            client.drop_database(name)
         client.close()
     rows = [{"endpoint": "GET /health/live (trivial)", **trivial},
             {"endpoint": "GET /v1/users/{id}/recommendations", **recs}]
