@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     model_keep_versions: int = Field(default=5, ge=1)
     model_poll_seconds: float = Field(default=2.0, gt=0)
     catalog_refresh_seconds: float = Field(default=60.0, gt=0)
+    realtime_poll_seconds: float = Field(default=0.05, gt=0)
+    ann_exact_max_items: int = Field(default=20_000, ge=0)
     default_algorithm: str = "als"
 
     boost_categories: dict[str, float] = Field(default_factory=dict)

@@ -120,6 +120,20 @@ def test_fold_in_scores_a_new_user_from_history(algorithm: str) -> None:
 
 
 @pytest.mark.parametrize("algorithm", ALL)
+def test_query_vector_reproduces_scores_when_offered(algorithm: str) -> None:
+    """Serving retrieves through an ANN index only when ``q @ item_factors`` is the score."""
+    model = fitted(algorithm)
+    history = sp.csr_matrix(([2.0, 1.0], ([0, 0], [1, 4])), shape=(1, 12))
+    query = model.query_vector(history)
+    if query is None:
+        return
+    factors = model.item_factors()
+    assert factors is not None and query.shape == (factors.shape[1],)
+    np.testing.assert_allclose(query @ factors.T, model.score_history(history)[0],
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", ALL)
 def test_save_and_load_give_identical_scores(algorithm: str, tmp_path: Path) -> None:
     model = fitted(algorithm)
     model.save(tmp_path / "m")

@@ -25,22 +25,33 @@ def install(app: FastAPI) -> None:
 def install_recommendations(app: FastAPI) -> None:
     from fastinsight.api.routes import admin, recommend
     from fastinsight.services.models import ModelManager
+    from fastinsight.services.realtime import RealtimePoller, RealtimeState
     from fastinsight.services.recommend import RecommendService
+    from fastinsight.storage.mongo.interactions import InteractionRepository
+    from fastinsight.storage.mongo.users import UserRepository
 
     app.include_router(recommend.router, dependencies=[Depends(require_api_key)])
     app.include_router(admin.router, dependencies=[Depends(require_admin)])
 
     def start(container: Container) -> None:
         manager = ModelManager(container.db, container.settings)
+        realtime = RealtimeState(InteractionRepository(container.db), UserRepository(container.db))
+        poller = RealtimePoller(realtime, container.settings.realtime_poll_seconds)
         container.extras["models"] = manager
-        container.extras["recommend"] = RecommendService(container.db, container.settings, manager)
+        container.extras["realtime"] = poller
+        container.extras["recommend"] = RecommendService(
+            container.db, container.settings, manager, realtime)
         container.catalog.item_listeners.append(manager.item_changed)
+        container.catalog.user_erased_listeners.append(realtime.user_erased)
+        container.ingest.fresh_listeners.append(realtime.record)
         manager.start()
+        poller.start()
 
     def stop(container: Container) -> None:
-        manager = container.extras.get("models")
-        if manager is not None:
-            manager.stop()
+        for name in ("realtime", "models"):
+            service = container.extras.get(name)
+            if service is not None:
+                service.stop()
 
     app.state.startup_hooks.append(start)
     app.state.shutdown_hooks.append(stop)

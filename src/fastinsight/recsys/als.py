@@ -92,6 +92,9 @@ class ALSRecommender(Recommender[ALSParams]):
     def score_history(self, history: sp.csr_matrix) -> np.ndarray:
         return np.asarray(self.fold_in(history) @ self._items.T, dtype=np.float32)
 
+    def query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
+        return np.asarray(self.fold_in(history)[0], dtype=np.float32)
+
     def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """User factors (rows x factors, float32) for histories over the training items."""
         self._require_fitted()

@@ -150,6 +150,15 @@ class Recommender(ABC, Generic[P]):
         """The ``n`` items most similar to ``item_idx`` (never the item itself)."""
 
     # ---- embeddings (None where the model has none) ---------------------------------
+    def query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
+        """A vector ``q`` with ``score_history(history)[0] == q @ item_factors().T``.
+
+        Models scored by an inner product with their item factors return it, so serving
+        can find the best items through a nearest-neighbour index instead of scoring
+        the whole catalogue; the others return None.
+        """
+        return None
+
     def user_factors(self) -> np.ndarray | None:
         return None
 

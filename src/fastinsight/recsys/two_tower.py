@@ -263,6 +263,9 @@ class TwoTower(Recommender[TwoTowerParams]):
         idx = np.asarray(user_idx, dtype=np.int64)
         return np.asarray(self.user_vectors[idx] @ self.item_vectors.T, dtype=np.float32)
 
+    def query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
+        return np.asarray(self.user_vectors_for(history)[0], dtype=np.float32)
+
     def similar_items(self, item_idx: int, n: int) -> IdsScores:
         self._require_fitted()
         sims = self.item_vectors @ self.item_vectors[item_idx]

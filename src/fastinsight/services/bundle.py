@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from fastinsight.recsys.ann import VectorIndex
+from fastinsight.recsys.ann import EXACT_MAX_ITEMS, VectorIndex
 from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.registry import load_model
 from fastinsight.storage.mongo.client import Document
@@ -38,12 +38,15 @@ class ModelBundle:
     user_index: dict[str, int] = field(default_factory=dict)
     item_index: dict[str, int] = field(default_factory=dict)
     item_unit_vectors: np.ndarray | None = None
-    ann: VectorIndex | None = None
+    ann: VectorIndex | None = None  # cosine between items: similar items
+    retrieval: VectorIndex | None = None  # inner product with a user's query vector
+    _trending: dict[tuple[int, float | None], np.ndarray] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
     def load(
-        cls, repo: ModelVersionRepository, version: str, workdir: Path, *, build_index: bool = True
+        cls, repo: ModelVersionRepository, version: str, workdir: Path, *, build_index: bool = True,
+        exact_max_items: int = EXACT_MAX_ITEMS,
     ) -> ModelBundle:
         """Download and load a version; ``build_index=False`` skips the ANN (sanity checks)."""
         doc = repo.get(version)
@@ -70,7 +73,10 @@ class ModelBundle:
             bundle.item_unit_vectors = (factors / np.maximum(norms, 1e-9)).astype(np.float32)
             # Exact below 20,000 items, an HNSW graph above (see recsys.ann).
             if build_index:
-                bundle.ann = VectorIndex().build(bundle.item_unit_vectors, metric="ip")
+                index = {"exact_threshold": exact_max_items, "num_threads": 2}
+                bundle.ann = VectorIndex(**index).build(bundle.item_unit_vectors, metric="ip")
+                if model.query_vector(sp.csr_matrix((1, len(item_ids)), dtype=np.float32)) is not None:
+                    bundle.retrieval = VectorIndex(**index).build(factors, metric="ip")
         return bundle
 
     def similar_by_vector(self, index: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -97,12 +103,21 @@ class ModelBundle:
         return None
 
     def trending_scores(self, window_days: int, half_life_days: float | None = None) -> np.ndarray:
+        """Item scores over the last ``window_days`` (cached per version; do not modify)."""
         days = max(1, min(window_days, self.daily.shape[1]))
+        key = (days, half_life_days or None)
+        cached = self._trending.get(key)
+        if cached is not None:
+            return cached
         counts = self.daily[:, :days]
         if half_life_days:
             decay = 0.5 ** (np.arange(days) / half_life_days)
-            return np.asarray(counts @ decay, dtype=np.float32)
-        return np.asarray(counts.sum(axis=1), dtype=np.float32)
+            scores = np.asarray(counts @ decay, dtype=np.float32)
+        else:
+            scores = np.asarray(counts.sum(axis=1), dtype=np.float32)
+        scores.setflags(write=False)
+        self._trending[key] = scores
+        return scores
 
 
 @dataclass

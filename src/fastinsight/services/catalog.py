@@ -33,6 +33,7 @@ class CatalogService:
         self.items = ItemRepository(db)
         self.interactions = InteractionRepository(db)
         self.item_listeners: list[Callable[[str], None]] = []
+        self.user_erased_listeners: list[Callable[[str], None]] = []
 
     def _item_changed(self, item_id: str) -> None:
         for listener in self.item_listeners:
@@ -59,6 +60,8 @@ class CatalogService:
         deleted, removed = self.users.delete(user_id)
         if not deleted and not removed:
             raise NotFoundError(f"user {user_id!r} does not exist")
+        for listener in self.user_erased_listeners:
+            listener(user_id)
         return DeletedOut(deleted=deleted, interactions_deleted=removed)
 
     def list_users(self, limit: int, cursor: str | None) -> Page[UserOut]:

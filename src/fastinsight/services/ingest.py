@@ -114,6 +114,8 @@ class IngestService:
         self.users = UserRepository(db)
         self.items = ItemRepository(db)
         self.interactions = InteractionRepository(db)
+        # Called with the real-time events just stored (serving applies them at once).
+        self.fresh_listeners: list[Callable[[list[Document]], None]] = []
 
     # ---- users and items --------------------------------------------------------------
     def import_users(self, rows: Iterable[ParsedRow], progress: Progress | None = None) -> ImportReport:
@@ -199,6 +201,8 @@ class IngestService:
                 stamp = datetime.now(UTC)
                 fresh = [{**d, "ingested_at": stamp} for i, d in enumerate(docs) if i not in dups]
                 self.interactions.insert_fresh(fresh)
+                for listener in self.fresh_listeners:
+                    listener(fresh)
             if progress:
                 progress(len(batch))
         report.rejected.sort(key=lambda r: r.row)

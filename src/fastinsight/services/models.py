@@ -57,7 +57,8 @@ class ModelManager:
                 return False
             try:
                 with tempfile.TemporaryDirectory(prefix="fastinsight-model-") as tmp:
-                    bundle = ModelBundle.load(self.repo, wanted, Path(tmp))
+                    bundle = ModelBundle.load(self.repo, wanted, Path(tmp),
+                                              exact_max_items=self.settings.ann_exact_max_items)
                 problem = bundle.sanity_problem()
                 if problem:
                     raise ValueError(problem)

@@ -1,8 +1,10 @@
 """Recommendations, similar items, trending and session recommendations.
 
 Scores come from the served model version; the user's history is the training row plus
-the events posted since that version's snapshot (``fresh_interactions``), folded in at
-request time so a new interaction changes the next answer without retraining. Hidden,
+the events posted since that version's snapshot (``fresh_interactions``, held in memory
+by :mod:`fastinsight.services.realtime`), folded in at request time so a new interaction
+changes the next answer without retraining. A request for a known user makes no
+database round trip. Hidden,
 disliked, seen and caller-excluded items are masked before ranking; business rules
 (boost/bury categories, pinned items, max items per category) are applied after.
 """
@@ -29,6 +31,7 @@ from fastinsight.schemas_recs import (
 )
 from fastinsight.services.bundle import ModelBundle
 from fastinsight.services.models import ModelManager
+from fastinsight.services.realtime import RealtimeState
 from fastinsight.services.rules import CatalogView, apply_rules, views
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
@@ -37,6 +40,8 @@ from fastinsight.storage.mongo.users import UserRepository
 log = logging.getLogger(__name__)
 
 COLD_WINDOW_DAYS = 7
+# Above this many candidates (a long history to skip), scoring everything is cheaper.
+MAX_RETRIEVED = 2_000
 
 
 @dataclass(frozen=True)
@@ -48,27 +53,53 @@ class Filters:
 
 
 class RecommendService:
-    def __init__(self, db: Database[Document], settings: Settings, manager: ModelManager) -> None:
+    def __init__(
+        self, db: Database[Document], settings: Settings, manager: ModelManager,
+        realtime: RealtimeState | None = None,
+    ) -> None:
         self.settings = settings
         self.manager = manager
         self.users = UserRepository(db)
-        self.interactions = InteractionRepository(db)
+        self.realtime = realtime or RealtimeState(InteractionRepository(db), self.users)
+        self._cutoff_for: str | None = None
 
     def _bundle(self) -> ModelBundle:
         bundle = self.manager.current
         if bundle is None:
             raise Unavailable("no model version is active yet; train one (fastinsight train)")
+        if bundle.version != self._cutoff_for:
+            taken = bundle.doc.get("snapshot", {}).get("taken_at")
+            if taken is not None:
+                self.realtime.set_cutoff(taken)
+            self._cutoff_for = bundle.version
         return bundle
+
+    def _trained_row(self, bundle: ModelBundle, user_id: str) -> int | None:
+        """The user's row in the served version, or None; 404 if the user does not exist.
+
+        Known users are answered from memory. A user erased after the version was trained
+        is looked up in the database (the id may have been created again) and never
+        served from the old row.
+        """
+        erased = self.realtime.erased_at(user_id)
+        row = bundle.user_index.get(user_id)
+        if erased is not None and erased >= bundle.doc["snapshot"]["taken_at"]:
+            row = None
+        elif row is not None or self.realtime.is_known(user_id):
+            return row
+        if self.users.get(user_id) is None:
+            raise NotFoundError(f"user {user_id!r} does not exist")
+        if erased is None:
+            self.realtime.remember(user_id)
+        return row
 
     def _view(self, bundle: ModelBundle) -> CatalogView:
         return views.get(bundle, self.manager.catalog, self.manager.catalog_revision)
 
     # ---- per user --------------------------------------------------------------------
     def for_user(self, user_id: str, k: int, offset: int, filters: Filters) -> RecommendationsOut:
-        if self.users.get(user_id) is None:
-            raise NotFoundError(f"user {user_id!r} does not exist")
         bundle = self._bundle()
-        history, disliked = self._history(bundle, user_id)
+        history, disliked = self._history(bundle, user_id, self._trained_row(bundle, user_id))
         items = self._rank(bundle, history, disliked, k, offset, filters)
         return RecommendationsOut(user_id=user_id, model_version=bundle.version, items=items)
 
@@ -83,17 +114,17 @@ class RecommendService:
         items = self._rank(bundle, history, np.empty(0, dtype=np.int64), k, 0, filters)
         return RecommendationsOut(user_id=None, model_version=bundle.version, items=items)
 
-    def _history(self, bundle: ModelBundle, user_id: str) -> tuple[sp.csr_matrix, np.ndarray]:
+    def _history(
+        self, bundle: ModelBundle, user_id: str, row: int | None
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
         n_items = len(bundle.item_ids)
-        row = bundle.user_index.get(user_id)
         trained = bundle.model.user_items
         base = (trained[row] if row is not None and trained is not None
                 else sp.csr_matrix((1, n_items), dtype=np.float32))
         disliked = bundle.negatives[row].indices if row is not None else np.empty(0, np.int64)
-        fresh = self.interactions.fresh_for_user(user_id)
+        fresh = self.realtime.events(user_id)
         if fresh:
-            records = [(f["item_id"], f["type"], f.get("value"), f["timestamp"]) for f in fresh
-                       if f["item_id"] in bundle.item_index]
+            records = [r for r in fresh if r[0] in bundle.item_index]
             # Weigh over just the fresh items (same rules as training), then place the
             # columns on the model's item axis: cheap even for a large catalogue.
             fresh_items = sorted({r[0] for r in records})
@@ -121,30 +152,77 @@ class RecommendService:
     ) -> list[RecommendedItem]:
         view = self._view(bundle)
         reasons: Callable[[int], str]
+        blocked_parts = [disliked, view.indices(filters.exclude)]
+        if filters.exclude_seen:
+            blocked_parts.append(history.indices.astype(np.int64))
+        blocked = np.concatenate(blocked_parts)
+        candidates = None
         if history.nnz == 0:
             scores = bundle.trending_scores(COLD_WINDOW_DAYS)
             if not scores.any():
                 scores = bundle.trending_scores(bundle.daily.shape[1])
             reasons = view.trending_reasons
         else:
-            scores = bundle.model.score_history(history)[0].astype(np.float32)
             reasons = view.history_reasons(history)
+            found = self._retrieve(bundle, history, k + offset, blocked, filters)
+            if found is not None:
+                scores, candidates = found
+            else:
+                scores = bundle.model.score_history(history)[0].astype(np.float32)
         mask = view.mask(filters.categories, filters.exclude_categories)
-        blocked = [disliked, view.indices(filters.exclude)]
-        if filters.exclude_seen:
-            blocked.append(history.indices.astype(np.int64))
-        picked = apply_rules(
-            scores, mask, np.concatenate(blocked), view, self.settings, k + offset,
+        options = dict(
             cold_profile=view.category_profile(history) if history.nnz else None,
             include_categories=filters.categories, excluded_ids=set(filters.exclude),
             exclude_categories=filters.exclude_categories,
             cold_scores=self._cold_scores(bundle, view, history),
         )
+        picked = apply_rules(scores, mask, blocked, view, self.settings, k + offset,
+                             candidates=candidates, **options)  # type: ignore[arg-type]
+        if candidates is not None and len(picked) < k + offset:
+            # Filters or rules left too few of the retrieved items: score everything.
+            scores = bundle.model.score_history(history)[0].astype(np.float32)
+            picked = apply_rules(scores, mask, blocked, view, self.settings, k + offset,
+                                 **options)  # type: ignore[arg-type]
         return [
             RecommendedItem(item_id=item_id, score=round(float(score), 6),
                             reason=reason or reasons(index))
             for item_id, index, score, reason in picked[offset: offset + k]
         ]
+
+    def _retrieve(
+        self, bundle: ModelBundle, history: sp.csr_matrix, n: int, blocked: np.ndarray,
+        filters: Filters,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Best items through the retrieval index: (scores, candidate indices), or None.
+
+        Only where the index answers the same question as scoring everything: a model
+        scored by inner product, an HNSW graph (exact search is no cheaper than
+        scoring), no category restriction and no boosts that could lift an item from
+        outside the candidates. Scores of the candidates (and pinned items) are exact.
+        """
+        index = bundle.retrieval
+        if (index is None or index.exact or filters.categories
+                or self.settings.boost_categories):
+            return None
+        want = 4 * n + 50 + len(blocked)  # apply_rules looks at the best 4n + 50
+        if want > MAX_RETRIEVED:
+            return None
+        query = bundle.model.query_vector(history)
+        factors = bundle.model.item_factors()
+        if query is None or factors is None:
+            return None
+        ids, found = index.search(query, want)
+        keep = ids[0] >= 0
+        ids, found = ids[0][keep], found[0][keep]
+        pinned = np.array([bundle.item_index[i] for i in self.settings.pinned_items
+                           if i in bundle.item_index], dtype=np.int64)
+        if pinned.size:
+            pinned = np.setdiff1d(pinned, ids)
+            ids = np.concatenate([ids, pinned])
+            found = np.concatenate([found, factors[pinned] @ query])
+        scores = np.full(len(bundle.item_ids), -np.inf, dtype=np.float32)
+        scores[ids] = found
+        return scores, ids
 
     @staticmethod
     def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:

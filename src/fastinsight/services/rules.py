@@ -206,15 +206,27 @@ def apply_rules(
     settings: Settings, n: int, cold_profile: dict[str, float] | None = None,
     include_categories: Sequence[str] = (), excluded_ids: set[str] | None = None,
     exclude_categories: Sequence[str] = (), cold_scores: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
 ) -> list[Picked]:
-    """Mask, boost/bury, pin, add new items by content, cap per category; best ``n``."""
-    s = np.where(allowed, scores, -np.inf).astype(np.float32)
-    if len(blocked):
-        s[blocked] = -np.inf
-    for cat, factor in settings.boost_categories.items():
-        m = view.category_mask(cat) & np.isfinite(s)
-        s[m] = np.where(s[m] > 0, s[m] * factor, s[m] / max(factor, 1e-6))
-    finite = np.flatnonzero(np.isfinite(s))
+    """Mask, boost/bury, pin, add new items by content, cap per category; best ``n``.
+
+    ``candidates``: only these item indices can be picked, and ``scores`` (then owned
+    by this call and changed in place) is -inf elsewhere; without, every item can.
+    """
+    if candidates is None:
+        s = np.where(allowed, scores, -np.inf).astype(np.float32)
+        if len(blocked):
+            s[blocked] = -np.inf
+        for cat, factor in settings.boost_categories.items():
+            m = view.category_mask(cat) & np.isfinite(s)
+            s[m] = np.where(s[m] > 0, s[m] * factor, s[m] / max(factor, 1e-6))
+        finite = np.flatnonzero(np.isfinite(s))
+    else:
+        s = scores
+        s[candidates[~allowed[candidates]]] = -np.inf
+        if len(blocked):
+            s[blocked] = -np.inf
+        finite = candidates[np.isfinite(s[candidates])]
     take = min(len(finite), n * 4 + 50)
     top = finite[np.argpartition(-s[finite], take - 1)[:take]] if take else finite
     ranked: list[Picked] = [(str(view.bundle.item_ids[i]), int(i), float(s[i]), None) for i in top]

@@ -73,6 +73,11 @@ class InteractionRepository:
     def fresh_for_user(self, user_id: str) -> list[Document]:
         return list(self.fresh.find({"user_id": literal(user_id)}, TRAINING_FIELDS))
 
+    def fresh_since(self, since: datetime | None) -> list[Document]:
+        """Real-time events ingested at or after ``since`` (all without), with ``_id``."""
+        query: Document = {"ingested_at": {"$gte": since}} if since else {}
+        return list(self.fresh.find(query, {**TRAINING_FIELDS, "_id": 1, "ingested_at": 1}))
+
     def truncate_fresh(self, until: datetime) -> int:
         """Drop real-time events already covered by a training snapshot ending at ``until``."""
         return int(self.fresh.delete_many({"ingested_at": {"$lte": until}}).deleted_count)

@@ -26,6 +26,7 @@ MODEL_VERSIONS = "model_versions"
 EVALUATIONS = "evaluations"
 JOBS = "jobs"
 SETTINGS_STATE = "service_state"
+USER_ERASURES = "user_erasures"
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -45,6 +46,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     FRESH_INTERACTIONS: [
         IndexModel([("user_id", ASCENDING), ("timestamp", DESCENDING)], name="user_newest_first"),
+        IndexModel([("ingested_at", ASCENDING)], name="ingested_at"),
+    ],
+    USER_ERASURES: [
+        IndexModel([("erased_at", ASCENDING)], name="erased_at"),
     ],
     MODEL_VERSIONS: [
         IndexModel([("version", ASCENDING)], unique=True, name="version_unique"),

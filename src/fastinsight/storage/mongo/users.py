@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -12,13 +13,23 @@ from pymongo.errors import DuplicateKeyError
 
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.common import find_by_ids, insert_ignoring_duplicates, literal
-from fastinsight.storage.mongo.schema import FRESH_INTERACTIONS, INTERACTIONS, USERS
+from fastinsight.storage.mongo.schema import (
+    FRESH_INTERACTIONS,
+    INTERACTIONS,
+    USER_ERASURES,
+    USERS,
+)
 
 PUBLIC_FIELDS = {"_id": 0, "user_id": 1, "attributes": 1, "created_at": 1, "updated_at": 1}
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def erasure_key(user_id: str) -> str:
+    """Tombstone id of an erased user: a digest, so the log keeps no user ids."""
+    return hashlib.blake2b(user_id.encode(), digest_size=16).hexdigest()
 
 
 class UserRepository:
@@ -86,7 +97,18 @@ class UserRepository:
         deleted = self.col.delete_one({"_id": uid}).deleted_count == 1
         removed = self.db[INTERACTIONS].delete_many({"user_id": uid}).deleted_count
         self.db[FRESH_INTERACTIONS].delete_many({"user_id": uid})
+        if deleted or removed:
+            # Serving processes still hold this user's trained row until the next
+            # training: the tombstone (a hash, not the id) tells every one of them.
+            self.db[USER_ERASURES].replace_one(
+                {"_id": erasure_key(user_id)},
+                {"_id": erasure_key(user_id), "erased_at": _now()}, upsert=True,
+            )
         return deleted, removed
+
+    def erasures_since(self, since: datetime | None) -> list[Document]:
+        query: Document = {"erased_at": {"$gte": since}} if since else {}
+        return list(self.db[USER_ERASURES].find(query))
 
     def list_page(self, limit: int, after: str | None) -> list[Document]:
         query: Document = {"_id": {"$gt": literal(after)}} if after else {}

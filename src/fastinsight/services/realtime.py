@@ -1,0 +1,179 @@
+"""What changed since the served model version, held in memory for the request path.
+
+A recommendation must reflect an event posted a moment ago, yet a database round trip
+per request costs more than the scoring itself. Each serving process therefore keeps:
+
+- the real-time events (``fresh_interactions``) per user. Events this process stores
+  are applied as they are written (``record``); events stored by other processes
+  arrive by polling the collection every ``realtime_poll_seconds`` (one query for all
+  users, re-reading a short overlap and de-duplicating by ``_id``);
+- the erasure tombstones (digests of erased user ids), so a user erased through any
+  process stops being served from the trained row within one poll;
+- a bounded set of user ids confirmed to exist, so only unknown ids reach the database.
+
+Events the served version already covers (ingested before its snapshot) are dropped
+when a new version is switched in, as training truncates them in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.interactions import InteractionRepository
+from fastinsight.storage.mongo.users import UserRepository, erasure_key
+
+log = logging.getLogger(__name__)
+
+Record = tuple[str, str, Any, datetime]  # item id, type, value, timestamp
+OVERLAP = timedelta(seconds=2)  # re-read window: writes commit a little after their stamp
+MAX_EVENTS_PER_USER = 1_000
+KNOWN_USERS_CACHE = 200_000
+
+
+class RealtimeState:
+    def __init__(self, interactions: InteractionRepository, users: UserRepository) -> None:
+        self.interactions = interactions
+        self.users = users
+        self._events: dict[str, list[tuple[datetime, str, Record]]] = {}
+        self._ids: set[str] = set()
+        self._erased: dict[str, datetime] = {}
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._cutoff: datetime | None = None
+        self._fresh_cursor: datetime | None = None
+        self._erasure_cursor: datetime | None = None
+        self._lock = threading.Lock()
+
+    # ---- events --------------------------------------------------------------------
+    def record(self, documents: Iterable[Document]) -> None:
+        """Apply events this process has just stored (they carry ``ingested_at``)."""
+        with self._lock:
+            for doc in documents:
+                self._add(doc)
+
+    def _add(self, doc: Document) -> None:
+        event_id = str(doc["_id"])
+        ingested = doc.get("ingested_at") or datetime.now(UTC)
+        if event_id in self._ids or (self._cutoff is not None and ingested <= self._cutoff):
+            return
+        self._ids.add(event_id)
+        user = str(doc["user_id"])
+        rows = self._events.setdefault(user, [])
+        rows.append((ingested, event_id,
+                     (str(doc["item_id"]), str(doc["type"]), doc.get("value"), doc["timestamp"])))
+        if len(rows) > MAX_EVENTS_PER_USER:
+            del rows[: len(rows) - MAX_EVENTS_PER_USER]
+        self._remember(user)
+
+    def events(self, user_id: str) -> list[Record]:
+        rows = self._events.get(user_id)
+        return [r[2] for r in rows] if rows else []
+
+    def pending_events(self) -> int:
+        return len(self._ids)
+
+    def set_cutoff(self, cutoff: datetime) -> None:
+        """A version trained on data up to ``cutoff`` is served: drop what it covers."""
+        with self._lock:
+            if self._cutoff is not None and cutoff <= self._cutoff:
+                return
+            self._cutoff = cutoff
+            for user in list(self._events):
+                kept = [r for r in self._events[user] if r[0] > cutoff]
+                if kept:
+                    self._events[user] = kept
+                else:
+                    del self._events[user]
+            self._ids = {r[1] for rows in self._events.values() for r in rows}
+
+    # ---- users ---------------------------------------------------------------------
+    def erased_at(self, user_id: str) -> datetime | None:
+        if not self._erased:
+            return None
+        return self._erased.get(erasure_key(user_id))
+
+    def user_erased(self, user_id: str, when: datetime | None = None) -> None:
+        """This process erased ``user_id``: forget it at once (others learn by polling)."""
+        with self._lock:
+            self._erase(erasure_key(user_id), when or datetime.now(UTC))
+
+    def _erase(self, key: str, when: datetime) -> None:
+        if self._erased.get(key) == when:
+            return
+        self._erased[key] = when
+        for user in [u for u in self._events if erasure_key(u) == key]:
+            for row in self._events.pop(user):
+                self._ids.discard(row[1])
+        for user in [u for u in self._known if erasure_key(u) == key]:
+            del self._known[user]
+
+    def is_known(self, user_id: str) -> bool:
+        return user_id in self._known or user_id in self._events
+
+    def remember(self, user_id: str) -> None:
+        with self._lock:
+            self._remember(user_id)
+
+    def _remember(self, user_id: str) -> None:
+        self._known[user_id] = None
+        self._known.move_to_end(user_id)
+        if len(self._known) > KNOWN_USERS_CACHE:
+            self._known.popitem(last=False)
+
+    # ---- polling -------------------------------------------------------------------
+    def poll(self) -> int:
+        """Read what other processes wrote since the last poll; returns new events."""
+        started = datetime.now(UTC)
+        since = self._fresh_cursor - OVERLAP if self._fresh_cursor else None
+        docs = self.interactions.fresh_since(since)
+        erasures = self.users.erasures_since(
+            self._erasure_cursor - OVERLAP if self._erasure_cursor else None)
+        with self._lock:
+            before = len(self._ids)
+            for tomb in erasures:
+                self._erase(str(tomb["_id"]), tomb["erased_at"])
+            for doc in docs:
+                self._add(doc)
+            added = len(self._ids) - before
+        self._fresh_cursor = started
+        self._erasure_cursor = started
+        return max(0, added)
+
+
+class RealtimePoller:
+    """Runs ``RealtimeState.poll`` every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, state: RealtimeState, interval: float) -> None:
+        self.state = state
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        try:
+            self.state.poll()
+        except Exception as exc:  # the database may be down at start; the loop retries
+            log.warning("initial real-time load failed: %s", exc.__class__.__name__)
+        self._thread = threading.Thread(target=self._run, name="realtime-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.wait(self.interval * (1 + min(failures, 20))):
+            try:
+                self.state.poll()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning("real-time poll failed: %s", exc.__class__.__name__)

@@ -1,0 +1,54 @@
+"""Serving through the HNSW retrieval index gives the lists exact scoring gives.
+
+The catalogue here is tiny, so ``ann_exact_max_items=0`` forces the graph; the
+answers must match a process that scores every item.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+from pymongo.database import Database
+
+from fastinsight.api.app import create_app
+from fastinsight.config import Settings
+from fastinsight.services.recommend import Filters
+from fastinsight.services.training import train
+from tests.api.test_recommend import seed
+from tests.conftest import API_KEY
+
+QUERIES: list[dict[str, object]] = [
+    {"k": 5}, {"k": 3, "offset": 2}, {"k": 6, "exclude_categories": ["beta"]},
+    {"k": 4, "exclude": ["a3", "b4"]}, {"k": 12, "exclude_seen": "false"},
+]
+
+
+def test_retrieval_index_matches_exact_scoring(
+    db: Database[dict[str, object]], settings: Settings
+) -> None:
+    seed(db, settings)
+    train(db, settings, "als", {"factors": 8, "iterations": 15}, evaluate=False)
+    graph = settings.model_copy(update={"ann_exact_max_items": 0})
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as exact, \
+            TestClient(create_app(graph), headers={"X-API-Key": API_KEY}) as approx:
+        svc = approx.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        bundle = svc.manager.current
+        assert bundle.retrieval is not None and not bundle.retrieval.exact
+        history, _ = svc._history(bundle, "a1", bundle.user_index["a1"])
+        assert svc._retrieve(bundle, history, 5, history.indices, Filters()) is not None
+        # An event posted to one process reaches the other through its poller.
+        assert exact.post("/v1/interactions", json={
+            "user_id": "a5", "item_id": "b1", "type": "purchase"}).status_code == 201
+        deadline = time.monotonic() + 5
+        while not svc.realtime.events("a5") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert svc.realtime.events("a5"), "the event never reached the second process"
+        users = [f"{g}{n}" for g in "ab" for n in range(12)]
+        for user in users:
+            for params in QUERIES:
+                want = exact.get(f"/v1/users/{user}/recommendations", params=params)
+                got = approx.get(f"/v1/users/{user}/recommendations", params=params)
+                assert want.status_code == got.status_code == 200, got.text
+                assert [i["item_id"] for i in got.json()["items"]] == \
+                    [i["item_id"] for i in want.json()["items"]], (user, params)
