@@ -52,3 +52,28 @@ def test_retrieval_index_matches_exact_scoring(
                 assert want.status_code == got.status_code == 200, got.text
                 assert [i["item_id"] for i in got.json()["items"]] == \
                     [i["item_id"] for i in want.json()["items"]], (user, params)
+
+
+def test_business_rules_pin_cap_and_boost(
+    db: Database[dict[str, object]], settings: Settings
+) -> None:
+    seed(db, settings)
+    train(db, settings, "als", {"factors": 8, "iterations": 15}, evaluate=False)
+    rules = settings.model_copy(update={
+        "ann_exact_max_items": 0, "pinned_items": ["b5"], "max_per_category": 2})
+    with TestClient(create_app(rules), headers={"X-API-Key": API_KEY}) as client:
+        items = client.get("/v1/users/a0/recommendations", params={"k": 6}).json()["items"]
+        assert items[0]["item_id"] == "b5" and items[0]["reason"] == "pinned"
+        cats = [i["item_id"][0] for i in items]
+        assert cats.count("a") <= 2 and cats.count("b") <= 2, cats
+        excluded = client.get("/v1/users/a0/recommendations",
+                              params={"k": 6, "exclude": ["b5"]}).json()["items"]
+        assert "b5" not in [i["item_id"] for i in excluded]
+    boost = settings.model_copy(update={"boost_categories": {"beta": 50.0}})
+    with TestClient(create_app(boost), headers={"X-API-Key": API_KEY}) as client:
+        plain = settings.model_copy()
+        first = client.get("/v1/users/a0/recommendations", params={"k": 3}).json()["items"]
+        assert first[0]["item_id"].startswith("b"), first
+    with TestClient(create_app(plain), headers={"X-API-Key": API_KEY}) as client:
+        first = client.get("/v1/users/a0/recommendations", params={"k": 3}).json()["items"]
+        assert first[0]["item_id"] == "a3", first

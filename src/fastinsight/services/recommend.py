@@ -12,7 +12,7 @@ disliked, seen and caller-excluded items are masked before ranking; business rul
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,7 +32,7 @@ from fastinsight.schemas_recs import (
 from fastinsight.services.bundle import ModelBundle
 from fastinsight.services.models import ModelManager
 from fastinsight.services.realtime import RealtimeState
-from fastinsight.services.rules import CatalogView, apply_rules, views
+from fastinsight.services.rules import CatalogView, Explain, apply_rules, views
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository
@@ -151,7 +151,7 @@ class RecommendService:
         offset: int, filters: Filters,
     ) -> list[RecommendedItem]:
         view = self._view(bundle)
-        reasons: Callable[[int], str]
+        reasons: Explain
         blocked_parts = [disliked, view.indices(filters.exclude)]
         if filters.exclude_seen:
             blocked_parts.append(history.indices.astype(np.int64))
@@ -183,17 +183,19 @@ class RecommendService:
             scores = bundle.model.score_history(history)[0].astype(np.float32)
             picked = apply_rules(scores, mask, blocked, view, self.settings, k + offset,
                                  **options)  # type: ignore[arg-type]
+        shown = picked[offset: offset + k]
+        explained = iter(reasons([index for _, index, _, reason in shown if not reason]))
         return [
             RecommendedItem(item_id=item_id, score=round(float(score), 6),
-                            reason=reason or reasons(index))
-            for item_id, index, score, reason in picked[offset: offset + k]
+                            reason=reason or next(explained))
+            for item_id, index, score, reason in shown
         ]
 
     def _retrieve(
         self, bundle: ModelBundle, history: sp.csr_matrix, n: int, blocked: np.ndarray,
         filters: Filters,
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Best items through the retrieval index: (scores, candidate indices), or None.
+        """Best items through the retrieval index: (their scores, their indices), or None.
 
         Only where the index answers the same question as scoring everything: a model
         scored by inner product, an HNSW graph (exact search is no cheaper than
@@ -220,9 +222,7 @@ class RecommendService:
             pinned = np.setdiff1d(pinned, ids)
             ids = np.concatenate([ids, pinned])
             found = np.concatenate([found, factors[pinned] @ query])
-        scores = np.full(len(bundle.item_ids), -np.inf, dtype=np.float32)
-        scores[ids] = found
-        return scores, ids
+        return found.astype(np.float32, copy=False), ids
 
     @staticmethod
     def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:

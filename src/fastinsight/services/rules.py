@@ -19,6 +19,7 @@ from fastinsight.config import Settings
 from fastinsight.services.bundle import ItemCatalog, ItemInfo, ModelBundle
 
 Picked = tuple[str, int, float, str | None]
+Explain = Callable[[Sequence[int]], list[str]]
 
 
 class CatalogView:
@@ -79,11 +80,11 @@ class CatalogView:
         return self.titles[index]
 
     # ---- explanations -----------------------------------------------------------------
-    def trending_reasons(self, index: int) -> str:
-        cat = self.primary[index]
-        return f"trending in {cat}" if cat else "popular"
+    def trending_reasons(self, indices: Sequence[int]) -> list[str]:
+        return [f"trending in {self.primary[i]}" if self.primary[i] else "popular" for i in indices]
 
-    def history_reasons(self, history: sp.csr_matrix) -> Callable[[int], str]:
+    def history_reasons(self, history: sp.csr_matrix) -> Explain:
+        """Explains picks for this history: the liked item each one is most similar to."""
         seen = history.indices
         vectors = self.bundle.item_unit_vectors
         neighbours = self._neighbours()
@@ -94,19 +95,21 @@ class CatalogView:
                     if r >= 0 and score > best.get(r, (-np.inf, -1))[0]:
                         best[r] = (score, h)
             fallback = self._top_category_reason(seen)
-            return lambda index: (f"similar to {self.titles[best[index][1]]} you liked"
-                                  if index in best else fallback)
+            return lambda indices: [f"similar to {self.titles[best[i][1]]} you liked"
+                                    if i in best else fallback for i in indices]
         if vectors is None or len(seen) == 0:
             top = Counter(c for i in seen for c in self.categories[i]).most_common(1)
             label = f"because you like {top[0][0]}" if top else "popular with similar users"
-            return lambda index: label
-        seen_vectors = vectors[seen]
+            return lambda indices: [label] * len(indices)
 
-        def reason(index: int) -> str:
-            best = int(seen[int(np.argmax(seen_vectors @ vectors[index]))])
-            return f"similar to {self.titles[best]} you liked"
+        def reasons(indices: Sequence[int]) -> list[str]:
+            if not len(indices):
+                return []
+            # One product for all picks: (picks x dim) @ (dim x seen).
+            closest = seen[np.argmax(vectors[np.asarray(indices)] @ vectors[seen].T, axis=1)]
+            return [f"similar to {self.titles[int(b)]} you liked" for b in closest]
 
-        return reason
+        return reasons
 
     def _neighbours(self) -> tuple[np.ndarray, np.ndarray] | None:
         getter = getattr(self.bundle.model, "neighbours", None)
@@ -210,8 +213,8 @@ def apply_rules(
 ) -> list[Picked]:
     """Mask, boost/bury, pin, add new items by content, cap per category; best ``n``.
 
-    ``candidates``: only these item indices can be picked, and ``scores`` (then owned
-    by this call and changed in place) is -inf elsewhere; without, every item can.
+    ``candidates``: only these item indices can be picked, and ``scores`` holds their
+    scores (same order); without, ``scores`` covers the whole catalogue.
     """
     if candidates is None:
         s = np.where(allowed, scores, -np.inf).astype(np.float32)
@@ -221,15 +224,17 @@ def apply_rules(
             m = view.category_mask(cat) & np.isfinite(s)
             s[m] = np.where(s[m] > 0, s[m] * factor, s[m] / max(factor, 1e-6))
         finite = np.flatnonzero(np.isfinite(s))
+        values = s[finite]
     else:
-        s = scores
-        s[candidates[~allowed[candidates]]] = -np.inf
+        keep = allowed[candidates] & np.isfinite(scores)
         if len(blocked):
-            s[blocked] = -np.inf
-        finite = candidates[np.isfinite(s[candidates])]
+            keep &= ~np.isin(candidates, blocked)
+        finite, values = candidates[keep], scores[keep].astype(np.float32)
     take = min(len(finite), n * 4 + 50)
-    top = finite[np.argpartition(-s[finite], take - 1)[:take]] if take else finite
-    ranked: list[Picked] = [(str(view.bundle.item_ids[i]), int(i), float(s[i]), None) for i in top]
+    order = np.argpartition(-values, take - 1)[:take] if take else np.arange(0)
+    top, top_values = finite[order], values[order]
+    ranked: list[Picked] = [(str(view.bundle.item_ids[i]), int(i), float(v), None)
+                            for i, v in zip(top.tolist(), top_values.tolist(), strict=True)]
     ranked.sort(key=lambda r: (-r[2], r[1]))
     best = ranked[0][2] if ranked else 1.0
     excluded = excluded_ids or set()
@@ -255,8 +260,11 @@ def apply_rules(
     pinned: list[Picked] = []
     for item_id in settings.pinned_items:
         index = view.bundle.item_index.get(item_id)
-        if index is not None and np.isfinite(s[index]):
-            pinned.append((item_id, index, float(s[index]), "pinned"))
+        if index is None:
+            continue
+        at = np.flatnonzero(finite == index)
+        if len(at):
+            pinned.append((item_id, index, float(values[at[0]]), "pinned"))
     pinned_ids = {p[0] for p in pinned}
     out = list(pinned)
     cap = settings.max_per_category
