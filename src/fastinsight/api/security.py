@@ -28,13 +28,13 @@ def _scope_for(request: Request, key: str | None) -> Scope:
     raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "ApiKey"})
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, key: Annotated[str | None, Security(_header)] = None
 ) -> Scope:
     return _scope_for(request, key)
 
 
-def require_admin(request: Request, key: Annotated[str | None, Security(_header)] = None) -> Scope:
+async def require_admin(request: Request, key: Annotated[str | None, Security(_header)] = None) -> Scope:
     scope = _scope_for(request, key)
     if scope is not Scope.ADMIN:
         raise HTTPException(403, "this route needs the admin key")

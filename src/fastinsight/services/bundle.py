@@ -41,6 +41,7 @@ class ModelBundle:
     ann: VectorIndex | None = None  # cosine between items: similar items
     retrieval: VectorIndex | None = None  # inner product with a user's query vector
     _trending: dict[tuple[int, float | None], np.ndarray] = field(default_factory=dict)
+    _orders: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
@@ -101,6 +102,15 @@ class ModelBundle:
             if np.isnan(scores).any():
                 return "scores contain NaN"
         return None
+
+    def ranked_by(self, scores: np.ndarray) -> np.ndarray:
+        """Item indices best first for one of this version's cached score arrays."""
+        cached = self._orders.get(id(scores))
+        if cached is not None and cached[0] is scores:
+            return cached[1]
+        order = np.argsort(-scores, kind="stable")
+        self._orders[id(scores)] = (scores, order)  # holds ``scores``: the id stays unique
+        return order
 
     def trending_scores(self, window_days: int, half_life_days: float | None = None) -> np.ndarray:
         """Item scores over the last ``window_days`` (cached per version; do not modify)."""

@@ -12,7 +12,7 @@ disliked, seen and caller-excluded items are masked before ranking; business rul
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -40,8 +40,8 @@ from fastinsight.storage.mongo.users import UserRepository
 log = logging.getLogger(__name__)
 
 COLD_WINDOW_DAYS = 7
-# Above this many candidates (a long history to skip), scoring everything is cheaper.
-MAX_RETRIEVED = 2_000
+# Extra candidates fetched to make up for blocked (seen, disliked, excluded) items.
+BLOCKED_ROOM = 400
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,16 @@ class RecommendService:
         return views.get(bundle, self.manager.catalog, self.manager.catalog_revision)
 
     # ---- per user --------------------------------------------------------------------
+    def answers_from_memory(self, user_id: str) -> bool:
+        """True when ``for_user`` needs no database round trip and no catalogue pass, so
+        it may run on the event loop instead of a worker thread."""
+        bundle = self.manager.current
+        if (bundle is None or bundle.version != self._cutoff_for
+                or not views.ready(bundle, self.manager.catalog_revision)
+                or self.realtime.erased_at(user_id) is not None):
+            return False
+        return user_id in bundle.user_index or self.realtime.is_known(user_id)
+
     def for_user(self, user_id: str, k: int, offset: int, filters: Filters) -> RecommendationsOut:
         bundle = self._bundle()
         history, disliked = self._history(bundle, user_id, self._trained_row(bundle, user_id))
@@ -156,19 +166,27 @@ class RecommendService:
         if filters.exclude_seen:
             blocked_parts.append(history.indices.astype(np.int64))
         blocked = np.concatenate(blocked_parts)
-        candidates = None
+        candidates: np.ndarray | None = None
+        exact: Callable[[], np.ndarray]
         if history.nnz == 0:
-            scores = bundle.trending_scores(COLD_WINDOW_DAYS)
-            if not scores.any():
-                scores = bundle.trending_scores(bundle.daily.shape[1])
+            trending = bundle.trending_scores(COLD_WINDOW_DAYS)
+            if not trending.any():
+                trending = bundle.trending_scores(bundle.daily.shape[1])
             reasons = view.trending_reasons
+            scores = trending
+            exact = lambda: trending  # noqa: E731
+            if self._narrowable(filters):
+                order = bundle.ranked_by(trending)[: self._want(k + offset, blocked)]
+                candidates = self._with_pinned(bundle, order)
+                scores = trending[candidates]
         else:
             reasons = view.history_reasons(history)
+            exact = lambda: bundle.model.score_history(history)[0].astype(np.float32)  # noqa: E731
             found = self._retrieve(bundle, history, k + offset, blocked, filters)
             if found is not None:
                 scores, candidates = found
             else:
-                scores = bundle.model.score_history(history)[0].astype(np.float32)
+                scores = exact()
         mask = view.mask(filters.categories, filters.exclude_categories)
         options = dict(
             cold_profile=view.category_profile(history) if history.nnz else None,
@@ -180,8 +198,7 @@ class RecommendService:
                              candidates=candidates, **options)  # type: ignore[arg-type]
         if candidates is not None and len(picked) < k + offset:
             # Filters or rules left too few of the retrieved items: score everything.
-            scores = bundle.model.score_history(history)[0].astype(np.float32)
-            picked = apply_rules(scores, mask, blocked, view, self.settings, k + offset,
+            picked = apply_rules(exact(), mask, blocked, view, self.settings, k + offset,
                                  **options)  # type: ignore[arg-type]
         shown = picked[offset: offset + k]
         explained = iter(reasons([index for _, index, _, reason in shown if not reason]))
@@ -191,6 +208,23 @@ class RecommendService:
             for item_id, index, score, reason in shown
         ]
 
+    def _narrowable(self, filters: Filters) -> bool:
+        """Whether the best items can be found among a short candidate list: not when
+        a category restriction or a boost could promote an item from outside it."""
+        return not filters.categories and not self.settings.boost_categories
+
+    @staticmethod
+    def _want(n: int, blocked: np.ndarray) -> int:
+        """Candidates to fetch: what apply_rules looks at (4n + 50) plus room for blocked
+        items; a user who blocks more than the room falls back to exact scoring."""
+        return 4 * n + 50 + min(len(blocked), BLOCKED_ROOM)
+
+    def _with_pinned(self, bundle: ModelBundle, ids: np.ndarray) -> np.ndarray:
+        pinned = [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]
+        if not pinned:
+            return ids
+        return np.concatenate([ids, np.setdiff1d(np.asarray(pinned, dtype=np.int64), ids)])
+
     def _retrieve(
         self, bundle: ModelBundle, history: sp.csr_matrix, n: int, blocked: np.ndarray,
         filters: Filters,
@@ -199,30 +233,19 @@ class RecommendService:
 
         Only where the index answers the same question as scoring everything: a model
         scored by inner product, an HNSW graph (exact search is no cheaper than
-        scoring), no category restriction and no boosts that could lift an item from
-        outside the candidates. Scores of the candidates (and pinned items) are exact.
+        scoring) and no filter or boost that could promote an item from outside the
+        candidates. Scores of the candidates (and pinned items) are exact.
         """
         index = bundle.retrieval
-        if (index is None or index.exact or filters.categories
-                or self.settings.boost_categories):
-            return None
-        want = 4 * n + 50 + len(blocked)  # apply_rules looks at the best 4n + 50
-        if want > MAX_RETRIEVED:
+        factors = bundle.model.item_factors()
+        if index is None or index.exact or factors is None or not self._narrowable(filters):
             return None
         query = bundle.model.query_vector(history)
-        factors = bundle.model.item_factors()
-        if query is None or factors is None:
+        if query is None:
             return None
-        ids, found = index.search(query, want)
-        keep = ids[0] >= 0
-        ids, found = ids[0][keep], found[0][keep]
-        pinned = np.array([bundle.item_index[i] for i in self.settings.pinned_items
-                           if i in bundle.item_index], dtype=np.int64)
-        if pinned.size:
-            pinned = np.setdiff1d(pinned, ids)
-            ids = np.concatenate([ids, pinned])
-            found = np.concatenate([found, factors[pinned] @ query])
-        return found.astype(np.float32, copy=False), ids
+        ids, _ = index.search(query, self._want(n, blocked))
+        ids = self._with_pinned(bundle, ids[0][ids[0] >= 0])
+        return np.asarray(factors[ids] @ query, dtype=np.float32), ids
 
     @staticmethod
     def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:

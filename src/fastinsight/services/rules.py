@@ -189,6 +189,10 @@ class _ViewCache:
         self._view: CatalogView | None = None
         self._lock = threading.Lock()
 
+    def ready(self, bundle: ModelBundle, revision: int) -> bool:
+        """True when ``get`` would return at once (no catalogue pass to make)."""
+        return self._view is not None and self._key == (id(bundle), revision)
+
     def get(self, bundle: ModelBundle, catalog: ItemCatalog, revision: int) -> CatalogView:
         key = (id(bundle), revision)
         view = self._view

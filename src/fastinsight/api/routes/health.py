@@ -21,7 +21,7 @@ class Health(BaseModel):
 
 
 @router.get("/health/live")
-def live() -> Health:
+async def live() -> Health:
     return Health(status="ok")
 
 

@@ -45,7 +45,7 @@ EventType = Annotated[
 ]
 
 
-def get_insights(request: Request) -> InsightsService:
+async def get_insights(request: Request) -> InsightsService:
     svc: InsightsService = request.app.state.container.extras["insights"]
     return svc
 

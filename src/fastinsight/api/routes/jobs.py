@@ -41,7 +41,7 @@ class JobList(BaseModel):
     items: list[JobOut]
 
 
-def get_jobs(request: Request) -> JobService:
+async def get_jobs(request: Request) -> JobService:
     service: JobService | None = request.app.state.container.extras.get("jobs")
     if service is None:
         raise Unavailable("the job runner is not available")

@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from fastinsight.errors import ValidationFailed
 from fastinsight.schemas_recs import RecommendationsOut, SessionIn, SimilarOut, TrendingOut
@@ -18,7 +19,7 @@ IdList = Annotated[list[str] | None, Query(max_length=500)]
 _WINDOW = re.compile(r"^(\d{1,3})([dh])$")
 
 
-def get_recommender(request: Request) -> RecommendService:
+async def get_recommender(request: Request) -> RecommendService:
     svc: RecommendService = request.app.state.container.extras["recommend"]
     return svc
 
@@ -27,7 +28,7 @@ RecommendDep = Annotated[RecommendService, Depends(get_recommender)]
 
 
 @router.get("/v1/users/{user_id}/recommendations")
-def recommendations(
+async def recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=128)],
     svc: RecommendDep,
     k: K = 10,
@@ -40,7 +41,11 @@ def recommendations(
     """Top items for the user, with a reason each. Hidden and disliked items never appear."""
     filters = Filters(exclude_seen=exclude_seen, categories=tuple(categories or ()),
                       exclude_categories=tuple(exclude_categories or ()), exclude=tuple(exclude or ()))
-    return svc.for_user(user_id, k, offset, filters)
+    if svc.answers_from_memory(user_id):
+        # A known user is scored from memory in about a millisecond: a hop to the
+        # thread pool would cost more than it saves.
+        return svc.for_user(user_id, k, offset, filters)
+    return await run_in_threadpool(svc.for_user, user_id, k, offset, filters)
 
 
 @router.get("/v1/items/trending")

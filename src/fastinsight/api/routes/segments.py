@@ -28,12 +28,12 @@ AudienceK = Annotated[int, Query(ge=1, le=100_000, description="How many users")
 ExcludeSeen = Annotated[bool, Query(description="Leave out users who already interacted")]
 
 
-def get_audience(request: Request) -> AudienceService:
+async def get_audience(request: Request) -> AudienceService:
     svc: AudienceService = request.app.state.container.extras["audience"]
     return svc
 
 
-def get_segments(request: Request) -> SegmentService:
+async def get_segments(request: Request) -> SegmentService:
     svc: SegmentService = request.app.state.container.extras["segments"]
     return svc
 
