@@ -148,7 +148,9 @@ class ALSRecommender(Recommender[ALSParams]):
 
 def _solve(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     try:
-        return np.asarray(scipy.linalg.solve(lhs, rhs, assume_a="pos", check_finite=False))
+        # Cholesky on the symmetric positive-definite system (cheaper than a general solve).
+        factor = np.linalg.cholesky(lhs)
+        return np.asarray(scipy.linalg.cho_solve((factor, True), rhs, check_finite=False))
     except (np.linalg.LinAlgError, ValueError):
         # Only when λ = 0 and the history spans too few items: least norm then.
         return np.asarray(np.linalg.lstsq(lhs, rhs, rcond=None)[0])

@@ -32,7 +32,7 @@ from fastinsight.schemas_recs import (
 from fastinsight.services.bundle import ModelBundle
 from fastinsight.services.models import ModelManager
 from fastinsight.services.realtime import RealtimeState
-from fastinsight.services.rules import CatalogView, Explain, apply_rules, views
+from fastinsight.services.rules import CatalogView, Explain, apply_rules, look_ahead, views
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository
@@ -213,11 +213,10 @@ class RecommendService:
         a category restriction or a boost could promote an item from outside it."""
         return not filters.categories and not self.settings.boost_categories
 
-    @staticmethod
-    def _want(n: int, blocked: np.ndarray) -> int:
-        """Candidates to fetch: what apply_rules looks at (4n + 50) plus room for blocked
-        items; a user who blocks more than the room falls back to exact scoring."""
-        return 4 * n + 50 + min(len(blocked), BLOCKED_ROOM)
+    def _want(self, n: int, blocked: np.ndarray) -> int:
+        """Candidates to fetch: what apply_rules looks at plus room for blocked items; a
+        user who blocks more than the room may fall back to exact scoring."""
+        return look_ahead(n, self.settings) + min(len(blocked), BLOCKED_ROOM)
 
     def _with_pinned(self, bundle: ModelBundle, ids: np.ndarray) -> np.ndarray:
         pinned = [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]

@@ -31,6 +31,7 @@ class CatalogView:
         # An item missing from a loaded catalogue was deleted: never recommend it.
         self.hidden = np.array([(info is None and known) or (info is not None and info.hidden)
                                 for info in infos], dtype=bool)
+        self.ids: list[str] = [str(i) for i in bundle.item_ids.tolist()]  # plain str: cheap to index
         self.titles = [info.title if info else str(i) for info, i in zip(infos, bundle.item_ids, strict=True)]
         self.categories: list[tuple[str, ...]] = [info.categories if info else () for info in infos]
         self.tags: list[tuple[str, ...]] = [info.tags if info else () for info in infos]
@@ -208,6 +209,12 @@ class _ViewCache:
 views = _ViewCache()
 
 
+def look_ahead(n: int, settings: Settings) -> int:
+    """How many of the best items ranking must consider to fill ``n`` places: more than
+    ``n`` only when a per-category cap may skip some."""
+    return 4 * n + 50 if settings.max_per_category is not None else n
+
+
 def apply_rules(
     scores: np.ndarray, allowed: np.ndarray, blocked: np.ndarray, view: CatalogView,
     settings: Settings, n: int, cold_profile: dict[str, float] | None = None,
@@ -234,12 +241,13 @@ def apply_rules(
         if len(blocked):
             keep &= ~np.isin(candidates, blocked)
         finite, values = candidates[keep], scores[keep].astype(np.float32)
-    take = min(len(finite), n * 4 + 50)
+    take = min(len(finite), look_ahead(n, settings))
     order = np.argpartition(-values, take - 1)[:take] if take else np.arange(0)
     top, top_values = finite[order], values[order]
-    ranked: list[Picked] = [(str(view.bundle.item_ids[i]), int(i), float(v), None)
-                            for i, v in zip(top.tolist(), top_values.tolist(), strict=True)]
-    ranked.sort(key=lambda r: (-r[2], r[1]))
+    order = np.lexsort((top, -top_values))  # best first, ties by lower index
+    ids = view.ids
+    ranked: list[Picked] = [(ids[i], i, v, None) for i, v in
+                            zip(top[order].tolist(), top_values[order].tolist(), strict=True)]
     best = ranked[0][2] if ranked else 1.0
     excluded = excluded_ids or set()
     if cold_profile:
