@@ -1,7 +1,10 @@
 -- wrk script for bench/serve.py: cycles through the request paths listed one per line
 -- in the file given after "--", and prints one JSON line with the run's figures.
+-- An optional second argument paces each connection: it waits that many milliseconds
+-- before each request (latency is measured without the wait).
 local paths = {}
 local next_path = 0
+local pause_ms = 0
 
 function init(args)
   local file = assert(io.open(args[1], "r"), "usage: wrk ... -s wrk_paths.lua URL -- PATHS_FILE")
@@ -9,8 +12,13 @@ function init(args)
     if #line > 0 then paths[#paths + 1] = line end
   end
   file:close()
+  pause_ms = tonumber(args[2] or "0")
   -- Threads start at different offsets so they do not ask for the same user in step.
   next_path = math.random(#paths) - 1
+end
+
+function delay()
+  return pause_ms
 end
 
 function request()
