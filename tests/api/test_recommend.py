@@ -253,3 +253,20 @@ def test_item_hidden_by_another_process_is_applied_by_incremental_refresh(
     manager = trained.app.state.container.extras["models"]  # type: ignore[attr-defined]
     manager.refresh_changed_items()
     assert "a3" not in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12}))
+
+
+def test_item_deleted_by_another_process_is_dropped_by_incremental_refresh(
+    trained: TestClient, db: Database[dict[str, object]]
+) -> None:
+    from fastinsight.services.catalog import CatalogService
+
+    assert "a3" in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 3}))
+    CatalogService(db).delete_item("a3")  # another process: this app hears nothing
+    manager = trained.app.state.container.extras["models"]  # type: ignore[attr-defined]
+    manager.refresh_changed_items()
+    assert "a3" not in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12}))
+    # Stored again later: the newer document wins over the tombstone.
+    IngestService(db, trained.app.state.container.settings).import_items(  # type: ignore[attr-defined]
+        _rows([{"item_id": "a3", "title": "Alpha a3", "categories": ["alpha"]}]))
+    manager.refresh_changed_items()
+    assert manager.catalog.get("a3") is not None

@@ -39,12 +39,14 @@ def install_recommendations(app: FastAPI) -> None:
         poller = RealtimePoller(realtime, container.settings.realtime_poll_seconds)
         container.extras["models"] = manager
         container.extras["realtime"] = poller
-        container.extras["recommend"] = RecommendService(
-            container.db, container.settings, manager, realtime)
+        recommend = RecommendService(container.db, container.settings, manager, realtime)
+        container.extras["recommend"] = recommend
+        manager.changed_listeners.append(recommend.warm)
         container.catalog.item_listeners.append(manager.item_changed)
         container.catalog.user_erased_listeners.append(realtime.user_erased)
         container.ingest.fresh_listeners.append(realtime.record)
         manager.start()
+        recommend.warm()
         poller.start()
 
     def stop(container: Container) -> None:

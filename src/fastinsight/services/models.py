@@ -13,6 +13,7 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +42,9 @@ class ModelManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._catalog_due = 0.0
+        # Called (in the poller thread) after the version or the catalogue changed, so
+        # derived per-version state is rebuilt there rather than in a request.
+        self.changed_listeners: list[Callable[[], None]] = []
         self._catalog_seen = datetime.now(UTC)
 
     @property
@@ -86,15 +90,21 @@ class ModelManager:
             self.catalog_revision += 1
 
     def refresh_changed_items(self) -> None:
-        """Apply items other processes changed since the last look (one query).
+        """Apply items other processes changed or deleted since the last look.
 
-        Deliberately not a full reload: on a large catalogue a full scan every few seconds
-        would compete with request traffic on the database. Deletions by other replicas
-        are picked up by the full reload at the next version switch.
+        Deliberately not a full reload: rebuilding 100,000 item records holds the
+        interpreter for about a second, which would stall every request in this process.
+        Deletions arrive as tombstones; an item stored again after its deletion wins.
         """
         started = datetime.now(UTC)
         since = self._catalog_seen - timedelta(seconds=5)  # clock skew between writers
-        if self.catalog.merge(self.items.changed_since(since)):
+        changed = self.items.changed_since(since)
+        alive = {d["item_id"] for d in changed}
+        gone = [i for i in self.items.deleted_since(since)
+                if i not in alive and self.catalog.get(i) is not None]
+        for item_id in gone:
+            self.catalog.apply(None, item_id)
+        if self.catalog.merge(changed) or gone:
             self.catalog_revision += 1
         self._catalog_seen = started
 
@@ -122,9 +132,14 @@ class ModelManager:
     def _run(self) -> None:
         while not self._stop.wait(self.settings.model_poll_seconds):
             try:
-                self.sync()
-                if time.monotonic() >= self._catalog_due or self.catalog.refreshed_at is None:
-                    self.refresh_catalog()
-                    self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
+                if self.sync() or self.catalog.refreshed_at is None:
+                    self.refresh_catalog()  # a new version: align everything once
+                elif time.monotonic() >= self._catalog_due:
+                    self.refresh_changed_items()
+                else:
+                    continue
+                self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
+                for listener in self.changed_listeners:
+                    listener()
             except Exception as exc:
                 log.warning("model poll failed: %s", exc.__class__.__name__)

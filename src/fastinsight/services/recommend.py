@@ -63,6 +63,11 @@ class RecommendService:
         self.realtime = realtime or RealtimeState(InteractionRepository(db), self.users)
         self._cutoff_for: str | None = None
 
+    def warm(self) -> None:
+        """Build what the served version needs (cutoff, catalogue view) before a request does."""
+        if self.manager.current is not None:
+            self._view(self._bundle())
+
     def _bundle(self) -> ModelBundle:
         bundle = self.manager.current
         if bundle is None:

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.common import find_by_ids, insert_ignoring_duplicates, literal
-from fastinsight.storage.mongo.schema import FRESH_INTERACTIONS, INTERACTIONS, ITEMS
+from fastinsight.storage.mongo.schema import FRESH_INTERACTIONS, INTERACTIONS, ITEM_DELETIONS, ITEMS
 
 PUBLIC_FIELDS = {
     "_id": 0, "item_id": 1, "title": 1, "description": 1, "categories": 1, "tags": 1,
@@ -81,11 +81,19 @@ class ItemRepository:
     def changed_since(self, moment: datetime) -> list[Document]:
         return list(self.col.find({"updated_at": {"$gt": moment}}, PUBLIC_FIELDS))
 
+    def deleted_since(self, moment: datetime) -> list[str]:
+        """Ids of items deleted after ``moment`` (tombstones, so other processes can drop them)."""
+        docs = self.db[ITEM_DELETIONS].find({"deleted_at": {"$gt": moment}}, {"_id": 1})
+        return [str(d["_id"]) for d in docs]
+
     def delete(self, item_id: str) -> tuple[bool, int]:
         iid = literal(item_id)
         deleted = self.col.delete_one({"_id": iid}).deleted_count == 1
         removed = self.db[INTERACTIONS].delete_many({"item_id": iid}).deleted_count
         self.db[FRESH_INTERACTIONS].delete_many({"item_id": iid})
+        if deleted:
+            self.db[ITEM_DELETIONS].replace_one(
+                {"_id": iid}, {"_id": iid, "deleted_at": datetime.now(UTC)}, upsert=True)
         return deleted, removed
 
     def list_page(

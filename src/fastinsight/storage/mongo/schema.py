@@ -27,6 +27,7 @@ EVALUATIONS = "evaluations"
 JOBS = "jobs"
 SETTINGS_STATE = "service_state"
 USER_ERASURES = "user_erasures"
+ITEM_DELETIONS = "item_deletions"
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -50,6 +51,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     USER_ERASURES: [
         IndexModel([("erased_at", ASCENDING)], name="erased_at"),
+    ],
+    ITEM_DELETIONS: [
+        IndexModel([("deleted_at", ASCENDING)], name="deleted_at"),
     ],
     MODEL_VERSIONS: [
         IndexModel([("version", ASCENDING)], unique=True, name="version_unique"),
