@@ -3,9 +3,12 @@
 Builds a synthetic catalogue (default 100,000 items, 200,000 users, 1,000,000
 interactions) in a fresh database, trains ALS through the normal training service,
 starts the API with uvicorn on loopback, and drives it with wrk (32 keep-alive
-connections, closed loop) against ``/v1/users/{id}/recommendations`` and
-``/health/live``. Then measures how soon a posted interaction is reflected: the
-purchased item disappears from the next recommendations.
+connections, closed loop) against ``/v1/users/{id}/recommendations``, ``/health/live``
+and a constant route with the recommendations route's signature (bench/serve_floor.py:
+what the framework alone allows). Then the same at half the saturated rate (paced),
+how soon a posted interaction is reflected (the purchased item disappears from the next
+recommendations, read on a fresh connection), and how the served lists compare with
+exact scoring.
 
 Usage: ``python bench/serve.py [--items 100000 --users 200000 --interactions 1000000]
 [--workers 1] [--db NAME]`` (``--db`` keeps the prepared database for the next run).
