@@ -21,6 +21,7 @@ from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.observability import MODEL_LOADED_AT, MODEL_VERSION
+from fastinsight.services.background import Ticker
 from fastinsight.services.bundle import ItemCatalog, ModelBundle
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.items import ItemRepository
@@ -39,8 +40,8 @@ class ModelManager:
         self.catalog_revision = 0
         self.last_error: str | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("model-poller", lambda: self.settings.model_poll_seconds, self.poll,
+                              max_backoff=2)
         self._catalog_due = 0.0
         # Called (in the poller thread) after the version or the catalogue changed, so
         # derived per-version state is rebuilt there rather than in a request.
@@ -121,25 +122,19 @@ class ModelManager:
         except Exception as exc:  # the database may be down at start; the poller retries
             log.warning("initial model load failed: %s", exc.__class__.__name__)
         self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
-        self._thread = threading.Thread(target=self._run, name="model-poller", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._ticker.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.settings.model_poll_seconds):
-            try:
-                if self.sync() or self.catalog.refreshed_at is None:
-                    self.refresh_catalog()  # a new version: align everything once
-                elif time.monotonic() >= self._catalog_due:
-                    self.refresh_changed_items()
-                else:
-                    continue
-                self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
-                for listener in self.changed_listeners:
-                    listener()
-            except Exception as exc:
-                log.warning("model poll failed: %s", exc.__class__.__name__)
+    def poll(self) -> None:
+        """One poller step: switch versions, keep the catalogue current."""
+        if self.sync() or self.catalog.refreshed_at is None:
+            self.refresh_catalog()  # a new version: align everything once
+        elif time.monotonic() >= self._catalog_due:
+            self.refresh_changed_items()
+        else:
+            return
+        self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
+        for listener in self.changed_listeners:
+            listener()

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastinsight.services.background import Ticker
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository, erasure_key
@@ -146,34 +147,21 @@ class RealtimeState:
 
 
 class RealtimePoller:
-    """Runs ``RealtimeState.poll`` every ``interval`` seconds in a daemon thread."""
+    """Loads the current state at start, then polls every ``interval`` seconds."""
 
     def __init__(self, state: RealtimeState, interval: float) -> None:
         self.state = state
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("realtime-poller", lambda: interval, self._poll)
+
+    def _poll(self) -> None:
+        self.state.poll()
 
     def start(self) -> None:
         try:
             self.state.poll()
-        except Exception as exc:  # the database may be down at start; the loop retries
+        except Exception as exc:  # the database may be down at start; the ticker retries
             log.warning("initial real-time load failed: %s", exc.__class__.__name__)
-        self._thread = threading.Thread(target=self._run, name="realtime-poller", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.wait(self.interval * (1 + min(failures, 20))):
-            try:
-                self.state.poll()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                if failures == 1:
-                    log.warning("real-time poll failed: %s", exc.__class__.__name__)
+        self._ticker.stop()
