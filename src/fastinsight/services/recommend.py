@@ -4,9 +4,9 @@ Scores come from the served model version; the user's history is the training ro
 the events posted since that version's snapshot (``fresh_interactions``, held in memory
 by :mod:`fastinsight.services.realtime`), folded in at request time so a new interaction
 changes the next answer without retraining. A request for a known user makes no
-database round trip. Hidden,
-disliked, seen and caller-excluded items are masked before ranking; business rules
-(boost/bury categories, pinned items, max items per category) are applied after.
+database round trip. Hidden, disliked, seen and caller-excluded items are masked before
+ranking; business rules (boost/bury categories, pinned items, max items per category)
+are applied after.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -166,45 +167,25 @@ class RecommendService:
         offset: int, filters: Filters,
     ) -> list[RecommendedItem]:
         view = self._view(bundle)
-        reasons: Explain
         blocked_parts = [disliked, view.indices(filters.exclude)]
         if filters.exclude_seen:
             blocked_parts.append(history.indices.astype(np.int64))
         blocked = np.concatenate(blocked_parts)
-        candidates: np.ndarray | None = None
-        exact: Callable[[], np.ndarray]
-        if history.nnz == 0:
-            trending = bundle.trending_scores(COLD_WINDOW_DAYS)
-            if not trending.any():
-                trending = bundle.trending_scores(bundle.daily.shape[1])
-            reasons = view.trending_reasons
-            scores = trending
-            exact = lambda: trending  # noqa: E731
-            if self._narrowable(filters):
-                order = bundle.ranked_by(trending)[: self._want(k + offset, blocked)]
-                candidates = self._with_pinned(bundle, order)
-                scores = trending[candidates]
-        else:
-            reasons = view.history_reasons(history)
-            exact = lambda: bundle.model.score_history(history)[0].astype(np.float32)  # noqa: E731
-            found = self._retrieve(bundle, history, k + offset, blocked, filters)
-            if found is not None:
-                scores, candidates = found
-            else:
-                scores = exact()
-        mask = view.mask(filters.categories, filters.exclude_categories)
-        options = dict(
+        reasons: Explain = (view.history_reasons(history) if history.nnz
+                            else view.trending_reasons)
+        scores, candidates, exact = self._scores(bundle, history, k + offset, blocked, filters)
+        rules = partial(
+            apply_rules, allowed=view.mask(filters.categories, filters.exclude_categories),
+            blocked=blocked, view=view, settings=self.settings, n=k + offset,
             cold_profile=view.category_profile(history) if history.nnz else None,
             include_categories=filters.categories, excluded_ids=set(filters.exclude),
             exclude_categories=filters.exclude_categories,
             cold_scores=self._cold_scores(bundle, view, history),
         )
-        picked = apply_rules(scores, mask, blocked, view, self.settings, k + offset,
-                             candidates=candidates, **options)  # type: ignore[arg-type]
+        picked = rules(scores, candidates=candidates)
         if candidates is not None and len(picked) < k + offset:
-            # Filters or rules left too few of the retrieved items: score everything.
-            picked = apply_rules(exact(), mask, blocked, view, self.settings, k + offset,
-                                 **options)  # type: ignore[arg-type]
+            # Filters or rules left too few of the candidates: score everything.
+            picked = rules(exact())
         shown = picked[offset: offset + k]
         explained = iter(reasons([index for _, index, _, reason in shown if not reason]))
         return [
@@ -212,6 +193,34 @@ class RecommendService:
                             reason=reason or next(explained))
             for item_id, index, score, reason in shown
         ]
+
+    def _scores(
+        self, bundle: ModelBundle, history: sp.csr_matrix, n: int, blocked: np.ndarray,
+        filters: Filters,
+    ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
+        """(scores, candidates, exact): scores of the candidate items, or of the whole
+        catalogue when ``candidates`` is None; ``exact()`` scores the whole catalogue.
+
+        A user without history gets trending items; others the model's scores, through
+        the retrieval index where it gives the same answer (see ``_retrieve``).
+        """
+        if history.nnz == 0:
+            trending = bundle.trending_scores(COLD_WINDOW_DAYS)
+            if not trending.any():
+                trending = bundle.trending_scores(bundle.daily.shape[1])
+            if not self._narrowable(filters):
+                return trending, None, lambda: trending
+            order = bundle.ranked_by(trending)[: self._want(n, blocked)]
+            candidates = self._with_pinned(bundle, order)
+            return trending[candidates], candidates, lambda: trending
+
+        def exact() -> np.ndarray:
+            return np.asarray(bundle.model.score_history(history)[0], dtype=np.float32)
+
+        found = self._retrieve(bundle, history, n, blocked, filters)
+        if found is None:
+            return exact(), None, exact
+        return found[0], found[1], exact
 
     def _narrowable(self, filters: Filters) -> bool:
         """Whether the best items can be found among a short candidate list: not when
