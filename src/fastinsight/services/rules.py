@@ -231,9 +231,6 @@ def apply_rules(
         s = np.where(allowed, scores, -np.inf).astype(np.float32)
         if len(blocked):
             s[blocked] = -np.inf
-        for cat, factor in settings.boost_categories.items():
-            m = view.category_mask(cat) & np.isfinite(s)
-            s[m] = np.where(s[m] > 0, s[m] * factor, s[m] / max(factor, 1e-6))
         finite = np.flatnonzero(np.isfinite(s))
         values = s[finite]
     else:
@@ -241,6 +238,9 @@ def apply_rules(
         if len(blocked):
             keep &= ~np.isin(candidates, blocked)
         finite, values = candidates[keep], scores[keep].astype(np.float32)
+    for cat, factor in settings.boost_categories.items():
+        m = view.category_mask(cat)[finite]
+        values[m] = np.where(values[m] > 0, values[m] * factor, values[m] / max(factor, 1e-6))
     take = min(len(finite), look_ahead(n, settings))
     order = np.argpartition(-values, take - 1)[:take] if take else np.arange(0)
     top, top_values = finite[order], values[order]
