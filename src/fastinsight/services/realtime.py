@@ -75,9 +75,6 @@ class RealtimeState:
         rows = self._events.get(user_id)
         return [r[2] for r in rows] if rows else []
 
-    def pending_events(self) -> int:
-        return len(self._ids)
-
     def set_cutoff(self, cutoff: datetime) -> None:
         """A version trained on data up to ``cutoff`` is served: drop what it covers."""
         with self._lock:
