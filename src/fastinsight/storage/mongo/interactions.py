@@ -1,9 +1,10 @@
 """The ``interactions`` fact collection and its small real-time companion.
 
 ``interactions`` holds every event. Events posted through the API are also written to
-``fresh_interactions``, which serving reads per user to reflect new activity without
-retraining; each training run truncates it up to the data snapshot it trained on, so it
-stays small (on the FerretDB development server a non-``_id`` query scans a collection).
+``fresh_interactions``, which every serving process polls (``fresh_since``) to reflect
+new activity without retraining; each training run truncates it up to the data snapshot
+it trained on, so it stays small (on the FerretDB development server a non-``_id``
+query scans a collection).
 """
 
 from __future__ import annotations
@@ -69,9 +70,6 @@ class InteractionRepository:
             query["timestamp"] = {"$lt": before}
         cursor = self.col.find(query, PUBLIC_FIELDS).sort("timestamp", DESCENDING).limit(limit)
         return list(cursor)
-
-    def fresh_for_user(self, user_id: str) -> list[Document]:
-        return list(self.fresh.find({"user_id": literal(user_id)}, TRAINING_FIELDS))
 
     def fresh_since(self, since: datetime | None) -> list[Document]:
         """Real-time events ingested at or after ``since`` (all without), with ``_id``."""
