@@ -85,3 +85,25 @@ def test_erased_user_created_again_starts_cold(serving: TestClient) -> None:
     assert again.status_code == 200, again.text
     # The trained row belonged to the erased person: the new user gets trending items.
     assert not any(i["reason"].startswith("similar to") for i in again.json()["items"])
+
+
+def test_loaded_version_is_kept_out_of_full_collections(serving: TestClient) -> None:
+    """The served version is frozen after loading, so a full collection does not walk
+    it; garbage made afterwards is still collected."""
+    import gc
+
+    manager = serving.app.state.container.extras["models"]  # type: ignore[attr-defined]
+    bundle = manager.current
+    assert bundle is not None
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    tracked_after = {id(o) for o in gc.get_objects()}  # every generation, not the frozen one
+    assert id(bundle.user_index) not in tracked_after and id(bundle) not in tracked_after
+
+    class Cycle:
+        pass
+
+    a, b = Cycle(), Cycle()
+    a.other, b.other = b, a  # type: ignore[attr-defined]
+    del a, b
+    assert gc.collect() >= 2

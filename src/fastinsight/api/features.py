@@ -24,6 +24,7 @@ def install(app: FastAPI) -> None:
 
 def install_recommendations(app: FastAPI) -> None:
     from fastinsight.api.routes import admin, recommend
+    from fastinsight.services import heap
     from fastinsight.services.models import ModelManager
     from fastinsight.services.realtime import RealtimePoller, RealtimeState
     from fastinsight.services.recommend import RecommendService
@@ -47,6 +48,7 @@ def install_recommendations(app: FastAPI) -> None:
         container.ingest.fresh_listeners.append(realtime.record)
         manager.start()
         recommend.warm()
+        heap.settle()  # the loaded version is long-lived: keep full collections off it
         poller.start()
 
     def stop(container: Container) -> None:

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from pydantic import Field
+from scipy.linalg.lapack import dposv
 
 from fastinsight.errors import ModelError
 from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
@@ -98,14 +98,14 @@ class ALSRecommender(Recommender[ALSParams]):
     def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """User factors (rows x factors, float32) for histories over the training items."""
         self._require_fitted()
-        rows = sp.csr_matrix(history, dtype=np.float64)
+        rows = history if sp.issparse(history) and history.format == "csr" else sp.csr_matrix(history)
         if rows.shape[1] != self.n_items:
             raise ValueError(f"history has {rows.shape[1]} items, model has {self.n_items}")
         gram = self._item_gram()
         out = np.zeros((rows.shape[0], self._items.shape[1]), dtype=np.float32)
         for r in range(rows.shape[0]):
             start, stop = rows.indptr[r], rows.indptr[r + 1]
-            items, weights = rows.indices[start:stop], rows.data[start:stop]
+            items, weights = rows.indices[start:stop], rows.data[start:stop].astype(np.float64)
             keep = weights > 0
             if not keep.any():
                 continue
@@ -147,10 +147,10 @@ class ALSRecommender(Recommender[ALSParams]):
 
 
 def _solve(lhs: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    try:
-        # Cholesky on the symmetric positive-definite system (cheaper than a general solve).
-        factor = np.linalg.cholesky(lhs)
-        return np.asarray(scipy.linalg.cho_solve((factor, True), rhs, check_finite=False))
-    except (np.linalg.LinAlgError, ValueError):
-        # Only when λ = 0 and the history spans too few items: least norm then.
-        return np.asarray(np.linalg.lstsq(lhs, rhs, rcond=None)[0])
+    # Cholesky on the symmetric positive-definite system, straight through LAPACK: the
+    # NumPy/SciPy wrappers cost more than the 64 x 64 factorisation itself.
+    _, solution, info = dposv(lhs, rhs, lower=True)
+    if info == 0 and np.isfinite(solution).all():
+        return np.asarray(solution)
+    # Only when λ = 0 and the history spans too few items: least norm then.
+    return np.asarray(np.linalg.lstsq(lhs, rhs, rcond=None)[0])

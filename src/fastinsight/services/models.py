@@ -21,6 +21,7 @@ from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.observability import MODEL_LOADED_AT, MODEL_VERSION
+from fastinsight.services import heap
 from fastinsight.services.background import Ticker
 from fastinsight.services.bundle import ItemCatalog, ModelBundle
 from fastinsight.storage.mongo.client import Document
@@ -138,3 +139,4 @@ class ModelManager:
         self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
         for listener in self.changed_listeners:
             listener()
+        heap.settle()

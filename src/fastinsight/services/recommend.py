@@ -23,7 +23,7 @@ from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.errors import NotFoundError, Unavailable
-from fastinsight.recsys.matrix import history_row
+from fastinsight.recsys.matrix import history_row, row_of
 from fastinsight.schemas_recs import (
     RecommendationsOut,
     RecommendedItem,
@@ -135,9 +135,9 @@ class RecommendService:
     ) -> tuple[sp.csr_matrix, np.ndarray]:
         n_items = len(bundle.item_ids)
         trained = bundle.model.user_items
-        base = (trained[row] if row is not None and trained is not None
+        base = (row_of(trained, row) if row is not None and trained is not None
                 else sp.csr_matrix((1, n_items), dtype=np.float32))
-        disliked = bundle.negatives[row].indices if row is not None else np.empty(0, np.int64)
+        disliked = row_of(bundle.negatives, row).indices if row is not None else np.empty(0, np.int64)
         fresh = self.realtime.events(user_id)
         if fresh:
             records = [r for r in fresh if r[0] in bundle.item_index]
@@ -177,7 +177,7 @@ class RecommendService:
         rules = partial(
             apply_rules, allowed=view.mask(filters.categories, filters.exclude_categories),
             blocked=blocked, view=view, settings=self.settings, n=k + offset,
-            cold_profile=view.category_profile(history) if history.nnz else None,
+            cold_profile=view.category_profile(history) if history.nnz and view.cold else None,
             include_categories=filters.categories, excluded_ids=set(filters.exclude),
             exclude_categories=filters.exclude_categories,
             cold_scores=self._cold_scores(bundle, view, history),
