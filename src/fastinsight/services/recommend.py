@@ -137,7 +137,9 @@ class RecommendService:
         trained = bundle.model.user_items
         base = (row_of(trained, row) if row is not None and trained is not None
                 else sp.csr_matrix((1, n_items), dtype=np.float32))
-        disliked = row_of(bundle.negatives, row).indices if row is not None else np.empty(0, np.int64)
+        neg = bundle.negatives
+        disliked = (neg.indices[neg.indptr[row]:neg.indptr[row + 1]] if row is not None
+                    else np.empty(0, np.int64))
         fresh = self.realtime.events(user_id)
         if fresh:
             records = [r for r in fresh if r[0] in bundle.item_index]

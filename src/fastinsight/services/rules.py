@@ -215,6 +215,14 @@ def look_ahead(n: int, settings: Settings) -> int:
     return 4 * n + 50 if settings.max_per_category is not None else n
 
 
+def _member(values: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """``np.isin`` for a short candidate list, without its sorting overhead."""
+    if len(values) * len(of) > 4096:
+        return np.isin(values, of)
+    inside = set(of.tolist())
+    return np.fromiter((v in inside for v in values.tolist()), dtype=bool, count=len(values))
+
+
 def apply_rules(
     scores: np.ndarray, allowed: np.ndarray, blocked: np.ndarray, view: CatalogView,
     settings: Settings, n: int, cold_profile: dict[str, float] | None = None,
@@ -236,7 +244,7 @@ def apply_rules(
     else:
         keep = allowed[candidates] & np.isfinite(scores)
         if len(blocked):
-            keep &= ~np.isin(candidates, blocked)
+            keep &= ~_member(candidates, blocked)
         finite, values = candidates[keep], scores[keep].astype(np.float32)
     for cat, factor in settings.boost_categories.items():
         m = view.category_mask(cat)[finite]
