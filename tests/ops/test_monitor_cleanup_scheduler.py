@@ -17,7 +17,7 @@ import pytest
 
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict
-from fastinsight.ops.cleanup import clean_logs, expire_jobs, prune_model_versions
+from fastinsight.ops.cleanup import clean_logs, expire_jobs, prune_model_versions, prune_tombstones
 from fastinsight.ops.monitor import Thresholds, run_monitor, summarize_metrics
 from fastinsight.services.scheduler import Schedule, Scheduler, parse_schedules
 from fastinsight.storage.mongo.models import CHUNKS, ModelVersionRepository
@@ -164,6 +164,42 @@ def test_prune_model_versions_keeps_active_and_newest(db: Db, tmp_path: Path) ->
     versions = sorted({c["version"] for c in db[CHUNKS].find({}, {"version": 1})})
     assert versions == ["v0", "v3", "v4"]
     assert db[CHUNKS].count_documents({}) == 3
+
+
+def test_prune_tombstones_keeps_what_serving_processes_still_need(db: Db) -> None:
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    now = base + timedelta(days=30)
+    for name, taken in (("v_old", base + timedelta(days=1)), ("v_new", base + timedelta(days=10))):
+        db.model_versions.insert_one({"_id": name, "created_at": taken, "snapshot": {"taken_at": taken}})
+    db.user_erasures.insert_many([
+        {"_id": "before_every_version", "erased_at": base},
+        {"_id": "inside_v_old", "erased_at": base + timedelta(days=5)},  # v_old holds the row
+        {"_id": "recent", "erased_at": now - timedelta(hours=1)},
+    ])
+    db.item_deletions.insert_many([
+        {"_id": "old_item", "deleted_at": now - timedelta(days=3)},
+        {"_id": "new_item", "deleted_at": now - timedelta(hours=1)},
+    ])
+
+    dry = prune_tombstones(db, now=now, dry_run=True)
+    assert (dry.user_erasures, dry.item_deletions) == (1, 1)
+    assert db.user_erasures.count_documents({}) == 3 and db.item_deletions.count_documents({}) == 2
+
+    report = prune_tombstones(db, now=now)
+    assert (report.user_erasures, report.item_deletions) == (1, 1)
+    assert report.erasures_kept_from == base + timedelta(days=1)
+    assert sorted(d["_id"] for d in db.user_erasures.find({})) == ["inside_v_old", "recent"]
+    assert [d["_id"] for d in db.item_deletions.find({})] == ["new_item"]
+
+    # Once v_old is gone (pruned), only the grace period holds the erasure back.
+    db.model_versions.delete_one({"_id": "v_old"})
+    assert prune_tombstones(db, now=now).user_erasures == 1
+    assert [d["_id"] for d in db.user_erasures.find({})] == ["recent"]
+
+    # A version without a recorded snapshot could hold anyone's row: keep every erasure.
+    db.model_versions.insert_one({"_id": "legacy", "created_at": base})
+    assert prune_tombstones(db, now=now + timedelta(days=5)).user_erasures == 0
+    assert db.user_erasures.count_documents({}) == 1
 
 
 def test_expire_jobs_deletes_only_old_finished_records(db: Db) -> None:

@@ -229,8 +229,8 @@ def cleanup(
     dry_run: Annotated[bool, typer.Option(help="Report only")] = False,
     skip_db: Annotated[bool, typer.Option(help="Logs only; leave models and jobs")] = False,
 ) -> None:
-    """Rotate/compress/expire logs, prune old model versions (+ files) and job records."""
-    from fastinsight.ops.cleanup import clean_logs, expire_jobs, prune_model_versions
+    """Rotate/compress/expire logs, prune old model versions (+ files), job records and tombstones."""
+    from fastinsight.ops.cleanup import clean_logs, expire_jobs, prune_model_versions, prune_tombstones
 
     settings, ops = get_settings(), get_ops_settings()
     logs = clean_logs(
@@ -251,6 +251,10 @@ def cleanup(
             payload["jobs_expired"] = expire_jobs(
                 db, keep_days=job_days or ops.job_keep_days, dry_run=dry_run
             )
+            # After the version prune: erasure tombstones are kept for the versions left.
+            tombstones = prune_tombstones(db, dry_run=dry_run)
+            payload["tombstones_pruned"] = {"user_erasures": tombstones.user_erasures,
+                                            "item_deletions": tombstones.item_deletions}
         payload.update(
             models_deleted=models.deleted,
             models_kept=models.kept,

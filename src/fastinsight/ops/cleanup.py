@@ -1,4 +1,5 @@
-"""``fastinsight cleanup``: rotate and expire logs, prune model versions and old job records.
+"""``fastinsight cleanup``: rotate and expire logs, prune model versions, old job records
+and tombstones every serving process has had time to see.
 
 Logs rotate by copy-and-truncate (``name.log`` -> ``name.log.<UTC stamp>.gz``, then the
 original is truncated in place), so processes that keep the file open in append mode
@@ -20,8 +21,10 @@ from pymongo.database import Database
 
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import forget_model_version
+from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.jobs import JobStore
 from fastinsight.storage.mongo.models import ModelVersionRepository
+from fastinsight.storage.mongo.users import UserRepository
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +164,44 @@ def expire_jobs(
     """Delete finished job records older than ``keep_days``; returns how many."""
     now = now or datetime.now(UTC)
     return JobStore(db).delete_finished_before(now - timedelta(days=keep_days), dry_run=dry_run)
+
+
+@dataclass
+class TombstoneReport:
+    user_erasures: int = 0
+    item_deletions: int = 0
+    # Erasure tombstones from this moment on are kept (None: all of them are).
+    erasures_kept_from: datetime | None = None
+
+
+def prune_tombstones(
+    db: Database[Document], *, grace: timedelta = timedelta(days=1),
+    now: datetime | None = None, dry_run: bool = False,
+) -> TombstoneReport:
+    """Drop the deletion and erasure tombstones nobody needs any more.
+
+    Serving processes poll the tombstones, so each must outlive ``grace`` (longer than a
+    poller can fall behind, and than a training run takes). An erasure tombstone also
+    stops processes from serving the erased user's row of a version trained before the
+    erasure, so it stays while any stored version (the active one or one kept for
+    roll-back) has a snapshot older than it; a version without a recorded snapshot
+    keeps all of them. Item tombstones only matter to processes already running: a
+    process that starts reads the whole catalogue.
+    """
+    now = now or datetime.now(UTC)
+    settled = now - grace
+    report = TombstoneReport()
+    report.item_deletions = ItemRepository(db).prune_deletions(settled, dry_run=dry_run)
+    kept_from: datetime | None = settled
+    for version in ModelVersionRepository(db).list(limit=100_000):
+        taken = (version.get("snapshot") or {}).get("taken_at")
+        if not isinstance(taken, datetime):
+            kept_from = None
+            break
+        kept_from = min(kept_from, taken) if kept_from is not None else None
+    report.erasures_kept_from = kept_from
+    if kept_from is not None:
+        report.user_erasures = UserRepository(db).prune_erasures(kept_from, dry_run=dry_run)
+    log.info("tombstones pruned: %d erasures, %d item deletions%s", report.user_erasures,
+             report.item_deletions, " (dry run)" if dry_run else "")
+    return report

@@ -86,6 +86,12 @@ class ItemRepository:
         docs = self.db[ITEM_DELETIONS].find({"deleted_at": {"$gt": moment}}, {"_id": 1})
         return [str(d["_id"]) for d in docs]
 
+    def prune_deletions(self, before: datetime, dry_run: bool = False) -> int:
+        """Drop deletion tombstones older than ``before``; returns how many (would go)."""
+        query: Document = {"deleted_at": {"$lt": before}}
+        col = self.db[ITEM_DELETIONS]
+        return col.count_documents(query) if dry_run else col.delete_many(query).deleted_count
+
     def delete(self, item_id: str) -> tuple[bool, int]:
         iid = literal(item_id)
         deleted = self.col.delete_one({"_id": iid}).deleted_count == 1

@@ -106,6 +106,12 @@ class UserRepository:
             )
         return deleted, removed
 
+    def prune_erasures(self, before: datetime, dry_run: bool = False) -> int:
+        """Drop erasure tombstones older than ``before``; returns how many (would go)."""
+        query: Document = {"erased_at": {"$lt": before}}
+        col = self.db[USER_ERASURES]
+        return col.count_documents(query) if dry_run else col.delete_many(query).deleted_count
+
     def erasures_since(self, since: datetime | None) -> list[Document]:
         query: Document = {"erased_at": {"$gte": since}} if since else {}
         return list(self.db[USER_ERASURES].find(query))
