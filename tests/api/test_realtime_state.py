@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from pymongo.database import Database
 
@@ -62,3 +63,32 @@ def test_erasure_tombstone_forgets_the_user_everywhere(db: Database[dict[str, ob
     state.poll()
     assert state.erased_at("gone") is not None
     assert state.events("gone") == [] and not state.is_known("gone")
+
+
+def _starts(step_seconds: float, duty: float, run_for: float) -> list[float]:
+    import time
+
+    from fastinsight.services.background import Ticker
+
+    starts: list[float] = []
+
+    def step() -> None:
+        starts.append(time.monotonic())
+        time.sleep(step_seconds)
+
+    ticker = Ticker("test", lambda: 0.01, step, duty=duty)
+    ticker.start()
+    time.sleep(run_for)
+    ticker.stop()
+    return starts
+
+
+def test_poller_keeps_its_interval_while_polls_are_cheap_and_backs_off_when_slow() -> None:
+    cheap = _starts(0.0, duty=0.25, run_for=0.4)
+    assert len(cheap) >= 10  # every ~10 ms
+    slow = _starts(0.05, duty=0.25, run_for=0.8)
+    gaps = [b - a for a, b in pairwise(slow)]
+    # A 50 ms step at a 25% duty cap waits 150 ms more, not the 10 ms interval.
+    assert gaps and min(gaps) >= 0.05 + 0.15 * 0.9
+    unlimited = _starts(0.05, duty=1.0, run_for=0.8)
+    assert len(unlimited) >= 2 * len(slow)
