@@ -13,8 +13,24 @@ trap 'if [[ $started_db == 1 ]]; then scripts/db.sh stop >/dev/null || true; fi'
 all=(ingest serve train ann backup insights movielens_eval two_tower_fit cold_start)
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=("${all[@]}")
+install_wrk() {
+  # bench/serve.py's load generator (C, epoll): a Python client would compete with the
+  # server for the same two cores.
+  command -v wrk >/dev/null && return 0
+  local sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo -n)
+  if command -v apt-get >/dev/null; then
+    echo "bench.sh: installing wrk (load generator for bench/serve.py)" >&2
+    "${sudo[@]}" apt-get install -y -q wrk >/dev/null 2>&1 \
+      || { "${sudo[@]}" apt-get update -q >/dev/null 2>&1 && "${sudo[@]}" apt-get install -y -q wrk >/dev/null; } \
+      || true
+  fi
+  command -v wrk >/dev/null || { echo "bench.sh: bench/serve.py needs wrk; install it with your package manager" >&2; exit 2; }
+}
+
 for name in "${names[@]}"; do
   [[ -f "bench/$name.py" ]] || { echo "bench.sh: no bench/$name.py" >&2; exit 2; }
+  [[ $name != serve ]] || install_wrk
   echo "== bench/$name.py"
   .venv/bin/python "bench/$name.py"
 done
