@@ -49,3 +49,18 @@ def test_thread_count_does_not_change_the_result():
 def test_empty_history_folds_in_to_zero():
     model = ALSRecommender(ALSParams(factors=4)).fit(block_matrix())
     assert not model.fold_in(sp.csr_matrix((2, 12), dtype=np.float32)).any()
+
+
+def test_singular_fold_in_falls_back_to_the_least_norm_solution():
+    # More factors than items and no regularisation: the normal equations are singular,
+    # so the Cholesky solve fails and the least-norm solution must be used instead.
+    model = ALSRecommender(ALSParams(factors=16, regularization=0.0, iterations=5)).fit(block_matrix())
+    history = block_matrix()[:1]
+    folded = model.fold_in(history)
+    assert np.isfinite(folded).all() and folded.any()
+    y = model.item_factors().astype(np.float64)
+    conf = model.params.alpha * history.data.astype(np.float64)
+    seen = y[history.indices]
+    lhs = y.T @ y + (seen.T * (conf - 1.0)) @ seen
+    expected = np.linalg.lstsq(lhs, seen.T @ conf, rcond=None)[0]
+    np.testing.assert_allclose(folded[0], expected, rtol=1e-4, atol=1e-5)
