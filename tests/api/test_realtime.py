@@ -107,3 +107,23 @@ def test_loaded_version_is_kept_out_of_full_collections(serving: TestClient) -> 
     a.other, b.other = b, a  # type: ignore[attr-defined]
     del a, b
     assert gc.collect() >= 2
+
+
+def test_a_replaced_version_s_reference_cycles_are_reclaimed_on_a_switch() -> None:
+    import gc
+    import weakref
+
+    from fastinsight.services import heap
+
+    class Node:
+        other: Node
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    alive = weakref.ref(a)
+    heap.settle()  # loaded and frozen, like a served version
+    del a, b  # replaced: only the cycle keeps it alive
+    gc.collect()
+    assert alive() is not None  # frozen objects are out of the collector's reach
+    heap.settle(reclaim=True)  # what a version switch does
+    assert alive() is None

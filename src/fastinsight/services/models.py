@@ -130,7 +130,8 @@ class ModelManager:
 
     def poll(self) -> None:
         """One poller step: switch versions, keep the catalogue current."""
-        if self.sync() or self.catalog.refreshed_at is None:
+        switched = self.sync()
+        if switched or self.catalog.refreshed_at is None:
             self.refresh_catalog()  # a new version: align everything once
         elif time.monotonic() >= self._catalog_due:
             self.refresh_changed_items()
@@ -139,4 +140,4 @@ class ModelManager:
         self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
         for listener in self.changed_listeners:
             listener()
-        heap.settle()
+        heap.settle(reclaim=switched)
