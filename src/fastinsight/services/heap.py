@@ -24,7 +24,7 @@ def settle(reclaim: bool = False) -> None:
 
     ``reclaim`` first returns the frozen objects to the collector, so that a replaced
     version's reference cycles (a Keras model has many) are freed too: a full pass over
-    everything, worth it on a version switch, not on every catalogue change.
+    everything, worth it on a version switch, not on every catalogue refresh.
     """
     started = time.perf_counter()
     if reclaim:

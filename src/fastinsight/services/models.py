@@ -44,7 +44,7 @@ class ModelManager:
         self._ticker = Ticker("model-poller", lambda: self.settings.model_poll_seconds, self.poll,
                               max_backoff=2)
         self._catalog_due = 0.0
-        # Called (in the poller thread) after the version or the catalogue changed, so
+        # Called (in the poller thread) after a version switch or a catalogue refresh, so
         # derived per-version state is rebuilt there rather than in a request.
         self.changed_listeners: list[Callable[[], None]] = []
         self._catalog_seen = datetime.now(UTC)
