@@ -18,8 +18,16 @@ WEIGHTS = {"view": 1.0, "purchase": 10.0, "rating": 3.0, "dislike": -5.0}
 
 def pairs(data):
     return {
-        (data.user_ids[u], data.item_ids[i]): float(w)
+        (data.user_ids[u], data.item_ids[i]): pytest.approx(float(w))
         for u, i, w in zip(data.users, data.items, data.weights, strict=True)
+    }
+
+
+def context(data):
+    c = data.context
+    return {
+        (data.user_ids[u], data.item_ids[i]): pytest.approx(float(w))
+        for u, i, w in zip(c.users, c.items, c.weights, strict=True)
     }
 
 
@@ -31,12 +39,17 @@ def test_movielens_positives_and_metadata(tmp_path):
         'movieId,title,genres\n10,"Heat, The (1995)",Action|Crime\n20,B,(no genres listed)\n'
     )
     data = load_movielens(tmp_path)
-    assert pairs(data) == {("1", "10"): 1.0, ("2", "10"): 1.0, ("2", "30"): 1.0}
+    # A rating weighs value / 5, as the product weighs an imported rating.
+    assert pairs(data) == {("1", "10"): 0.8, ("2", "10"): 1.0, ("2", "30"): 0.9}
+    assert context(data) == {("1", "20"): 0.7}  # seen, never relevant
+    assert data.stats()["context_pairs"] == 1
     assert data.item_meta["10"] == {"title": "Heat, The (1995)", "categories": ["Action", "Crime"]}
     assert data.item_meta["20"]["categories"] == []
     assert data.item_ids.tolist() == ["10", "20", "30"]  # rated-below-threshold items kept
     strict = load_movielens(tmp_path, min_rating=5.0)
     assert pairs(strict) == {("2", "10"): 1.0}
+    assert context(strict) == {("1", "10"): 0.8, ("1", "20"): 0.7, ("2", "30"): 0.9}
+    assert context(strict.without_context()) == {}
 
 
 def test_movielens_missing_dir(tmp_path):
@@ -53,10 +66,16 @@ def test_records_weights_ratings_and_dislikes():
         {"user_id": "b", "item_id": "x", "type": "rating", "value": 5, "timestamp": 3},
         {"user_id": "b", "item_id": "y", "type": "rating", "value": 3, "timestamp": 3},
         {"user_id": "b", "item_id": "z", "type": "unknown", "timestamp": 3},
+        {"user_id": "b", "item_id": "w", "type": "rating", "value": "n/a", "timestamp": 3},
+        {"user_id": "c", "item_id": "x", "type": "rating", "value": 2, "timestamp": 3},
+        {"user_id": "c", "item_id": "x", "type": "view", "timestamp": 4},
     ]
     data = from_records(recs, WEIGHTS)
-    # a/x: 1 + 10; a/y disliked -> not positive; b/x: 3 * 5/5; b/y rating 3 < 4 -> not positive.
-    assert pairs(data) == {("a", "x"): 11.0, ("b", "x"): 3.0}
+    # a/x: 1 + 10; a/y disliked -> dropped; b/x: 3 * 5/5; b/w: no rating value -> skipped;
+    # c/x: a view makes the pair relevant, the low rating still adds its weight.
+    assert pairs(data) == {("a", "x"): 11.0, ("b", "x"): 3.0, ("c", "x"): 1.0 + 3.0 * 2 / 5}
+    # b/y: rating 3 < 4 -> context, weighted as training weighs it.
+    assert context(data) == {("b", "y"): 3.0 * 3 / 5}
     ts = dict(zip(zip(data.users.tolist(), data.items.tolist(), strict=True),
                   data.timestamps.tolist(), strict=True))
     assert ts[(0, 0)] == 9.0  # latest interaction of the pair

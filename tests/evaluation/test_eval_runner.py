@@ -123,3 +123,48 @@ def test_evaluate_candidate_searches_on_validation_and_refits():
     # Refitted on train + validation: the fit matrix of the test outcome includes validation.
     assert result.test.activity.sum() == (split.train + split.validation)[result.test.users].nnz
     assert result.test.metrics["ndcg@5"] == 1.0
+
+
+def _with_low_rating_of_item_5(data):
+    """Every user of group 0 (users 0-11) has rated item 5 (group 1's first item) low."""
+    from dataclasses import replace
+
+    from fastinsight.recsys.evaluation.data import PairTable
+
+    users = np.arange(12)
+    return replace(data, context=PairTable(
+        users, np.full(12, 5), np.full(12, 0.4, dtype=np.float32), np.zeros(12)))
+
+
+@pytest.mark.parametrize("algorithm", ["popularity", "implicit_als"])
+def test_context_items_are_never_ranked(algorithm):
+    data = _with_low_rating_of_item_5(blocks())
+    users = np.arange(12)
+    with_ctx = random_split(data, validation=0.0, test=0.2, seed=0)
+    plain = random_split(data.without_context(), validation=0.0, test=0.2, seed=0)
+    seen = {}
+    for name, split in (("context", with_ctx), ("plain", plain)):
+        ranker = make_ranker(algorithm, {"factors": 4} if algorithm == "implicit_als" else {})
+        ranker.fit(split.train)
+        seen[name] = set(ranker.top_k(users, 9).ravel().tolist())
+    # 9 places cover every item a group-0 user has not liked in training, so item 5 is
+    # listed unless the user's low rating excludes it.
+    assert 5 in seen["plain"]
+    assert 5 not in seen["context"]
+
+
+def test_run_evaluation_trains_on_context_unless_positives_only():
+    from fastinsight.recsys.evaluation.experiment import EvaluationConfig, run_evaluation
+
+    data = _with_low_rating_of_item_5(blocks())
+    cfg = EvaluationConfig(algorithms=("popularity",), search=False, min_positives=1)
+    report = run_evaluation(data, cfg)
+    assert report["protocol"]["context"] is True
+    # One context pair per user: the split keeps it in training (as it keeps a positive).
+    assert report["protocol"]["split_sizes"]["train_context"] == 12
+    assert report["dataset"]["context_pairs"] == 12
+    off = run_evaluation(data, EvaluationConfig(
+        algorithms=("popularity",), search=False, min_positives=1, context=False))
+    assert off["protocol"]["split_sizes"]["train_context"] == 0
+    # The test positives are the same either way; only training input differs.
+    assert off["protocol"]["split_sizes"]["test"] == report["protocol"]["split_sizes"]["test"]

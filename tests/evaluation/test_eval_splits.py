@@ -1,9 +1,11 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from fastinsight.errors import ValidationFailed
-from fastinsight.recsys.evaluation.data import EvalDataset, filter_min_positives
+from fastinsight.recsys.evaluation.data import EvalDataset, PairTable, filter_min_positives
 from fastinsight.recsys.evaluation.splits import (
     cold_item_split,
     holdout_matrix,
@@ -27,6 +29,15 @@ def dataset(per_user: list[int], n_items: int = 40) -> EvalDataset:
         user_ids=np.array([f"u{i}" for i in range(len(per_user))]),
         item_ids=np.array([f"i{i}" for i in range(n_items)]),
     )
+
+
+def with_context(data: EvalDataset, per_user: list[int], first_item: int = 20) -> EvalDataset:
+    """User u also has items first_item.. first_item+per_user[u]-1 as context (weight 0.5)."""
+    users = np.repeat(np.arange(len(per_user)), per_user).astype(np.int64)
+    items = np.concatenate([first_item + np.arange(n) for n in per_user]).astype(np.int64)
+    ctx = PairTable(users, items, np.full(users.size, 0.5, dtype=np.float32),
+                    items.astype(float))
+    return replace(data, context=ctx)
 
 
 def counts(m: sp.csr_matrix) -> list[int]:
@@ -113,3 +124,54 @@ def test_holdout_matrix_keeps_light_users_whole():
     assert counts(held) == [2, 0]
     assert counts(train) == [8, 3]
     assert (train + held != m).nnz == 0
+
+
+def test_context_is_split_on_its_own_and_never_a_target():
+    plain = dataset([10, 5])
+    data = with_context(plain, [10, 3])
+    s = random_split(data, 0.1, 0.1, seed=0)
+    # The positive parts are those of the same data without context.
+    p = random_split(plain, 0.1, 0.1, seed=0)
+    assert (s.validation != p.validation).nnz == 0 and (s.test != p.test).nnz == 0
+    # Targets hold positives only; train holds train positives + train context.
+    assert s.validation.indices.max() < 20 and s.test.indices.max() < 20
+    ctx_train = s.train[:, 20:]
+    assert counts(ctx_train) == [8, 1]  # 10 -> 8/1/1, 3 -> 1/1/1
+    assert set(np.unique(ctx_train.data).tolist()) == {0.5}
+    assert p.train[:, 20:].nnz == 0 and (s.train[:, :20] != p.train[:, :20]).nnz == 0
+    assert s.summary()["train"] == p.train.nnz
+    assert (s.summary()["train_context"], s.summary()["validation_context"],
+            s.summary()["test_context"]) == (9, 2, 2)
+    # The final fit adds validation positives and validation context; test context stays out.
+    final = s.train_validation()
+    assert final.nnz == p.train_validation().nnz + 9 + 2
+    assert counts(final[:, 20:]) == [9, 2]
+
+
+def test_temporal_split_holds_out_most_recent_context():
+    s = temporal_split(with_context(dataset([10]), [10]), 0.1, 0.1)
+    assert sorted(s.train[0, 20:].indices.tolist()) == list(range(8))  # items 20..27
+    assert s.validation_context is not None
+    assert s.validation_context[0].indices.tolist() == [28]
+
+
+def test_cold_item_split_holds_out_context_of_cold_items():
+    # Users 0 and 1 like items 0..9; user 2 has rated every one of them low (context).
+    data = replace(dataset([10, 10, 0], n_items=10), context=PairTable(
+        np.full(10, 2), np.arange(10), np.ones(10, dtype=np.float32), np.zeros(10)))
+    s = cold_item_split(data, validation=0.1, test=0.2, seed=3)
+    assert s.cold_items.size == 2
+    assert not set(s.cold_items.tolist()) & set(s.train.indices.tolist())
+    assert s.summary()["test_context"] == 2 and s.summary()["validation_context"] == 1
+    assert s.train[2].nnz == 7  # user 2's context on the 7 warm items
+
+
+def test_filter_min_positives_drops_context_of_dropped_users_and_items():
+    data = with_context(dataset([6, 4], n_items=30), [2, 2])
+    f = filter_min_positives(data, 5)
+    assert f.user_ids.tolist() == ["u0"]
+    # Context items 20, 21 have no positive pair: dropped from the catalogue, and so is
+    # their context.
+    assert f.context.size == 0
+    kept = filter_min_positives(data, 5, keep_all_items=True)
+    assert kept.context.size == 2 and kept.context.users.tolist() == [0, 0]

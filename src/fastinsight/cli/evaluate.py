@@ -87,6 +87,11 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed of the split and the search")] = 0,
         content: Annotated[bool, typer.Option(
             help="Give content-aware models item metadata features")] = True,
+        positives_only: Annotated[bool, typer.Option(
+            "--positives-only",
+            help="Train on positives alone; by default interactions that are not positive "
+                 "(e.g. low ratings) are training input and excluded from lists, as in "
+                 "the product")] = False,
         out: Annotated[Path, typer.Option(help="Directory for JSON, Markdown and plots")] = Path(
             "var/evaluation"),
         name: Annotated[str, typer.Option(help="Base name of the result files")] = "evaluation",
@@ -110,7 +115,7 @@ def register(app: typer.Typer) -> None:
                 budget_seconds=budget_seconds,
                 search_mode="grid" if search_mode is ModeChoice.grid else "random",
                 max_trials=max_trials, metric=metric or f"ndcg@{ks[0]}", use_content=content,
-                extra={"min_rating": min_rating},
+                context=not positives_only, extra={"min_rating": min_rating},
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc

@@ -1,16 +1,23 @@
 """Interaction data for offline evaluation: MovieLens files, import files, MongoDB.
 
-Every source is reduced to the same thing, an :class:`EvalDataset`: one row per
-positive (user, item) pair on fixed integer indices, with the pair's summed weight
-and the time of its latest interaction. What counts as positive:
+Every source is reduced to the same thing, an :class:`EvalDataset` on fixed integer
+indices with one row per distinct (user, item) pair, its summed training weight and
+the time of its latest interaction, in two tables:
 
-* MovieLens ``ratings.csv``: rating >= ``min_rating`` (default 4.0), weight 1.
-* Import format (``user_id,item_id,type,value,timestamp``) and the ``interactions``
-  collection: the training weights of :mod:`fastinsight.recsys.matrix` (each record
-  weighs ``weights[type]``, a rating ``weights["rating"] * value / rating_scale``),
-  except that a rating counts only when ``value >= min_rating``. Positive weights
-  of a pair are summed; a pair with any negative record (a dislike) is not positive,
-  as in training. Records of unknown types are skipped and counted.
+* **positives** (what a user can find relevant): pairs with at least one relevant
+  record and no dislike. A rating is relevant when ``value >= min_rating`` (default
+  4.0); every other type with a positive training weight is relevant.
+* **context**: pairs the user interacted with but that are not positive, e.g. a movie
+  rated 2 of 5. Training uses them as the product's training does (they are part of
+  what the user has seen and say something about taste), and a ranked list never
+  contains them, but they are never relevant.
+
+Training weights are those of :mod:`fastinsight.recsys.matrix`: a record weighs
+``weights[type]``, a rating ``weights["rating"] * value / rating_scale``; a pair sums
+the positive weights of its records. A pair with any negative record (a dislike) is
+dropped, as training drops it. MovieLens ``ratings.csv`` goes through the same rule
+with ``weights = {"rating": 1.0}`` (a 4-star rating weighs 0.8). Records of unknown
+types are skipped and counted.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_RATING = 4.0
+MOVIELENS_WEIGHTS: dict[str, float] = {"rating": 1.0}
 INTERACTIONS_COLLECTION = "interactions"
 ITEMS_COLLECTION = "items"
 _ITEM_PROJECTION = {
@@ -46,8 +54,31 @@ _PROJECTION = {"_id": 0, "user_id": 1, "item_id": 1, "type": 1, "value": 1, "tim
 
 
 @dataclass(frozen=True)
+class PairTable:
+    """(user, item) pairs on an :class:`EvalDataset`'s index; one row per distinct pair."""
+
+    users: np.ndarray  # int64 row index
+    items: np.ndarray  # int64 column index
+    weights: np.ndarray  # float32, > 0
+    timestamps: np.ndarray  # float64 epoch seconds of the pair's latest interaction
+
+    @classmethod
+    def empty(cls) -> PairTable:
+        none = np.empty(0, dtype=np.int64)
+        return cls(none, none, np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float64))
+
+    @property
+    def size(self) -> int:
+        return int(self.users.size)
+
+    def select(self, rows: np.ndarray) -> PairTable:
+        return PairTable(self.users[rows], self.items[rows], self.weights[rows],
+                         self.timestamps[rows])
+
+
+@dataclass(frozen=True)
 class EvalDataset:
-    """Positive (user, item) pairs on a fixed index; one row per distinct pair."""
+    """Positive pairs (the top-level arrays) and non-relevant ``context`` pairs."""
 
     users: np.ndarray  # int64 row index into user_ids
     items: np.ndarray  # int64 column index into item_ids
@@ -57,6 +88,7 @@ class EvalDataset:
     item_ids: np.ndarray  # str
     item_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""
+    context: PairTable = field(default_factory=PairTable.empty)
 
     @property
     def n_users(self) -> int:
@@ -78,11 +110,24 @@ class EvalDataset:
             shape=(self.n_users, self.n_items), dtype=np.float32,
         )
 
+    def context_matrix(self, rows: np.ndarray | None = None) -> sp.csr_matrix:
+        """Users x items matrix of the selected context rows (all by default)."""
+        ctx = self.context if rows is None else self.context.select(rows)
+        return sp.csr_matrix(
+            (ctx.weights, (ctx.users, ctx.items)),
+            shape=(self.n_users, self.n_items), dtype=np.float32,
+        )
+
+    def without_context(self) -> EvalDataset:
+        """The positives alone: training then sees only what can be relevant."""
+        return replace(self, context=PairTable.empty())
+
     def stats(self) -> dict[str, Any]:
         density = self.n_pairs / max(1, self.n_users * self.n_items)
         return {
             "source": self.source, "users": self.n_users, "items": self.n_items,
-            "positives": self.n_pairs, "density": round(density, 6),
+            "positives": self.n_pairs, "context_pairs": self.context.size,
+            "density": round(density, 6),
         }
 
 
@@ -93,7 +138,7 @@ def filter_min_positives(
 
     Items left without any positive pair are dropped from the catalogue unless
     ``keep_all_items``: nobody can find them relevant, and every model would only
-    carry an empty column for them.
+    carry an empty column for them. Context pairs of dropped users or items go too.
     """
     counts = np.bincount(data.users, minlength=data.n_users)
     keep_user = counts >= min_positives
@@ -111,18 +156,21 @@ def filter_min_positives(
         "filter >=%d positives: users %d -> %d, items %d -> %d",
         min_positives, data.n_users, int(keep_user.sum()), data.n_items, int(keep_item.sum()),
     )
+    ctx = data.context
+    ctx = ctx.select(keep_user[ctx.users] & keep_item[ctx.items])
     return EvalDataset(
         users=user_map[users], items=item_map[items], weights=data.weights[rows],
         timestamps=data.timestamps[rows], user_ids=data.user_ids[keep_user],
         item_ids=item_ids, item_meta=meta, source=data.source,
+        context=PairTable(user_map[ctx.users], item_map[ctx.items], ctx.weights, ctx.timestamps),
     )
 
 
 def _from_pairs(
-    user_raw: list[str], item_raw: list[str], weights: list[float], times: list[float],
-    item_meta: dict[str, dict[str, Any]], source: str,
+    user_raw: list[str], item_raw: list[str], weights: list[float], relevant: list[bool],
+    times: list[float], item_meta: dict[str, dict[str, Any]], source: str,
 ) -> EvalDataset:
-    """Index raw rows, sum weights per pair, keep pairs with a positive sum."""
+    """Index raw records, sum weights per pair, split pairs into positives and context."""
     if not user_raw:
         raise ValidationFailed(f"{source}: no usable interactions")
     user_ids, users = np.unique(np.asarray(user_raw, dtype=str), return_inverse=True)
@@ -131,20 +179,35 @@ def _from_pairs(
     key = users.astype(np.int64) * n_items + items.astype(np.int64)
     pair_keys, inverse = np.unique(key, return_inverse=True)
     raw_w = np.asarray(weights, dtype=np.float64)
-    w = np.bincount(inverse, weights=np.maximum(raw_w, 0.0), minlength=pair_keys.size)
+    gain = np.maximum(raw_w, 0.0)
+    w = np.bincount(inverse, weights=gain, minlength=pair_keys.size)
+    rel = np.bincount(inverse, weights=gain * np.asarray(relevant, dtype=bool),
+                      minlength=pair_keys.size) > 0
     disliked = np.bincount(inverse, weights=(raw_w < 0), minlength=pair_keys.size) > 0
     ts = np.full(pair_keys.size, -np.inf)
     np.maximum.at(ts, inverse, np.asarray(times, dtype=np.float64))
-    keep = (w > 0) & ~disliked
-    pair_keys, w, ts = pair_keys[keep], w[keep], ts[keep]
     ts[~np.isfinite(ts)] = 0.0
-    # Users/items seen only in non-positive pairs stay in the catalogue here;
+    kept = (w > 0) & ~disliked
+    table = PairTable(
+        (pair_keys // n_items).astype(np.int64), (pair_keys % n_items).astype(np.int64),
+        w.astype(np.float32), ts,
+    )
+    positive = table.select(kept & rel)
+    # Users/items seen only in context pairs stay in the catalogue here;
     # filter_min_positives decides what to keep.
     return EvalDataset(
-        users=(pair_keys // n_items).astype(np.int64), items=(pair_keys % n_items).astype(np.int64),
-        weights=w.astype(np.float32), timestamps=ts, user_ids=user_ids, item_ids=item_ids,
+        users=positive.users, items=positive.items, weights=positive.weights,
+        timestamps=positive.timestamps, user_ids=user_ids, item_ids=item_ids,
         item_meta={i: item_meta[i] for i in item_ids.tolist() if i in item_meta}, source=source,
+        context=table.select(kept & ~rel),
     )
+
+
+def _movielens_records(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            yield {"user_id": row["userId"], "item_id": row["movieId"], "type": "rating",
+                   "value": row["rating"], "timestamp": float(row["timestamp"])}
 
 
 def load_movielens(directory: Path, min_rating: float = DEFAULT_MIN_RATING) -> EvalDataset:
@@ -152,16 +215,8 @@ def load_movielens(directory: Path, min_rating: float = DEFAULT_MIN_RATING) -> E
     ratings = directory / "ratings.csv"
     if not ratings.is_file():
         raise ValidationFailed.field("movielens", f"{ratings} not found")
-    users: list[str] = []
-    items: list[str] = []
-    times: list[float] = []
-    weights: list[float] = []
-    with ratings.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            users.append(row["userId"])
-            items.append(row["movieId"])
-            times.append(float(row["timestamp"]))
-            weights.append(1.0 if float(row["rating"]) >= min_rating else 0.0)
+    data = from_records(_movielens_records(ratings), MOVIELENS_WEIGHTS, min_rating,
+                        source=f"movielens:{directory.name}")
     meta: dict[str, dict[str, Any]] = {}
     movies = directory / "movies.csv"
     if movies.is_file():
@@ -169,7 +224,8 @@ def load_movielens(directory: Path, min_rating: float = DEFAULT_MIN_RATING) -> E
             for row in csv.DictReader(fh):
                 genres = [g for g in row["genres"].split("|") if g and g != "(no genres listed)"]
                 meta[row["movieId"]] = {"title": row["title"], "categories": genres}
-    return _from_pairs(users, items, weights, times, meta, f"movielens:{directory.name}")
+    wanted = data.item_ids.tolist()
+    return replace(data, item_meta={i: meta[i] for i in wanted if i in meta})
 
 
 def _timestamp(value: Any) -> float:
@@ -193,11 +249,16 @@ def from_records(
     source: str = "records",
     rating_scale: float = DEFAULT_RATING_SCALE,
 ) -> EvalDataset:
-    """Records with ``user_id, item_id, type, value, timestamp`` -> dataset."""
+    """Records with ``user_id, item_id, type, value, timestamp`` -> dataset.
+
+    Skipped (and counted in the log): unknown types, missing ids, and ratings without
+    a numeric value.
+    """
     table = dict(DEFAULT_INTERACTION_WEIGHTS if weights is None else weights)
     users: list[str] = []
     items: list[str] = []
     ws: list[float] = []
+    relevant: list[bool] = []
     times: list[float] = []
     skipped = 0
     for rec in records:
@@ -206,17 +267,31 @@ def from_records(
             skipped += 1
             continue
         w = table[kind]
+        good = True
         if kind in RATING_TYPES:
-            value = rec.get("value")
-            rating = float(value) if value is not None and value != "" else float("nan")
-            w = w * rating / rating_scale if rating >= min_rating else 0.0
+            rating = _rating(rec.get("value"))
+            if rating is None:
+                skipped += 1
+                continue
+            w = w * rating / rating_scale
+            good = rating >= min_rating
         users.append(str(rec["user_id"]))
         items.append(str(rec["item_id"]))
         ws.append(w)
+        relevant.append(good)
         times.append(_timestamp(rec.get("timestamp")))
     if skipped:
-        log.warning("%s: skipped %d records (unknown type or missing ids)", source, skipped)
-    return _from_pairs(users, items, ws, times, {}, source)
+        log.warning("%s: skipped %d records (unknown type, missing ids or rating value)",
+                    source, skipped)
+    return _from_pairs(users, items, ws, relevant, times, {}, source)
+
+
+def _rating(value: Any) -> float | None:
+    try:
+        rating = float(value)
+    except (TypeError, ValueError):
+        return None
+    return rating if np.isfinite(rating) else None
 
 
 def _iter_file(path: Path) -> Iterator[dict[str, Any]]:

@@ -101,6 +101,9 @@ class EvaluationConfig:
     max_trials: int | None = None
     metric: str = "ndcg@10"
     use_content: bool = True
+    # Non-relevant interactions (e.g. low ratings) are training input and never
+    # recommended back, as in the product; False evaluates on positives alone.
+    context: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -143,7 +146,8 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
     cfg = config or EvaluationConfig()
     started = time.perf_counter()
     load_before = _load_average()
-    filtered = filter_min_positives(data, cfg.min_positives)
+    filtered = filter_min_positives(data if cfg.context else data.without_context(),
+                                    cfg.min_positives)
     split = make_split(filtered, cfg.split, cfg.validation, cfg.test, cfg.seed)
     content = content_features(filtered, cfg.seed) if cfg.use_content else None
     prepared = time.perf_counter() - started
@@ -157,6 +161,7 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
             candidate, split.train, split.validation, split.test, cfg.ks,
             search=cfg.search, budget_seconds=cfg.budget_seconds, mode=cfg.search_mode,
             seed=cfg.seed, metric=cfg.metric, max_trials=cfg.max_trials, content=content,
+            final_fit=split.train_validation(),
         ))
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -60,7 +60,10 @@ def markdown(report: Mapping[str, Any]) -> str:
         "",
         f"Split **{p['split']}** (validation {p['validation']}, test {p['test']}, seed {p['seed']}),"
         f" users with ≥ {p['min_positives']} positives: {ds['users']} users, {ds['items']} items,"
-        f" {ds['positives']} positives; {p['evaluated_users_test']} users evaluated on test."
+        f" {ds['positives']} positives"
+        + (f" and {ds['context_pairs']} other interactions (training input, never relevant)"
+           if ds.get("context_pairs") else " (training on positives alone)")
+        + f"; {p['evaluated_users_test']} users evaluated on test."
         f" Full-catalogue ranking, training items excluded. "
         + (f"Search: {p['search_mode']}, {p['budget_seconds']} s per model, on validation"
            f" {metric}; chosen configuration refitted on train+validation."
@@ -104,7 +107,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             cells = [m["name"]] + [_fmt(m["test"].get(key.format(k=k))) for key, _ in TABLE_COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["", f"## NDCG@{k0} by user activity (training positives)", ""]
+    lines += ["", f"## NDCG@{k0} by user activity (training interactions)", ""]
     buckets = [b["bucket"] for b in report["models"][0]["ndcg_by_activity"]] if report[
         "models"] else []
     counts = [str(b["users"]) for b in report["models"][0]["ndcg_by_activity"]] if buckets else []
@@ -165,7 +168,7 @@ def plot_activity(report: Mapping[str, Any], path: Path) -> Path:
     ax.set_xticks(x + width * (len(models) - 1) / 2,
                   [f"{b}\n({n} users)" for b, n in zip(buckets, counts, strict=True)])
     k0 = _metric_k(report)
-    ax.set_xlabel("training positives per user")
+    ax.set_xlabel("training interactions per user")
     ax.set_ylabel(f"NDCG@{k0} (test)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)

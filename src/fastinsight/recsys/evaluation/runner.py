@@ -222,9 +222,13 @@ def evaluate_candidate(
     test: sp.csr_matrix, ks: Sequence[int], *, search: bool = True,
     budget_seconds: float = 60.0, mode: SearchMode = "random", seed: int = 0,
     metric: str = "ndcg@10", max_trials: int | None = None,
-    content: ContentFeatures | None = None,
+    content: ContentFeatures | None = None, final_fit: sp.csr_matrix | None = None,
 ) -> ModelResult:
-    """Search on validation (or take the given params), refit on train+validation, test."""
+    """Search on validation (or take the given params), refit on train+validation, test.
+
+    ``final_fit`` is the refit matrix when it is more than ``train + validation`` (a
+    split's validation context joins it, see :meth:`.splits.Split.train_validation`).
+    """
     started = time.perf_counter()
     algo = candidate.algorithm
     has_validation = validation.nnz > 0
@@ -255,7 +259,7 @@ def evaluate_candidate(
             fit_and_evaluate(algo, params, train, validation, ks, content)[0].metrics
             if has_validation else {}
         )
-    train_validation = sp.csr_matrix(train + validation)
+    train_validation = sp.csr_matrix(train + validation) if final_fit is None else final_fit
     outcome, fit_seconds = fit_and_evaluate(algo, params, train_validation, test, ks, content)
     log.info("%s test %s=%.4f fit=%.1fs", candidate.label, metric,
              outcome.metrics.get(metric, float("nan")), fit_seconds)

@@ -13,6 +13,12 @@ All three parts share the dataset's user and item index, so a model fitted on
 Per user (random and temporal) the held-out counts are
 ``max(1, floor(n * fraction + 0.5))`` for each non-zero fraction, reduced when needed
 so that at least one positive stays in training.
+
+Context pairs (interactions that are never relevant, e.g. low ratings) are split the
+same way and on their own, after the positives, so the positive parts do not depend on
+whether a dataset has context. Training context is part of ``train`` (what a model is
+fitted on, and what is excluded from its lists); validation context joins training for
+the final fit; test context stays unseen, as the future is.
 """
 
 from __future__ import annotations
@@ -37,25 +43,35 @@ _TRAIN, _VALID, _TEST = 0, 1, 2
 
 @dataclass(frozen=True)
 class Split:
+    """``train`` is the fit matrix (positives and context); the others are positives only."""
+
     kind: str
     seed: int
     train: sp.csr_matrix
     validation: sp.csr_matrix
     test: sp.csr_matrix
     cold_items: np.ndarray  # test items without any training pair (cold-items split)
+    validation_context: sp.csr_matrix | None = None
+    context_counts: tuple[int, int, int] = (0, 0, 0)  # train / validation / test
 
     @property
     def shape(self) -> tuple[int, int]:
         return (int(self.train.shape[0]), int(self.train.shape[1]))
 
     def train_validation(self) -> sp.csr_matrix:
-        return sp.csr_matrix(self.train + self.validation)
+        """The final fit matrix: train plus validation positives and context."""
+        total = self.train + self.validation
+        if self.validation_context is not None:
+            total = total + self.validation_context
+        return sp.csr_matrix(total)
 
     def summary(self) -> dict[str, int | str]:
+        c_train, c_val, c_test = self.context_counts
         return {
             "kind": self.kind, "seed": self.seed,
-            "train": int(self.train.nnz), "validation": int(self.validation.nnz),
+            "train": int(self.train.nnz) - c_train, "validation": int(self.validation.nnz),
             "test": int(self.test.nnz), "cold_items": int(self.cold_items.size),
+            "train_context": c_train, "validation_context": c_val, "test_context": c_test,
         }
 
 
@@ -81,12 +97,12 @@ def _held_out_counts(
 
 
 def _assign_by_order(
-    data: EvalDataset, order: np.ndarray, validation: float, test: float
+    users: np.ndarray, n_users: int, order: np.ndarray, validation: float, test: float
 ) -> np.ndarray:
     """``order`` groups pairs by user, held-out first; returns the part of every pair."""
-    counts = np.bincount(data.users, minlength=data.n_users)
+    counts = np.bincount(users, minlength=n_users)
     n_test, n_val = _held_out_counts(counts, validation, test)
-    sorted_users = data.users[order]
+    sorted_users = users[order]
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     position = np.arange(order.size) - starts[sorted_users]
     part_sorted = np.full(order.size, _TRAIN, dtype=np.int8)
@@ -97,42 +113,66 @@ def _assign_by_order(
     return part
 
 
-def _build(data: EvalDataset, part: np.ndarray, kind: str, seed: int, cold: np.ndarray) -> Split:
+def _build(
+    data: EvalDataset, part: np.ndarray, context_part: np.ndarray, kind: str, seed: int,
+    cold: np.ndarray,
+) -> Split:
+    context = [np.flatnonzero(context_part == p) for p in (_TRAIN, _VALID, _TEST)]
     split = Split(
         kind=kind, seed=seed,
-        train=data.matrix(np.flatnonzero(part == _TRAIN)),
+        train=sp.csr_matrix(
+            data.matrix(np.flatnonzero(part == _TRAIN)) + data.context_matrix(context[_TRAIN])
+        ),
         validation=data.matrix(np.flatnonzero(part == _VALID)),
         test=data.matrix(np.flatnonzero(part == _TEST)),
         cold_items=np.sort(cold).astype(np.int64),
+        validation_context=data.context_matrix(context[_VALID]),
+        context_counts=(context[_TRAIN].size, context[_VALID].size, context[_TEST].size),
     )
     log.info("split %s seed=%d: %s", kind, seed, split.summary())
     return split
+
+
+def _by_user(
+    data: EvalDataset, rng: np.random.Generator, validation: float, test: float,
+    recent_first: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parts of the positives, then (with further draws) of the context pairs."""
+    parts = []
+    for table_users, times in ((data.users, data.timestamps),
+                               (data.context.users, data.context.timestamps)):
+        keys = [rng.random(table_users.size)]
+        if recent_first:
+            keys.append(-times)
+        order = np.lexsort((*keys, table_users))
+        parts.append(_assign_by_order(table_users, data.n_users, order, validation, test))
+    return parts[0], parts[1]
 
 
 def random_split(
     data: EvalDataset, validation: float = 0.1, test: float = 0.1, seed: int = 0
 ) -> Split:
     _check_fractions(validation, test)
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(data.n_pairs), data.users))
-    part = _assign_by_order(data, order, validation, test)
-    return _build(data, part, "random", seed, np.empty(0))
+    part, context_part = _by_user(data, np.random.default_rng(seed), validation, test, False)
+    return _build(data, part, context_part, "random", seed, np.empty(0))
 
 
 def temporal_split(
     data: EvalDataset, validation: float = 0.1, test: float = 0.1, seed: int = 0
 ) -> Split:
     _check_fractions(validation, test)
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(data.n_pairs), -data.timestamps, data.users))
-    part = _assign_by_order(data, order, validation, test)
-    return _build(data, part, "temporal", seed, np.empty(0))
+    part, context_part = _by_user(data, np.random.default_rng(seed), validation, test, True)
+    return _build(data, part, context_part, "temporal", seed, np.empty(0))
 
 
 def cold_item_split(
     data: EvalDataset, validation: float = 0.1, test: float = 0.1, seed: int = 0
 ) -> Split:
-    """``validation``/``test`` are fractions of the items that have positives."""
+    """``validation``/``test`` are fractions of the items that have positives.
+
+    Context pairs of the chosen items are held out with them, so the items have no
+    training interaction at all.
+    """
     _check_fractions(validation, test)
     rng = np.random.default_rng(seed)
     items = rng.permutation(np.unique(data.items))
@@ -141,10 +181,13 @@ def cold_item_split(
     if n_test + n_val >= items.size:
         raise ValidationFailed.field("fractions", "cold-item split would leave no training item")
     test_items, val_items = items[:n_test], items[n_test:n_test + n_val]
-    part = np.full(data.n_pairs, _TRAIN, dtype=np.int8)
-    part[np.isin(data.items, val_items)] = _VALID
-    part[np.isin(data.items, test_items)] = _TEST
-    return _build(data, part, "cold-items", seed, test_items)
+    parts = []
+    for table_items in (data.items, data.context.items):
+        part = np.full(table_items.size, _TRAIN, dtype=np.int8)
+        part[np.isin(table_items, val_items)] = _VALID
+        part[np.isin(table_items, test_items)] = _TEST
+        parts.append(part)
+    return _build(data, parts[0], parts[1], "cold-items", seed, test_items)
 
 
 def make_split(
