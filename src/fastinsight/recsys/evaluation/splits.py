@@ -51,8 +51,8 @@ class Split:
     validation: sp.csr_matrix
     test: sp.csr_matrix
     cold_items: np.ndarray  # test items without any training pair (cold-items split)
-    validation_context: sp.csr_matrix | None = None
-    context_counts: tuple[int, int, int] = (0, 0, 0)  # train / validation / test
+    validation_context: sp.csr_matrix  # joins the final fit (train_validation)
+    context_counts: tuple[int, int, int]  # context pairs in train / validation / test
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -60,10 +60,7 @@ class Split:
 
     def train_validation(self) -> sp.csr_matrix:
         """The final fit matrix: train plus validation positives and context."""
-        total = self.train + self.validation
-        if self.validation_context is not None:
-            total = total + self.validation_context
-        return sp.csr_matrix(total)
+        return sp.csr_matrix(self.train + self.validation + self.validation_context)
 
     def summary(self) -> dict[str, int | str]:
         c_train, c_val, c_test = self.context_counts
