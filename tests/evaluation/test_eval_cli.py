@@ -48,3 +48,26 @@ def test_evaluate_needs_exactly_one_source(tmp_path):
     result = CliRunner().invoke(app(), ["evaluate", "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "exactly one of" in result.output
+
+
+def test_evaluate_positives_only_drops_low_ratings(tmp_path):
+    src = tmp_path / "events.jsonl"
+    write_blocks(src)
+    with src.open("a") as fh:  # every user also rated item i0 or i6 low: context, never relevant
+        for u in range(16):
+            fh.write(json.dumps({"user_id": f"u{u}", "item_id": "i6" if u < 10 else "i0",
+                                 "type": "rating", "value": 1, "timestamp": 900}) + "\n")
+    sizes = {}
+    for flag in ([], ["--positives-only"]):
+        out = tmp_path / ("p" if flag else "c")
+        result = CliRunner().invoke(app(), [
+            "evaluate", "--file", str(src), "-a", "popularity", "--k", "2", "--no-search",
+            "--out", str(out), "--name", "t", *flag,
+        ])
+        assert result.exit_code == 0, result.output
+        report = json.loads((out / "t.json").read_text())
+        sizes[bool(flag)] = report["protocol"]["split_sizes"]
+        assert report["protocol"]["context"] is not bool(flag)
+    assert sizes[False]["train_context"] == 16  # one low rating per user stays in training
+    assert sizes[True]["train_context"] == 0
+    assert sizes[True]["test"] == sizes[False]["test"]
