@@ -33,7 +33,7 @@ DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--budget-seconds", type=float, default=45.0)
+    parser.add_argument("--budget-seconds", type=float, default=80.0)
     parser.add_argument("--algorithms", default="", help="comma-separated (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
