@@ -6,7 +6,7 @@ models are tuned on validation NDCG@10 with the same budget as ``movielens_eval.
 refitted on train + validation and scored on test. Prints JSON and a table; writes
 ``bench/results/movielens_seeds.{json,md}``.
 
-    .venv/bin/python bench/movielens_seeds.py                  # seeds 0-3, about 10 min
+    .venv/bin/python bench/movielens_seeds.py                  # seeds 0-3, about 9 min
     .venv/bin/python bench/movielens_seeds.py --seeds 0,1 --budget-seconds 20
 """
 
