@@ -1,9 +1,10 @@
 """Offline evaluation on MovieLens (ml-latest-small): our models vs implicit's ALS and BPR.
 
 Protocol (docs/evaluation.md): positives are ratings >= 4; users with >= 5 positives;
-seeded random per-user 80/10/10 split (of the positives, and on their own of the lower
-ratings, which are training input but never relevant; ``--positives-only`` drops them); each model tuned on validation NDCG@10 within a
-time budget, refitted on train+validation, reported on test over the full catalogue.
+seeded random per-user 80/10/10 split of the positives, and on their own of the lower
+ratings, which are training input but never relevant (``--positives-only`` drops them);
+each model tuned on validation NDCG@10 within a time budget, refitted on
+train+validation, reported on test over the full catalogue.
 Every model registered in ``fastinsight.recsys.registry`` is included automatically.
 Writes ``bench/results/movielens_eval.{json,md}`` and ``bench/results/plots/*.png``.
 

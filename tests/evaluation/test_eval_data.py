@@ -108,6 +108,7 @@ def test_load_mongo_full_scan(db):
          "timestamp": datetime(2024, 1, 1, tzinfo=UTC), "extra": "ignored"},
         {"user_id": "u1", "item_id": "i2", "type": "purchase", "timestamp": JAN3},
         {"user_id": "u2", "item_id": "i2", "type": "dislike", "timestamp": JAN3},
+        {"user_id": "u2", "item_id": "i1", "type": "rating", "value": 2, "timestamp": JAN3},
     ])
     db.items.insert_many([
         {"_id": "i1", "item_id": "i1", "title": "One", "categories": ["a"], "tags": ["t"]},
@@ -115,6 +116,7 @@ def test_load_mongo_full_scan(db):
     ])
     data = load_mongo(db, WEIGHTS)
     assert pairs(data) == {("u1", "i1"): 1.0, ("u1", "i2"): 10.0}
+    assert context(data) == {("u2", "i1"): 3.0 * 2 / 5}  # a low rating: input, not relevant
     assert data.item_meta == {
         "i1": {"title": "One", "description": None, "categories": ["a"], "tags": ["t"]},
     }
