@@ -39,7 +39,7 @@ def _row(report: dict[str, Any], seed: int, protocol: str) -> dict[str, Any]:
         "lift": comparison["relative_lift"], "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
         "ease_l2": models["ease"]["params"]["l2"],
         "als_params": {k: models["implicit_als"]["params"][k]
-                       for k in ("factors", "regularization", "alpha")},
+                       for k in ("factors", "regularization", "alpha", "iterations")},
     }
 
 
