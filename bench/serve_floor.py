@@ -1,23 +1,25 @@
-"""ASGI app for bench/serve.py's floor measurement: the API plus one extra route with the
-recommendations route's exact signature (path, query parameters, dependencies, API key,
-response model) that returns a constant list. Its throughput is the most the real route
-could reach in this framework if recommending cost nothing.
+"""ASGI app for bench/serve.py's floor measurement: the API plus one extra route that does
+everything the recommendations route does except recommending: the same path
+parameter, API-key dependency and one-model query parsing, then a constant answer
+serialised the same way. Its throughput is the most the real route could reach in this
+framework if recommending cost nothing.
 
     uvicorn --app-dir bench serve_floor:app
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from starlette.responses import Response
 
 from fastinsight.api.app import create_app
-from fastinsight.api.routes.recommend import recommendations
+from fastinsight.api.query import parse_query
+from fastinsight.api.routes.recommend import recommender_of
 from fastinsight.api.security import require_api_key
 from fastinsight.config import Settings
-from fastinsight.schemas_recs import RecommendationsOut, RecommendedItem
+from fastinsight.schemas_recs import RecommendationQuery, RecommendationsOut, RecommendedItem
 
 CONSTANT = RecommendationsOut(
     user_id="u", model_version="constant",
@@ -26,18 +28,18 @@ CONSTANT = RecommendationsOut(
 )
 
 
-async def constant(**_: Any) -> RecommendationsOut:
-    return CONSTANT
-
-
-# FastAPI reads parameters from the signature: borrow the real route's, resolved.
-constant.__signature__ = inspect.signature(recommendations, eval_str=True)  # type: ignore[attr-defined]
+async def constant(request: Request, user_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Response:
+    parse_query(request, RecommendationQuery)
+    recommender_of(request).answers_from_memory(user_id)
+    return Response(CONSTANT.model_copy(update={"user_id": user_id}).model_dump_json(),
+                    media_type="application/json")
 
 
 def build() -> FastAPI:
     app = create_app(Settings())
     router = APIRouter(dependencies=[Depends(require_api_key)])
-    router.add_api_route("/v1/floor/{user_id}/recommendations", constant, methods=["GET"])
+    router.add_api_route("/v1/floor/{user_id}/recommendations", constant, methods=["GET"],
+                         response_model=RecommendationsOut)
     app.include_router(router)
     # First in line, as the real route nearly is: the router tries routes in order.
     app.router.routes.insert(0, app.router.routes.pop())

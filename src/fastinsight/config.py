@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     catalog_refresh_seconds: float = Field(default=60.0, gt=0)
     realtime_poll_seconds: float = Field(default=0.05, gt=0)
     ann_exact_max_items: int = Field(default=20_000, ge=0)
+    candidate_cache_size: int = Field(
+        default=50, ge=0, le=1000,
+        description="best items kept per trained user at training time; 0 turns it off",
+    )
     default_algorithm: str = "als"
 
     boost_categories: dict[str, float] = Field(default_factory=dict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fastinsight.schemas import Id
 
@@ -14,6 +14,22 @@ class RecommendedItem(BaseModel):
     item_id: str
     score: float
     reason: str = Field(description='Why this item: "similar to X you liked", "trending in Y", "popular"...')
+
+
+class RecommendationQuery(BaseModel):
+    """Query parameters of ``GET /v1/users/{user_id}/recommendations``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    k: int = Field(default=10, ge=1, le=500, description="How many items (1-500)")
+    offset: int = Field(default=0, ge=0, le=1000, description="Skip this many (paging)")
+    exclude_seen: bool = Field(default=True, description="Leave out items the user interacted with")
+    categories: list[str] = Field(default_factory=list, max_length=500,
+                                  description="Only items in one of these categories")
+    exclude_categories: list[str] = Field(default_factory=list, max_length=500,
+                                          description="No items in these categories")
+    exclude: list[str] = Field(default_factory=list, max_length=500,
+                               description="Item ids to leave out")
 
 
 class RecommendationsOut(BaseModel):

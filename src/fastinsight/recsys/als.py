@@ -95,6 +95,9 @@ class ALSRecommender(Recommender[ALSParams]):
     def query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
         return np.asarray(self.fold_in(history)[0], dtype=np.float32)
 
+    def query_vectors(self, history: sp.csr_matrix) -> np.ndarray | None:
+        return self.fold_in(history)
+
     def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """User factors (rows x factors, float32) for histories over the training items."""
         self._require_fitted()

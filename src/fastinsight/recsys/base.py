@@ -55,7 +55,13 @@ def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> IdsS
     n = int(min(n, int(valid.sum())))
     if n <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    part = np.argpartition(-scores, n - 1)[:n] if n < scores.size else np.arange(scores.size)
+    if n < scores.size:
+        part = np.argpartition(-scores, n - 1)[:n]
+        # Items tied with the n-th best may sit just outside the partition: add them back,
+        # so the lowest index wins a tie whatever the partition picked.
+        part = np.flatnonzero(scores >= scores[part].min())
+    else:
+        part = np.arange(scores.size)
     part = part[np.isfinite(scores[part])]
     # Stable order: score descending, then index ascending, so ties are deterministic.
     order = np.lexsort((part, -scores[part]))
@@ -158,6 +164,17 @@ class Recommender(ABC, Generic[P]):
         the whole catalogue; the others return None.
         """
         return None
+
+    def query_vectors(self, history: sp.csr_matrix) -> np.ndarray | None:
+        """``query_vector`` for each row of ``history`` (rows x dim), or None."""
+        rows = sp.csr_matrix(history, dtype=np.float32)
+        vectors = []
+        for r in range(rows.shape[0]):
+            vector = self.query_vector(rows[r])
+            if vector is None:
+                return None
+            vectors.append(vector)
+        return np.vstack(vectors).astype(np.float32) if vectors else None
 
     def user_factors(self) -> np.ndarray | None:
         return None

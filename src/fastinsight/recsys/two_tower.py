@@ -266,6 +266,9 @@ class TwoTower(Recommender[TwoTowerParams]):
     def query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
         return np.asarray(self.user_vectors_for(history)[0], dtype=np.float32)
 
+    def query_vectors(self, history: sp.csr_matrix) -> np.ndarray | None:
+        return np.asarray(self.user_vectors_for(history), dtype=np.float32)
+
     def similar_items(self, item_idx: int, n: int) -> IdsScores:
         self._require_fitted()
         sims = self.item_vectors @ self.item_vectors[item_idx]

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from fastinsight.recsys.ann import EXACT_MAX_ITEMS, VectorIndex
 from fastinsight.recsys.base import Recommender
+from fastinsight.recsys.candidates import CandidateLists
 from fastinsight.recsys.registry import load_model
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.models import ModelVersionRepository
@@ -20,6 +21,7 @@ from fastinsight.storage.mongo.models import ModelVersionRepository
 log = logging.getLogger(__name__)
 
 SERVING_FILE = "serving.npz"
+CANDIDATES_FILE = "candidates.npz"
 TRENDING_DAYS = 30
 
 
@@ -40,6 +42,7 @@ class ModelBundle:
     item_unit_vectors: np.ndarray | None = None
     ann: VectorIndex | None = None  # cosine between items: similar items
     retrieval: VectorIndex | None = None  # inner product with a user's query vector
+    candidates: CandidateLists | None = None  # each trained user's best items (training time)
     _trending: dict[tuple[int, float | None], np.ndarray] = field(default_factory=dict)
     _orders: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -68,6 +71,11 @@ class ModelBundle:
             user_index={str(u): i for i, u in enumerate(user_ids.tolist())},
             item_index={str(i): n for n, i in enumerate(item_ids.tolist())},
         )
+        if (workdir / CANDIDATES_FILE).exists():
+            with np.load(workdir / CANDIDATES_FILE, allow_pickle=False) as npz:
+                lists = CandidateLists.from_arrays({k: npz[k] for k in npz.files})
+            if lists.ids.shape[0] == len(user_ids):
+                bundle.candidates = lists
         factors = model.item_factors()
         if factors is not None and len(factors) == len(item_ids):
             norms = np.linalg.norm(factors, axis=1, keepdims=True)

@@ -30,6 +30,7 @@ from fastinsight.schemas_recs import (
     SimilarOut,
     TrendingOut,
 )
+from fastinsight.services import precomputed
 from fastinsight.services.bundle import ModelBundle
 from fastinsight.services.models import ModelManager
 from fastinsight.services.realtime import RealtimeState
@@ -115,9 +116,55 @@ class RecommendService:
 
     def for_user(self, user_id: str, k: int, offset: int, filters: Filters) -> RecommendationsOut:
         bundle = self._bundle()
-        history, disliked = self._history(bundle, user_id, self._trained_row(bundle, user_id))
-        items = self._rank(bundle, history, disliked, k, offset, filters)
+        row = self._trained_row(bundle, user_id)
+        listed = self._listed(bundle, user_id, row, filters)
+        items = self._from_lists(bundle, row, k, offset, filters) if listed else None
+        if items is None:
+            history, disliked = self._history(bundle, user_id, row)
+            items = self._rank(bundle, history, disliked, k, offset, filters,
+                               row if listed and history.nnz else None)
         return RecommendationsOut(user_id=user_id, model_version=bundle.version, items=items)
+
+    def _listed(self, bundle: ModelBundle, user_id: str, row: int | None, filters: Filters) -> bool:
+        """Whether the training-time candidates (or, without history, the trending order)
+        hold this request's answer: the history is the training row, seen items are to be
+        excluded, and no category restriction, boost or pin can promote another item."""
+        return (filters.exclude_seen and self._narrowable(filters) and not self.settings.pinned_items
+                and not self.realtime.events(user_id)
+                and (row is None or bundle.candidates is not None))
+
+    def _from_lists(
+        self, bundle: ModelBundle, row: int | None, k: int, offset: int, filters: Filters
+    ) -> list[RecommendedItem] | None:
+        """The answer walked from an ordered list (see services.precomputed), or None."""
+        view = self._view(bundle)
+        allowed = view.mask((), filters.exclude_categories)
+        excluded = set(view.indices(filters.exclude).tolist())
+        cap, need = self.settings.max_per_category, k + offset
+        if row is None:
+            trending = self._trending_for_cold(bundle)
+            picked = precomputed.walk(precomputed.in_order(bundle.ranked_by(trending)), view,
+                                      allowed, excluded, need, cap)
+            if picked is None:
+                return None
+            shown = [item for _, item in picked[offset:]]
+            return precomputed.items(shown, trending[shown].tolist(), view.trending_reasons(shown),
+                                     view)
+        lists, trained = bundle.candidates, bundle.model.user_items
+        if lists is None or trained is None or view.cold or trained.indptr[row] == trained.indptr[row + 1]:
+            return None
+        picked = precomputed.walk(precomputed.in_list(lists.ids[row]), view, allowed, excluded,
+                                  need, cap)
+        if picked is None:
+            return None
+        positions = [pos for pos, _ in picked[offset:]]
+        shown = [item for _, item in picked[offset:]]
+        because = lists.because[row, positions].tolist()
+        if min(because, default=0) >= 0:
+            reasons = [f"similar to {view.titles[b]} you liked" for b in because]
+        else:
+            reasons = view.history_reasons(row_of(trained, row))(shown)
+        return precomputed.items(shown, lists.scores[row, positions].tolist(), reasons, view)
 
     def for_session(self, item_ids: Sequence[str], k: int, exclude: Sequence[str]) -> RecommendationsOut:
         bundle = self._bundle()
@@ -166,8 +213,9 @@ class RecommendService:
 
     def _rank(
         self, bundle: ModelBundle, history: sp.csr_matrix, disliked: np.ndarray, k: int,
-        offset: int, filters: Filters,
+        offset: int, filters: Filters, listed: int | None = None,
     ) -> list[RecommendedItem]:
+        """``listed``: a trained row whose training-time candidates replace retrieval."""
         view = self._view(bundle)
         blocked_parts = [disliked, view.indices(filters.exclude)]
         if filters.exclude_seen:
@@ -175,7 +223,7 @@ class RecommendService:
         blocked = np.concatenate(blocked_parts)
         reasons: Explain = (view.history_reasons(history) if history.nnz
                             else view.trending_reasons)
-        scores, candidates, exact = self._scores(bundle, history, k + offset, blocked, filters)
+        scores, candidates, exact = self._scores(bundle, history, k + offset, blocked, filters, listed)
         rules = partial(
             apply_rules, allowed=view.mask(filters.categories, filters.exclude_categories),
             blocked=blocked, view=view, settings=self.settings, n=k + offset,
@@ -198,18 +246,17 @@ class RecommendService:
 
     def _scores(
         self, bundle: ModelBundle, history: sp.csr_matrix, n: int, blocked: np.ndarray,
-        filters: Filters,
+        filters: Filters, listed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
         """(scores, candidates, exact): scores of the candidate items, or of the whole
         catalogue when ``candidates`` is None; ``exact()`` scores the whole catalogue.
 
-        A user without history gets trending items; others the model's scores, through
-        the retrieval index where it gives the same answer (see ``_retrieve``).
+        A user without history gets trending items; others the model's scores: the
+        training-time candidates of trained row ``listed`` when given, else through the
+        retrieval index where it gives the same answer (see ``_retrieve``).
         """
         if history.nnz == 0:
-            trending = bundle.trending_scores(COLD_WINDOW_DAYS)
-            if not trending.any():
-                trending = bundle.trending_scores(bundle.daily.shape[1])
+            trending = self._trending_for_cold(bundle)
             if not self._narrowable(filters):
                 return trending, None, lambda: trending
             order = bundle.ranked_by(trending)[: self._want(n, blocked)]
@@ -219,10 +266,27 @@ class RecommendService:
         def exact() -> np.ndarray:
             return np.asarray(bundle.model.score_history(history)[0], dtype=np.float32)
 
-        found = self._retrieve(bundle, history, n, blocked, filters)
+        found = (self._listed_candidates(bundle, listed) if listed is not None
+                 else self._retrieve(bundle, history, n, blocked, filters))
         if found is None:
             return exact(), None, exact
         return found[0], found[1], exact
+
+    @staticmethod
+    def _trending_for_cold(bundle: ModelBundle) -> np.ndarray:
+        trending = bundle.trending_scores(COLD_WINDOW_DAYS)
+        if not trending.any():
+            trending = bundle.trending_scores(bundle.daily.shape[1])
+        return trending
+
+    @staticmethod
+    def _listed_candidates(bundle: ModelBundle, row: int) -> tuple[np.ndarray, np.ndarray] | None:
+        lists = bundle.candidates
+        if lists is None:
+            return None
+        ids = lists.ids[row]
+        keep = ids >= 0
+        return lists.scores[row][keep], ids[keep].astype(np.int64)
 
     def _narrowable(self, filters: Filters) -> bool:
         """Whether the best items can be found among a short candidate list: not when

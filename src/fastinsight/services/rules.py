@@ -31,6 +31,8 @@ class CatalogView:
         # An item missing from a loaded catalogue was deleted: never recommend it.
         self.hidden = np.array([(info is None and known) or (info is not None and info.hidden)
                                 for info in infos], dtype=bool)
+        self.visible = ~self.hidden
+        self.visible.setflags(write=False)
         self.ids: list[str] = [str(i) for i in bundle.item_ids.tolist()]  # plain str: cheap to index
         self.titles = [info.title if info else str(i) for info, i in zip(infos, bundle.item_ids, strict=True)]
         self.categories: list[tuple[str, ...]] = [info.categories if info else () for info in infos]
@@ -63,7 +65,7 @@ class CatalogView:
         return mask
 
     def mask(self, include: Sequence[str], exclude: Sequence[str]) -> np.ndarray:
-        allowed = ~self.hidden
+        allowed = self.visible  # read-only; combined below into new arrays
         if include:
             any_of = np.zeros(self.n, dtype=bool)
             for cat in include:

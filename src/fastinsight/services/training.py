@@ -26,8 +26,9 @@ from fastinsight.errors import ModelError, ValidationFailed
 from fastinsight.observability import TRAINING_SECONDS
 from fastinsight.recsys import registry
 from fastinsight.recsys.base import Recommender
+from fastinsight.recsys.candidates import precompute
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
-from fastinsight.services.bundle import SERVING_FILE, TRENDING_DAYS, ModelBundle
+from fastinsight.services.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import forget_model_version
 from fastinsight.storage.mongo.interactions import InteractionRepository
@@ -217,6 +218,7 @@ def train(
         model.save(out / "model")
         _write_serving_arrays(out, data, daily)
         _write_embeddings(out, model, data)
+        doc["candidates"] = _write_candidates(out, model, data, settings)
         doc["duration_seconds"] = round(time.perf_counter() - started, 3)
         repo.save(doc, out)
     if activate:
@@ -245,6 +247,21 @@ def _write_embeddings(out: Path, model: Recommender[Any], data: InteractionMatri
     np.savez(out / EMBEDDINGS_FILE, user_ids=data.user_ids, item_ids=data.item_ids,
              user_vectors=np.asarray(users, dtype=np.float32),
              item_vectors=np.asarray(items, dtype=np.float32))
+
+
+def _write_candidates(
+    out: Path, model: Recommender[Any], data: InteractionMatrix, settings: Settings
+) -> dict[str, Any] | None:
+    """Each trained user's best items, ready for serving (see recsys.candidates)."""
+    if not settings.candidate_cache_size:
+        return None
+    lists = precompute(model, data.matrix, data.negatives, settings.candidate_cache_size,
+                       exact_threshold=settings.ann_exact_max_items)
+    if lists is None:
+        return None
+    np.savez(out / CANDIDATES_FILE, ids=lists.ids, scores=lists.scores, because=lists.because)
+    return {"size": lists.size, "users": int(lists.ids.shape[0]),
+            "seconds": round(lists.seconds, 3)}
 
 
 def check_and_activate(db: Database[Document], settings: Settings, version: str, reason: str) -> None:

@@ -7,19 +7,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
 
+from fastinsight.api.query import openapi_query, parse_query
 from fastinsight.errors import ValidationFailed
-from fastinsight.schemas_recs import RecommendationsOut, SessionIn, SimilarOut, TrendingOut
+from fastinsight.schemas_recs import (
+    RecommendationQuery,
+    RecommendationsOut,
+    SessionIn,
+    SimilarOut,
+    TrendingOut,
+)
 from fastinsight.services.recommend import Filters, RecommendService
 
 router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=500, description="How many items (1-500)")]
-IdList = Annotated[list[str] | None, Query(max_length=500)]
 _WINDOW = re.compile(r"^(\d{1,3})([dh])$")
 
 
 async def get_recommender(request: Request) -> RecommendService:
+    return recommender_of(request)
+
+
+def recommender_of(request: Request) -> RecommendService:
     svc: RecommendService = request.app.state.container.extras["recommend"]
     return svc
 
@@ -27,25 +38,28 @@ async def get_recommender(request: Request) -> RecommendService:
 RecommendDep = Annotated[RecommendService, Depends(get_recommender)]
 
 
-@router.get("/v1/users/{user_id}/recommendations")
+@router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut,
+            openapi_extra=openapi_query(RecommendationQuery))
 async def recommendations(
-    user_id: Annotated[str, Path(min_length=1, max_length=128)],
-    svc: RecommendDep,
-    k: K = 10,
-    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
-    exclude_seen: bool = True,
-    categories: IdList = None,
-    exclude_categories: IdList = None,
-    exclude: IdList = None,
-) -> RecommendationsOut:
-    """Top items for the user, with a reason each. Hidden and disliked items never appear."""
-    filters = Filters(exclude_seen=exclude_seen, categories=tuple(categories or ()),
-                      exclude_categories=tuple(exclude_categories or ()), exclude=tuple(exclude or ()))
+    request: Request, user_id: Annotated[str, Path(min_length=1, max_length=128)]
+) -> Response:
+    """Top items for the user, with a reason each. Hidden and disliked items never appear.
+
+    The hottest route: its query string is read with one model (``api.query``) and the
+    answer is serialised by Pydantic directly.
+    """
+    query = parse_query(request, RecommendationQuery)
+    svc = recommender_of(request)
+    filters = Filters(exclude_seen=query.exclude_seen, categories=tuple(query.categories),
+                      exclude_categories=tuple(query.exclude_categories),
+                      exclude=tuple(query.exclude))
     if svc.answers_from_memory(user_id):
-        # A known user is scored from memory in about a millisecond: a hop to the
-        # thread pool would cost more than it saves.
-        return svc.for_user(user_id, k, offset, filters)
-    return await run_in_threadpool(svc.for_user, user_id, k, offset, filters)
+        # A known user is answered from memory in well under a millisecond: a hop to
+        # the thread pool would cost more than it saves.
+        out = svc.for_user(user_id, query.k, query.offset, filters)
+    else:
+        out = await run_in_threadpool(svc.for_user, user_id, query.k, query.offset, filters)
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.get("/v1/items/trending")

@@ -1,0 +1,137 @@
+"""Per-user candidate lists computed once per model version (the recommendation cache).
+
+Serving a known user whose history has not changed since training asks the same
+question every time: the model's best items for the training row, without the items
+in it and without the user's dislikes. ``precompute`` answers it for every trained user
+in batches, so a request only filters a short list (hidden items, caller exclusions,
+category caps) instead of folding the user in and searching the item index.
+
+The scores are the ones serving computes live: ``query_vectors(rows) @ item_factors``
+through the same :class:`~fastinsight.recsys.ann.VectorIndex` (exact below its
+threshold, HNSW above, candidates re-scored exactly) for models scored by an inner
+product, and ``score_history(rows)`` for the others when users x items stays under
+``max_cells``. ``because`` is, for each candidate, the history item whose embedding is
+closest by cosine (what "similar to X you liked" names), or -1 without embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastinsight.recsys.ann import EXACT_MAX_ITEMS, VectorIndex
+from fastinsight.recsys.base import Recommender, top_n
+
+log = logging.getLogger(__name__)
+
+MAX_SCORE_CELLS = 4_000_000_000  # users x items scored without embeddings
+_BLOCK_CELLS = 16_000_000
+_BATCH = 2048
+
+
+@dataclass
+class CandidateLists:
+    """users x size arrays, best first; rows padded with id -1 (score -inf)."""
+
+    ids: np.ndarray  # int32
+    scores: np.ndarray  # float32
+    because: np.ndarray  # int32 item index, -1 when unknown
+    seconds: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return int(self.ids.shape[1])
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> CandidateLists:
+        return cls(ids=np.ascontiguousarray(arrays["ids"], dtype=np.int32),
+                   scores=np.ascontiguousarray(arrays["scores"], dtype=np.float32),
+                   because=np.ascontiguousarray(arrays["because"], dtype=np.int32))
+
+
+def precompute(
+    model: Recommender[Any], matrix: sp.csr_matrix, negatives: sp.csr_matrix, size: int, *,
+    exact_threshold: int = EXACT_MAX_ITEMS, num_threads: int = 2,
+    max_cells: int = MAX_SCORE_CELLS,
+) -> CandidateLists | None:
+    """The best ``size`` unseen, not-disliked items of every user of ``matrix``.
+
+    None when the model can be scored neither by embeddings nor within ``max_cells``.
+    """
+    started = time.perf_counter()
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    negatives = sp.csr_matrix(negatives)
+    n_users, n_items = matrix.shape
+    size = max(0, min(size, n_items))
+    factors = model.item_factors()
+    use_vectors = (factors is not None and len(factors) == n_items
+                   and model.query_vectors(matrix[:1]) is not None)
+    if not use_vectors and n_users * n_items > max_cells:
+        log.info("candidates: %d users x %d items is too many to score without embeddings; "
+                 "skipped", n_users, n_items)
+        return None
+    ids = np.full((n_users, size), -1, dtype=np.int32)
+    scores = np.full((n_users, size), -np.inf, dtype=np.float32)
+    index = (VectorIndex(exact_threshold=exact_threshold, num_threads=num_threads)
+             .build(np.asarray(factors, dtype=np.float32)) if use_vectors else None)
+    # Users sorted by how many items they block: a batch asks the index for
+    # ``size`` plus its longest block, so similar lengths keep batches cheap.
+    blocked_counts = np.diff(matrix.indptr) + np.diff(negatives.indptr)
+    order = np.argsort(blocked_counts, kind="stable")
+    step = _BATCH if use_vectors else max(1, min(_BATCH, _BLOCK_CELLS // max(1, n_items)))
+    for start in range(0, n_users, step):
+        users = order[start:start + step]
+        rows = matrix[users]
+        blocked = [np.union1d(rows.indices[rows.indptr[r]:rows.indptr[r + 1]],
+                              negatives.indices[negatives.indptr[u]:negatives.indptr[u + 1]])
+                   for r, u in enumerate(users.tolist())]
+        if index is not None:
+            queries = model.query_vectors(rows)
+            assert queries is not None
+            found, found_scores = index.search(queries, size, exclude=blocked)
+        else:
+            found, found_scores = _score_block(model, rows, blocked, size)
+        ids[users] = found.astype(np.int32)
+        scores[users] = found_scores
+    because = _because(model, matrix, ids)
+    lists = CandidateLists(ids=ids, scores=scores, because=because,
+                           seconds=time.perf_counter() - started)
+    log.info("candidates: %d users x %d in %.1fs (%s)", n_users, size, lists.seconds,
+             "embeddings" if use_vectors else "full scores")
+    return lists
+
+
+def _score_block(
+    model: Recommender[Any], rows: sp.csr_matrix, blocked: list[np.ndarray], size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    block = np.asarray(model.score_history(rows), dtype=np.float32)
+    ids = np.full((rows.shape[0], size), -1, dtype=np.int64)
+    scores = np.full((rows.shape[0], size), -np.inf, dtype=np.float32)
+    for r in range(rows.shape[0]):
+        best, best_scores = top_n(block[r], size, blocked[r])
+        ids[r, : len(best)], scores[r, : len(best)] = best, best_scores
+    return ids, scores
+
+
+def _because(model: Recommender[Any], matrix: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
+    """For each candidate, the user's history item closest to it by embedding cosine."""
+    because = np.full(ids.shape, -1, dtype=np.int32)
+    factors = model.item_factors()
+    if factors is None or len(factors) != matrix.shape[1] or ids.shape[1] == 0:
+        return because
+    norms = np.linalg.norm(factors, axis=1, keepdims=True)
+    unit = (factors / np.maximum(norms, 1e-9)).astype(np.float32)
+    for u in range(matrix.shape[0]):
+        seen = matrix.indices[matrix.indptr[u]:matrix.indptr[u + 1]]
+        valid = ids[u] >= 0
+        if len(seen) == 0 or not valid.any():
+            continue
+        picks = ids[u][valid]
+        closest = seen[np.argmax(unit[picks] @ unit[seen].T, axis=1)]
+        because[u, : len(picks)] = closest
+    return because
