@@ -1,7 +1,7 @@
 """ASGI app for bench/serve.py's floor measurement: the API plus one extra route that does
 everything the recommendations route does except recommending: the same path
-parameter, API-key dependency and one-model query parsing, then a constant answer
-serialised the same way. Its throughput is the most the real route could reach in this
+parameter, API-key check, one-model query parsing and known-user check, then a
+constant answer serialised the same way. Its throughput is the most the real route could reach in this
 framework if recommending cost nothing.
 
     uvicorn --app-dir bench serve_floor:app
@@ -9,16 +9,15 @@ framework if recommending cost nothing.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
 from fastinsight.api.app import create_app
 from fastinsight.api.query import parse_query
-from fastinsight.api.routes.recommend import recommender_of
-from fastinsight.api.security import require_api_key
+from fastinsight.api.routes.recommend import MAX_ID, recommender_of
+from fastinsight.api.security import authorize
 from fastinsight.config import Settings
+from fastinsight.errors import ValidationFailed
 from fastinsight.schemas_recs import RecommendationQuery, RecommendationsOut, RecommendedItem
 
 CONSTANT = RecommendationsOut(
@@ -28,7 +27,10 @@ CONSTANT = RecommendationsOut(
 )
 
 
-async def constant(request: Request, user_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Response:
+async def constant(request: Request, user_id: str) -> Response:
+    authorize(request)
+    if len(user_id) > MAX_ID:
+        raise ValidationFailed.field("user_id", f"at most {MAX_ID} characters")
     parse_query(request, RecommendationQuery)
     recommender_of(request).answers_from_memory(user_id)
     return Response(CONSTANT.model_copy(update={"user_id": user_id}).model_dump_json(),
@@ -37,7 +39,7 @@ async def constant(request: Request, user_id: Annotated[str, Path(min_length=1, 
 
 def build() -> FastAPI:
     app = create_app(Settings())
-    router = APIRouter(dependencies=[Depends(require_api_key)])
+    router = APIRouter()
     router.add_api_route("/v1/floor/{user_id}/recommendations", constant, methods=["GET"],
                          response_model=RecommendationsOut)
     app.include_router(router)

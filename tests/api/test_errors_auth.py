@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY
@@ -19,6 +21,28 @@ def test_missing_and_wrong_keys(client: TestClient) -> None:
     r = client.get("/v1/users", headers={"X-API-Key": "wrong"})
     assert r.status_code == 401 and r.json()["message"] == "invalid API key"
     assert client.get("/v1/users", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
+
+
+PUBLIC = {"/health/live", "/health/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc",
+          "/openapi.json"}
+
+
+def test_every_other_route_needs_a_key(client: TestClient) -> None:
+    """A sweep over every documented route: none but the public ones answers without a
+    valid key, including routes that check the key themselves instead of by dependency."""
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/users/{user_id}/recommendations" in paths
+    checked = 0
+    for path, operations in paths.items():
+        if path in PUBLIC:
+            continue
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        for method in operations:
+            for key in ("", "wrong"):
+                r = client.request(method.upper(), url, headers={"X-API-Key": key})
+                assert r.status_code == 401, (method, path, key, r.status_code)
+            checked += 1
+    assert checked >= 40
 
 
 def test_validation_error_names_field(client: TestClient) -> None:

@@ -10,6 +10,7 @@ model's fields as query parameters, so ``/docs`` is the same too.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar, get_origin
 
 from fastapi import Request
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
+@cache
 def _list_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, field in model.model_fields.items()
                      if get_origin(field.annotation) is list)

@@ -41,5 +41,13 @@ async def require_admin(request: Request, key: Annotated[str | None, Security(_h
     return scope
 
 
+def authorize(request: Request) -> Scope:
+    """``require_api_key`` for a route that reads its request itself (no dependency to
+    resolve). Such a route declares ``API_KEY_DOCS`` so OpenAPI still shows the scheme."""
+    return _scope_for(request, request.headers.get("x-api-key"))
+
+
+API_KEY_DOCS: dict[str, object] = {"security": [{"APIKeyHeader": []}]}
+
 ApiKeyDep = Annotated[Scope, Depends(require_api_key)]
 AdminDep = Annotated[Scope, Depends(require_admin)]

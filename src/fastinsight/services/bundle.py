@@ -120,6 +120,17 @@ class ModelBundle:
         self._orders[id(scores)] = (scores, order)  # holds ``scores``: the id stays unique
         return order
 
+    def cold_start_scores(self, window_days: int) -> np.ndarray:
+        """Trending over ``window_days``, or over every kept day when that window is empty
+        (cached per version, like ``trending_scores``)."""
+        scores = self.trending_scores(window_days)
+        key = (-window_days, None)
+        cached = self._trending.get(key)
+        if cached is None:
+            cached = scores if scores.any() else self.trending_scores(self.daily.shape[1])
+            self._trending[key] = cached
+        return cached
+
     def trending_scores(self, window_days: int, half_life_days: float | None = None) -> np.ndarray:
         """Item scores over the last ``window_days`` (cached per version; do not modify)."""
         days = max(1, min(window_days, self.daily.shape[1]))

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from fastinsight.schemas_recs import RecommendedItem
 from fastinsight.services.rules import CatalogView
 
 _CHUNK = 64
@@ -62,7 +62,9 @@ def in_order(order: np.ndarray) -> Iterator[tuple[int, int]]:
 
 def items(
     picked: list[int], scores: list[float], reasons: list[str], view: CatalogView
-) -> list[RecommendedItem]:
+) -> list[dict[str, Any]]:
+    """Response items as plain dicts, validated once with the whole response (one call
+    into pydantic-core: a third of the cost of building the item models one by one)."""
     ids = view.ids
-    return [RecommendedItem(item_id=ids[item], score=round(score, 6), reason=reason)
+    return [{"item_id": ids[item], "score": round(score, 6), "reason": reason}
             for item, score, reason in zip(picked, scores, reasons, strict=True)]

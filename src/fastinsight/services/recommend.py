@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -118,12 +119,14 @@ class RecommendService:
         bundle = self._bundle()
         row = self._trained_row(bundle, user_id)
         listed = self._listed(bundle, user_id, row, filters)
-        items = self._from_lists(bundle, row, k, offset, filters) if listed else None
+        items: list[dict[str, Any]] | list[RecommendedItem] | None = (
+            self._from_lists(bundle, row, k, offset, filters) if listed else None)
         if items is None:
             history, disliked = self._history(bundle, user_id, row)
             items = self._rank(bundle, history, disliked, k, offset, filters,
                                row if listed and history.nnz else None)
-        return RecommendationsOut(user_id=user_id, model_version=bundle.version, items=items)
+        return RecommendationsOut.model_validate(
+            {"user_id": user_id, "model_version": bundle.version, "items": items})
 
     def _listed(self, bundle: ModelBundle, user_id: str, row: int | None, filters: Filters) -> bool:
         """Whether the training-time candidates (or, without history, the trending order)
@@ -135,14 +138,14 @@ class RecommendService:
 
     def _from_lists(
         self, bundle: ModelBundle, row: int | None, k: int, offset: int, filters: Filters
-    ) -> list[RecommendedItem] | None:
+    ) -> list[dict[str, Any]] | None:
         """The answer walked from an ordered list (see services.precomputed), or None."""
         view = self._view(bundle)
         allowed = view.mask((), filters.exclude_categories)
-        excluded = set(view.indices(filters.exclude).tolist())
+        excluded = set(view.indices(filters.exclude).tolist()) if filters.exclude else set()
         cap, need = self.settings.max_per_category, k + offset
         if row is None:
-            trending = self._trending_for_cold(bundle)
+            trending = bundle.cold_start_scores(COLD_WINDOW_DAYS)
             picked = precomputed.walk(precomputed.in_order(bundle.ranked_by(trending)), view,
                                       allowed, excluded, need, cap)
             if picked is None:
@@ -157,14 +160,17 @@ class RecommendService:
                                   need, cap)
         if picked is None:
             return None
-        positions = [pos for pos, _ in picked[offset:]]
-        shown = [item for _, item in picked[offset:]]
-        because = lists.because[row, positions].tolist()
+        picked = picked[offset:]
+        shown = [item for _, item in picked]
+        # Rows as lists first: indexing Python lists is cheaper than numpy scalars.
+        because_row, scores_row = lists.because[row].tolist(), lists.scores[row].tolist()
+        because = [because_row[pos] for pos, _ in picked]
         if min(because, default=0) >= 0:
-            reasons = [f"similar to {view.titles[b]} you liked" for b in because]
+            titles = view.titles
+            reasons = [f"similar to {titles[b]} you liked" for b in because]
         else:
             reasons = view.history_reasons(row_of(trained, row))(shown)
-        return precomputed.items(shown, lists.scores[row, positions].tolist(), reasons, view)
+        return precomputed.items(shown, [scores_row[pos] for pos, _ in picked], reasons, view)
 
     def for_session(self, item_ids: Sequence[str], k: int, exclude: Sequence[str]) -> RecommendationsOut:
         bundle = self._bundle()
@@ -256,7 +262,7 @@ class RecommendService:
         retrieval index where it gives the same answer (see ``_retrieve``).
         """
         if history.nnz == 0:
-            trending = self._trending_for_cold(bundle)
+            trending = bundle.cold_start_scores(COLD_WINDOW_DAYS)
             if not self._narrowable(filters):
                 return trending, None, lambda: trending
             order = bundle.ranked_by(trending)[: self._want(n, blocked)]
@@ -271,13 +277,6 @@ class RecommendService:
         if found is None:
             return exact(), None, exact
         return found[0], found[1], exact
-
-    @staticmethod
-    def _trending_for_cold(bundle: ModelBundle) -> np.ndarray:
-        trending = bundle.trending_scores(COLD_WINDOW_DAYS)
-        if not trending.any():
-            trending = bundle.trending_scores(bundle.daily.shape[1])
-        return trending
 
     @staticmethod
     def _listed_candidates(bundle: ModelBundle, row: int) -> tuple[np.ndarray, np.ndarray] | None:

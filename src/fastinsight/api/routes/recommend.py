@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fastinsight.api.query import openapi_query, parse_query
+from fastinsight.api.security import API_KEY_DOCS, authorize
 from fastinsight.errors import ValidationFailed
 from fastinsight.schemas_recs import (
     RecommendationQuery,
@@ -23,6 +24,7 @@ from fastinsight.services.recommend import Filters, RecommendService
 router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=500, description="How many items (1-500)")]
+MAX_ID = 128
 _WINDOW = re.compile(r"^(\d{1,3})([dh])$")
 
 
@@ -38,16 +40,20 @@ def recommender_of(request: Request) -> RecommendService:
 RecommendDep = Annotated[RecommendService, Depends(get_recommender)]
 
 
-@router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut,
-            openapi_extra=openapi_query(RecommendationQuery))
-async def recommendations(
-    request: Request, user_id: Annotated[str, Path(min_length=1, max_length=128)]
-) -> Response:
-    """Top items for the user, with a reason each. Hidden and disliked items never appear.
+# The hottest route has a router of its own, without dependencies: it checks the API
+# key itself (``authorize``) and reads its query with one model (``api.query``).
+# Resolving the key as a dependency and each query parameter separately cost more than
+# answering from the training-time lists (see docs/operations.md, Serving).
+hot_router = APIRouter(tags=["recommendations"])
 
-    The hottest route: its query string is read with one model (``api.query``) and the
-    answer is serialised by Pydantic directly.
-    """
+
+@hot_router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut,
+                openapi_extra={**openapi_query(RecommendationQuery), **API_KEY_DOCS})
+async def recommendations(request: Request, user_id: str) -> Response:
+    """Top items for the user, with a reason each. Hidden and disliked items never appear."""
+    authorize(request)
+    if len(user_id) > MAX_ID:
+        raise ValidationFailed.field("user_id", f"at most {MAX_ID} characters")
     query = parse_query(request, RecommendationQuery)
     svc = recommender_of(request)
     filters = Filters(exclude_seen=query.exclude_seen, categories=tuple(query.categories),
