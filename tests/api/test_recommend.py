@@ -246,13 +246,26 @@ def test_two_tower_embeds_new_items_from_content(db: Database[dict[str, object]]
 
 
 def test_item_hidden_by_another_process_is_applied_by_incremental_refresh(
-    trained: TestClient, db: Database[dict[str, object]]
+    trained: TestClient, db: Database[dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from fastinsight.schemas import ItemPatch
+    from fastinsight.services.catalog import CatalogService
+    from fastinsight.storage.mongo import items as item_storage
+
     assert "a3" in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 3}))
-    db["items"].update_one({"_id": "a3"}, {"$set": {"hidden": True, "updated_at": datetime.now(UTC)}})
+    before = datetime.now(UTC)
+    CatalogService(db).patch_item("a3", ItemPatch(hidden=True))  # another process
     manager = trained.app.state.container.extras["models"]  # type: ignore[attr-defined]
     manager.refresh_changed_items()
     assert "a3" not in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12}))
+    # Read through the change feed, one id at a time; past the limit, one scan of items.
+    assert [d["item_id"] for d in item_storage.ItemRepository(db).changed_since(before)] == ["a3"]
+    CatalogService(db).patch_item("a4", ItemPatch(title="Alpha four"))
+    monkeypatch.setattr(item_storage, "CHANGES_READ_ONE_BY_ONE", 1)
+    changed = item_storage.ItemRepository(db).changed_since(before)
+    assert sorted(d["item_id"] for d in changed) == ["a3", "a4"]
+    manager.refresh_changed_items()
+    assert manager.catalog.get("a4").title == "Alpha four"
 
 
 def test_item_deleted_by_another_process_is_dropped_by_incremental_refresh(

@@ -181,8 +181,12 @@ def test_prune_tombstones_keeps_what_serving_processes_still_need(db: Db) -> Non
         {"_id": "new_item", "deleted_at": now - timedelta(hours=1)},
     ])
 
+    db.item_changes.insert_many([{"at": now - timedelta(days=3), "item_ids": ["a"]},
+                                 {"at": now - timedelta(hours=1), "item_ids": ["b"]}])
+
     dry = prune_tombstones(db, now=now, dry_run=True)
-    assert (dry.user_erasures, dry.item_deletions) == (1, 1)
+    assert (dry.user_erasures, dry.item_deletions, dry.item_changes) == (1, 1, 1)
+    assert db.item_changes.count_documents({}) == 2
     assert db.user_erasures.count_documents({}) == 3 and db.item_deletions.count_documents({}) == 2
 
     report = prune_tombstones(db, now=now)
@@ -190,6 +194,7 @@ def test_prune_tombstones_keeps_what_serving_processes_still_need(db: Db) -> Non
     assert report.erasures_kept_from == base + timedelta(days=1)
     assert sorted(d["_id"] for d in db.user_erasures.find({})) == ["inside_v_old", "recent"]
     assert [d["_id"] for d in db.item_deletions.find({})] == ["new_item"]
+    assert report.item_changes == 1 and [d["item_ids"] for d in db.item_changes.find({})] == [["b"]]
 
     # Once v_old is gone (pruned), only the grace period holds the erasure back.
     db.model_versions.delete_one({"_id": "v_old"})

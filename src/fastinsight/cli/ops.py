@@ -254,7 +254,8 @@ def cleanup(
             # After the version prune: erasure tombstones are kept for the versions left.
             tombstones = prune_tombstones(db, dry_run=dry_run)
             payload["tombstones_pruned"] = {"user_erasures": tombstones.user_erasures,
-                                            "item_deletions": tombstones.item_deletions}
+                                            "item_deletions": tombstones.item_deletions,
+                                            "item_changes": tombstones.item_changes}
         payload.update(
             models_deleted=models.deleted,
             models_kept=models.kept,

@@ -217,6 +217,7 @@ def verify_archive(path: Path) -> Manifest:
         raise ArchiveError(f"archive {path} is corrupt: {exc}") from exc
     missing = sorted(set(expected) - seen)
     if missing:
-        raise ArchiveError(f"archive {path} is missing {len(missing)} file(s): {missing[:5]}")
+        raise ArchiveError(f"archive {path} is incomplete or corrupt: "
+                           f"{len(missing)} file(s) missing: {missing[:5]}")
     log.info("verified %s: %d files, %d documents", path, len(seen), manifest.total_documents)
     return manifest

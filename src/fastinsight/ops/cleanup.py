@@ -170,6 +170,7 @@ def expire_jobs(
 class TombstoneReport:
     user_erasures: int = 0
     item_deletions: int = 0
+    item_changes: int = 0
     # Erasure tombstones from this moment on are kept (None: all of them are).
     erasures_kept_from: datetime | None = None
 
@@ -178,7 +179,8 @@ def prune_tombstones(
     db: Database[Document], *, grace: timedelta = timedelta(days=1),
     now: datetime | None = None, dry_run: bool = False,
 ) -> TombstoneReport:
-    """Drop the deletion and erasure tombstones nobody needs any more.
+    """Drop the deletion and erasure tombstones (and item change-feed entries) nobody
+    needs any more.
 
     Serving processes poll the tombstones, so each must outlive ``grace`` (longer than a
     poller can fall behind, and than a training run takes). An erasure tombstone also
@@ -192,6 +194,7 @@ def prune_tombstones(
     settled = now - grace
     report = TombstoneReport()
     report.item_deletions = ItemRepository(db).prune_deletions(settled, dry_run=dry_run)
+    report.item_changes = ItemRepository(db).prune_changes(settled, dry_run=dry_run)
     kept_from: datetime | None = settled
     for version in ModelVersionRepository(db).list(limit=100_000):
         taken = (version.get("snapshot") or {}).get("taken_at")
@@ -202,6 +205,7 @@ def prune_tombstones(
     report.erasures_kept_from = kept_from
     if kept_from is not None:
         report.user_erasures = UserRepository(db).prune_erasures(kept_from, dry_run=dry_run)
-    log.info("tombstones pruned: %d erasures, %d item deletions%s", report.user_erasures,
-             report.item_deletions, " (dry run)" if dry_run else "")
+    log.info("tombstones pruned: %d erasures, %d item deletions, %d item changes%s",
+             report.user_erasures, report.item_deletions, report.item_changes,
+             " (dry run)" if dry_run else "")
     return report

@@ -12,12 +12,21 @@ from pymongo.errors import DuplicateKeyError
 
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.common import find_by_ids, insert_ignoring_duplicates, literal
-from fastinsight.storage.mongo.schema import FRESH_INTERACTIONS, INTERACTIONS, ITEM_DELETIONS, ITEMS
+from fastinsight.storage.mongo.schema import (
+    FRESH_INTERACTIONS,
+    INTERACTIONS,
+    ITEM_CHANGES,
+    ITEM_DELETIONS,
+    ITEMS,
+)
 
 PUBLIC_FIELDS = {
     "_id": 0, "item_id": 1, "title": 1, "description": 1, "categories": 1, "tags": 1,
     "attributes": 1, "hidden": 1, "published_at": 1, "created_at": 1, "updated_at": 1,
 }
+# More changed ids than this since the last look: one scan of ``items`` is cheaper than
+# reading them one by one.
+CHANGES_READ_ONE_BY_ONE = 2000
 CONTENT_FIELDS = ("title", "description", "categories", "tags", "attributes", "hidden",
                   "published_at")
 
@@ -37,8 +46,14 @@ class ItemRepository:
     def exists(self, item_id: str) -> bool:
         return self.col.find_one({"_id": literal(item_id)}, {"_id": 1}) is not None
 
+    def _changed(self, item_ids: Sequence[str], now: datetime) -> None:
+        """Append to the change feed other serving processes read (``changed_since``)."""
+        if item_ids:
+            self.db[ITEM_CHANGES].insert_one({"at": now, "item_ids": list(item_ids)})
+
     def upsert(self, fields: dict[str, Any]) -> tuple[Document, bool]:
         now = datetime.now(UTC)
+        self._changed([fields["item_id"]], now)
         try:
             self.col.insert_one(self.document(fields, now))
             created = True
@@ -56,6 +71,7 @@ class ItemRepository:
         if self.get(item_id) is None:
             return None
         if changes:
+            self._changed([item_id], datetime.now(UTC))
             self.col.update_one(
                 {"_id": literal(item_id)},
                 {"$set": {**changes, "updated_at": datetime.now(UTC)}},
@@ -63,6 +79,7 @@ class ItemRepository:
         return self.get(item_id)
 
     def insert_many_new(self, documents: Sequence[Document]) -> tuple[int, list[int]]:
+        self._changed([d["_id"] for d in documents], datetime.now(UTC))
         outcome = insert_ignoring_duplicates(self.col, documents)
         return outcome.inserted, outcome.duplicate_positions
 
@@ -70,6 +87,7 @@ class ItemRepository:
         return find_by_ids(self.col, item_ids)
 
     def replace(self, document: Document) -> None:
+        self._changed([document["_id"]], datetime.now(UTC))
         self.col.replace_one({"_id": document["_id"]}, document)
 
     def all_ids(self) -> set[str]:
@@ -79,7 +97,22 @@ class ItemRepository:
         return list(self.col.find({}, PUBLIC_FIELDS))
 
     def changed_since(self, moment: datetime) -> list[Document]:
-        return list(self.col.find({"updated_at": {"$gt": moment}}, PUBLIC_FIELDS))
+        """Items written through this repository after ``moment``, read through the
+        change feed: on FerretDB a range query on ``items`` scans every item (about 4.5 s
+        of server CPU at 100,000), the feed only holds recent writes."""
+        ids: dict[str, None] = {}
+        for entry in self.db[ITEM_CHANGES].find({"at": {"$gt": moment}}, {"item_ids": 1}):
+            ids.update(dict.fromkeys(str(i) for i in entry.get("item_ids", ())))
+            if len(ids) > CHANGES_READ_ONE_BY_ONE:
+                return list(self.col.find({"updated_at": {"$gt": moment}}, PUBLIC_FIELDS))
+        found = find_by_ids(self.col, ids)
+        return [{k: v for k, v in doc.items() if PUBLIC_FIELDS.get(k)} for doc in found.values()]
+
+    def prune_changes(self, before: datetime, dry_run: bool = False) -> int:
+        """Drop change-feed entries older than ``before``; returns how many (would go)."""
+        query: Document = {"at": {"$lt": before}}
+        col = self.db[ITEM_CHANGES]
+        return col.count_documents(query) if dry_run else col.delete_many(query).deleted_count
 
     def deleted_since(self, moment: datetime) -> list[str]:
         """Ids of items deleted after ``moment`` (tombstones, so other processes can drop them)."""

@@ -28,6 +28,7 @@ JOBS = "jobs"
 SETTINGS_STATE = "service_state"
 USER_ERASURES = "user_erasures"
 ITEM_DELETIONS = "item_deletions"
+ITEM_CHANGES = "item_changes"
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -54,6 +55,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     ITEM_DELETIONS: [
         IndexModel([("deleted_at", ASCENDING)], name="deleted_at"),
+    ],
+    ITEM_CHANGES: [
+        IndexModel([("at", ASCENDING)], name="at"),
     ],
     MODEL_VERSIONS: [
         IndexModel([("version", ASCENDING)], unique=True, name="version_unique"),
