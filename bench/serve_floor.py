@@ -10,11 +10,12 @@ framework if recommending cost nothing.
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
+from pydantic_core import to_json
 from starlette.responses import Response
 
 from fastinsight.api.app import create_app
 from fastinsight.api.query import parse_query
-from fastinsight.api.routes.recommend import MAX_ID, recommender_of
+from fastinsight.api.routes.recommend import MAX_ID, hot_router, recommender_of
 from fastinsight.api.security import authorize
 from fastinsight.config import Settings
 from fastinsight.errors import ValidationFailed
@@ -26,15 +27,17 @@ CONSTANT = RecommendationsOut(
            for n in range(10)],
 )
 
+PAYLOAD = CONSTANT.model_dump()
 
-async def constant(request: Request, user_id: str) -> Response:
+
+async def constant(request: Request) -> Response:
     authorize(request)
+    user_id: str = request.path_params["user_id"]
     if len(user_id) > MAX_ID:
         raise ValidationFailed.field("user_id", f"at most {MAX_ID} characters")
     parse_query(request, RecommendationQuery)
     recommender_of(request).answers_from_memory(user_id)
-    return Response(CONSTANT.model_copy(update={"user_id": user_id}).model_dump_json(),
-                    media_type="application/json")
+    return Response(to_json({**PAYLOAD, "user_id": user_id}), media_type="application/json")
 
 
 def build() -> FastAPI:
@@ -43,8 +46,12 @@ def build() -> FastAPI:
     router.add_api_route("/v1/floor/{user_id}/recommendations", constant, methods=["GET"],
                          response_model=RecommendationsOut)
     app.include_router(router)
-    # First in line, as the real route nearly is: the router tries routes in order.
-    app.router.routes.insert(0, app.router.routes.pop())
+    # Right after the real route: the router tries routes in order, so both are
+    # matched after the same routes.
+    routes = app.router.routes
+    floor = routes.pop()
+    hot = next(n for n, r in enumerate(routes) if getattr(r, "original_router", None) is hot_router)
+    routes.insert(hot + 1, floor)
     return app
 
 

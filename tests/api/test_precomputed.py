@@ -100,6 +100,9 @@ def test_query_is_validated_and_documented(db: Database[dict[str, object]], sett
             r = client.get(path, params=params)
             assert r.status_code == 422, r.text
             assert r.json()["details"][0]["field"] == field and r.json()["request_id"]
+        long_id = client.get(f"/v1/users/{'u' * 129}/recommendations")
+        assert long_id.status_code == 422 and long_id.json()["details"][0]["field"] == "user_id"
+        assert client.get("/v1/users/nobody/recommendations").status_code == 404
         assert client.get(path, headers={"X-API-Key": ""}).status_code == 401
         assert client.get(path, params={"unknown": "1"}).status_code == 200
         ids = [i["item_id"] for i in client.get(
@@ -110,6 +113,7 @@ def test_query_is_validated_and_documented(db: Database[dict[str, object]], sett
         assert set(params) == {"user_id", "k", "offset", "exclude_seen", "categories",
                                "exclude_categories", "exclude"}
         assert params["k"]["in"] == "query" and params["k"]["schema"]["maximum"] == 500
+        assert params["user_id"]["in"] == "path" and params["user_id"]["required"]
         assert params["exclude"]["schema"]["type"] == "array"
         assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
             "/RecommendationsOut")

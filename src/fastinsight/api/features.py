@@ -31,7 +31,6 @@ def install_recommendations(app: FastAPI) -> None:
     from fastinsight.storage.mongo.interactions import InteractionRepository
     from fastinsight.storage.mongo.users import UserRepository
 
-    app.include_router(recommend.hot_router)  # checks the API key itself
     app.include_router(recommend.router, dependencies=[Depends(require_api_key)])
     app.include_router(admin.router, dependencies=[Depends(require_admin)])
 

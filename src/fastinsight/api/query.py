@@ -43,10 +43,14 @@ def parse_query(request: Request, model: type[M]) -> M:
         ) from None
 
 
-def openapi_query(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` listing the model's fields as optional query parameters."""
+def openapi_query(
+    model: type[BaseModel], path: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """``openapi_extra`` listing the model's fields as optional query parameters, and
+    ``path`` (name: JSON schema) as path parameters, for a route that declares neither."""
     schema = model.model_json_schema()
-    params = []
+    params: list[dict[str, Any]] = [{"name": name, "in": "path", "required": True, "schema": spec}
+                                    for name, spec in (path or {}).items()]
     for name, prop in schema["properties"].items():
         prop = dict(prop)
         description = prop.pop("description", "")

@@ -116,6 +116,12 @@ class RecommendService:
         return user_id in bundle.user_index or self.realtime.is_known(user_id)
 
     def for_user(self, user_id: str, k: int, offset: int, filters: Filters) -> RecommendationsOut:
+        return RecommendationsOut.model_validate(self.for_user_data(user_id, k, offset, filters))
+
+    def for_user_data(self, user_id: str, k: int, offset: int, filters: Filters) -> dict[str, Any]:
+        """``for_user`` as plain data in the shape of ``RecommendationsOut``, for the route
+        that serialises it straight to JSON (validating it first would cost more than
+        the answer when it comes from the training-time lists)."""
         bundle = self._bundle()
         row = self._trained_row(bundle, user_id)
         listed = self._listed(bundle, user_id, row, filters)
@@ -125,8 +131,7 @@ class RecommendService:
             history, disliked = self._history(bundle, user_id, row)
             items = self._rank(bundle, history, disliked, k, offset, filters,
                                row if listed and history.nnz else None)
-        return RecommendationsOut.model_validate(
-            {"user_id": user_id, "model_version": bundle.version, "items": items})
+        return {"user_id": user_id, "model_version": bundle.version, "items": items}
 
     def _listed(self, bundle: ModelBundle, user_id: str, row: int | None, filters: Filters) -> bool:
         """Whether the training-time candidates (or, without history, the trending order)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic_core import to_json
 from starlette.responses import Response
 
 from fastinsight.api.query import openapi_query, parse_query
@@ -40,18 +41,21 @@ def recommender_of(request: Request) -> RecommendService:
 RecommendDep = Annotated[RecommendService, Depends(get_recommender)]
 
 
-# The hottest route has a router of its own, without dependencies: it checks the API
-# key itself (``authorize``) and reads its query with one model (``api.query``).
-# Resolving the key as a dependency and each query parameter separately cost more than
-# answering from the training-time lists (see docs/operations.md, Serving).
+# The hottest route has a router of its own, without dependencies or declared
+# parameters: it checks the API key itself (``authorize``), reads its query with one
+# model (``api.query``) and writes its answer straight to JSON. FastAPI's per-parameter
+# and per-dependency resolution cost more than answering from the training-time lists
+# (see docs/operations.md, Serving); OpenAPI shows the same parameters and scheme.
 hot_router = APIRouter(tags=["recommendations"])
+_USER_ID = {"user_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID}}
 
 
 @hot_router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut,
-                openapi_extra={**openapi_query(RecommendationQuery), **API_KEY_DOCS})
-async def recommendations(request: Request, user_id: str) -> Response:
+                openapi_extra={**openapi_query(RecommendationQuery, path=_USER_ID), **API_KEY_DOCS})
+async def recommendations(request: Request) -> Response:
     """Top items for the user, with a reason each. Hidden and disliked items never appear."""
     authorize(request)
+    user_id: str = request.path_params["user_id"]
     if len(user_id) > MAX_ID:
         raise ValidationFailed.field("user_id", f"at most {MAX_ID} characters")
     query = parse_query(request, RecommendationQuery)
@@ -62,10 +66,10 @@ async def recommendations(request: Request, user_id: str) -> Response:
     if svc.answers_from_memory(user_id):
         # A known user is answered from memory in well under a millisecond: a hop to
         # the thread pool would cost more than it saves.
-        out = svc.for_user(user_id, query.k, query.offset, filters)
+        data = svc.for_user_data(user_id, query.k, query.offset, filters)
     else:
-        out = await run_in_threadpool(svc.for_user, user_id, query.k, query.offset, filters)
-    return Response(out.model_dump_json(), media_type="application/json")
+        data = await run_in_threadpool(svc.for_user_data, user_id, query.k, query.offset, filters)
+    return Response(to_json(data), media_type="application/json")
 
 
 @router.get("/v1/items/trending")
