@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from fastinsight.recsys.matrix import build_matrix, from_arrays, history_row
+from fastinsight.recsys.matrix import build_matrix, fresh_weights, from_arrays, history_row
 
 W = {"view": 1.0, "click": 2.0, "purchase": 10.0, "rating": 4.0, "dislike": -5.0}
 T0 = datetime(2024, 6, 1, 12, 0, 0)
@@ -196,3 +196,34 @@ def test_history_row_uses_the_model_item_axis():
     assert disliked.tolist() == [0]
     empty, none = history_row([], W, item_ids)
     assert empty.shape == (1, 4) and empty.nnz == 0 and none.size == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("half_life", [None, 7.0])
+def test_fresh_weights_follow_history_row(seed: int, half_life: float | None) -> None:
+    """Serving's matrix-free weighting gives history_row's row and dislikes."""
+    rng = np.random.default_rng(seed)
+    item_ids = np.array(list("abcdefgh"))
+    kinds = list(W)
+    records = []
+    for _ in range(int(rng.integers(1, 15))):
+        kind = kinds[int(rng.integers(len(kinds)))]
+        value = float(rng.integers(1, 6)) if kind == "rating" else None
+        records.append((str(rng.choice(item_ids)), kind, value,
+                        T0 - timedelta(hours=float(rng.integers(0, 400)))))
+    options = {"half_life_days": half_life, "now": T0 + timedelta(days=1)}
+    row, disliked = history_row(records, W, item_ids, **options)
+    positive, negative = fresh_weights(records, W, **options)
+    index = {i: n for n, i in enumerate(item_ids.tolist())}
+    dense = np.zeros(len(item_ids))
+    for item, weight in positive.items():
+        dense[index[item]] = weight
+    np.testing.assert_allclose(dense, row.toarray()[0], rtol=1e-6)
+    assert sorted(index[i] for i in negative) == sorted(disliked.tolist())
+    assert not set(positive) & negative
+
+
+def test_fresh_weights_skip_what_history_row_refuses() -> None:
+    positive, negative = fresh_weights(
+        [("a", "gone_type", None, T0), ("b", "rating", None, T0), ("c", "view", None, T0)], W)
+    assert positive == {"c": 1.0} and negative == set()

@@ -24,7 +24,7 @@ from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.errors import NotFoundError, Unavailable
-from fastinsight.recsys.matrix import history_row, row_of
+from fastinsight.recsys.matrix import fresh_weights, row_of
 from fastinsight.schemas_recs import (
     RecommendationsOut,
     RecommendedItem,
@@ -200,25 +200,22 @@ class RecommendService:
                     else np.empty(0, np.int64))
         fresh = self.realtime.events(user_id)
         if fresh:
-            records = [r for r in fresh if r[0] in bundle.item_index]
-            # Weigh over just the fresh items (same rules as training), then place the
-            # columns on the model's item axis: cheap even for a large catalogue.
-            fresh_items = sorted({r[0] for r in records})
-            small, small_neg = history_row(
-                records, self.settings.interaction_weights, np.asarray(fresh_items, dtype=str),
-                half_life_days=self.settings.time_decay_half_life_days, now=datetime.now(UTC),
-            )
-            cols = np.asarray([bundle.item_index[i] for i in fresh_items], dtype=np.int64)
-            extra = sp.csr_matrix((small.data, cols[small.indices], [0, small.nnz]),
-                                  shape=(1, n_items), dtype=np.float32)
-            extra_neg = cols[small_neg]
-            base = sp.csr_matrix(base + extra)
-            # A fresh dislike wins over an older positive signal.
-            if len(extra_neg):
-                base = base.tolil()
-                base[0, extra_neg] = 0
-                base = sp.csr_matrix(base)
-                base.eliminate_zeros()
+            index = bundle.item_index
+            positive, negative = fresh_weights(
+                (r for r in fresh if r[0] in index), self.settings.interaction_weights,
+                half_life_days=self.settings.time_decay_half_life_days, now=datetime.now(UTC))
+            extra_cols = np.fromiter((index[i] for i in positive), dtype=np.int64, count=len(positive))
+            extra_neg = np.fromiter((index[i] for i in negative), dtype=np.int64, count=len(negative))
+            # Training row plus fresh weights, summed per item; a fresh dislike wins over
+            # an older positive signal (same rules as training).
+            cols, at = np.unique(np.concatenate([base.indices.astype(np.int64), extra_cols]),
+                                 return_inverse=True)
+            summed = np.bincount(at, weights=np.concatenate(
+                [base.data.astype(np.float64), np.fromiter(positive.values(), dtype=np.float64)]),
+                minlength=len(cols)).astype(np.float32)
+            keep = ~np.isin(cols, extra_neg) if len(extra_neg) else np.ones(len(cols), dtype=bool)
+            base = sp.csr_matrix((summed[keep], cols[keep], np.array([0, int(keep.sum())])),
+                                 shape=(1, n_items), dtype=np.float32)
             disliked = np.union1d(disliked, extra_neg)
         return base, np.asarray(disliked, dtype=np.int64)
 
