@@ -4,7 +4,8 @@ Scores come from the served model version; the user's history is the training ro
 the events posted since that version's snapshot (``fresh_interactions``, held in memory
 by :mod:`fastinsight.services.realtime`), folded in at request time so a new interaction
 changes the next answer without retraining. A request for a known user makes no
-database round trip. Hidden, disliked, seen and caller-excluded items are masked before
+database round trip; when the user has no events since training, the answer is walked
+from the version's per-user candidate lists (:mod:`fastinsight.services.precomputed`). Hidden, disliked, seen and caller-excluded items are masked before
 ranking; business rules (boost/bury categories, pinned items, max items per category)
 are applied after.
 """
