@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from fastinsight.recsys.matrix import build_matrix, fresh_weights, from_arrays, history_row
+from fastinsight.recsys.matrix import build_matrix, fresh_weights, from_arrays
 
 W = {"view": 1.0, "click": 2.0, "purchase": 10.0, "rating": 4.0, "dislike": -5.0}
 T0 = datetime(2024, 6, 1, 12, 0, 0)
@@ -183,25 +183,11 @@ def test_from_arrays_matches_build_matrix():
     np.testing.assert_array_equal(a.negatives.toarray(), b.negatives.toarray())
 
 
-def test_history_row_uses_the_model_item_axis():
-    item_ids = np.array(["a", "b", "c", "d"])
-    row, disliked = history_row(
-        [("c", "view", None, T0), ("c", "click", None, T0), ("a", "dislike", None, T0),
-         ("zzz", "view", None, T0)],
-        W,
-        item_ids,
-    )
-    assert row.shape == (1, 4)
-    np.testing.assert_array_equal(row.toarray(), [[0.0, 0.0, 3.0, 0.0]])
-    assert disliked.tolist() == [0]
-    empty, none = history_row([], W, item_ids)
-    assert empty.shape == (1, 4) and empty.nnz == 0 and none.size == 0
-
-
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("half_life", [None, 7.0])
-def test_fresh_weights_follow_history_row(seed: int, half_life: float | None) -> None:
-    """Serving's matrix-free weighting gives history_row's row and dislikes."""
+def test_fresh_weights_follow_the_training_rules(seed: int, half_life: float | None) -> None:
+    """Serving's matrix-free weighting of one user's events gives the row and dislikes
+    ``build_matrix`` (training) gives on the same item axis."""
     rng = np.random.default_rng(seed)
     item_ids = np.array(list("abcdefgh"))
     kinds = list(W)
@@ -212,18 +198,20 @@ def test_fresh_weights_follow_history_row(seed: int, half_life: float | None) ->
         records.append((str(rng.choice(item_ids)), kind, value,
                         T0 - timedelta(hours=float(rng.integers(0, 400)))))
     options = {"half_life_days": half_life, "now": T0 + timedelta(days=1)}
-    row, disliked = history_row(records, W, item_ids, **options)
+    built = build_matrix((("u", *r) for r in records), W, item_ids=item_ids, **options)
     positive, negative = fresh_weights(records, W, **options)
     index = {i: n for n, i in enumerate(item_ids.tolist())}
     dense = np.zeros(len(item_ids))
     for item, weight in positive.items():
         dense[index[item]] = weight
-    np.testing.assert_allclose(dense, row.toarray()[0], rtol=1e-6)
-    assert sorted(index[i] for i in negative) == sorted(disliked.tolist())
+    np.testing.assert_allclose(dense, built.matrix.toarray()[0], rtol=1e-6)
+    assert sorted(index[i] for i in negative) == built.negatives.indices.tolist()
     assert not set(positive) & negative
 
 
-def test_fresh_weights_skip_what_history_row_refuses() -> None:
+def test_fresh_weights_skip_what_training_refuses() -> None:
+    """A type no longer configured or a rating without a value: skipped, not an error."""
     positive, negative = fresh_weights(
-        [("a", "gone_type", None, T0), ("b", "rating", None, T0), ("c", "view", None, T0)], W)
-    assert positive == {"c": 1.0} and negative == set()
+        [("a", "gone_type", None, T0), ("b", "rating", None, T0), ("c", "view", None, T0),
+         ("c", "click", None, T0), ("d", "dislike", None, T0), ("d", "view", None, T0)], W)
+    assert positive == {"c": 3.0} and negative == {"d"}

@@ -250,31 +250,6 @@ def _build(
                              item_ids=universe)
 
 
-def history_row(
-    records: Iterable[tuple[str, str, float | None, datetime]],
-    weights: Mapping[str, float],
-    item_ids: np.ndarray,
-    **options: Any,
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    """One user's ``(item_id, type, value, timestamp)`` records as a 1 x n_items row.
-
-    Uses the same weighting rules as training (pass the same ``half_life_days``/``now``/
-    ``rating_scale`` as keyword ``options``). Returns the positive row, for
-    ``Recommender.recommend(history=...)``, and the indices of disliked items, for its
-    ``exclude``.
-    """
-    built = build_matrix(
-        (("_", item, kind, value, ts) for item, kind, value, ts in records),
-        weights,
-        item_ids=item_ids,
-        **options,
-    )
-    n_items = int(np.asarray(item_ids).shape[0])
-    if built.n_users == 0:
-        return sp.csr_matrix((1, n_items), dtype=np.float32), np.empty(0, dtype=np.int64)
-    return built.matrix, built.negatives.indices.astype(np.int64)
-
-
 def fresh_weights(
     records: Iterable[tuple[str, str, float | None, datetime]],
     weights: Mapping[str, float],
@@ -283,7 +258,8 @@ def fresh_weights(
     now: datetime | None = None,
     rating_scale: float = DEFAULT_RATING_SCALE,
 ) -> tuple[dict[str, float], set[str]]:
-    """``history_row``'s rules for a handful of records, without building matrices:
+    """The training weights (``build_matrix``) of one user's handful of records, without
+    building matrices:
     (summed positive weight per item, disliked items). A disliked item has no positive
     weight. Serving applies this per request to the events posted since training, where
     the matrix machinery cost ten times the arithmetic. Records of a type that is no

@@ -5,9 +5,9 @@ the events posted since that version's snapshot (``fresh_interactions``, held in
 by :mod:`fastinsight.services.realtime`), folded in at request time so a new interaction
 changes the next answer without retraining. A request for a known user makes no
 database round trip; when the user has no events since training, the answer is walked
-from the version's per-user candidate lists (:mod:`fastinsight.services.precomputed`). Hidden, disliked, seen and caller-excluded items are masked before
-ranking; business rules (boost/bury categories, pinned items, max items per category)
-are applied after.
+from the version's per-user candidate lists (:mod:`fastinsight.services.precomputed`).
+Hidden, disliked, seen and caller-excluded items are masked before ranking; business
+rules (boost/bury categories, pinned items, max items per category) are applied after.
 """
 
 from __future__ import annotations
