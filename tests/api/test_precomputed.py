@@ -8,6 +8,7 @@ the first must not fold users in or search the item index to give it.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +16,9 @@ from pymongo.database import Database
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
+from fastinsight.services.bundle import ModelBundle
 from fastinsight.services.training import train
+from fastinsight.storage.mongo.models import ModelVersionRepository
 from tests.api.test_recommend import seed
 from tests.api.test_retrieval import QUERIES
 from tests.conftest import API_KEY
@@ -76,6 +79,17 @@ def test_listed_answers_equal_live_answers(
         while not live_svc.realtime.events("a0") and time.monotonic() < deadline:
             time.sleep(0.01)
         assert _same(live.get("/v1/users/a0/recommendations", params={"k": 3}).json()["items"], after)
+
+
+def test_lists_are_sanity_checked_before_activation(
+    db: Database[dict[str, object]], settings: Settings, tmp_path: Path
+) -> None:
+    seed(db, settings)
+    doc = train(db, settings, "als", {"factors": 8, "iterations": 15}, evaluate=False)
+    bundle = ModelBundle.load(ModelVersionRepository(db), doc["version"], tmp_path, build_index=False)
+    assert bundle.candidates is not None and bundle.sanity_problem() is None
+    bundle.candidates.ids[3, 0] = len(bundle.item_ids)
+    assert bundle.sanity_problem() == "candidate lists name items outside the catalogue"
 
 
 def test_lists_can_be_turned_off(db: Database[dict[str, object]], settings: Settings) -> None:

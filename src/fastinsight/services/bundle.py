@@ -102,6 +102,10 @@ class ModelBundle:
             return f"model has {self.model.n_items} items, id map has {len(self.item_ids)}"
         if len(self.user_ids) == 0:
             return "no users"
+        lists = self.candidates
+        if lists is not None and lists.ids.size and not (
+                int(lists.ids.min()) >= -1 and int(lists.ids.max()) < len(self.item_ids)):
+            return "candidate lists name items outside the catalogue"
         probe = np.linspace(0, len(self.user_ids) - 1, num=min(5, len(self.user_ids)), dtype=int)
         for user in probe:
             scores = self.model.score_users([int(user)])[0]
