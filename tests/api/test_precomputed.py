@@ -81,6 +81,33 @@ def test_listed_answers_equal_live_answers(
         assert _same(live.get("/v1/users/a0/recommendations", params={"k": 3}).json()["items"], after)
 
 
+def test_items_added_after_training_keep_the_lists_as_candidates(
+    db: Database[dict[str, object]], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new item may enter by content, so the walk is skipped; the live path then takes
+    the lists as its candidates instead of searching the index, with the same answers."""
+    seed(db, settings)
+    train(db, settings, "als", {"factors": 8, "iterations": 15}, evaluate=False)
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as listed, \
+            TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as live:
+        live_svc = live.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        live_svc.manager.current.candidates = None
+        assert listed.post("/v1/items", json={"item_id": "a-new", "title": "Alpha new",
+                                              "categories": ["alpha"]}).status_code == 201
+        live_svc.manager.refresh_changed_items()  # the other process reads the change feed
+        svc = listed.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        assert svc._view(svc.manager.current).cold
+        monkeypatch.setattr(svc, "_retrieve", _no_live_scoring)
+        seen_new = False
+        for user in USERS:
+            for params in ({"k": 5}, {"k": 12}, {"k": 4, "exclude": ["a3"]}):
+                got = listed.get(f"/v1/users/{user}/recommendations", params=params).json()["items"]
+                want = live.get(f"/v1/users/{user}/recommendations", params=params).json()["items"]
+                assert _same(got, want), (user, params)
+                seen_new |= "a-new" in [i["item_id"] for i in got]
+        assert seen_new  # the new item did reach some lists, by its category
+
+
 def test_lists_are_sanity_checked_before_activation(
     db: Database[dict[str, object]], settings: Settings, tmp_path: Path
 ) -> None:

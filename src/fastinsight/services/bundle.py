@@ -44,6 +44,7 @@ class ModelBundle:
     retrieval: VectorIndex | None = None  # inner product with a user's query vector
     candidates: CandidateLists | None = None  # each trained user's best items (training time)
     _trending: dict[tuple[int, float | None], np.ndarray] = field(default_factory=dict)
+    _cold_start: dict[int, np.ndarray] = field(default_factory=dict)
     _orders: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -127,12 +128,12 @@ class ModelBundle:
     def cold_start_scores(self, window_days: int) -> np.ndarray:
         """Trending over ``window_days``, or over every kept day when that window is empty
         (cached per version, like ``trending_scores``)."""
-        scores = self.trending_scores(window_days)
-        key = (-window_days, None)
-        cached = self._trending.get(key)
+        cached = self._cold_start.get(window_days)
         if cached is None:
-            cached = scores if scores.any() else self.trending_scores(self.daily.shape[1])
-            self._trending[key] = cached
+            cached = self.trending_scores(window_days)
+            if not cached.any():
+                cached = self.trending_scores(self.daily.shape[1])
+            self._cold_start[window_days] = cached
         return cached
 
     def trending_scores(self, window_days: int, half_life_days: float | None = None) -> np.ndarray:
