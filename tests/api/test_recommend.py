@@ -283,3 +283,30 @@ def test_item_deleted_by_another_process_is_dropped_by_incremental_refresh(
         _rows([{"item_id": "a3", "title": "Alpha a3", "categories": ["alpha"]}]))
     manager.refresh_changed_items()
     assert manager.catalog.get("a3") is not None
+
+
+def test_ease_learns_sessions_from_the_stored_interaction_times(
+    db: Database[dict[str, object]], settings: Settings
+) -> None:
+    """Ten users viewed x and s minutes apart and l a month later; two more viewed x and l
+    40 minutes apart. Over whole histories l goes with x more often, but the stored times
+    say s goes with x within sessions: EASE trained from MongoDB ranks s first for a user
+    who only viewed x, and ranks l first with its session term off."""
+    svc = IngestService(db, settings)
+    svc.import_items(_rows([{"item_id": i, "title": i.upper()} for i in ("x", "s", "l", "f")]))
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    taken = {f"u{u}": [("x", 0), ("s", 3), ("l", 30 * 1440), ("f", 60 * 1440)] for u in range(10)}
+    taken.update({f"u{u}": [("x", 0), ("l", 40)] for u in (10, 11)})  # minutes after day start
+    events = [{"user_id": user, "item_id": item, "type": "view",
+               "timestamp": (start + timedelta(days=n, minutes=m)).isoformat()}
+              for n, (user, pairs) in enumerate(taken.items()) for item, m in pairs]
+    events.append({"user_id": "t", "item_id": "x", "type": "view", "timestamp": start.isoformat()})
+    assert not svc.import_interactions(_rows(events)).rejected
+    firsts = []
+    for params in ({"l2": 1.0}, {"l2": 1.0, "session_gap_seconds": 0}):
+        train(db, settings, "ease", params, evaluate=False)
+        with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
+            r = client.get("/v1/users/t/recommendations", params={"k": 1})
+            assert r.status_code == 200, r.text
+            firsts.append(_ids(r)[0])
+    assert firsts == ["s", "l"]

@@ -42,6 +42,13 @@ def test_evaluate_file_writes_results(tmp_path):
     assert report["models"][1]["test"]["ndcg@2"] == 1.0
     assert (out / "plots" / "t_ndcg_by_activity.png").is_file()
     assert "| itemknn | ours |" in result.stdout
+    assert report["protocol"]["use_times"] is True
+    result = CliRunner().invoke(app(), [
+        "evaluate", "--file", str(src), "-a", "popularity", "--k", "2", "--no-search",
+        "--no-times", "--out", str(out), "--name", "t2",
+    ])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "t2.json").read_text())["protocol"]["use_times"] is False
 
 
 def test_evaluate_needs_exactly_one_source(tmp_path):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from fastinsight.recsys.evaluation.external import ImplicitRanker
 from fastinsight.recsys.evaluation.runner import (
@@ -168,3 +169,46 @@ def test_run_evaluation_trains_on_context_unless_positives_only():
     assert off["protocol"]["split_sizes"]["train_context"] == 0
     # The test positives are the same either way; only training input differs.
     assert off["protocol"]["split_sizes"]["test"] == report["protocol"]["split_sizes"]["test"]
+
+
+def _session_dataset():
+    """u0-u9 take x and s minutes apart and l a month later; u10, u11 take x and l five
+    minutes apart; t took x, and s is its held-out (test) item."""
+    from fastinsight.recsys.evaluation.data import from_records
+
+    day, minute = 86_400, 60
+    records = []
+    for u in range(12):
+        base = u * day
+        taken = [("x", 0), ("s", 3 * minute), ("l", 30 * day)] if u < 10 else [("x", 0), ("l", 5 * minute)]
+        records += [{"user_id": f"u{u:02d}", "item_id": i, "type": "view", "timestamp": base + at}
+                    for i, at in taken]
+    records += [{"user_id": "zt", "item_id": i, "type": "view", "timestamp": 0} for i in ("x", "s")]
+    return from_records(records)
+
+
+@pytest.mark.parametrize("algorithm, params", [
+    ("ease", {"l2": 1.0, "session_gap_seconds": 600}),
+    ("hybrid", {"components": [{"algorithm": "ease",
+                                "params": {"l2": 1.0, "session_gap_seconds": 600}}],
+                "min_positives": 2}),
+])
+def test_side_data_gives_models_the_interaction_times(algorithm, params):
+    """With times, EASE (also inside a hybrid) learns that s goes with x and ranks the
+    held-out s first; without them it ranks l first."""
+    from fastinsight.recsys.evaluation.runner import SideData
+
+    data = _session_dataset()
+    t = int(np.flatnonzero(data.user_ids == "zt")[0])
+    s = int(np.flatnonzero(data.item_ids == "s")[0])
+    full = data.matrix()
+    test = sp.csr_matrix(([1.0], ([t], [s])), shape=full.shape, dtype=np.float32)
+    train = sp.csr_matrix(full - full.multiply(test))
+    train.eliminate_zeros()
+    empty = sp.csr_matrix(full.shape, dtype=np.float32)
+    ndcg = {}
+    for name, side in (("times", SideData(times=data.time_matrix())), ("none", None)):
+        result = evaluate_candidate(Candidate(algorithm, params=params), train, empty, test, [1],
+                                    search=False, side=side)
+        ndcg[name] = result.test.metrics["ndcg@1"]
+    assert ndcg == {"times": 1.0, "none": 0.0}

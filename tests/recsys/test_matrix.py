@@ -181,6 +181,28 @@ def test_from_arrays_matches_build_matrix():
     np.testing.assert_array_equal(a.item_ids, b.item_ids)
     np.testing.assert_allclose(a.matrix.toarray(), b.matrix.toarray(), rtol=1e-6)
     np.testing.assert_array_equal(a.negatives.toarray(), b.negatives.toarray())
+    assert a.times is not None and b.times is not None
+    np.testing.assert_array_equal(a.times.toarray(), b.times.toarray())
+    assert from_arrays(users, items, types, values, None, W).times is None
+
+
+def test_times_hold_the_latest_positive_record_of_each_stored_pair():
+    epoch = datetime(1970, 1, 1)
+    im = build_matrix(
+        [
+            ("u1", "a", "view", None, T0 + timedelta(hours=2)),
+            ("u1", "a", "purchase", None, T0),  # earlier: the view's time is kept
+            ("u1", "b", "click", None, T0 + timedelta(minutes=5)),
+            ("u2", "b", "view", None, T0),
+            ("u2", "b", "dislike", None, T0 + timedelta(days=1)),  # not stored: no time
+        ],
+        W,
+    )
+    assert im.times is not None
+    np.testing.assert_array_equal(im.times.indptr, im.matrix.indptr)
+    np.testing.assert_array_equal(im.times.indices, im.matrix.indices)
+    t0 = (T0 - epoch).total_seconds()
+    np.testing.assert_array_equal(im.times.data, [t0 + 7200, t0 + 300])
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -87,6 +87,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed of the split and the search")] = 0,
         content: Annotated[bool, typer.Option(
             help="Give content-aware models item metadata features")] = True,
+        times: Annotated[bool, typer.Option(
+            help="Give session-aware models (EASE) the interaction times of the pairs "
+                 "they are fitted on")] = True,
         positives_only: Annotated[bool, typer.Option(
             "--positives-only",
             help="Train on positives alone; by default interactions that are not positive "
@@ -115,7 +118,7 @@ def register(app: typer.Typer) -> None:
                 budget_seconds=budget_seconds,
                 search_mode="grid" if search_mode is ModeChoice.grid else "random",
                 max_trials=max_trials, metric=metric or f"ndcg@{ks[0]}", use_content=content,
-                context=not positives_only, extra={"min_rating": min_rating},
+                use_times=times, context=not positives_only, extra={"min_rating": min_rating},
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc

@@ -6,6 +6,14 @@ in float32, in place (Cholesky factor and inverse overwrite the Gram matrix), so
 peak is about one n x n float32 array plus bounded work blocks. Fitting refuses to
 start when that estimate passes ``max_memory_gib``; ``max_items`` fits EASE on the
 most popular items only (the rest are never recommended by this model).
+
+**Sessions.** Given the pairs' times (:meth:`EASERecommender.set_interaction_times`),
+the Gram matrix also counts co-occurrence within sessions:
+``XᵀX + session_weight · SᵀS``, where each row of ``S`` is one session of one user
+(:func:`fastinsight.recsys.sessions.session_matrix`). Items taken minutes apart then
+weigh more than items the same user took years apart. Scoring is unchanged
+(``history @ B``). On MovieLens this lifted test NDCG@10 by 2-4% on random splits and
+by 3-5% on a temporal split (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from scipy.linalg import lapack
 from fastinsight.errors import ModelError
 from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
 from fastinsight.recsys.matrix import require_finite
+from fastinsight.recsys.sessions import pair_times, session_matrix
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +46,14 @@ class EASEParams(ModelParams):
     num_threads: int = Field(
         default=0, ge=0, description="BLAS threads for the inversion; 0: the BLAS default"
     )
+    session_gap_seconds: float = Field(
+        default=1800.0, ge=0,
+        description="a user's session ends after this long without an interaction; 0: no "
+        "session term (also when the model is given no interaction times)",
+    )
+    session_weight: float = Field(
+        default=1.0, ge=0, description="weight of within-session co-occurrence in the Gram matrix"
+    )
 
 
 def estimate_bytes(n_items: int) -> int:
@@ -52,6 +69,21 @@ class EASERecommender(Recommender[EASEParams]):
         super().__init__(params)
         self._weights = np.zeros((0, 0), dtype=np.float32)
         self._items = np.zeros(0, dtype=np.int64)  # model item -> matrix column
+        self._times: sp.csr_matrix | None = None
+
+    def set_interaction_times(self, times: sp.csr_matrix | None) -> None:
+        """Epoch seconds per (user, item) pair, for the session term; it may hold more
+        pairs than the fit matrix (only the fitted pairs' times are read)."""
+        self._times = times
+
+    def _sessions(self, matrix: sp.csr_matrix) -> sp.csr_matrix | None:
+        p = self.params
+        if self._times is None or p.session_gap_seconds <= 0 or p.session_weight <= 0:
+            return None
+        sessions = session_matrix(matrix, pair_times(self._times, matrix), p.session_gap_seconds)
+        log.info("ease: %d sessions of %d users (gap %gs)", sessions.shape[0],
+                 int((matrix.getnnz(axis=1) > 0).sum()), p.session_gap_seconds)
+        return sessions
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         require_finite(matrix)
@@ -66,13 +98,17 @@ class EASERecommender(Recommender[EASEParams]):
                 f"EASE on the most popular items only, or raise max_memory_gib."
             )
         x = matrix[:, items].tocsc().astype(np.float32)
+        sessions = self._sessions(matrix)
+        extra = None
+        if sessions is not None:
+            extra = (sessions[:, items].tocsc().astype(np.float32), self.params.session_weight)
         if self.params.num_threads:
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(self.params.num_threads, "blas"):
-                self._weights = _closed_form(x, self.params.l2)
+                self._weights = _closed_form(x, self.params.l2, extra)
         else:
-            self._weights = _closed_form(x, self.params.l2)
+            self._weights = _closed_form(x, self.params.l2, extra)
         self._items = items
 
     def _choose_items(self, matrix: sp.csr_matrix) -> np.ndarray:
@@ -120,17 +156,23 @@ class EASERecommender(Recommender[EASEParams]):
         self._items = arrays["items"].astype(np.int64, copy=False)
 
 
-def _closed_form(x: sp.csc_matrix, l2: float) -> np.ndarray:
-    """B for a users x m csc matrix; returns a C-contiguous float32 m x m array."""
+def _closed_form(
+    x: sp.csc_matrix, l2: float, extra: tuple[sp.csc_matrix, float] | None = None
+) -> np.ndarray:
+    """B for a users x m csc matrix; returns a C-contiguous float32 m x m array.
+
+    ``extra`` = (rows x m csc matrix ``S``, weight ``w``) adds ``w · SᵀS`` to the Gram matrix.
+    """
     m = int(x.shape[1])
     if m == 0:
         return np.zeros((0, 0), dtype=np.float32)
-    xt = x.T.tocsr()
     gram = np.zeros((m, m), dtype=np.float32, order="F")
     block = max(1, BLOCK_BYTES // (8 * m))
-    for start in range(0, m, block):
-        stop = min(m, start + block)
-        gram[:, start:stop] = (xt @ x[:, start:stop]).toarray()
+    for part, weight in ((x, 1.0), *(() if extra is None else (extra,))):
+        part_t = part.T.tocsr()
+        for start in range(0, m, block):
+            stop = min(m, start + block)
+            gram[:, start:stop] += np.float32(weight) * (part_t @ part[:, start:stop]).toarray()
     gram[np.diag_indices(m)] += np.float32(l2)
 
     # Upper Cholesky factor, then the inverse from it, both overwriting ``gram``.

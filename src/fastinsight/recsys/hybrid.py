@@ -77,7 +77,8 @@ class HybridRecommender(Recommender[HybridParams]):
     """Blend of registered models; ``weights`` (one per component) sum to 1.
 
     :meth:`set_item_content` is passed on to the components that take content (the
-    two-tower model). No embeddings of its own: ``user_factors``/``item_factors`` are
+    two-tower model), :meth:`set_interaction_times` to those that use times (EASE). No
+    embeddings of its own: ``user_factors``/``item_factors`` are
     None, so serving scores it exactly rather than through an ANN index.
     """
 
@@ -90,11 +91,15 @@ class HybridRecommender(Recommender[HybridParams]):
         self.weights = np.zeros(0, dtype=np.float64)
         self.search: dict[str, Any] = {}
         self._content: tuple[np.ndarray, Any] | None = None
+        self._times: sp.csr_matrix | None = None
         self._saved: list[int] = []
 
     def set_item_content(self, item_features: np.ndarray, encoder: Any = None) -> Self:
         self._content = (item_features, encoder)
         return self
+
+    def set_interaction_times(self, times: sp.csr_matrix | None) -> None:
+        self._times = times
 
     # ---- training -----------------------------------------------------------------
     def _new_components(self, which: Sequence[int]) -> dict[int, Recommender[Any]]:
@@ -108,6 +113,8 @@ class HybridRecommender(Recommender[HybridParams]):
             model = registry.create(spec.algorithm, spec.params)
             if self._content is not None and hasattr(model, "set_item_content"):
                 model.set_item_content(*self._content)
+            if self._times is not None and hasattr(model, "set_interaction_times"):
+                model.set_interaction_times(self._times)
             models[i] = model
         return models
 

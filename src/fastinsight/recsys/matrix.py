@@ -13,6 +13,8 @@ Rules, applied in this order:
 4. Weights of the same (user, item) pair are summed per sign. Negative weights (dislikes) go
    to ``negatives`` as 1.0, and a disliked item carries no positive weight at all, so it is
    neither learned from as a like nor recommended back.
+5. With timestamps, ``times`` holds the epoch seconds of each stored pair's latest positive
+   record (session-aware models cut histories into sessions with it).
 
 Naive datetimes are taken as UTC (PyMongo returns naive UTC by default).
 """
@@ -29,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastinsight.errors import ModelError
+from fastinsight.recsys.sessions import pair_times
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class InteractionMatrix:
     negatives: sp.csr_matrix
     user_ids: np.ndarray
     item_ids: np.ndarray
+    times: sp.csr_matrix | None = None  # float64 epoch seconds, the pattern of ``matrix``
     _cache: dict[str, dict[str, int]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -102,11 +106,9 @@ def build_matrix(
     if len(columns) != 5:
         raise ValueError("records must be (user_id, item_id, type, value, timestamp) tuples")
     users, items, types, values, stamps = columns
-    seconds = None
-    if half_life_days is not None or since is not None:
-        seconds = np.fromiter(
-            (to_epoch_seconds(t) for t in stamps), dtype=np.float64, count=len(stamps)
-        )
+    seconds = np.fromiter(
+        (to_epoch_seconds(t) for t in stamps), dtype=np.float64, count=len(stamps)
+    )
     return _build(
         _factorize_list(users),
         _factorize_list(items),
@@ -140,7 +142,7 @@ def from_arrays(
 
     ``values`` holds NaN where a record has no value. ``timestamps`` is either
     ``datetime64`` or seconds since the epoch; it may be ``None`` when neither decay nor
-    ``since`` is asked for.
+    ``since`` is asked for (the result then has no ``times``).
     """
     n = np.asarray(users).shape[0]
     vals = np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
@@ -204,8 +206,10 @@ def _build(
         raise ValueError("half_life_days must be positive")
     if rating_scale <= 0:
         raise ValueError("rating_scale must be positive")
-    if (half_life_days is not None or since is not None) and (secs is None or secs.shape[0] != n):
+    if (half_life_days is not None or since is not None) and secs is None:
         raise ValueError("time decay and since need one timestamp per record")
+    if secs is not None and secs.shape[0] != n:
+        raise ValueError("every column must have one entry per record")
 
     w = _type_weights(types, vals, weights, rating_scale)
     keep = np.ones(n, dtype=bool)
@@ -225,6 +229,7 @@ def _build(
     keep &= cols >= 0
     if not keep.all():
         rows, cols, w = rows[keep], cols[keep], w[keep]
+        secs = None if secs is None else secs[keep]
         user_ids, rows = _compact(user_ids, rows)
     shape = (user_ids.shape[0], universe.shape[0])
 
@@ -244,10 +249,25 @@ def _build(
         matrix.eliminate_zeros()
     matrix.sort_indices()
     negatives.sort_indices()
+    times = None if secs is None else _latest_times(matrix, rows[pos], cols[pos], secs[pos])
     log.info("built matrix users=%d items=%d nnz=%d dislikes=%d from %d records",
              shape[0], shape[1], matrix.nnz, negatives.nnz, n)
     return InteractionMatrix(matrix=matrix, negatives=negatives, user_ids=user_ids,
-                             item_ids=universe)
+                             item_ids=universe, times=times)
+
+
+def _latest_times(
+    matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, secs: np.ndarray
+) -> sp.csr_matrix:
+    """The latest of ``secs`` per stored pair of ``matrix`` (canonical CSR), same pattern."""
+    order = np.lexsort((secs, cols, rows))
+    rows, cols, secs = rows[order], cols[order], secs[order]
+    last = np.ones(rows.size, dtype=bool)
+    last[:-1] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    latest = sp.csr_matrix((secs[last], (rows[last], cols[last])), shape=matrix.shape,
+                           dtype=np.float64)
+    return sp.csr_matrix((pair_times(latest, matrix), matrix.indices.copy(),
+                          matrix.indptr.copy()), shape=matrix.shape)
 
 
 def fresh_weights(

@@ -168,9 +168,10 @@ def train(
         f"in {time.perf_counter() - started:.1f}s")
     selection: dict[str, Any] | None = None
     if select_from:
+        from fastinsight.recsys.evaluation.runner import SideData
         from fastinsight.recsys.evaluation.selection import select_model
 
-        chosen = select_model(data.matrix, list(select_from))
+        chosen = select_model(data.matrix, list(select_from), side=SideData(times=data.times))
         algorithm, params, reason = chosen.winner, chosen.params, chosen.reasons[0]
         selection = chosen.to_dict()
         for line in chosen.reasons:
@@ -178,6 +179,8 @@ def train(
     content: dict[str, Any] = {}
 
     def prepare(model: Recommender[Any]) -> None:
+        if hasattr(model, "set_interaction_times"):
+            model.set_interaction_times(data.times)
         setter = getattr(model, "set_item_content", None)
         if setter is None:
             return

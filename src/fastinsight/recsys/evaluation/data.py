@@ -118,6 +118,15 @@ class EvalDataset:
             shape=(self.n_users, self.n_items), dtype=np.float32,
         )
 
+    def time_matrix(self) -> sp.csr_matrix:
+        """Users x items epoch seconds of every pair, positives and context (float64)."""
+        ctx = self.context
+        return sp.csr_matrix(
+            (np.concatenate([self.timestamps, ctx.timestamps]).astype(np.float64),
+             (np.concatenate([self.users, ctx.users]), np.concatenate([self.items, ctx.items]))),
+            shape=(self.n_users, self.n_items), dtype=np.float64,
+        )
+
     def without_context(self) -> EvalDataset:
         """The positives alone: training then sees only what can be relevant."""
         return replace(self, context=PairTable.empty())

@@ -21,6 +21,7 @@ from fastinsight.recsys.evaluation.runner import (
     EXTERNAL_ALGORITHMS,
     Candidate,
     ModelResult,
+    SideData,
     content_features,
     evaluate_candidate,
 )
@@ -101,6 +102,9 @@ class EvaluationConfig:
     max_trials: int | None = None
     metric: str = "ndcg@10"
     use_content: bool = True
+    # Interaction times, for session-aware models (EASE's session term); only the times
+    # of the pairs a model is fitted on are read, never those of held-out pairs.
+    use_times: bool = True
     # Non-relevant interactions (e.g. low ratings) are training input and never
     # recommended back, as in the product; False evaluates on positives alone.
     context: bool = True
@@ -150,6 +154,7 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
                                     cfg.min_positives)
     split = make_split(filtered, cfg.split, cfg.validation, cfg.test, cfg.seed)
     content = content_features(filtered, cfg.seed) if cfg.use_content else None
+    side = SideData(content, filtered.time_matrix() if cfg.use_times else None)
     prepared = time.perf_counter() - started
     algorithms = list(cfg.algorithms) if cfg.algorithms else default_algorithms()
     candidates = [Candidate(a) for a in algorithms] + list(cfg.extra_candidates)
@@ -160,7 +165,7 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
         results.append(evaluate_candidate(
             candidate, split.train, split.validation, split.test, cfg.ks,
             search=cfg.search, budget_seconds=cfg.budget_seconds, mode=cfg.search_mode,
-            seed=cfg.seed, metric=cfg.metric, max_trials=cfg.max_trials, content=content,
+            seed=cfg.seed, metric=cfg.metric, max_trials=cfg.max_trials, side=side,
             final_fit=split.train_validation(),
         ))
     report: dict[str, Any] = {

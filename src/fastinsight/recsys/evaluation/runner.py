@@ -51,17 +51,35 @@ class ContentFeatures:
     encoder: Any
 
 
+@dataclass(frozen=True)
+class SideData:
+    """What a model may use besides its fit matrix; each takes what it has a setter for.
+
+    ``times`` holds epoch seconds for (user, item) pairs of the whole data set; a model
+    reads only those of the pairs it is fitted on (:mod:`fastinsight.recsys.sessions`).
+    """
+
+    content: ContentFeatures | None = None
+    times: sp.csr_matrix | None = None
+
+    def give_to(self, model: Any) -> None:
+        if self.content is not None and hasattr(model, "set_item_content"):
+            model.set_item_content(self.content.features, self.content.encoder)
+        if self.times is not None and hasattr(model, "set_interaction_times"):
+            model.set_interaction_times(self.times)
+
+
 class RecommenderRanker:
     """Our models through the :class:`~fastinsight.recsys.base.Recommender` contract."""
 
-    def __init__(self, model: Any, content: ContentFeatures | None = None) -> None:
+    def __init__(self, model: Any, side: SideData | None = None) -> None:
         self.model = model
-        self.content = content
+        self.side = side
         self.matrix: sp.csr_matrix | None = None
 
     def fit(self, matrix: sp.csr_matrix) -> float:
-        if self.content is not None and hasattr(self.model, "set_item_content"):
-            self.model.set_item_content(self.content.features, self.content.encoder)
+        if self.side is not None:
+            self.side.give_to(self.model)
         self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
         started = time.perf_counter()
         self.model.fit(self.matrix)
@@ -107,13 +125,13 @@ class Candidate:
 
 
 def make_ranker(
-    algorithm: str, params: Mapping[str, Any], content: ContentFeatures | None = None
+    algorithm: str, params: Mapping[str, Any], side: SideData | None = None
 ) -> Ranker:
     if algorithm in EXTERNAL_ALGORITHMS:
         return ImplicitRanker(algorithm, dict(params))
     from fastinsight.recsys import registry
 
-    return RecommenderRanker(registry.create(algorithm, dict(params)), content)
+    return RecommenderRanker(registry.create(algorithm, dict(params)), side)
 
 
 def default_params(algorithm: str) -> dict[str, Any]:
@@ -163,9 +181,9 @@ def evaluate_ranker(
 
 def fit_and_evaluate(
     algorithm: str, params: Mapping[str, Any], fit_matrix: sp.csr_matrix,
-    target: sp.csr_matrix, ks: Sequence[int], content: ContentFeatures | None = None,
+    target: sp.csr_matrix, ks: Sequence[int], side: SideData | None = None,
 ) -> tuple[Outcome, float]:
-    ranker = make_ranker(algorithm, params, content)
+    ranker = make_ranker(algorithm, params, side)
     fit_seconds = ranker.fit(fit_matrix)
     return evaluate_ranker(ranker, fit_matrix, target, ks), fit_seconds
 
@@ -222,7 +240,7 @@ def evaluate_candidate(
     test: sp.csr_matrix, ks: Sequence[int], *, search: bool = True,
     budget_seconds: float = 60.0, mode: SearchMode = "random", seed: int = 0,
     metric: str = "ndcg@10", max_trials: int | None = None,
-    content: ContentFeatures | None = None, final_fit: sp.csr_matrix | None = None,
+    side: SideData | None = None, final_fit: sp.csr_matrix | None = None,
 ) -> ModelResult:
     """Search on validation (or take the given params), refit on train+validation, test.
 
@@ -241,7 +259,7 @@ def evaluate_candidate(
 
         def trial(params: dict[str, Any]) -> tuple[dict[str, float], float]:
             outcome, fit_s = fit_and_evaluate(
-                algo, {**fixed, **params}, train, validation, ks, content,
+                algo, {**fixed, **params}, train, validation, ks, side,
             )
             return outcome.metrics, fit_s
 
@@ -256,11 +274,11 @@ def evaluate_candidate(
     else:
         params = fixed
         validation_metrics = (
-            fit_and_evaluate(algo, params, train, validation, ks, content)[0].metrics
+            fit_and_evaluate(algo, params, train, validation, ks, side)[0].metrics
             if has_validation else {}
         )
     train_validation = sp.csr_matrix(train + validation) if final_fit is None else final_fit
-    outcome, fit_seconds = fit_and_evaluate(algo, params, train_validation, test, ks, content)
+    outcome, fit_seconds = fit_and_evaluate(algo, params, train_validation, test, ks, side)
     log.info("%s test %s=%.4f fit=%.1fs", candidate.label, metric,
              outcome.metrics.get(metric, float("nan")), fit_seconds)
     return ModelResult(

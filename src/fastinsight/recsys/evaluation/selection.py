@@ -16,7 +16,7 @@ from typing import Any
 import scipy.sparse as sp
 
 from fastinsight.errors import ValidationFailed
-from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
+from fastinsight.recsys.evaluation.runner import Candidate, SideData, evaluate_candidate
 from fastinsight.recsys.evaluation.splits import holdout_matrix
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,14 @@ def select_model(
     min_positives: int = 5,
     seed: int = 0,
     search_budget_seconds: float = 0.0,
+    side: SideData | None = None,
 ) -> Selection:
     """Fit each candidate on a holdout split of ``matrix`` and return the best on ``metric``.
 
     ``params`` fixes parameters per algorithm. With ``search_budget_seconds > 0`` each
     candidate's default search space is also searched for that long, and the winner's
-    ``params`` are the chosen configuration.
+    ``params`` are the chosen configuration. ``side`` (item content, interaction times)
+    is given to the candidates that use it.
     """
     if not candidates:
         raise ValidationFailed.field("candidates", "at least one algorithm is needed")
@@ -71,11 +73,12 @@ def select_model(
             result = evaluate_candidate(
                 Candidate(algorithm, params=fixed), inner_fit, inner_val, held, [k],
                 search=True, budget_seconds=search_budget_seconds, seed=seed, metric=metric,
+                side=side,
             )
         else:
             result = evaluate_candidate(
                 Candidate(algorithm, params=fixed), fit, empty, held, [k], search=False,
-                seed=seed, metric=metric,
+                seed=seed, metric=metric, side=side,
             )
         scores[algorithm] = {name: round(v, 5) for name, v in result.test.metrics.items()}
         chosen[algorithm] = result.params

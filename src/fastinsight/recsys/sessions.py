@@ -1,0 +1,72 @@
+"""Sessions: a user's interactions cut wherever the gap between two of them is long.
+
+Items a user takes within minutes of each other are more closely related than items
+the same user took months apart; session-aware models learn from both. Times come as
+a sparse matrix of epoch seconds per (user, item) pair (the time of the pair's latest
+interaction, :attr:`fastinsight.recsys.matrix.InteractionMatrix.times`). It may hold
+more pairs than the matrix a model is fitted on (the whole data set, while the model
+is fitted on a training part): only the fitted pairs' times are ever read, so held-out
+pairs cannot leak into a model through their times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastinsight.errors import ModelError
+
+
+def _pair_keys(matrix: sp.csr_matrix) -> np.ndarray:
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    keys: np.ndarray = rows * np.int64(matrix.shape[1]) + matrix.indices.astype(np.int64)
+    return keys
+
+
+def pair_times(times: sp.csr_matrix, matrix: sp.csr_matrix) -> np.ndarray:
+    """Epoch seconds of each stored entry of ``matrix`` (in ``matrix.data`` order), looked
+    up in ``times``; NaN for pairs ``times`` does not hold."""
+    if times.shape != matrix.shape:
+        raise ModelError(
+            f"interaction times are {times.shape[0]} x {times.shape[1]}, the matrix is "
+            f"{matrix.shape[0]} x {matrix.shape[1]}"
+        )
+    times = sp.csr_matrix(times, dtype=np.float64)
+    times.sum_duplicates()  # canonical: sorted indices, so the keys below are sorted
+    known = _pair_keys(times)
+    wanted = _pair_keys(matrix)
+    out = np.full(wanted.size, np.nan, dtype=np.float64)
+    if known.size == 0 or wanted.size == 0:
+        return out
+    pos = np.minimum(np.searchsorted(known, wanted), known.size - 1)
+    hit = known[pos] == wanted
+    out[hit] = times.data[pos[hit]]
+    return out
+
+
+def session_matrix(matrix: sp.csr_matrix, seconds: np.ndarray, gap_seconds: float) -> sp.csr_matrix:
+    """Sessions x items: each row holds the weights of one session of one user.
+
+    A user's entries are ordered by time and a new session starts after a gap longer
+    than ``gap_seconds``. Entries without a time (NaN) are left out.
+    """
+    matrix = sp.csr_matrix(matrix)
+    if seconds.shape != matrix.data.shape:
+        raise ModelError("session_matrix needs one time per stored matrix entry")
+    if not gap_seconds > 0:
+        raise ModelError("gap_seconds must be positive")
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    known = np.isfinite(seconds)
+    rows, cols = rows[known], matrix.indices[known].astype(np.int64)
+    weights, stamps = matrix.data[known], seconds[known]
+    if rows.size == 0:
+        return sp.csr_matrix((0, matrix.shape[1]), dtype=matrix.dtype)
+    order = np.lexsort((cols, stamps, rows))
+    rows, cols, weights, stamps = rows[order], cols[order], weights[order], stamps[order]
+    starts = np.ones(rows.size, dtype=bool)
+    starts[1:] = (rows[1:] != rows[:-1]) | (np.diff(stamps) > gap_seconds)
+    session = np.cumsum(starts) - 1
+    return sp.csr_matrix(
+        (weights, (session, cols)), shape=(int(session[-1]) + 1, matrix.shape[1]),
+        dtype=matrix.dtype,
+    )
