@@ -57,10 +57,14 @@ def main() -> int:
         ks=(5, 10, 20, 50), metric="ndcg@10", algorithms=algorithms, search=True,
         budget_seconds=args.budget_seconds, search_mode="random",
         context=not args.positives_only,
-        # Shows what tuning the reference is worth; the comparison uses the tuned one.
+        # What tuning the reference is worth (the comparison uses the tuned one), and
+        # what EASE's sessions are worth (the same model without them, l2 searched).
         extra_candidates=(
-            Candidate("implicit_als", name="implicit_als (defaults)", space={}),
-        ) if args.with_defaults else (),
+            *((Candidate("implicit_als", name="implicit_als (defaults)", space={}),)
+              if args.with_defaults else ()),
+            Candidate("ease", name="ease (no sessions)", params={"session_gap_seconds": 0.0},
+                      space={"l2": [50.0, 100.0, 200.0, 400.0, 800.0]}),
+        ),
         extra={"min_rating": 4.0, "command": "python bench/movielens_eval.py "
                + " ".join(sys.argv[1:])},
     )

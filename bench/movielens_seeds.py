@@ -1,12 +1,15 @@
 """Is the MovieLens lift a property of one split? EASE vs implicit's ALS over several seeds.
 
+EASE is searched over its default space, sessions included (the session gap 0 means
+none were chosen).
+
 For each seed (a different random 80/10/10 split and search order) and each protocol
 (default: lower ratings are training input; ``positives-only``: they are not), both
 models are tuned on validation NDCG@10 with the same budget as ``movielens_eval.py``,
 refitted on train + validation and scored on test. Prints JSON and a table; writes
 ``bench/results/movielens_seeds.{json,md}``.
 
-    .venv/bin/python bench/movielens_seeds.py                  # seeds 0-3, about 9 min
+    .venv/bin/python bench/movielens_seeds.py                  # seeds 0-3, about 16 min
     .venv/bin/python bench/movielens_seeds.py --seeds 0,1 --budget-seconds 20
 """
 
@@ -38,21 +41,29 @@ def _row(report: dict[str, Any], seed: int, protocol: str) -> dict[str, Any]:
         "ease": comparison["ours_test"], "implicit_als": comparison["external_test"],
         "lift": comparison["relative_lift"], "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
         "ease_l2": models["ease"]["params"]["l2"],
+        "ease_sessions": {k: models["ease"]["params"][k]
+                          for k in ("session_gap_seconds", "session_weight")},
         "als_params": {k: models["implicit_als"]["params"][k]
                        for k in ("factors", "regularization", "alpha", "iterations")},
     }
 
 
+def _sessions(params: dict[str, float]) -> str:
+    gap = params["session_gap_seconds"]
+    return "none" if gap <= 0 else f"{gap:g} ({params['session_weight']:g})"
+
+
 def _table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     lines = [
-        "| seed | protocol | EASE NDCG@10 | implicit ALS NDCG@10 | lift | paired 95% CI | EASE λ |",
-        "|---|---|---|---|---|---|---|",
+        "| seed | protocol | EASE NDCG@10 | implicit ALS NDCG@10 | lift | paired 95% CI | EASE λ "
+        "| EASE session gap s (weight) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['seed']} | {r['protocol']} | {r['ease']:.4f} | {r['implicit_als']:.4f} | "
             f"{r['lift'] * 100:+.1f}% | [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | "
-            f"{r['ease_l2']:g} |")
+            f"{r['ease_l2']:g} | {_sessions(r['ease_sessions'])} |")
     lines.append("")
     for protocol, s in summary.items():
         lines.append(f"- {protocol}: lift mean {s['mean_lift'] * 100:+.1f}%, min "

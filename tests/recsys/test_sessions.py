@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from fastinsight.errors import ModelError
+from fastinsight.recsys.als import ALSParams, ALSRecommender
 from fastinsight.recsys.ease import EASEParams, EASERecommender
 from fastinsight.recsys.matrix import build_matrix
 from fastinsight.recsys.sessions import pair_times, session_matrix
@@ -18,15 +19,14 @@ MIN = timedelta(minutes=1)
 
 
 def test_sessions_cut_at_long_gaps_per_user_in_time_order() -> None:
-    # user 0: items 2 (t=0), 0 (t=5 min), 3 (t=3 h); user 1: items 1 (t=0), 2 (t=20 min)
-    m = sp.csr_matrix(np.array([[2, 0, 3, 4], [0, 5, 6, 0]], dtype=np.float32))
-    seconds = np.array([300.0, 0.0, 10800.0, 0.0, 1200.0])  # m.data order: (0,0) (0,2) (0,3) ...
+    # user 0: item 2 (t=0), 0 (5 min), 3 (3 h), 1 (3 h 4 min); user 1: 1 (0), 2 (20 min)
+    m = sp.csr_matrix(np.array([[2, 7, 3, 4], [0, 5, 6, 0]], dtype=np.float32))
+    seconds = np.array([300.0, 11040.0, 0.0, 10800.0, 0.0, 1200.0])  # in m.data order
     s = session_matrix(m, seconds, gap_seconds=600)
-    np.testing.assert_array_equal(
-        s.toarray(), [[2, 0, 3, 0], [0, 0, 0, 4], [0, 5, 0, 0], [0, 0, 6, 0]]
-    )
-    # a longer gap joins each user's entries into one session: S equals the matrix
-    np.testing.assert_array_equal(session_matrix(m, seconds, 3 * 3600).toarray(), m.toarray())
+    # user 1's items are 20 minutes apart: two single-item sessions, both left out
+    np.testing.assert_array_equal(s.toarray(), [[2, 0, 3, 0], [0, 7, 0, 4]])
+    # a gap longer than anyone's span joins each user's entries: S equals the matrix
+    np.testing.assert_array_equal(session_matrix(m, seconds, 4 * 3600).toarray(), m.toarray())
 
 
 def test_entries_without_a_time_are_left_out() -> None:
@@ -34,6 +34,7 @@ def test_entries_without_a_time_are_left_out() -> None:
     s = session_matrix(m, np.array([0.0, np.nan, 60.0]), gap_seconds=600)
     np.testing.assert_array_equal(s.toarray(), [[1, 0, 1]])
     assert session_matrix(m, np.full(3, np.nan), 600).shape == (0, 3)
+    assert session_matrix(m, np.array([0.0, np.nan, 6000.0]), 600).shape == (0, 3)
     with pytest.raises(ModelError, match="one time per stored matrix entry"):
         session_matrix(m, np.zeros(2), 600)
     with pytest.raises(ModelError, match="gap_seconds must be positive"):
@@ -70,20 +71,29 @@ def _session_data():
     return build_matrix(records, {"view": 1.0})
 
 
-def test_session_term_ranks_the_item_taken_in_the_same_session_first() -> None:
+MODELS = {
+    "ease": (EASERecommender, lambda **kw: EASEParams(l2=1.0, **kw)),
+    "als": (ALSRecommender, lambda **kw: ALSParams(factors=4, regularization=0.01,
+                                                   iterations=30, **kw)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_sessions_rank_the_item_taken_in_the_same_session_first(name: str) -> None:
     data = _session_data()
     history = data.matrix[data.user_index()["t"]]
+    cls, params = MODELS[name]
 
-    def first(params: EASEParams, times: sp.csr_matrix | None) -> str:
-        model = EASERecommender(params)
+    def first(times: sp.csr_matrix | None, **kw: float) -> str:
+        model = cls(params(**kw))
         model.set_interaction_times(times)
         ids, _ = model.fit(data.matrix).recommend(None, 1, history=history)
         return str(data.item_ids[ids[0]])
 
-    assert first(EASEParams(l2=1.0, session_gap_seconds=3600), data.times) == "s"
-    assert first(EASEParams(l2=1.0, session_gap_seconds=0), data.times) == "l"
-    assert first(EASEParams(l2=1.0, session_weight=0), data.times) == "l"
-    assert first(EASEParams(l2=1.0), None) == "l"  # no times: plain EASE
+    assert first(data.times, session_gap_seconds=3600) == "s"
+    assert first(data.times, session_gap_seconds=0) == "l"
+    assert first(data.times, session_weight=0) == "l"
+    assert first(None) == "l"  # no times: no sessions
 
 
 def test_session_term_matches_the_closed_form() -> None:
@@ -100,7 +110,8 @@ def test_session_term_matches_the_closed_form() -> None:
     np.testing.assert_allclose(model.score_history(x), x @ expected, atol=2e-5)
 
 
-def test_times_of_pairs_outside_the_fit_matrix_change_nothing() -> None:
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_times_of_pairs_outside_the_fit_matrix_change_nothing(name: str) -> None:
     """The model is given times for the whole data set and fitted on a part: held-out
     pairs' times must not reach it (no leak from validation or test)."""
     data = _session_data()
@@ -112,10 +123,10 @@ def test_times_of_pairs_outside_the_fit_matrix_change_nothing() -> None:
     moved = data.times.tolil()
     moved[:5, held] = 1.0  # those pairs' times changed: same model
     moved = sp.csr_matrix(moved)
-    params = EASEParams(l2=1.0, session_gap_seconds=3600)
+    cls, params = MODELS[name]
     weights = []
     for times in (data.times, moved):
-        model = EASERecommender(params)
+        model = cls(params(session_gap_seconds=3600))
         model.set_interaction_times(times)
         weights.append(model.fit(fit).score_history(sp.identity(fit.shape[1], format="csr")))
     np.testing.assert_array_equal(weights[0], weights[1])

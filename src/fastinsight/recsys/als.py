@@ -10,6 +10,11 @@ is *folded in* by solving the same least-squares problem against the fixed item 
 
 so a user unseen at training time (or one whose history changed) gets the factors the
 next training run would give them, up to the item side moving.
+
+**Sessions.** Given the pairs' times (``set_interaction_times``), each session of each
+user (:mod:`fastinsight.recsys.sessions`) is also a training row, its weights times
+``session_weight``: items taken together within minutes then pull their factors closer
+than items the same user took years apart. Only the users' own factors are kept.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from pydantic import Field
 from scipy.linalg.lapack import dposv
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
+from fastinsight.recsys.base import IdsScores, Recommender, top_n
 from fastinsight.recsys.matrix import require_finite
+from fastinsight.recsys.sessions import SessionAware, SessionParams
 
 log = logging.getLogger(__name__)
 
 
-class ALSParams(ModelParams):
+class ALSParams(SessionParams):
     factors: int = Field(default=64, ge=1, le=1024)
     regularization: float = Field(default=0.05, ge=0)
     iterations: int = Field(default=15, ge=1, le=1000)
@@ -40,7 +46,7 @@ class ALSParams(ModelParams):
     num_threads: int = Field(default=0, ge=0, description="0: one per core")
 
 
-class ALSRecommender(Recommender[ALSParams]):
+class ALSRecommender(SessionAware, Recommender[ALSParams]):
     algorithm = "als"
     params_class = ALSParams
 
@@ -57,6 +63,11 @@ class ALSRecommender(Recommender[ALSParams]):
         from threadpoolctl import threadpool_limits
 
         p = self.params
+        sessions = self.session_rows(matrix)
+        rows = matrix
+        if sessions is not None:
+            rows = sp.csr_matrix(sp.vstack([matrix, sessions * np.float32(p.session_weight)]),
+                                 dtype=np.float32)
         # implicit parallelises over users itself; BLAS threads underneath only contend.
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(
@@ -70,10 +81,10 @@ class ALSRecommender(Recommender[ALSParams]):
                 dtype=np.float32,
             )
             try:
-                model.fit(matrix, show_progress=False)
+                model.fit(rows, show_progress=False)
             except ModelFitError as exc:
                 raise ModelError(f"als: fit produced non-finite factors ({exc})") from exc
-        self._users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self._users = np.ascontiguousarray(model.user_factors[: matrix.shape[0]], dtype=np.float32)
         self._items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self._gram = None
 

@@ -27,9 +27,9 @@ from pydantic import Field
 from scipy.linalg import lapack
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
+from fastinsight.recsys.base import IdsScores, Recommender, top_n
 from fastinsight.recsys.matrix import require_finite
-from fastinsight.recsys.sessions import pair_times, session_matrix
+from fastinsight.recsys.sessions import SessionAware, SessionParams
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ BLOCK_BYTES = 64 * 2**20
 GIB = float(2**30)
 
 
-class EASEParams(ModelParams):
+class EASEParams(SessionParams):
     l2: float = Field(default=500.0, ge=0, description="L2 penalty λ added to the diagonal")
     max_memory_gib: float = Field(default=4.0, gt=0)
     max_items: int | None = Field(
@@ -46,14 +46,6 @@ class EASEParams(ModelParams):
     num_threads: int = Field(
         default=0, ge=0, description="BLAS threads for the inversion; 0: the BLAS default"
     )
-    session_gap_seconds: float = Field(
-        default=1800.0, ge=0,
-        description="a user's session ends after this long without an interaction; 0: no "
-        "session term (also when the model is given no interaction times)",
-    )
-    session_weight: float = Field(
-        default=1.0, ge=0, description="weight of within-session co-occurrence in the Gram matrix"
-    )
 
 
 def estimate_bytes(n_items: int) -> int:
@@ -61,7 +53,7 @@ def estimate_bytes(n_items: int) -> int:
     return 4 * n_items * n_items + 3 * min(BLOCK_BYTES, 8 * n_items * n_items)
 
 
-class EASERecommender(Recommender[EASEParams]):
+class EASERecommender(SessionAware, Recommender[EASEParams]):
     algorithm = "ease"
     params_class = EASEParams
 
@@ -69,21 +61,6 @@ class EASERecommender(Recommender[EASEParams]):
         super().__init__(params)
         self._weights = np.zeros((0, 0), dtype=np.float32)
         self._items = np.zeros(0, dtype=np.int64)  # model item -> matrix column
-        self._times: sp.csr_matrix | None = None
-
-    def set_interaction_times(self, times: sp.csr_matrix | None) -> None:
-        """Epoch seconds per (user, item) pair, for the session term; it may hold more
-        pairs than the fit matrix (only the fitted pairs' times are read)."""
-        self._times = times
-
-    def _sessions(self, matrix: sp.csr_matrix) -> sp.csr_matrix | None:
-        p = self.params
-        if self._times is None or p.session_gap_seconds <= 0 or p.session_weight <= 0:
-            return None
-        sessions = session_matrix(matrix, pair_times(self._times, matrix), p.session_gap_seconds)
-        log.info("ease: %d sessions of %d users (gap %gs)", sessions.shape[0],
-                 int((matrix.getnnz(axis=1) > 0).sum()), p.session_gap_seconds)
-        return sessions
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         require_finite(matrix)
@@ -98,7 +75,7 @@ class EASERecommender(Recommender[EASEParams]):
                 f"EASE on the most popular items only, or raise max_memory_gib."
             )
         x = matrix[:, items].tocsc().astype(np.float32)
-        sessions = self._sessions(matrix)
+        sessions = self.session_rows(matrix)
         extra = None
         if sessions is not None:
             extra = (sessions[:, items].tocsc().astype(np.float32), self.params.session_weight)

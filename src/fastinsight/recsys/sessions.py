@@ -11,10 +11,53 @@ pairs cannot leak into a model through their times.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
+from pydantic import Field
 
 from fastinsight.errors import ModelError
+from fastinsight.recsys.base import ModelParams
+
+log = logging.getLogger(__name__)
+
+
+class SessionParams(ModelParams):
+    """Parameters of models that also learn from sessions (:class:`SessionAware`)."""
+
+    session_gap_seconds: float = Field(
+        default=1800.0, ge=0,
+        description="a user's session ends after this long without an interaction; 0: no "
+        "sessions (also when the model is given no interaction times)",
+    )
+    session_weight: float = Field(
+        default=1.0, ge=0, description="weight of the sessions' evidence next to the users'"
+    )
+
+
+class SessionAware:
+    """Mixin: keeps the times given by ``set_interaction_times`` and cuts a fit matrix
+    into session rows with the model's :class:`SessionParams`."""
+
+    _times: sp.csr_matrix | None = None
+
+    def set_interaction_times(self, times: sp.csr_matrix | None) -> None:
+        """Epoch seconds per (user, item) pair; it may hold more pairs than the fit matrix
+        (only the fitted pairs' times are read)."""
+        self._times = times
+
+    def session_rows(self, matrix: sp.csr_matrix) -> sp.csr_matrix | None:
+        """Sessions x items of ``matrix`` (None when sessions are off or no times were given)."""
+        p = getattr(self, "params", None)
+        if not isinstance(p, SessionParams):
+            raise ModelError(f"{type(self).__name__} needs SessionParams to use sessions")
+        if self._times is None or p.session_gap_seconds <= 0 or p.session_weight <= 0:
+            return None
+        sessions = session_matrix(matrix, pair_times(self._times, matrix), p.session_gap_seconds)
+        log.info("%d sessions of %d users (gap %gs)", sessions.shape[0],
+                 int((matrix.getnnz(axis=1) > 0).sum()), p.session_gap_seconds)
+        return sessions
 
 
 def _pair_keys(matrix: sp.csr_matrix) -> np.ndarray:
@@ -48,7 +91,9 @@ def session_matrix(matrix: sp.csr_matrix, seconds: np.ndarray, gap_seconds: floa
     """Sessions x items: each row holds the weights of one session of one user.
 
     A user's entries are ordered by time and a new session starts after a gap longer
-    than ``gap_seconds``. Entries without a time (NaN) are left out.
+    than ``gap_seconds``. Sessions of a single item are left out (they tell nothing
+    about which items go together, and would only cost fitting time), as are entries
+    without a time (NaN).
     """
     matrix = sp.csr_matrix(matrix)
     if seconds.shape != matrix.data.shape:
@@ -66,7 +111,10 @@ def session_matrix(matrix: sp.csr_matrix, seconds: np.ndarray, gap_seconds: floa
     starts = np.ones(rows.size, dtype=bool)
     starts[1:] = (rows[1:] != rows[:-1]) | (np.diff(stamps) > gap_seconds)
     session = np.cumsum(starts) - 1
+    sizes = np.bincount(session)
+    keep = sizes[session] >= 2
+    _, session = np.unique(session[keep], return_inverse=True)
     return sp.csr_matrix(
-        (weights, (session, cols)), shape=(int(session[-1]) + 1, matrix.shape[1]),
-        dtype=matrix.dtype,
+        (weights[keep], (session.reshape(-1), cols[keep])),
+        shape=(int(np.count_nonzero(sizes >= 2)), matrix.shape[1]), dtype=matrix.dtype,
     )
