@@ -11,6 +11,8 @@ Writes ``bench/results/movielens_eval.{json,md}`` and ``bench/results/plots/*.pn
     .venv/bin/python bench/movielens_eval.py
     .venv/bin/python bench/movielens_eval.py --budget-seconds 20 --algorithms ease,implicit_als
     .venv/bin/python bench/movielens_eval.py --positives-only --name movielens_eval_positives_only
+    .venv/bin/python bench/movielens_eval.py --split temporal --algorithms ease,implicit_als \
+        --no-defaults-row --name movielens_eval_temporal
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main() -> int:
     parser.add_argument("--budget-seconds", type=float, default=80.0)
     parser.add_argument("--algorithms", default="", help="comma-separated (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=("random", "temporal"), default="random")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="movielens_eval")
     parser.add_argument("--positives-only", action="store_true",
@@ -53,7 +56,7 @@ def main() -> int:
     load_seconds = time.perf_counter() - started
     algorithms = tuple(a for a in args.algorithms.split(",") if a) or None
     config = EvaluationConfig(
-        split="random", validation=0.1, test=0.1, seed=args.seed, min_positives=5,
+        split=args.split, validation=0.1, test=0.1, seed=args.seed, min_positives=5,
         ks=(5, 10, 20, 50), metric="ndcg@10", algorithms=algorithms, search=True,
         budget_seconds=args.budget_seconds, search_mode="random",
         context=not args.positives_only,
