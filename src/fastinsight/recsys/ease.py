@@ -12,8 +12,8 @@ the Gram matrix also counts co-occurrence within sessions:
 ``XᵀX + session_weight · SᵀS``, where each row of ``S`` is one session of one user
 (:func:`fastinsight.recsys.sessions.session_matrix`). Items taken minutes apart then
 weigh more than items the same user took years apart. Scoring is unchanged
-(``history @ B``). On MovieLens this lifted test NDCG@10 by 2-4% on random splits and
-by 3-5% on a temporal split (docs/evaluation.md).
+(``history @ B``). On MovieLens this lifted test NDCG@10 by 1-5% on four random splits and
+by 5% on a temporal split (docs/evaluation.md).
 """
 
 from __future__ import annotations
