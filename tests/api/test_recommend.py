@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -226,6 +227,31 @@ def test_train_select_activates_best_on_validation(db: Database[dict[str, object
     repo = ModelVersionRepository(db)
     assert repo.active_version() == doc["version"]
     assert repo.get(doc["version"])["selection"]["winner"] == doc["algorithm"]  # type: ignore[index]
+
+
+def test_train_select_measures_candidates_with_the_side_data_they_are_trained_with(
+    db: Database[dict[str, object]], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastinsight.recsys.evaluation import selection
+
+    seen: list[Any] = []
+    real = selection.select_model
+
+    def spy(matrix: Any, candidates: list[str], **kwargs: Any) -> Any:
+        seen.append(kwargs["side"])
+        return real(matrix, candidates, **kwargs)
+
+    monkeypatch.setattr(selection, "select_model", spy)
+    seed(db, settings)
+    train(db, settings, select_from=["popularity", "itemknn"], evaluate=False)
+    doc = train(db, settings, select_from=["popularity", "two_tower"], evaluate=False)
+    plain, with_content = seen
+    n_pairs = doc["snapshot"]["nnz"]
+    # Times always (for session-aware models); item content only when a candidate takes it.
+    assert plain.content is None and plain.times.nnz == n_pairs
+    assert with_content.times.nnz == n_pairs
+    assert with_content.content.features.shape[0] == len(ALPHA) + len(BETA)
+    assert set(doc["selection"]["scores"]) == {"popularity", "two_tower"}
 
 
 def test_two_tower_embeds_new_items_from_content(db: Database[dict[str, object]], settings: Settings) -> None:

@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         content: Annotated[bool, typer.Option(
             help="Give content-aware models item metadata features")] = True,
         times: Annotated[bool, typer.Option(
-            help="Give session-aware models (EASE) the interaction times of the pairs "
+            help="Give session-aware models (EASE, ALS) the interaction times of the pairs "
                  "they are fitted on")] = True,
         positives_only: Annotated[bool, typer.Option(
             "--positives-only",

@@ -166,28 +166,35 @@ def train(
     )
     say(f"read {len(columns['users'])} interactions: {data.n_users} users x {data.n_items} items "
         f"in {time.perf_counter() - started:.1f}s")
+    content: dict[str, Any] = {}
+
+    def item_content() -> tuple[np.ndarray, Any]:
+        if not content:
+            content.update(zip(("features", "encoder"), item_content_features(items, data.item_ids),
+                               strict=True))
+        return content["features"], content["encoder"]
+
     selection: dict[str, Any] | None = None
     if select_from:
-        from fastinsight.recsys.evaluation.runner import SideData
+        from fastinsight.recsys.evaluation.runner import ContentFeatures, SideData
         from fastinsight.recsys.evaluation.selection import select_model
 
-        chosen = select_model(data.matrix, list(select_from), side=SideData(times=data.times))
+        # Candidates are measured with the same side data the trained model gets below.
+        takes_content = any(hasattr(registry.get_algorithm(a), "set_item_content")
+                            for a in select_from)
+        side = SideData(ContentFeatures(*item_content()) if takes_content else None, data.times)
+        chosen = select_model(data.matrix, list(select_from), side=side)
         algorithm, params, reason = chosen.winner, chosen.params, chosen.reasons[0]
         selection = chosen.to_dict()
         for line in chosen.reasons:
             say(f"select: {line}")
-    content: dict[str, Any] = {}
 
     def prepare(model: Recommender[Any]) -> None:
         if hasattr(model, "set_interaction_times"):
             model.set_interaction_times(data.times)
         setter = getattr(model, "set_item_content", None)
-        if setter is None:
-            return
-        if not content:
-            content.update(zip(("features", "encoder"), item_content_features(items, data.item_ids),
-                               strict=True))
-        setter(content["features"], content["encoder"])
+        if setter is not None:
+            setter(*item_content())
 
     metrics = offline_metrics(algorithm, params, data.matrix, prepare) if evaluate else {}
     if metrics:
