@@ -279,7 +279,9 @@ def test_item_hidden_by_another_process_is_applied_by_incremental_refresh(
     from fastinsight.storage.mongo import items as item_storage
 
     assert "a3" in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 3}))
-    before = datetime.now(UTC)
+    # The database keeps milliseconds: a write in the same millisecond as a microsecond
+    # ``before`` is stored as not after it. Step back one millisecond.
+    before = datetime.now(UTC) - timedelta(milliseconds=1)
     CatalogService(db).patch_item("a3", ItemPatch(hidden=True))  # another process
     manager = trained.app.state.container.extras["models"]  # type: ignore[attr-defined]
     manager.refresh_changed_items()
