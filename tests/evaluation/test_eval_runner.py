@@ -196,7 +196,7 @@ def _session_dataset():
 def test_side_data_gives_models_the_interaction_times(algorithm, params):
     """With times, EASE (also inside a hybrid) learns that s goes with x and ranks the
     held-out s first; without them it ranks l first."""
-    from fastinsight.recsys.evaluation.runner import SideData
+    from fastinsight.recsys.side import SideData
 
     data = _session_dataset()
     t = int(np.flatnonzero(data.user_ids == "zt")[0])

@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fastinsight.errors import ModelError
 from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
+from fastinsight.recsys.side import ContentFeatures, SideData
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +92,15 @@ class HybridRecommender(Recommender[HybridParams]):
         self.components: dict[int, Recommender[Any]] = {}  # spec index -> model, weight > 0
         self.weights = np.zeros(0, dtype=np.float64)
         self.search: dict[str, Any] = {}
-        self._content: tuple[np.ndarray, Any] | None = None
-        self._times: sp.csr_matrix | None = None
+        self._side = SideData()
         self._saved: list[int] = []
 
     def set_item_content(self, item_features: np.ndarray, encoder: Any = None) -> Self:
-        self._content = (item_features, encoder)
+        self._side = replace(self._side, content=ContentFeatures(item_features, encoder))
         return self
 
     def set_interaction_times(self, times: sp.csr_matrix | None) -> None:
-        self._times = times
+        self._side = replace(self._side, times=times)
 
     # ---- training -----------------------------------------------------------------
     def _new_components(self, which: Sequence[int]) -> dict[int, Recommender[Any]]:
@@ -111,10 +112,7 @@ class HybridRecommender(Recommender[HybridParams]):
             if spec.algorithm == self.algorithm:
                 raise ModelError("a hybrid cannot contain another hybrid")
             model = registry.create(spec.algorithm, spec.params)
-            if self._content is not None and hasattr(model, "set_item_content"):
-                model.set_item_content(*self._content)
-            if self._times is not None and hasattr(model, "set_interaction_times"):
-                model.set_interaction_times(self._times)
+            self._side.give_to(model)
             models[i] = model
         return models
 

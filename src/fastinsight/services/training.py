@@ -28,6 +28,7 @@ from fastinsight.recsys import registry
 from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.candidates import precompute
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
+from fastinsight.recsys.side import ContentFeatures, SideData
 from fastinsight.services.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import forget_model_version
@@ -166,23 +167,21 @@ def train(
     )
     say(f"read {len(columns['users'])} interactions: {data.n_users} users x {data.n_items} items "
         f"in {time.perf_counter() - started:.1f}s")
-    content: dict[str, Any] = {}
+    content: list[ContentFeatures] = []
 
-    def item_content() -> tuple[np.ndarray, Any]:
-        if not content:
-            content.update(zip(("features", "encoder"), item_content_features(items, data.item_ids),
-                               strict=True))
-        return content["features"], content["encoder"]
+    def side_for(*takers: object) -> SideData:
+        """The side data models get; the item content is built once, and only when one
+        of ``takers`` (models or model classes) takes it."""
+        if not content and any(hasattr(t, "set_item_content") for t in takers):
+            content.append(ContentFeatures(*item_content_features(items, data.item_ids)))
+        return SideData(content[0] if content else None, data.times)
 
     selection: dict[str, Any] | None = None
     if select_from:
-        from fastinsight.recsys.evaluation.runner import ContentFeatures, SideData
         from fastinsight.recsys.evaluation.selection import select_model
 
         # Candidates are measured with the same side data the trained model gets below.
-        takes_content = any(hasattr(registry.get_algorithm(a), "set_item_content")
-                            for a in select_from)
-        side = SideData(ContentFeatures(*item_content()) if takes_content else None, data.times)
+        side = side_for(*(registry.get_algorithm(a) for a in select_from))
         chosen = select_model(data.matrix, list(select_from), side=side)
         algorithm, params, reason = chosen.winner, chosen.params, chosen.reasons[0]
         selection = chosen.to_dict()
@@ -190,11 +189,7 @@ def train(
             say(f"select: {line}")
 
     def prepare(model: Recommender[Any]) -> None:
-        if hasattr(model, "set_interaction_times"):
-            model.set_interaction_times(data.times)
-        setter = getattr(model, "set_item_content", None)
-        if setter is not None:
-            setter(*item_content())
+        side_for(model).give_to(model)
 
     metrics = offline_metrics(algorithm, params, data.matrix, prepare) if evaluate else {}
     if metrics:

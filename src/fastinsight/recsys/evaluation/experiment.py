@@ -21,12 +21,12 @@ from fastinsight.recsys.evaluation.runner import (
     EXTERNAL_ALGORITHMS,
     Candidate,
     ModelResult,
-    SideData,
     content_features,
     evaluate_candidate,
 )
 from fastinsight.recsys.evaluation.search import SearchMode
 from fastinsight.recsys.evaluation.splits import make_split
+from fastinsight.recsys.side import SideData
 
 log = logging.getLogger(__name__)
 

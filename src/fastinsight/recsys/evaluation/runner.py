@@ -29,6 +29,7 @@ from fastinsight.recsys.evaluation.metrics import (
 )
 from fastinsight.recsys.evaluation.search import SearchMode, SearchResult, run_search
 from fastinsight.recsys.evaluation.spaces import default_space
+from fastinsight.recsys.side import ContentFeatures, SideData
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +42,6 @@ class Ranker(Protocol):
     def fit(self, matrix: sp.csr_matrix) -> float: ...
 
     def top_k(self, users: np.ndarray, k: int) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class ContentFeatures:
-    """Item content rows aligned with the catalogue, for models that take content."""
-
-    features: np.ndarray
-    encoder: Any
-
-
-@dataclass(frozen=True)
-class SideData:
-    """What a model may use besides its fit matrix; each takes what it has a setter for.
-
-    ``times`` holds epoch seconds for (user, item) pairs of the whole data set; a model
-    reads only those of the pairs it is fitted on (:mod:`fastinsight.recsys.sessions`).
-    """
-
-    content: ContentFeatures | None = None
-    times: sp.csr_matrix | None = None
-
-    def give_to(self, model: Any) -> None:
-        if self.content is not None and hasattr(model, "set_item_content"):
-            model.set_item_content(self.content.features, self.content.encoder)
-        if self.times is not None and hasattr(model, "set_interaction_times"):
-            model.set_interaction_times(self.times)
 
 
 class RecommenderRanker:

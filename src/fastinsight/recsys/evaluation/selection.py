@@ -16,8 +16,9 @@ from typing import Any
 import scipy.sparse as sp
 
 from fastinsight.errors import ValidationFailed
-from fastinsight.recsys.evaluation.runner import Candidate, SideData, evaluate_candidate
+from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
 from fastinsight.recsys.evaluation.splits import holdout_matrix
+from fastinsight.recsys.side import SideData
 
 log = logging.getLogger(__name__)
 
