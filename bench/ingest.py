@@ -20,10 +20,10 @@ from pymongo import MongoClient
 sys.path.insert(0, "src")
 from _common import mongo_uri, table, write_result
 from fastinsight.config import Settings
-from fastinsight.schemas import InteractionIn
-from fastinsight.services.demo import DemoSize, synthetic_interactions, synthetic_items
-from fastinsight.services.ingest import IngestService
-from fastinsight.services.parsing import Format, read_rows
+from fastinsight.schemas.core import InteractionIn
+from fastinsight.services.data.demo import DemoSize, synthetic_interactions, synthetic_items
+from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.data.parsing import Format, read_rows
 from fastinsight.storage.mongo import apply_indexes
 from fastinsight.storage.mongo.interactions import interaction_document
 

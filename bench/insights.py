@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import mongo_uri, table, write_result
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
-from fastinsight.services.demo import DemoSize, synthetic_interactions, synthetic_items, synthetic_users
-from fastinsight.services.ingest import IngestService
-from fastinsight.services.insights import DEFAULT_FUNNEL, refresh_insights
+from fastinsight.services.data.demo import DemoSize, synthetic_interactions, synthetic_items, synthetic_users
+from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.insights.analytics import DEFAULT_FUNNEL, refresh_insights
 from fastinsight.storage.mongo import apply_indexes
 from fastinsight.storage.mongo.interactions import interaction_document
 from fastinsight.storage.mongo.models import EMBEDDINGS_FILE, ModelVersionRepository

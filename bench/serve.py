@@ -41,7 +41,7 @@ from pymongo import MongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _common import mongo_uri, table, write_result
 from fastinsight.config import Settings
-from fastinsight.services.training import train
+from fastinsight.services.training.pipeline import train
 from fastinsight.storage.mongo import apply_indexes
 from fastinsight.storage.mongo.interactions import InteractionRepository, interaction_document
 from fastinsight.storage.mongo.models import ACTIVE_KEY, ModelVersionRepository
@@ -200,8 +200,8 @@ def served_recall(name: str, users: list[str], k: int = 10) -> dict[str, float]:
     Served lists come from the training-time candidate lists (built through the HNSW
     index) or, for users they do not cover, from live HNSW retrieval; the reference
     process drops the lists and scores the whole catalogue for every user."""
-    from fastinsight.services.models import ModelManager
-    from fastinsight.services.recommend import Filters, RecommendService
+    from fastinsight.services.serving.recommend import Filters, RecommendService
+    from fastinsight.services.serving.versions import ModelManager
     from fastinsight.storage.mongo import connect, get_database
 
     lists = []

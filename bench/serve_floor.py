@@ -19,7 +19,7 @@ from fastinsight.api.routes.recommend import MAX_ID, hot_router, recommender_of
 from fastinsight.api.security import authorize
 from fastinsight.config import Settings
 from fastinsight.errors import ValidationFailed
-from fastinsight.schemas_recs import RecommendationQuery, RecommendationsOut, RecommendedItem
+from fastinsight.schemas.recs import RecommendationQuery, RecommendationsOut, RecommendedItem
 
 CONSTANT = RecommendationsOut(
     user_id="u", model_version="constant",

@@ -16,8 +16,8 @@ from pymongo.database import Database
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
-from fastinsight.services.bundle import ModelBundle
-from fastinsight.services.training import train
+from fastinsight.services.serving.bundle import ModelBundle
+from fastinsight.services.training.pipeline import train
 from fastinsight.storage.mongo.models import ModelVersionRepository
 from tests.api.test_recommend import seed
 from tests.api.test_retrieval import QUERIES

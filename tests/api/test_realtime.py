@@ -17,10 +17,10 @@ from pymongo.database import Database
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
-from fastinsight.services.catalog import CatalogService
-from fastinsight.services.ingest import IngestService
-from fastinsight.services.parsing import rows_from_objects
-from fastinsight.services.training import train
+from fastinsight.services.data.catalog import CatalogService
+from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.data.parsing import rows_from_objects
+from fastinsight.services.training.pipeline import train
 from tests.api.test_recommend import _ids, seed
 
 POLL_SECONDS = 0.05
@@ -113,7 +113,7 @@ def test_a_replaced_version_s_reference_cycles_are_reclaimed_on_a_switch() -> No
     import gc
     import weakref
 
-    from fastinsight.services import heap
+    from fastinsight.services.serving import heap
 
     class Node:
         other: Node

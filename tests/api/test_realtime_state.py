@@ -7,7 +7,7 @@ from itertools import pairwise
 
 from pymongo.database import Database
 
-from fastinsight.services.realtime import MAX_EVENTS_PER_USER, RealtimeState
+from fastinsight.services.serving.realtime import MAX_EVENTS_PER_USER, RealtimeState
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository, erasure_key
 
@@ -68,7 +68,7 @@ def test_erasure_tombstone_forgets_the_user_everywhere(db: Database[dict[str, ob
 def _starts(step_seconds: float, duty: float, run_for: float) -> list[float]:
     import time
 
-    from fastinsight.services.background import Ticker
+    from fastinsight.services.serving.background import Ticker
 
     starts: list[float] = []
 

@@ -17,8 +17,8 @@ from pymongo.database import Database
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
-from fastinsight.services.ingest import IngestService
-from fastinsight.services.training import train
+from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.training.pipeline import train
 from tests.conftest import ADMIN_KEY, API_KEY
 
 ALPHA = [f"a{i}" for i in range(6)]
@@ -274,8 +274,8 @@ def test_two_tower_embeds_new_items_from_content(db: Database[dict[str, object]]
 def test_item_hidden_by_another_process_is_applied_by_incremental_refresh(
     trained: TestClient, db: Database[dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fastinsight.schemas import ItemPatch
-    from fastinsight.services.catalog import CatalogService
+    from fastinsight.schemas.core import ItemPatch
+    from fastinsight.services.data.catalog import CatalogService
     from fastinsight.storage.mongo import items as item_storage
 
     assert "a3" in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 3}))
@@ -299,7 +299,7 @@ def test_item_hidden_by_another_process_is_applied_by_incremental_refresh(
 def test_item_deleted_by_another_process_is_dropped_by_incremental_refresh(
     trained: TestClient, db: Database[dict[str, object]]
 ) -> None:
-    from fastinsight.services.catalog import CatalogService
+    from fastinsight.services.data.catalog import CatalogService
 
     assert "a3" in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 3}))
     CatalogService(db).delete_item("a3")  # another process: this app hears nothing

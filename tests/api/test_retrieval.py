@@ -13,8 +13,8 @@ from pymongo.database import Database
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
-from fastinsight.services.recommend import Filters
-from fastinsight.services.training import train
+from fastinsight.services.serving.recommend import Filters
+from fastinsight.services.training.pipeline import train
 from tests.api.test_recommend import seed
 from tests.conftest import API_KEY
 

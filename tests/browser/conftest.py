@@ -20,10 +20,10 @@ import pytest
 from pymongo import MongoClient
 
 from fastinsight.config import Settings
-from fastinsight.services.demo import DemoSize, load_synthetic
-from fastinsight.services.ingest import IngestService
-from fastinsight.services.insights import refresh_insights
-from fastinsight.services.training import train
+from fastinsight.services.data.demo import DemoSize, load_synthetic
+from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.insights.analytics import refresh_insights
+from fastinsight.services.training.pipeline import train
 from tests.conftest import ADMIN_KEY, API_KEY, ROOT
 
 CHROMIUM = os.environ.get("FASTINSIGHT_TEST_CHROMIUM", "/usr/bin/chromium")

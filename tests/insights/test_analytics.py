@@ -12,7 +12,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from fastinsight.services.insights import DEFAULT_FUNNEL, InsightsService
+from fastinsight.services.insights.analytics import DEFAULT_FUNNEL, InsightsService
 from tests.insights.conftest import Dataset, insert_items, insert_rows, make_dataset
 
 Row = dict[str, Any]

@@ -12,8 +12,8 @@ import pytest
 from pymongo.database import Database
 
 from fastinsight.errors import NotFoundError
-from fastinsight.services.audience import AudienceService, audience_csv
-from fastinsight.services.insights import InsightsService
+from fastinsight.services.insights.analytics import InsightsService
+from fastinsight.services.insights.audience import AudienceService, audience_csv
 from tests.insights.conftest import insert_items, insert_rows, save_embeddings
 
 USERS = [f"u{n}" for n in range(6)]

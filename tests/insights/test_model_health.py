@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pymongo.database import Database
 
-from fastinsight.services.insights import InsightsService
+from fastinsight.services.insights.analytics import InsightsService
 from tests.insights.conftest import insert_items, insert_rows, save_embeddings
 
 ITEMS = [f"i{n:02d}" for n in range(12)]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pymongo.database import Database
 
-from fastinsight.services.insights import InsightsService
-from fastinsight.services.segments import SegmentService, campaigns_csv, members_csv
+from fastinsight.services.insights.analytics import InsightsService
+from fastinsight.services.insights.segments import SegmentService, campaigns_csv, members_csv
 from fastinsight.storage.mongo import insights as store_module
 from tests.insights.conftest import insert_items, insert_rows, save_embeddings
 

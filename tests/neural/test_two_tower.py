@@ -74,8 +74,10 @@ def test_item_without_interactions_is_embedded_from_its_content(
     _, features = content
     items = fitted.item_factors()
     assert items is not None
-    np.testing.assert_array_equal(
-        items[COLD_ITEM], fitted.item_vector_for_content(features[COLD_ITEM])
+    # One row through the item tower against the same row inside a batch: XLA may
+    # order the float32 sums differently, so equal up to rounding, not bit for bit.
+    np.testing.assert_allclose(
+        items[COLD_ITEM], fitted.item_vector_for_content(features[COLD_ITEM]), rtol=1e-5, atol=1e-6
     )
     ids, _ = fitted.similar_items(COLD_ITEM, 5)
     assert _topics(ids) == {topic_of_item(COLD_ITEM)}

@@ -17,9 +17,9 @@ from pydantic import Field
 
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict, ValidationFailed
-from fastinsight.services.job_kinds import JobArgs, JobKind, Paths
-from fastinsight.services.job_process import pid_alive
-from fastinsight.services.jobs import JobService
+from fastinsight.ops.jobs.kinds import JobArgs, JobKind, Paths
+from fastinsight.ops.jobs.process import pid_alive
+from fastinsight.ops.jobs.runner import JobService
 from fastinsight.storage.mongo.jobs import JobStore
 from tests.ops.conftest import Db, ops_settings, populate
 

@@ -18,8 +18,8 @@ import pytest
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict
 from fastinsight.ops.cleanup import clean_logs, expire_jobs, prune_model_versions, prune_tombstones
+from fastinsight.ops.jobs.scheduler import Schedule, Scheduler, parse_schedules
 from fastinsight.ops.monitor import Thresholds, run_monitor, summarize_metrics
-from fastinsight.services.scheduler import Schedule, Scheduler, parse_schedules
 from fastinsight.storage.mongo.models import CHUNKS, ModelVersionRepository
 from tests.ops.conftest import SCRIPTS, Db, cli_env
 

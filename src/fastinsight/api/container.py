@@ -10,8 +10,8 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from fastinsight.config import Settings
-from fastinsight.services.catalog import CatalogService
-from fastinsight.services.ingest import IngestService
+from fastinsight.services.data.catalog import CatalogService
+from fastinsight.services.data.ingest import IngestService
 from fastinsight.storage.mongo import apply_indexes, connect, get_database
 from fastinsight.storage.mongo.client import Document
 

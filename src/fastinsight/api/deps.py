@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 
 from fastinsight.api.container import Container
 from fastinsight.config import Settings
-from fastinsight.services.catalog import CatalogService
-from fastinsight.services.ingest import IngestService
+from fastinsight.services.data.catalog import CatalogService
+from fastinsight.services.data.ingest import IngestService
 
 
 # The dependencies that only read app state are ``async def``: FastAPI runs a plain

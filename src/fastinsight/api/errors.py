@@ -1,4 +1,4 @@
-"""Maps every failure to the one error body shape (:class:`fastinsight.schemas.ErrorBody`)."""
+"""Maps every failure to the one error body shape (:class:`fastinsight.schemas.core.ErrorBody`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeo
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fastinsight.errors import FastInsightError, Unavailable
-from fastinsight.schemas import ErrorBody
+from fastinsight.schemas.core import ErrorBody
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ def install(app: FastAPI) -> None:
 
 def install_recommendations(app: FastAPI) -> None:
     from fastinsight.api.routes import admin, recommend
-    from fastinsight.services import heap
-    from fastinsight.services.models import ModelManager
-    from fastinsight.services.realtime import RealtimePoller, RealtimeState
-    from fastinsight.services.recommend import RecommendService
+    from fastinsight.services.serving import heap
+    from fastinsight.services.serving.realtime import RealtimePoller, RealtimeState
+    from fastinsight.services.serving.recommend import RecommendService
+    from fastinsight.services.serving.versions import ModelManager
     from fastinsight.storage.mongo.interactions import InteractionRepository
     from fastinsight.storage.mongo.users import UserRepository
 

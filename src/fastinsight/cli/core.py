@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fastinsight.config import get_settings
-from fastinsight.schemas import ImportReport
+from fastinsight.schemas.core import ImportReport
 
 console = Console(stderr=True)
 
@@ -97,8 +97,8 @@ def register(app: typer.Typer) -> None:
         json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     ) -> None:
         """Import a JSON array, JSON Lines or CSV file; exit 1 if any row was rejected."""
-        from fastinsight.services.ingest import IngestService
-        from fastinsight.services.parsing import format_from_path, read_rows
+        from fastinsight.services.data.ingest import IngestService
+        from fastinsight.services.data.parsing import format_from_path, read_rows
         from fastinsight.storage.mongo import apply_indexes, connect, get_database
 
         settings = get_settings()
@@ -133,8 +133,8 @@ def register(app: typer.Typer) -> None:
             exists=True, file_okay=False)] = None,
     ) -> None:
         """Load demo data: a synthetic catalogue, or MovieLens from a directory."""
-        from fastinsight.services.demo import DemoSize, load_movielens, load_synthetic
-        from fastinsight.services.ingest import IngestService
+        from fastinsight.services.data.demo import DemoSize, load_movielens, load_synthetic
+        from fastinsight.services.data.ingest import IngestService
         from fastinsight.storage.mongo import apply_indexes, connect, get_database
 
         settings = get_settings()

@@ -24,8 +24,8 @@ def register(app: typer.Typer) -> None:
         k: Annotated[int | None, typer.Option(min=2, max=50, help="Segments (default: silhouette)")] = None,
     ) -> None:
         """Recompute the insight rollups (one scan of the interactions)."""
-        from fastinsight.services.insights import InsightsService
-        from fastinsight.services.segments import SegmentService
+        from fastinsight.services.insights.analytics import InsightsService
+        from fastinsight.services.insights.segments import SegmentService
         from fastinsight.storage.mongo import connect, get_database
 
         settings = get_settings()
@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
     @insights_app.command("status")
     def status() -> None:
         """When the current snapshot was computed (JSON on stdout)."""
-        from fastinsight.services.insights import InsightsService
+        from fastinsight.services.insights.analytics import InsightsService
         from fastinsight.storage.mongo import connect, get_database
 
         settings = get_settings()

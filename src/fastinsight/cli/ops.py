@@ -273,8 +273,8 @@ def scheduler(
     once: Annotated[bool, typer.Option(help="Run every scheduled job now, wait, exit")] = False,
 ) -> None:
     """Run jobs on their cron schedules (UTC) until SIGTERM/SIGINT."""
-    from fastinsight.services.jobs import JobService
-    from fastinsight.services.scheduler import Scheduler, parse_schedules
+    from fastinsight.ops.jobs.runner import JobService
+    from fastinsight.ops.jobs.scheduler import Scheduler, parse_schedules
     from fastinsight.storage.mongo.jobs import JobStore
 
     settings, ops = get_settings(), get_ops_settings()

@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a job through the same runner as the API (lock, record, timeout) and wait."""
         from fastinsight.errors import FastInsightError
-        from fastinsight.services.jobs import JobService
+        from fastinsight.ops.jobs.runner import JobService
         from fastinsight.storage.mongo import connect, get_database
         from fastinsight.storage.mongo.jobs import JobStore
 

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train on the interactions in MongoDB and store a new model version."""
         from fastinsight.errors import FastInsightError
-        from fastinsight.services.training import train as run_training
+        from fastinsight.services.training.pipeline import train as run_training
         from fastinsight.storage.mongo import apply_indexes, connect, get_database
 
         settings = get_settings()

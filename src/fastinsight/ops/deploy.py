@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
+from fastinsight.ops.jobs.process import pid_alive
 from fastinsight.ops.proxy import STATUS_PATH, read_state
-from fastinsight.services.job_process import pid_alive
 
 log = logging.getLogger(__name__)
 

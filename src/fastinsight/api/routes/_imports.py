@@ -9,8 +9,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from fastinsight.errors import PayloadTooLarge
-from fastinsight.schemas import ImportReport
-from fastinsight.services.parsing import ParsedRow, format_from_content_type, read_rows
+from fastinsight.schemas.core import ImportReport
+from fastinsight.services.data.parsing import ParsedRow, format_from_content_type, read_rows
 
 IMPORT_DOC = {
     "description": "A JSON array, JSON Lines or CSV body, chosen by Content-Type "

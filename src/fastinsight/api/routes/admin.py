@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Request
 from fastinsight.api.deps import ContainerDep
 from fastinsight.errors import NotFoundError, Unavailable
 from fastinsight.recsys import registry
-from fastinsight.schemas_recs import ModelVersionOut, TrainIn
-from fastinsight.services.training import check_and_activate
+from fastinsight.schemas.recs import ModelVersionOut, TrainIn
+from fastinsight.services.training.pipeline import check_and_activate
 from fastinsight.storage.mongo.models import ModelVersionRepository
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])

@@ -15,9 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, statu
 
 from fastinsight.api.container import Container
 from fastinsight.api.security import require_admin, require_api_key
-from fastinsight.services.audience import AudienceService
-from fastinsight.services.insights import InsightsService, default_end, parse_steps
-from fastinsight.services.insights_models import (
+from fastinsight.schemas.insights import (
     ActivityOut,
     CatalogueOut,
     CategoryFunnelsOut,
@@ -28,7 +26,9 @@ from fastinsight.services.insights_models import (
     TaskStatus,
     TopOut,
 )
-from fastinsight.services.segments import SegmentService
+from fastinsight.services.insights.analytics import InsightsService, default_end, parse_steps
+from fastinsight.services.insights.audience import AudienceService
+from fastinsight.services.insights.segments import SegmentService
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/insights", tags=["insights"])

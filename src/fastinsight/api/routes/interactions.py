@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastinsight.api.deps import CatalogDep, IngestDep, SettingsDep
 from fastinsight.api.routes._imports import IMPORT_DOC, run_import
 from fastinsight.errors import ValidationFailed
-from fastinsight.schemas import ImportReport, InteractionBatchIn, InteractionIn, InteractionOut
-from fastinsight.services.parsing import rows_from_objects
+from fastinsight.schemas.core import ImportReport, InteractionBatchIn, InteractionIn, InteractionOut
+from fastinsight.services.data.parsing import rows_from_objects
 
 router = APIRouter(tags=["interactions"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from fastinsight.api.deps import CatalogDep, IngestDep, SettingsDep
 from fastinsight.api.routes._imports import IMPORT_DOC, run_import
-from fastinsight.schemas import DeletedOut, ImportReport, ItemIn, ItemOut, ItemPatch, Page
+from fastinsight.schemas.core import DeletedOut, ImportReport, ItemIn, ItemOut, ItemPatch, Page
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 ItemId = Annotated[str, Path(min_length=1, max_length=128)]

@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from fastinsight.api.container import Container
 from fastinsight.api.security import require_admin
 from fastinsight.errors import Unavailable
+from fastinsight.ops.jobs.kinds import JOB_KINDS
+from fastinsight.ops.jobs.runner import JobRecord, JobService
 from fastinsight.ops.maintenance import WriteGate
 from fastinsight.ops.settings import OpsSettings
-from fastinsight.services.job_kinds import JOB_KINDS
-from fastinsight.services.jobs import JobRecord, JobService
 from fastinsight.storage.mongo.jobs import JobStore
 
 log = logging.getLogger(__name__)

@@ -13,14 +13,14 @@ from starlette.responses import Response
 from fastinsight.api.query import openapi_query, parse_query
 from fastinsight.api.security import API_KEY_DOCS, authorize
 from fastinsight.errors import ValidationFailed
-from fastinsight.schemas_recs import (
+from fastinsight.schemas.recs import (
     RecommendationQuery,
     RecommendationsOut,
     SessionIn,
     SimilarOut,
     TrendingOut,
 )
-from fastinsight.services.recommend import Filters, RecommendService
+from fastinsight.services.serving.recommend import Filters, RecommendService
 
 router = APIRouter(tags=["recommendations"])
 

@@ -9,15 +9,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
-from fastinsight.services.audience import AudienceService, audience_csv
-from fastinsight.services.insights_models import (
+from fastinsight.schemas.insights import (
     AudienceOut,
     CampaignsOut,
     RefreshOut,
     SegmentsOut,
     SegmentUsersOut,
 )
-from fastinsight.services.segments import SegmentService, campaigns_csv, members_csv
+from fastinsight.services.insights.audience import AudienceService, audience_csv
+from fastinsight.services.insights.segments import SegmentService, campaigns_csv, members_csv
 
 router = APIRouter(tags=["marketing"])
 admin_router = APIRouter(prefix="/v1/admin/segments", tags=["marketing"])

@@ -19,7 +19,7 @@ import numpy as np
 from pymongo.database import Database
 
 from fastinsight.errors import Conflict, NotFoundError
-from fastinsight.services.insights_rollup import Rollup, build_rollup
+from fastinsight.services.insights.rollup import Rollup, build_rollup
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import InsightScans, SnapshotStore, snapshot_id_for
 from fastinsight.storage.mongo.models import Embeddings, ModelVersionRepository

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fastinsight.schemas import Id
+from fastinsight.schemas.core import Id
 
 
 class RecommendedItem(BaseModel):

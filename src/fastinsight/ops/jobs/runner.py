@@ -28,9 +28,9 @@ from pydantic import BaseModel, ValidationError
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict, NotFoundError, ValidationFailed
 from fastinsight.observability import JOB_OUTCOMES, JOB_SECONDS, JOBS_RUNNING
+from fastinsight.ops.jobs.kinds import JOB_KINDS, JobKind, Paths
+from fastinsight.ops.jobs.process import aware, kill_group, kill_orphan, pid_alive, tail_of
 from fastinsight.ops.settings import OpsSettings
-from fastinsight.services.job_kinds import JOB_KINDS, JobKind, Paths
-from fastinsight.services.job_process import aware, kill_group, kill_orphan, pid_alive, tail_of
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.jobs import JobStore
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastinsight.services.background import Ticker
+from fastinsight.services.serving.background import Ticker
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository, erasure_key

@@ -19,10 +19,10 @@ from pymongo.database import Database
 
 from fastinsight.errors import NotFoundError
 from fastinsight.recsys.base import top_n
-from fastinsight.services.insights import InsightsService
-from fastinsight.services.insights_cache import LoadedEmbeddings
-from fastinsight.services.insights_models import AudienceMember, AudienceOut
-from fastinsight.services.insights_rollup import Rollup
+from fastinsight.schemas.insights import AudienceMember, AudienceOut
+from fastinsight.services.insights.analytics import InsightsService
+from fastinsight.services.insights.cache import LoadedEmbeddings
+from fastinsight.services.insights.rollup import Rollup
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import InsightScans
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from fastinsight.schemas import ImportReport
-from fastinsight.services.ingest import IngestService, Progress
-from fastinsight.services.parsing import ParsedRow
+from fastinsight.schemas.core import ImportReport
+from fastinsight.services.data.ingest import IngestService, Progress
+from fastinsight.services.data.parsing import ParsedRow
 
 log = logging.getLogger(__name__)
 

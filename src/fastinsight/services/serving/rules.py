@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastinsight.config import Settings
-from fastinsight.services.bundle import ItemCatalog, ItemInfo, ModelBundle
+from fastinsight.services.serving.bundle import ItemCatalog, ItemInfo, ModelBundle
 
 Picked = tuple[str, int, float, str | None]
 Explain = Callable[[Sequence[int]], list[str]]

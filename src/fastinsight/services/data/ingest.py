@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pymongo.database import Database
 
 from fastinsight.config import Settings
-from fastinsight.schemas import (
+from fastinsight.schemas.core import (
     FieldError,
     ImportReport,
     InteractionIn,
@@ -25,7 +25,7 @@ from fastinsight.schemas import (
     RejectedRow,
     UserIn,
 )
-from fastinsight.services.parsing import ParsedRow, RowError
+from fastinsight.services.data.parsing import ParsedRow, RowError
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository, interaction_document
 from fastinsight.storage.mongo.items import ItemRepository

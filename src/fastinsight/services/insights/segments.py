@@ -21,9 +21,7 @@ import numpy as np
 from pymongo.database import Database
 
 from fastinsight.errors import NotFoundError, ValidationFailed
-from fastinsight.services.insights import InsightsService
-from fastinsight.services.insights_cache import BackgroundTask, LoadedEmbeddings
-from fastinsight.services.insights_models import (
+from fastinsight.schemas.insights import (
     CampaignRow,
     CampaignsOut,
     SegmentMember,
@@ -31,7 +29,9 @@ from fastinsight.services.insights_models import (
     SegmentsOut,
     SegmentUsersOut,
 )
-from fastinsight.services.insights_rollup import Rollup
+from fastinsight.services.insights.analytics import InsightsService
+from fastinsight.services.insights.cache import BackgroundTask, LoadedEmbeddings
+from fastinsight.services.insights.rollup import Rollup
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import SegmentStore
 

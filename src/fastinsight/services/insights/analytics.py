@@ -17,14 +17,7 @@ import numpy as np
 from pymongo.database import Database
 
 from fastinsight.errors import FastInsightError, NotFoundError, Unavailable, ValidationFailed
-from fastinsight.services.insights_cache import (
-    BackgroundTask,
-    EmbeddingCache,
-    SnapshotReader,
-    compute_coverage,
-    refresh_snapshot,
-)
-from fastinsight.services.insights_models import (
+from fastinsight.schemas.insights import (
     ActivityBucket,
     ActivityOut,
     CatalogueOut,
@@ -44,7 +37,14 @@ from fastinsight.services.insights_models import (
     TrendEntry,
     Window,
 )
-from fastinsight.services.insights_rollup import Rollup
+from fastinsight.services.insights.cache import (
+    BackgroundTask,
+    EmbeddingCache,
+    SnapshotReader,
+    compute_coverage,
+    refresh_snapshot,
+)
+from fastinsight.services.insights.rollup import Rollup
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import SnapshotStore
 from fastinsight.storage.mongo.models import ModelVersionRepository

@@ -29,7 +29,7 @@ from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.candidates import precompute
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
 from fastinsight.recsys.side import ContentFeatures, SideData
-from fastinsight.services.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
+from fastinsight.services.serving.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import forget_model_version
 from fastinsight.storage.mongo.interactions import InteractionRepository

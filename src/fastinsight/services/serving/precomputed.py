@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinsight.services.rules import CatalogView
+from fastinsight.services.serving.rules import CatalogView
 
 _CHUNK = 64
 

@@ -2,10 +2,10 @@
 
 Scores come from the served model version; the user's history is the training row plus
 the events posted since that version's snapshot (``fresh_interactions``, held in memory
-by :mod:`fastinsight.services.realtime`), folded in at request time so a new interaction
+by :mod:`fastinsight.services.serving.realtime`), folded in at request time so a new interaction
 changes the next answer without retraining. A request for a known user makes no
 database round trip; when the user has no events since training, the answer is walked
-from the version's per-user candidate lists (:mod:`fastinsight.services.precomputed`).
+from the version's per-user candidate lists (:mod:`fastinsight.services.serving.precomputed`).
 Hidden, disliked, seen and caller-excluded items are masked before ranking; business
 rules (boost/bury categories, pinned items, max items per category) are applied after.
 """
@@ -26,17 +26,17 @@ from pymongo.database import Database
 from fastinsight.config import Settings
 from fastinsight.errors import NotFoundError, Unavailable
 from fastinsight.recsys.matrix import fresh_weights, row_of
-from fastinsight.schemas_recs import (
+from fastinsight.schemas.recs import (
     RecommendationsOut,
     RecommendedItem,
     SimilarOut,
     TrendingOut,
 )
-from fastinsight.services import precomputed
-from fastinsight.services.bundle import ModelBundle
-from fastinsight.services.models import ModelManager
-from fastinsight.services.realtime import RealtimeState
-from fastinsight.services.rules import CatalogView, Explain, apply_rules, look_ahead, views
+from fastinsight.services.serving import precomputed
+from fastinsight.services.serving.bundle import ModelBundle
+from fastinsight.services.serving.realtime import RealtimeState
+from fastinsight.services.serving.rules import CatalogView, Explain, apply_rules, look_ahead, views
+from fastinsight.services.serving.versions import ModelManager
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository

@@ -9,7 +9,7 @@ from typing import TypeVar
 from pymongo.database import Database
 
 from fastinsight.errors import NotFoundError
-from fastinsight.schemas import (
+from fastinsight.schemas.core import (
     DeletedOut,
     InteractionOut,
     ItemIn,

@@ -21,9 +21,9 @@ from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.observability import MODEL_LOADED_AT, MODEL_VERSION
-from fastinsight.services import heap
-from fastinsight.services.background import Ticker
-from fastinsight.services.bundle import ItemCatalog, ModelBundle
+from fastinsight.services.serving import heap
+from fastinsight.services.serving.background import Ticker
+from fastinsight.services.serving.bundle import ItemCatalog, ModelBundle
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.models import ModelVersionRepository

@@ -1,0 +1,1 @@
+"""Operations jobs: the allowlist of kinds, the runner that executes them, and the scheduler."""

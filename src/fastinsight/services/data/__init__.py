@@ -1,0 +1,1 @@
+"""Data in: catalogue CRUD, ingestion (validate -> transform -> insert), file parsing, demo data."""

@@ -1,0 +1,1 @@
+"""Insights: daily rollups, analytics, audiences and segments."""

@@ -1,0 +1,1 @@
+"""Training: snapshot -> matrix -> fit -> version -> activate, and the version pruning rule."""
