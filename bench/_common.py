@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def mongo_uri() -> str:
@@ -40,3 +43,24 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     return "" if value is None else str(value)
+
+
+def checkout_ref(ref: str) -> Path:
+    """A detached ``git worktree`` of ``ref`` in a temporary folder (remove with ``drop_checkout``)."""
+    where = Path(tempfile.mkdtemp(prefix="fi-base-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), ref],
+                   check=True, capture_output=True)
+    # The dashboard's chart library is installed, not tracked: share this tree's copy.
+    modules = ROOT / "src/fastinsight/dashboard/node_modules"
+    if modules.exists():
+        (where / "src/fastinsight/dashboard/node_modules").symlink_to(modules)
+    return where
+
+
+def drop_checkout(where: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], check=False)
+
+
+def head() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=False).stdout.strip()

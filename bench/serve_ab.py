@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -36,21 +35,8 @@ import numpy as np
 from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from _common import mongo_uri, table, write_result
+from _common import ROOT, checkout_ref, drop_checkout, head, mongo_uri, table, write_result
 from serve import KEY, free_port, load, post_events, prepare
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def checkout(ref: str) -> Path:
-    where = Path(tempfile.mkdtemp(prefix="fi-base-")) / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), ref],
-                   check=True, capture_output=True)
-    # The dashboard's chart library is installed, not tracked: share this tree's copy.
-    modules = ROOT / "src/fastinsight/dashboard/node_modules"
-    if modules.exists():
-        (where / "src/fastinsight/dashboard/node_modules").symlink_to(modules)
-    return where
 
 
 def start(tree: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -110,7 +96,7 @@ def main() -> None:
     name = args.db or f"bench_ab_{uuid.uuid4().hex[:8]}"
     client: MongoClient[dict[str, object]] = MongoClient(mongo_uri(), tz_aware=True)
     db = client[name]
-    base_tree = checkout(args.base_ref)
+    base_tree = checkout_ref(args.base_ref)
     procs: list[subprocess.Popen[bytes]] = []
     rows: list[dict[str, Any]] = []
     try:
@@ -139,13 +125,12 @@ def main() -> None:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=30)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=False)
+        drop_checkout(base_tree)
         if not args.db:
             client.drop_database(name)
         client.close()
     out: dict[str, Any] = {"benchmark": "serve_ab", "base_ref": args.base_ref,
-                           "head": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                                  capture_output=True, text=True).stdout.strip(),
+                           "head": head(),
                            "items": args.items, "users": args.users, "interactions": args.interactions,
                            "concurrency": args.concurrency, "seconds_per_run": args.seconds,
                            "identical_answers": {"listed_users": same_listed, "live_users": same_live},

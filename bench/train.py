@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from _common import table, write_result
+from _common import checkout_ref, drop_checkout, head, table, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUT_USERS = 5_000
@@ -195,9 +195,10 @@ def worker(name: str, data_dir: Path) -> dict[str, Any]:
             "fit_growth_mb": round(mem.growth, 1), "hr@10": round(hits, 4)}
 
 
-def run_worker(name: str, data_dir: Path) -> dict[str, Any]:
+def run_worker(name: str, data_dir: Path, tree: Path = ROOT) -> dict[str, Any]:
+    """Fit one model in a fresh process importing the code of ``tree`` (this checkout by default)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--data", str(data_dir)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     started = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S,
@@ -211,6 +212,47 @@ def run_worker(name: str, data_dir: Path) -> dict[str, Any]:
     return result
 
 
+def compare_with_ref(args: argparse.Namespace, names: list[str], data_dir: Path) -> None:
+    """Each model fitted ``--repeat`` times by each tree, alternating which goes first."""
+    base = checkout_ref(args.base_ref)
+    rows: list[dict[str, Any]] = []
+    try:
+        for name in names:
+            for r in range(args.repeat):
+                order = [("this tree", ROOT), ("base", base)]
+                for label, tree in order if r % 2 == 0 else order[::-1]:
+                    print(f"fitting {name} ({label}, run {r + 1}) ...", file=sys.stderr, flush=True)
+                    rows.append({"model": name, "code": label, "run": r + 1, **run_worker(name, data_dir, tree)})
+    finally:
+        drop_checkout(base)
+    summary: dict[str, Any] = {}
+    for name in names:
+        side = {label: [x for x in rows if x["model"] == name and x["code"] == label]
+                for label in ("base", "this tree")}
+        fits = {label: [x["fit_s"] for x in xs if "fit_s" in x] for label, xs in side.items()}
+        if not all(fits.values()):
+            summary[name] = {"error": [x.get("error") for x in rows if x["model"] == name and "error" in x]}
+            continue
+        # fit_s is rounded to 10 ms: a model that fits faster has no meaningful ratio.
+        ratios = [h / b for b, h in zip(fits["base"], fits["this tree"], strict=True) if b > 0]
+        summary[name] = {
+            **{f"{label} fit_s": {"median": float(np.median(v)), "min": min(v), "max": max(v)}
+               for label, v in fits.items()},
+            "ratio this tree / base, by run": [round(x, 3) for x in ratios],
+            "ratio median": round(float(np.median(ratios)), 3) if ratios else None,
+            "same hr@10": len({x.get("hr@10") for x in side["base"] + side["this tree"]}) == 1,
+        }
+    out = {"benchmark": "train_ab", "base_ref": args.base_ref, "head": head(), "repeat": args.repeat,
+           "data": {"users": args.users, "items": args.items, "interactions": args.interactions},
+           "results": rows, "summary": summary}
+    print(json.dumps(out, indent=2))
+    print(table(rows, ["model", "code", "run", "fit_s", "peak_rss_mb", "hr@10"]))
+    for name, s in summary.items():
+        print(f"{name}: this tree / base fit time = {s.get('ratio median')} (runs {s.get('ratio this tree / base, by run')})")
+    if not args.no_write:
+        write_result("train_ab", out)
+
+
 # ---- parent ------------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -220,6 +262,9 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated model names")
     ap.add_argument("--repeat", type=int, default=3, help="runs of the ALS pair (best kept)")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--base-ref", default="",
+                    help="also fit every model with the code of this git ref, runs interleaved "
+                         "(--repeat each), and write results/train_ab.json instead")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -258,6 +303,9 @@ def main() -> None:
         np.savez(data_dir / "train.npz", data=train.data, indices=train.indices,
                  indptr=train.indptr, shape=np.array(train.shape),
                  holdout_users=h_users, holdout_items=h_items, times=times)
+        if args.base_ref:
+            compare_with_ref(args, names, data_dir)
+            return
         for name in names:
             print(f"fitting {name} ...", file=sys.stderr, flush=True)
             results.append(run_worker(name, data_dir))
