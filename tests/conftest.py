@@ -10,14 +10,17 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from fastinsight.api.app import create_app
+from fastinsight.api.composition import Services
 from fastinsight.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +74,11 @@ def settings(mongo_uri: str, db_name: str, tmp_path: Path) -> Settings:
 def client(settings: Settings, db: Database[dict[str, object]]) -> Iterator[TestClient]:
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as test_client:
         yield test_client
+
+
+def services_of(client: TestClient) -> Services:
+    """The composition root of a started app (inside ``with TestClient(...)``)."""
+    return cast(Services, cast(FastAPI, client.app).state.services)
 
 
 @pytest.fixture()

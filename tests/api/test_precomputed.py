@@ -21,7 +21,7 @@ from fastinsight.services.training.pipeline import train
 from fastinsight.storage.mongo.models import ModelVersionRepository
 from tests.api.test_recommend import seed
 from tests.api.test_retrieval import QUERIES
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, services_of
 
 USERS = [f"{g}{n}" for g in "ab" for n in range(12)] + ["newcomer"]
 
@@ -46,9 +46,9 @@ def test_listed_answers_equal_live_answers(
     assert doc["candidates"]["users"] == 24 and doc["candidates"]["size"] == 12  # capped: 12 items
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as listed, \
             TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as live:
-        svc = listed.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        svc = services_of(listed).recommend
         assert svc.manager.current.candidates is not None
-        live.app.state.container.extras["recommend"].manager.current.candidates = None  # type: ignore[attr-defined]
+        services_of(live).recommend.manager.current.candidates = None
 
         with monkeypatch.context() as patch:
             patch.setattr(svc, "_retrieve", _no_live_scoring)
@@ -74,7 +74,7 @@ def test_listed_answers_equal_live_answers(
             "user_id": "a0", "item_id": "a3", "type": "purchase"}).status_code == 201
         after = listed.get("/v1/users/a0/recommendations", params={"k": 3}).json()["items"]
         assert "a3" not in [i["item_id"] for i in after]
-        live_svc = live.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        live_svc = services_of(live).recommend
         deadline = time.monotonic() + 5
         while not live_svc.realtime.events("a0") and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -90,12 +90,12 @@ def test_items_added_after_training_keep_the_lists_as_candidates(
     train(db, settings, "als", {"factors": 8, "iterations": 15}, evaluate=False)
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as listed, \
             TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as live:
-        live_svc = live.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        live_svc = services_of(live).recommend
         live_svc.manager.current.candidates = None
         assert listed.post("/v1/items", json={"item_id": "a-new", "title": "Alpha new",
                                               "categories": ["alpha"]}).status_code == 201
         live_svc.manager.refresh_changed_items()  # the other process reads the change feed
-        svc = listed.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        svc = services_of(listed).recommend
         assert svc._view(svc.manager.current).cold
         monkeypatch.setattr(svc, "_retrieve", _no_live_scoring)
         seen_new = False
@@ -125,7 +125,7 @@ def test_lists_can_be_turned_off(db: Database[dict[str, object]], settings: Sett
     doc = train(db, off, "als", {"factors": 8, "iterations": 15}, evaluate=False)
     assert doc["candidates"] is None
     with TestClient(create_app(off), headers={"X-API-Key": API_KEY}) as client:
-        assert client.app.state.container.extras["recommend"].manager.current.candidates is None  # type: ignore[attr-defined]
+        assert services_of(client).recommend.manager.current.candidates is None
         items = client.get("/v1/users/a0/recommendations", params={"k": 3}).json()["items"]
         assert items[0]["item_id"] == "a3"
 
@@ -169,8 +169,8 @@ def test_category_cap_is_applied_while_walking_the_list(
     train(db, capped, "als", {"factors": 8, "iterations": 15}, evaluate=False)
     with TestClient(create_app(capped), headers={"X-API-Key": API_KEY}) as listed, \
             TestClient(create_app(capped), headers={"X-API-Key": API_KEY}) as live:
-        live.app.state.container.extras["recommend"].manager.current.candidates = None  # type: ignore[attr-defined]
-        svc = listed.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        services_of(live).recommend.manager.current.candidates = None
+        svc = services_of(listed).recommend
         with monkeypatch.context() as patch:
             patch.setattr(svc, "_retrieve", _no_live_scoring)
             patch.setattr(svc.manager.current.model, "query_vector", _no_live_scoring)

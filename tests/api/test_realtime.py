@@ -22,6 +22,7 @@ from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.data.parsing import rows_from_objects
 from fastinsight.services.training.pipeline import train
 from tests.api.test_recommend import _ids, seed
+from tests.conftest import services_of
 
 POLL_SECONDS = 0.05
 
@@ -92,7 +93,7 @@ def test_loaded_version_is_kept_out_of_full_collections(serving: TestClient) -> 
     it; garbage made afterwards is still collected."""
     import gc
 
-    manager = serving.app.state.container.extras["models"]  # type: ignore[attr-defined]
+    manager = services_of(serving).models
     bundle = manager.current
     assert bundle is not None
     frozen = gc.get_freeze_count()

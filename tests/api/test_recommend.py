@@ -19,7 +19,7 @@ from fastinsight.api.app import create_app
 from fastinsight.config import Settings
 from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.training.pipeline import train
-from tests.conftest import ADMIN_KEY, API_KEY
+from tests.conftest import ADMIN_KEY, API_KEY, services_of
 
 ALPHA = [f"a{i}" for i in range(6)]
 BETA = [f"b{i}" for i in range(6)]
@@ -283,7 +283,7 @@ def test_item_hidden_by_another_process_is_applied_by_incremental_refresh(
     # ``before`` is stored as not after it. Step back one millisecond.
     before = datetime.now(UTC) - timedelta(milliseconds=1)
     CatalogService(db).patch_item("a3", ItemPatch(hidden=True))  # another process
-    manager = trained.app.state.container.extras["models"]  # type: ignore[attr-defined]
+    manager = services_of(trained).models
     manager.refresh_changed_items()
     assert "a3" not in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12}))
     # Read through the change feed, one id at a time; past the limit, one scan of items.
@@ -303,11 +303,11 @@ def test_item_deleted_by_another_process_is_dropped_by_incremental_refresh(
 
     assert "a3" in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 3}))
     CatalogService(db).delete_item("a3")  # another process: this app hears nothing
-    manager = trained.app.state.container.extras["models"]  # type: ignore[attr-defined]
+    manager = services_of(trained).models
     manager.refresh_changed_items()
     assert "a3" not in _ids(trained.get("/v1/users/a0/recommendations", params={"k": 12}))
     # Stored again later: the newer document wins over the tombstone.
-    IngestService(db, trained.app.state.container.settings).import_items(  # type: ignore[attr-defined]
+    IngestService(db, services_of(trained).settings).import_items(
         _rows([{"item_id": "a3", "title": "Alpha a3", "categories": ["alpha"]}]))
     manager.refresh_changed_items()
     assert manager.catalog.get("a3") is not None

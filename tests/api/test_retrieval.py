@@ -16,7 +16,7 @@ from fastinsight.config import Settings
 from fastinsight.services.serving.recommend import Filters
 from fastinsight.services.training.pipeline import train
 from tests.api.test_recommend import seed
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, services_of
 
 QUERIES: list[dict[str, object]] = [
     {"k": 5}, {"k": 3, "offset": 2}, {"k": 6, "exclude_categories": ["beta"]},
@@ -32,7 +32,7 @@ def test_retrieval_index_matches_exact_scoring(
     graph = settings.model_copy(update={"ann_exact_max_items": 0})
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as exact, \
             TestClient(create_app(graph), headers={"X-API-Key": API_KEY}) as approx:
-        svc = approx.app.state.container.extras["recommend"]  # type: ignore[attr-defined]
+        svc = services_of(approx).recommend
         bundle = svc.manager.current
         assert bundle.retrieval is not None and not bundle.retrieval.exact
         history, _ = svc._history(bundle, "a1", bundle.user_index["a1"])

@@ -9,12 +9,23 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from fastinsight import __version__
-from fastinsight.api.container import Container
+from fastinsight.api.composition import Services
 from fastinsight.api.deps import require_writable
 from fastinsight.api.errors import install_error_handlers
 from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from fastinsight.api.routes import health, interactions, items, recommend, users
-from fastinsight.api.security import require_api_key
+from fastinsight.api.routes import (
+    admin,
+    dashboard,
+    health,
+    insights,
+    interactions,
+    items,
+    jobs,
+    recommend,
+    segments,
+    users,
+)
+from fastinsight.api.security import require_admin, require_api_key
 from fastinsight.config import Settings
 
 log = logging.getLogger(__name__)
@@ -34,42 +45,43 @@ def create_app(settings: Settings) -> FastAPI:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1)
-        container = Container.build(settings)
-        app.state.container = container
-        container.ensure_schema()
-        for hook in app.state.startup_hooks:
-            hook(container)
+        services = Services.build(settings)
+        app.state.services = services
+        services.start()
         log.info("fastinsight %s started (db=%s)", __version__, settings.mongodb_db)
         try:
             yield
         finally:
-            for hook in app.state.shutdown_hooks:
-                hook(container)
-            container.close()
+            services.stop()
 
     app = FastAPI(
         title="FastInsight", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    app.state.startup_hooks = []
-    app.state.shutdown_hooks = []
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
-
-    # The hottest route is matched first: each route tried before it costs a few µs.
-    app.include_router(recommend.hot_router)  # checks the API key itself
-    app.include_router(health.router)
-    # Feature routers first: their fixed paths (/v1/items/trending) must win over
-    # the core routers' /v1/items/{item_id}.
-    _include_feature_routers(app)
-    protected = [Depends(require_api_key), Depends(require_writable)]
-    for module in (users, items, interactions):
-        app.include_router(module.router, dependencies=protected)
+    _include_routers(app)
     return app
 
 
-def _include_feature_routers(app: FastAPI) -> None:
-    """Routers of the feature modules; each declares its own auth dependencies."""
-    from fastinsight.api import features
-
-    features.install(app)
+def _include_routers(app: FastAPI) -> None:
+    """Every router with its auth dependencies. Routes are matched in this order."""
+    api_key = [Depends(require_api_key)]
+    admin_key = [Depends(require_admin)]
+    # The hottest route is matched first: each route tried before it costs a few µs.
+    app.include_router(recommend.hot_router)  # checks the API key itself
+    app.include_router(health.router)
+    # Feature routers before the core ones: their fixed paths (/v1/items/trending) must
+    # win over /v1/items/{item_id}.
+    app.include_router(recommend.router, dependencies=api_key)
+    app.include_router(admin.router, dependencies=admin_key)
+    app.include_router(jobs.router)  # declares require_admin itself
+    app.include_router(insights.router, dependencies=api_key)
+    app.include_router(insights.admin_router, dependencies=admin_key)
+    app.include_router(segments.router, dependencies=api_key)
+    app.include_router(segments.admin_router, dependencies=admin_key)
+    app.include_router(dashboard.router)  # the page asks for a key itself
+    app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")
+    protected = [Depends(require_api_key), Depends(require_writable)]
+    for module in (users, items, interactions):
+        app.include_router(module.router, dependencies=protected)

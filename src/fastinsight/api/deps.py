@@ -1,4 +1,4 @@
-"""Typed dependency aliases for the routes."""
+"""Typed dependency aliases: the only way routes reach the services of ``api.composition``."""
 
 from __future__ import annotations
 
@@ -6,45 +6,80 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from fastinsight.api.container import Container
+from fastinsight.api.composition import Services
+from fastinsight.api.readiness import Readiness
 from fastinsight.config import Settings
+from fastinsight.ops.jobs.runner import JobService
 from fastinsight.services.data.catalog import CatalogService
 from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.insights.analytics import InsightsService
+from fastinsight.services.insights.audience import AudienceService
+from fastinsight.services.insights.segments import SegmentService
+from fastinsight.services.serving.recommend import RecommendService
+from fastinsight.services.training.admin import ModelAdmin
 
 
-# The dependencies that only read app state are ``async def``: FastAPI runs a plain
-# ``def`` dependency in the thread pool, a hop that costs more than the lookup itself.
-def container_of(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-async def get_container(request: Request) -> Container:
-    return container_of(request)
-
-
+# The getters only read app state, so they are ``async def``: FastAPI runs a plain ``def``
+# dependency in the thread pool, a hop that costs more than the lookup itself.
 async def get_settings_dep(request: Request) -> Settings:
-    return container_of(request).settings
+    return services_of(request).settings
+
+
+async def get_readiness(request: Request) -> Readiness:
+    return services_of(request).readiness
 
 
 async def get_catalog(request: Request) -> CatalogService:
-    return container_of(request).catalog
+    return services_of(request).catalog
 
 
 async def get_ingest(request: Request) -> IngestService:
-    return container_of(request).ingest
+    return services_of(request).ingest
+
+
+async def get_recommender(request: Request) -> RecommendService:
+    return services_of(request).recommend
+
+
+async def get_model_admin(request: Request) -> ModelAdmin:
+    return services_of(request).model_admin
+
+
+async def get_jobs(request: Request) -> JobService:
+    return services_of(request).jobs
+
+
+async def get_insights(request: Request) -> InsightsService:
+    return services_of(request).insights
+
+
+async def get_audience(request: Request) -> AudienceService:
+    return services_of(request).audience
+
+
+async def get_segments(request: Request) -> SegmentService:
+    return services_of(request).segments
 
 
 def require_writable(request: Request) -> None:
     """Write routes answer 503 (Retry-After) while a backup pauses writes; reads go on."""
     if request.method in {"GET", "HEAD", "OPTIONS"}:
         return
-    gate = container_of(request).extras.get("write_gate")
-    if gate is not None:
-        gate.check()
+    services_of(request).write_gate.check()
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 CatalogDep = Annotated[CatalogService, Depends(get_catalog)]
 IngestDep = Annotated[IngestService, Depends(get_ingest)]
+RecommendDep = Annotated[RecommendService, Depends(get_recommender)]
+ModelAdminDep = Annotated[ModelAdmin, Depends(get_model_admin)]
+JobsDep = Annotated[JobService, Depends(get_jobs)]
+InsightsDep = Annotated[InsightsService, Depends(get_insights)]
+AudienceDep = Annotated[AudienceService, Depends(get_audience)]
+SegmentsDep = Annotated[SegmentService, Depends(get_segments)]

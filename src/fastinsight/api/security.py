@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import secrets
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+
+if TYPE_CHECKING:
+    from fastinsight.api.composition import Services
 
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
@@ -20,7 +23,8 @@ class Scope(StrEnum):
 def _scope_for(request: Request, key: str | None) -> Scope:
     if not key:
         raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
-    settings = request.app.state.container.settings
+    services: Services = request.app.state.services
+    settings = services.settings
     if secrets.compare_digest(key.encode(), settings.admin_key.encode()):
         return Scope.ADMIN
     if secrets.compare_digest(key.encode(), settings.api_key.encode()):

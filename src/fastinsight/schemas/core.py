@@ -212,3 +212,9 @@ class ErrorBody(BaseModel):
 class DeletedOut(BaseModel):
     deleted: bool
     interactions_deleted: int = 0
+
+
+class Health(BaseModel):
+    status: str
+    database: str | None = None
+    model_version: str | None = None

@@ -2,59 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, status
 
-from fastinsight.api.deps import ContainerDep
-from fastinsight.errors import NotFoundError, Unavailable
+from fastinsight.api.deps import JobsDep, ModelAdminDep
 from fastinsight.recsys import registry
+from fastinsight.schemas.jobs import TrainStartedOut
 from fastinsight.schemas.recs import ModelVersionOut, TrainIn
-from fastinsight.services.training.pipeline import check_and_activate
-from fastinsight.storage.mongo.models import ModelVersionRepository
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-def _out(doc: dict[str, Any], active: str | None) -> ModelVersionOut:
-    return ModelVersionOut(
-        version=doc["version"], algorithm=doc["algorithm"], status=doc.get("status", "ready"),
-        active=doc["version"] == active, created_at=doc["created_at"], params=doc.get("params", {}),
-        metrics=doc.get("metrics", {}), snapshot=doc.get("snapshot", {}),
-        fit_seconds=doc.get("fit_seconds"), duration_seconds=doc.get("duration_seconds"),
-        reason=doc.get("reason"),
-    )
-
-
 @router.get("/models")
-def list_models(container: ContainerDep) -> list[ModelVersionOut]:
-    repo = ModelVersionRepository(container.db)
-    active = repo.active_version()
-    return [_out(d, active) for d in repo.list()]
+def list_models(admin: ModelAdminDep) -> list[ModelVersionOut]:
+    return admin.list_versions()
 
 
 @router.post("/models/{version}/activate")
 def activate_model(
-    version: Annotated[str, Path(min_length=1, max_length=100)], container: ContainerDep
+    version: Annotated[str, Path(min_length=1, max_length=100)], admin: ModelAdminDep
 ) -> ModelVersionOut:
     """Switch every replica to this version (also used for rollback)."""
-    repo = ModelVersionRepository(container.db)
-    doc = repo.get(version)
-    if doc is None:
-        raise NotFoundError(f"model version {version!r} does not exist")
-    check_and_activate(container.db, container.settings, version, "activated through the API")
-    manager = container.extras.get("models")
-    if manager is not None:
-        manager.sync()
-    return _out(doc, version)
+    return admin.activate(version)
 
 
-@router.post("/train", status_code=202)
-def start_training(body: TrainIn, request: Request, container: ContainerDep) -> dict[str, Any]:
+@router.post("/train", status_code=status.HTTP_202_ACCEPTED)
+def start_training(body: TrainIn, jobs: JobsDep) -> TrainStartedOut:
     """Train in the background (a `retrain` job); returns the job id to poll."""
-    registry.get_algorithm(body.algorithm)
-    jobs = container.extras.get("jobs")
-    if jobs is None:
-        raise Unavailable("the job runner is not enabled in this process")
+    registry.get_algorithm(body.algorithm)  # 422 for an unknown name, before a job starts
     record = jobs.submit("retrain", {"algorithm": body.algorithm}, requested_by="api")
-    return {"job_id": record.id, "status": record.status, "poll": f"/v1/admin/jobs/{record.id}"}
+    return TrainStartedOut(job_id=record.id, status=record.status,
+                           poll=f"/v1/admin/jobs/{record.id}")

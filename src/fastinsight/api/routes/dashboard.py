@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -54,6 +54,6 @@ def chart_library(settings: SettingsDep) -> FileResponse:
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
-def install(app: FastAPI) -> None:
-    app.include_router(router)
-    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+def static_files() -> StaticFiles:
+    """The page's own scripts and styles, mounted at ``/dashboard/static``."""
+    return StaticFiles(directory=STATIC_DIR)

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
 from starlette.responses import Response
 
-from fastinsight.api.deps import ContainerDep
-from fastinsight.errors import Unavailable
-from fastinsight.storage.mongo import ping
+from fastinsight.api.deps import ReadinessDep
+from fastinsight.schemas.core import Health
 
 router = APIRouter(tags=["health"])
-
-
-class Health(BaseModel):
-    status: str
-    database: str | None = None
-    model_version: str | None = None
 
 
 @router.get("/health/live")
@@ -26,14 +18,9 @@ async def live() -> Health:
 
 
 @router.get("/health/ready", responses={503: {"description": "database not reachable"}})
-def ready(container: ContainerDep) -> Health:
+def ready(readiness: ReadinessDep) -> Health:
     """Ready when the database answers; 503 (with Retry-After) otherwise."""
-    ping(container.client)
-    if not container.ensure_schema():
-        raise Unavailable("database schema could not be applied yet")
-    manager = container.extras.get("models")
-    version = getattr(manager, "active_version", None)
-    return Health(status="ok", database="ok", model_version=version)
+    return Health(status="ok", database="ok", model_version=readiness.check())
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -6,15 +6,12 @@ Every answer comes from the rollup snapshot and says when it was computed
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from fastinsight.api.container import Container
-from fastinsight.api.security import require_admin, require_api_key
+from fastinsight.api.deps import InsightsDep
 from fastinsight.schemas.insights import (
     ActivityOut,
     CatalogueOut,
@@ -26,11 +23,8 @@ from fastinsight.schemas.insights import (
     TaskStatus,
     TopOut,
 )
-from fastinsight.services.insights.analytics import InsightsService, default_end, parse_steps
-from fastinsight.services.insights.audience import AudienceService
-from fastinsight.services.insights.segments import SegmentService
+from fastinsight.services.insights.analytics import default_end, parse_steps
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
 admin_router = APIRouter(prefix="/v1/admin/insights", tags=["insights"])
 
@@ -43,14 +37,6 @@ K = Annotated[int, Query(ge=1, le=500)]
 EventType = Annotated[
     str | None, Query(alias="type", max_length=40, description="Count only this interaction type")
 ]
-
-
-async def get_insights(request: Request) -> InsightsService:
-    svc: InsightsService = request.app.state.container.extras["insights"]
-    return svc
-
-
-InsightsDep = Annotated[InsightsService, Depends(get_insights)]
 
 
 @router.get("/overview")
@@ -139,30 +125,3 @@ def refresh(svc: InsightsDep, response: Response, wait: bool = False) -> Refresh
 def refresh_status(svc: InsightsDep) -> TaskStatus:
     return svc.status()
 
-
-def _warm(insights: InsightsService) -> None:
-    """Load the current snapshot before the first request needs it (seconds on big data)."""
-    try:
-        insights.rollup()
-    except Exception as exc:  # no snapshot yet, or the database is down: requests retry
-        log.info("insights not preloaded: %s", exc.__class__.__name__)
-
-
-def install(app: FastAPI) -> None:
-    """Insights, audiences, segments and the dashboard, with their services."""
-    from fastinsight.api.routes import dashboard, segments
-
-    app.include_router(router, dependencies=[Depends(require_api_key)])
-    app.include_router(admin_router, dependencies=[Depends(require_admin)])
-    app.include_router(segments.router, dependencies=[Depends(require_api_key)])
-    app.include_router(segments.admin_router, dependencies=[Depends(require_admin)])
-    dashboard.install(app)
-
-    def start(container: Container) -> None:
-        insights = InsightsService(container.db)
-        container.extras["insights"] = insights
-        container.extras["audience"] = AudienceService(container.db, insights)
-        container.extras["segments"] = SegmentService(container.db, insights)
-        threading.Thread(target=_warm, args=(insights,), name="insights-warm", daemon=True).start()
-
-    app.state.startup_hooks.append(start)

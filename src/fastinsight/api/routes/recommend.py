@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic_core import to_json
 from starlette.responses import Response
 
+from fastinsight.api.composition import Services
+from fastinsight.api.deps import RecommendDep
 from fastinsight.api.query import openapi_query, parse_query
 from fastinsight.api.security import API_KEY_DOCS, authorize
 from fastinsight.errors import ValidationFailed
@@ -29,16 +31,10 @@ MAX_ID = 128
 _WINDOW = re.compile(r"^(\d{1,3})([dh])$")
 
 
-async def get_recommender(request: Request) -> RecommendService:
-    return recommender_of(request)
-
-
 def recommender_of(request: Request) -> RecommendService:
-    svc: RecommendService = request.app.state.container.extras["recommend"]
-    return svc
-
-
-RecommendDep = Annotated[RecommendService, Depends(get_recommender)]
+    """``RecommendDep`` for the hot route, which resolves no dependencies."""
+    services: Services = request.app.state.services
+    return services.recommend
 
 
 # The hottest route has a router of its own, without dependencies or declared

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
+from fastinsight.api.deps import AudienceDep, SegmentsDep
 from fastinsight.schemas.insights import (
     AudienceOut,
     CampaignsOut,
@@ -16,8 +17,8 @@ from fastinsight.schemas.insights import (
     SegmentsOut,
     SegmentUsersOut,
 )
-from fastinsight.services.insights.audience import AudienceService, audience_csv
-from fastinsight.services.insights.segments import SegmentService, campaigns_csv, members_csv
+from fastinsight.services.insights.audience import audience_csv
+from fastinsight.services.insights.segments import campaigns_csv, members_csv
 
 router = APIRouter(tags=["marketing"])
 admin_router = APIRouter(prefix="/v1/admin/segments", tags=["marketing"])
@@ -26,20 +27,6 @@ Format = Annotated[Literal["json", "csv"], Query(description="csv: the same rows
 Version = Annotated[str | None, Query(max_length=100, description="Default: the active version")]
 AudienceK = Annotated[int, Query(ge=1, le=100_000, description="How many users")]
 ExcludeSeen = Annotated[bool, Query(description="Leave out users who already interacted")]
-
-
-async def get_audience(request: Request) -> AudienceService:
-    svc: AudienceService = request.app.state.container.extras["audience"]
-    return svc
-
-
-async def get_segments(request: Request) -> SegmentService:
-    svc: SegmentService = request.app.state.container.extras["segments"]
-    return svc
-
-
-AudienceDep = Annotated[AudienceService, Depends(get_audience)]
-SegmentsDep = Annotated[SegmentService, Depends(get_segments)]
 
 
 def _csv(text: str, filename: str) -> Response:

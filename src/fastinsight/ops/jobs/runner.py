@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict, NotFoundError, ValidationFailed
@@ -31,6 +31,7 @@ from fastinsight.observability import JOB_OUTCOMES, JOB_SECONDS, JOBS_RUNNING
 from fastinsight.ops.jobs.kinds import JOB_KINDS, JobKind, Paths
 from fastinsight.ops.jobs.process import aware, kill_group, kill_orphan, pid_alive, tail_of
 from fastinsight.ops.settings import OpsSettings
+from fastinsight.schemas.jobs import JobRecord
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.jobs import JobStore
 
@@ -41,26 +42,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class JobRecord(BaseModel):
-    id: str
-    name: str
-    args: dict[str, Any]
-    status: str
-    requested_by: str
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    duration_seconds: float | None = None
-    exit_code: int | None = None
-    timeout_seconds: float
-    output_tail: str = ""
-    error: str | None = None
-
-    @classmethod
-    def from_doc(cls, doc: Document) -> JobRecord:
-        return cls.model_validate({**doc, "id": doc["_id"]})
 
 
 @dataclass
