@@ -28,7 +28,6 @@ from fastinsight.storage.mongo.client import Document
 console = Console(stderr=True)
 
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_ARCHIVE = 3
 EXIT_NOT_EMPTY = 4
 EXIT_THRESHOLD = 5
