@@ -117,13 +117,18 @@ def _modules() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def graph() -> list[Import]:
+def all_imports() -> list[Import]:
     modules = _modules()
     known = frozenset(modules)
     edges: list[Import] = []
     for name, path in modules.items():
         edges += imports_of(path.read_text(), name, is_package=path.name == "__init__.py", known=known)
-    return [e for e in edges if subsystem(e.target) is not None]
+    return edges
+
+
+@pytest.fixture(scope="module")
+def graph(all_imports: list[Import]) -> list[Import]:
+    return [e for e in all_imports if subsystem(e.target) is not None]
 
 
 def test_the_graph_sees_every_module_and_the_imports_inside_functions(graph: list[Import]) -> None:
@@ -150,6 +155,14 @@ def test_nothing_outside_the_cli_imports_the_cli(graph: list[Import]) -> None:
     offenders = [f"{e} imports {e.target}" for e in graph
                  if subsystem(e.target) == "cli" and subsystem(e.source) not in {"cli", PACKAGE}]
     assert not offenders, "only the CLI may import the CLI:\n" + "\n".join(sorted(offenders))
+
+
+def test_models_and_schemas_never_touch_the_database(all_imports: list[Import]) -> None:
+    """Storage owns MongoDB: recsys and schemas get arrays and documents, never a driver."""
+    driver = ("pymongo", "bson", "gridfs")
+    offenders = [f"{e} imports {e.target}" for e in all_imports
+                 if subsystem(e.source) in {"recsys", "schemas"} and e.target.split(".")[0] in driver]
+    assert not offenders, "database driver imported outside storage:\n" + "\n".join(sorted(offenders))
 
 
 def test_no_import_cycle_between_subsystems(graph: list[Import]) -> None:
