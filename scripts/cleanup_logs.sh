@@ -11,8 +11,10 @@ usage: $OPS_NAME [--days DAYS] [--model-keep N] [--job-days DAYS] [--log-dir DIR
 
   --days DAYS      expire logs not modified for DAYS (default FASTINSIGHT_LOG_KEEP_DAYS=14);
                    live *.log/*.jsonl above 50 MiB are gzip-rotated (copy + truncate)
-  --model-keep N   keep the active model version and the N newest others
-                   (default FASTINSIGHT_MODEL_KEEP_VERSIONS=5); their GridFS files go too
+  --model-keep N   keep N model versions (N >= 2), the active one included: the active
+                   version, the one active before it, then the newest others
+                   (default FASTINSIGHT_MODEL_KEEP_VERSIONS=5); the artefacts of the
+                   others go too
   --job-days DAYS  delete finished job records older than DAYS (default 30)
   --log-dir DIR    default FASTINSIGHT_LOG_DIR (var/log)
   --logs-only      leave the database alone

@@ -48,7 +48,13 @@ class Settings(BaseSettings):
     )
     time_decay_half_life_days: float | None = None
 
-    model_keep_versions: int = Field(default=5, ge=1)
+    model_keep_versions: int = Field(
+        default=5, ge=2,
+        description="model versions kept stored, the active one included: the active version, "
+        "the one active before it (the roll-back target), then the newest others; rejected "
+        "versions only fill places left over. Older ones are deleted with their artefacts after "
+        "each training run and by `fastinsight cleanup`. At least 2, so a roll-back is always possible.",
+    )
     model_poll_seconds: float = Field(default=2.0, gt=0)
     catalog_refresh_seconds: float = Field(default=60.0, gt=0)
     realtime_poll_seconds: float = Field(default=0.05, gt=0)

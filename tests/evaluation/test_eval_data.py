@@ -8,9 +8,9 @@ from fastinsight.errors import ValidationFailed
 from fastinsight.recsys.evaluation.data import (
     from_records,
     load_interaction_file,
-    load_mongo,
     load_movielens,
 )
+from fastinsight.services.training.evaluation import load_dataset
 
 JAN3 = datetime(2024, 1, 3)  # naive, as PyMongo returns: UTC
 WEIGHTS = {"view": 1.0, "purchase": 10.0, "rating": 3.0, "dislike": -5.0}
@@ -102,7 +102,7 @@ def test_jsonl_and_csv_files(tmp_path):
         load_interaction_file(bad, WEIGHTS)
 
 
-def test_load_mongo_full_scan(db):
+def test_load_stored_interactions_full_scan(db):
     db.interactions.insert_many([
         {"user_id": "u1", "item_id": "i1", "type": "view",
          "timestamp": datetime(2024, 1, 1, tzinfo=UTC), "extra": "ignored"},
@@ -114,7 +114,7 @@ def test_load_mongo_full_scan(db):
         {"_id": "i1", "item_id": "i1", "title": "One", "categories": ["a"], "tags": ["t"]},
         {"_id": "i9", "item_id": "i9", "title": "Never interacted with"},
     ])
-    data = load_mongo(db, WEIGHTS)
+    data = load_dataset(db, WEIGHTS)
     assert pairs(data) == {("u1", "i1"): 1.0, ("u1", "i2"): 10.0}
     assert context(data) == {("u2", "i1"): 3.0 * 2 / 5}  # a low rating: input, not relevant
     assert data.item_meta == {

@@ -4,8 +4,9 @@ import pytest
 
 from fastinsight.errors import ValidationFailed
 from fastinsight.recsys.evaluation.experiment import EvaluationConfig, run_evaluation
-from fastinsight.recsys.evaluation.report import markdown, store_evaluation, write_report
+from fastinsight.recsys.evaluation.report import markdown, write_report
 from fastinsight.recsys.evaluation.selection import select_model
+from fastinsight.services.training.evaluation import store_evaluation
 
 from .helpers import blocks, csr
 

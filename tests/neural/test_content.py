@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pytest
@@ -11,13 +11,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from fastinsight.errors import ModelError
 from fastinsight.recsys import content as content_mod
 from fastinsight.recsys.content import (
+    ENCODERS,
     ConcatEncoder,
     ItemContent,
     MultiHotEncoder,
     TfidfSvdEncoder,
     default_content_encoder,
     load_encoder,
-    register_encoder,
 )
 from fastinsight.recsys.content_sentence import SentenceEmbeddingEncoder
 
@@ -93,9 +93,8 @@ def test_tiny_corpus_pads_to_the_requested_dim() -> None:
 
 
 def test_a_new_encoder_kind_plugs_into_the_registry(tmp_path: Path) -> None:
-    @register_encoder("test_length")
     class LengthEncoder:
-        kind: ClassVar[str]
+        kind: ClassVar[str] = "test_length"
         dim = 1
 
         def fit(self, items: Sequence[ItemContent]) -> Self:
@@ -111,14 +110,19 @@ def test_a_new_encoder_kind_plugs_into_the_registry(tmp_path: Path) -> None:
         def load(cls, directory: Path) -> Self:
             return cls()
 
-    try:
-        enc = ConcatEncoder([LengthEncoder(), MultiHotEncoder()], [1.0, 1.0])
-        enc.fit([ItemContent("a", categories=("k",))]).save(tmp_path / "e")
-        loaded = load_encoder(tmp_path / "e")
-        np.testing.assert_allclose(loaded.transform([ItemContent("b", categories=("k",))]),
-                                   [[2**-0.5, 2**-0.5]], atol=1e-6)
-    finally:
-        content_mod.ENCODERS.pop("test_length")
+    # The registry is read-only; a new kind comes in through the mapping passed to the loader.
+    registry: Any = ENCODERS
+    with pytest.raises(TypeError):
+        registry["test_length"] = LengthEncoder
+    kinds = {**ENCODERS, LengthEncoder.kind: LengthEncoder}
+    enc = ConcatEncoder([LengthEncoder(), MultiHotEncoder()], [1.0, 1.0])
+    enc.fit([ItemContent("a", categories=("k",))]).save(tmp_path / "e")
+    loaded = load_encoder(tmp_path / "e", kinds)  # the parts are loaded with the same kinds
+    np.testing.assert_allclose(loaded.transform([ItemContent("b", categories=("k",))]),
+                               [[2**-0.5, 2**-0.5]], atol=1e-6)
+    with pytest.raises(ModelError, match="unknown content encoder kind 'test_length'"):
+        load_encoder(tmp_path / "e")
+    assert "test_length" not in ENCODERS
 
 
 def test_unknown_kind_and_missing_sentence_package_fail_clearly(tmp_path: Path) -> None:

@@ -157,13 +157,14 @@ def test_prune_model_versions_keeps_active_and_newest(db: Db, tmp_path: Path) ->
 
     report = prune_model_versions(db, keep=2, now=base + timedelta(days=30))
 
-    assert report.kept == ["v0", "v4", "v3"]
-    assert sorted(report.deleted) == ["v1", "v2"]
+    # keep=2 counts the active version: it and the newest other stay.
+    assert report.kept == ["v0", "v4"]
+    assert sorted(report.deleted) == ["v1", "v2", "v3"]
     assert report.orphan_files_deleted == 1
-    assert sorted(str(d["_id"]) for d in db.model_versions.find({})) == ["v0", "v3", "v4"]
+    assert sorted(str(d["_id"]) for d in db.model_versions.find({})) == ["v0", "v4"]
     versions = sorted({c["version"] for c in db[CHUNKS].find({}, {"version": 1})})
-    assert versions == ["v0", "v3", "v4"]
-    assert db[CHUNKS].count_documents({}) == 3
+    assert versions == ["v0", "v4"]
+    assert db[CHUNKS].count_documents({}) == 2
 
 
 def test_prune_tombstones_keeps_what_serving_processes_still_need(db: Db) -> None:

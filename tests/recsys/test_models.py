@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,14 @@ from fastinsight.recsys.popularity import (
     TrendingParams,
     TrendingRecommender,
 )
-from fastinsight.recsys.registry import algorithms, create, load_model, params_schema
+from fastinsight.recsys.registry import (
+    MODELS,
+    algorithms,
+    create,
+    get_algorithm,
+    load_model,
+    params_schema,
+)
 
 
 def csr(rows: list[list[float]]) -> sp.csr_matrix:
@@ -167,6 +175,27 @@ def test_registry_rejects_unknown_algorithm_and_bad_params():
         create("ease", {"bogus": 1})
     model = create("itemknn", {"k": 3})
     assert isinstance(model, ItemKNNRecommender) and model.params.k == 3
+
+
+def test_registry_is_read_only_and_extended_by_building_a_new_one(tmp_path: Path):
+    entries: Any = MODELS.entries
+    with pytest.raises(TypeError):
+        entries["itemknn2"] = ItemKNNRecommender
+
+    class ItemKNN2(ItemKNNRecommender):
+        algorithm = "itemknn2"
+
+    mine = MODELS.extended({"itemknn2": ItemKNN2})
+    assert "itemknn2" in mine.names() and "itemknn2" not in algorithms()
+    model = mine.create("itemknn2", {"k": 2}).fit(csr([[1, 1, 0], [0, 1, 1]]))
+    model.save(tmp_path / "m")
+    assert isinstance(mine.load(tmp_path / "m"), ItemKNN2)
+    with pytest.raises(ModelError, match="unknown algorithm 'itemknn2'"):
+        load_model(tmp_path / "m")
+    # A lazy entry resolves on use and leaves the registry as it was.
+    before = dict(MODELS.entries)
+    assert get_algorithm("hybrid").algorithm == "hybrid"
+    assert dict(MODELS.entries) == before
 
 
 def test_load_model_reports_unreadable_directories(tmp_path: Path):

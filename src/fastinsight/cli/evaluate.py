@@ -35,19 +35,19 @@ def _load(movielens: Path | None, file: Path | None, mongo: bool, min_rating: fl
         return data.load_movielens(movielens, min_rating=min_rating)
     if file is not None:
         return data.load_interaction_file(file, settings.interaction_weights, min_rating)
+    from fastinsight.services.training.evaluation import load_dataset
     from fastinsight.storage.mongo import connect, get_database
 
     client = connect(settings)
     try:
-        return data.load_mongo(get_database(client, settings), settings.interaction_weights,
-                               min_rating)
+        return load_dataset(get_database(client, settings), settings.interaction_weights, min_rating)
     finally:
         client.close()
 
 
 def _store(report: dict[str, Any], model_version: str | None) -> Any:
     from fastinsight.config import get_settings
-    from fastinsight.recsys.evaluation.report import store_evaluation
+    from fastinsight.services.training.evaluation import store_evaluation
     from fastinsight.storage.mongo import connect, get_database
 
     settings = get_settings()

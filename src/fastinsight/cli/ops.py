@@ -28,7 +28,6 @@ from fastinsight.storage.mongo.client import Document
 console = Console(stderr=True)
 
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 EXIT_ARCHIVE = 3
 EXIT_NOT_EMPTY = 4
 EXIT_THRESHOLD = 5
@@ -223,7 +222,8 @@ def monitor(
 
 def cleanup(
     days: Annotated[float | None, typer.Option(min=0.001, help="Expire logs older than this")] = None,
-    model_keep: Annotated[int | None, typer.Option(min=1, help="Non-active versions kept")] = None,
+    model_keep: Annotated[int | None, typer.Option(
+        min=2, help="Model versions kept, the active one included (default: model_keep_versions)")] = None,
     job_days: Annotated[float | None, typer.Option(min=0.001, help="Expire job records")] = None,
     log_dir: Annotated[Path | None, typer.Option(help="Default: log_dir")] = None,
     dry_run: Annotated[bool, typer.Option(help="Report only")] = False,
@@ -247,7 +247,8 @@ def cleanup(
     }
     if not skip_db:
         with _database(settings) as db:
-            models = prune_model_versions(db, keep=model_keep or ops.model_keep_versions, dry_run=dry_run)
+            models = prune_model_versions(db, keep=model_keep or settings.model_keep_versions,
+                                          dry_run=dry_run)
             payload["jobs_expired"] = expire_jobs(
                 db, keep_days=job_days or ops.job_keep_days, dry_run=dry_run
             )

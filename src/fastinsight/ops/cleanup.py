@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pymongo.database import Database
 
+from fastinsight.services.training.retention import prune_versions
 from fastinsight.storage.mongo.client import Document
-from fastinsight.storage.mongo.insights import forget_model_version
 from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.jobs import JobStore
 from fastinsight.storage.mongo.models import ModelVersionRepository
@@ -134,26 +134,18 @@ def prune_model_versions(
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> ModelReport:
-    """Keep the active version plus the ``keep`` newest others; delete the rest and their files.
+    """Keep ``keep`` versions by the one retention rule (:mod:`fastinsight.services.training.retention`:
+    the active one, the one to roll back to, then the newest); delete the rest with their files.
 
     Artefact chunks that belong to no version document (an upload whose version was
     never written) are deleted once older than ``orphan_grace``.
     """
     now = now or datetime.now(UTC)
-    repo = ModelVersionRepository(db)
-    active = repo.active_version()
-    versions = repo.list(limit=100_000)  # newest first
-    report = ModelReport()
-    others = [str(v["_id"]) for v in versions if str(v["_id"]) != active]
-    report.kept = ([active] if active else []) + others[:keep]
-    for version in others[keep:]:
-        report.deleted.append(version)
-        if not dry_run:
-            repo.delete(version)
-            forget_model_version(db, version)
-            log.info("pruned model version %s", version)
-    known = {str(v["_id"]) for v in versions} - set(report.deleted)
+    plan = prune_versions(db, keep, dry_run=dry_run)
+    report = ModelReport(kept=plan.keep, deleted=plan.delete)
     if not dry_run:
+        repo = ModelVersionRepository(db)
+        known = {str(d["_id"]) for d in repo.list(limit=None)}
         report.orphan_files_deleted = repo.delete_orphan_chunks(known, now - orphan_grace)
     return report
 

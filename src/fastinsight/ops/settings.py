@@ -43,7 +43,6 @@ class OpsSettings(BaseSettings):
     log_keep_days: float = Field(default=14.0, gt=0)
     log_rotate_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     job_keep_days: float = Field(default=30.0, gt=0)
-    model_keep_versions: int = Field(default=5, ge=1)
 
     job_timeouts: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_JOB_TIMEOUTS))
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)

@@ -4,7 +4,8 @@ An encoder turns item metadata (:class:`ItemContent`) into one float32 row per i
 L2-normalised (rows of items with no usable metadata stay all-zero). Encoders are
 fitted on the catalogue once, then transform any item, including items created after
 fitting, without refitting. They persist as ``encoder.json`` + ``encoder.npz`` in a
-directory (never pickle); :func:`load_encoder` dispatches on the stored ``kind``.
+directory (never pickle); :func:`load_encoder` dispatches on the stored ``kind``
+through :data:`ENCODERS`.
 
 The default (:func:`default_content_encoder`) concatenates a TF-IDF + truncated SVD
 embedding of all text with a multi-hot encoding of categories and tags.
@@ -16,9 +17,10 @@ import importlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -65,33 +67,33 @@ class ContentEncoder(Protocol):
     def load(cls, directory: Path) -> Self: ...
 
 
-ENCODERS: dict[str, type[ContentEncoder]] = {}
-# Kinds whose module is imported only when such an encoder is loaded.
-LAZY_ENCODERS: dict[str, str] = {"sentence": "fastinsight.recsys.content_sentence"}
-
-E = Callable[[type[Any]], type[Any]]
-
-
-def register_encoder(kind: str) -> E:
-    """Class decorator: make an encoder loadable by :func:`load_encoder`."""
-
-    def deco(cls: type[Any]) -> type[Any]:
-        if kind in ENCODERS and ENCODERS[kind] is not cls:
-            raise ValueError(f"content encoder {kind!r} is already registered")
-        cls.kind = kind
-        ENCODERS[kind] = cls
-        return cls
-
-    return deco
+# An encoder class, or "module:Class" for one whose module is imported only when such an
+# encoder is loaded.
+EncoderEntry = type[ContentEncoder] | str
+EncoderKinds = Mapping[str, EncoderEntry]
 
 
-def load_encoder(directory: Path) -> ContentEncoder:
+def load_encoder(directory: Path, kinds: EncoderKinds | None = None) -> ContentEncoder:
+    """Load the encoder saved in ``directory``, dispatching on its stored ``kind``.
+
+    ``kinds`` defaults to :data:`ENCODERS`; pass a mapping to load kinds of your own.
+    """
+    kinds = ENCODERS if kinds is None else kinds
     kind = read_encoder_meta(directory).get("kind")
-    if kind not in ENCODERS and kind in LAZY_ENCODERS:
-        importlib.import_module(LAZY_ENCODERS[kind])
-    if kind not in ENCODERS:
+    entry = kinds.get(kind) if isinstance(kind, str) else None
+    if entry is None:
         raise ModelError(f"{directory}: unknown content encoder kind {kind!r}")
-    return ENCODERS[kind].load(directory)
+    cls: type[ContentEncoder]
+    if isinstance(entry, str):
+        module_name, _, class_name = entry.partition(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+    else:
+        cls = entry
+    if getattr(cls, "kind", None) != kind:
+        raise ModelError(f"content encoder {cls.__name__} does not declare kind {kind!r}")
+    if cls is ConcatEncoder:  # its parts are loaded with the same kinds
+        return ConcatEncoder.load(directory, kinds)
+    return cls.load(directory)
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -129,7 +131,6 @@ def _check_fitted(fitted: bool, name: str) -> None:
         raise ModelError(f"{name} is not fitted")
 
 
-@register_encoder("tfidf_svd")
 class TfidfSvdEncoder:
     """TF-IDF over all text of an item, reduced to ``dim`` dimensions by truncated SVD.
 
@@ -138,7 +139,7 @@ class TfidfSvdEncoder:
     When the corpus is too small for ``dim`` components the rest are zero.
     """
 
-    kind: ClassVar[str]
+    kind: ClassVar[str] = "tfidf_svd"
 
     def __init__(
         self, dim: int = 64, max_features: int = 20_000, min_df: int = 1, seed: int = 0
@@ -253,7 +254,6 @@ class TfidfSvdEncoder:
         return enc
 
 
-@register_encoder("multi_hot")
 class MultiHotEncoder:
     """One column per category (``c:name``) and tag (``t:name``), rows L2-normalised.
 
@@ -261,7 +261,7 @@ class MultiHotEncoder:
     ``min_count`` times (ties broken by name); unseen labels of new items are ignored.
     """
 
-    kind: ClassVar[str]
+    kind: ClassVar[str] = "multi_hot"
 
     def __init__(self, max_vocab: int = 256, min_count: int = 1) -> None:
         self.max_vocab = max_vocab
@@ -311,11 +311,10 @@ class MultiHotEncoder:
         return enc
 
 
-@register_encoder("concat")
 class ConcatEncoder:
     """Side-by-side blocks of other encoders, each scaled by its weight, rows unit length."""
 
-    kind: ClassVar[str]
+    kind: ClassVar[str] = "concat"
 
     def __init__(self, parts: Sequence[ContentEncoder], weights: Sequence[float] | None = None):
         if not parts:
@@ -344,10 +343,19 @@ class ConcatEncoder:
         write_encoder_files(directory, self.kind, {"weights": self.weights, "n_parts": len(self.parts)}, {})
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: Path, kinds: EncoderKinds | None = None) -> Self:
         config = read_encoder_meta(directory)["config"]
-        parts = [load_encoder(directory / f"part{i}") for i in range(int(config["n_parts"]))]
+        parts = [load_encoder(directory / f"part{i}", kinds) for i in range(int(config["n_parts"]))]
         return cls(parts, config["weights"])
+
+
+# Every encoder kind, built once; never changed at run time.
+ENCODERS: EncoderKinds = MappingProxyType({
+    TfidfSvdEncoder.kind: TfidfSvdEncoder,
+    MultiHotEncoder.kind: MultiHotEncoder,
+    ConcatEncoder.kind: ConcatEncoder,
+    "sentence": "fastinsight.recsys.content_sentence:SentenceEmbeddingEncoder",
+})
 
 
 def default_content_encoder(

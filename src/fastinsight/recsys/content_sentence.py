@@ -1,7 +1,7 @@
 """Optional content encoder: sentence embeddings from a local sentence-transformers model.
 
-Registered as kind ``sentence`` when this module is imported (``load_encoder`` does
-that on demand). Nothing is downloaded: the model must already be on disk.
+Listed as kind ``sentence`` in ``content.ENCODERS``; ``load_encoder`` imports this
+module only when such an encoder is loaded. Nothing is downloaded: the model must already be on disk.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from fastinsight.recsys.content import (
     ItemContent,
     l2_normalise,
     read_encoder_meta,
-    register_encoder,
     write_encoder_files,
 )
 
 
-@register_encoder("sentence")
 class SentenceEmbeddingEncoder:
     """Sentence embeddings from a locally installed ``sentence-transformers`` model.
 
@@ -30,7 +28,7 @@ class SentenceEmbeddingEncoder:
     already in the local cache). Fitting is a no-op; only the model reference is saved.
     """
 
-    kind: ClassVar[str]
+    kind: ClassVar[str] = "sentence"
 
     def __init__(self, model: str, batch_size: int = 64) -> None:
         self.model = model

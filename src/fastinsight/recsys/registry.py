@@ -1,10 +1,12 @@
 """Models by name: create from (algorithm, params), load from a saved directory.
 
-``ALGORITHMS`` holds the models whose imports are cheap (NumPy/SciPy/implicit).
-Models that pull in a heavy framework are listed in ``LAZY_ALGORITHMS`` as
-``"module:Class"`` and imported on first use, so importing this module (and serving a
-popularity or ALS model) never starts Keras/JAX. Registering a new model is one line
-in either table; the shared contract test suite picks it up from :func:`algorithms`.
+:data:`MODELS` is an immutable :class:`ModelRegistry` built once, never changed at run
+time. Models whose imports are cheap (NumPy/SciPy/implicit) are listed as classes;
+models that pull in a heavy framework as ``"module:Class"``, imported on first use, so
+importing this module (and serving a popularity or ALS model) never starts Keras/JAX.
+Adding a model is one line in :data:`MODELS`; the shared contract test suite picks it
+up from :func:`algorithms`. Code that needs other models (tests, plug-ins) builds its
+own registry with :meth:`ModelRegistry.extended` and passes it explicitly.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import importlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,85 +31,115 @@ from fastinsight.recsys.popularity import PopularityRecommender, TrendingRecomme
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS: dict[str, type[Recommender[Any]]] = {
-    cls.algorithm: cls
-    for cls in (
-        PopularityRecommender,
-        TrendingRecommender,
-        ItemKNNRecommender,
-        EASERecommender,
-        ALSRecommender,
-    )
-}
+# A model class, or "module:Class" for one imported only when it is first used.
+Entry = type[Recommender[Any]] | str
 
-LAZY_ALGORITHMS: dict[str, str] = {
+
+@dataclass(frozen=True)
+class ModelRegistry:
+    """Algorithm name -> model; read-only once built."""
+
+    entries: Mapping[str, Entry]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entries", MappingProxyType(dict(self.entries)))
+
+    def extended(self, extra: Mapping[str, Entry]) -> ModelRegistry:
+        """A new registry with ``extra`` added (or replacing entries of the same name)."""
+        return ModelRegistry({**self.entries, **extra})
+
+    def names(self) -> list[str]:
+        """Every algorithm name, sorted (lazy ones included, not imported)."""
+        return sorted(self.entries)
+
+    def get(self, name: str) -> type[Recommender[Any]]:
+        """The model class for ``name``; ``ValidationFailed`` if there is none."""
+        entry = self.entries.get(name)
+        if entry is None:
+            raise ValidationFailed.field(
+                "algorithm", f"unknown algorithm {name!r}; choose one of {', '.join(self.names())}"
+            )
+        if not isinstance(entry, str):
+            return entry
+        module_name, _, class_name = entry.partition(":")
+        # Imported modules are cached by Python itself; nothing is cached here.
+        cls: type[Recommender[Any]] = getattr(importlib.import_module(module_name), class_name)
+        if getattr(cls, "algorithm", None) != name:
+            raise ModelError(f"{entry} declares algorithm {getattr(cls, 'algorithm', None)!r}")
+        return cls
+
+    def params_schema(self, name: str) -> dict[str, Any]:
+        """JSON schema of an algorithm's parameters (for docs and admin forms)."""
+        return self.get(name).params_class.model_json_schema()
+
+    def create(self, algorithm: str, params: Mapping[str, Any] | None = None) -> Recommender[Any]:
+        """An unfitted model; bad names or parameters raise ``ValidationFailed`` (HTTP 422)."""
+        cls = self.get(algorithm)
+        try:
+            typed = cls.params_class.model_validate(dict(params or {}))
+        except ValidationError as exc:
+            details = [
+                {
+                    "field": ".".join(["params", *(str(p) for p in err["loc"])]),
+                    "message": err["msg"],
+                }
+                for err in exc.errors()
+            ]
+            summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+            raise ValidationFailed(f"invalid {algorithm} params: {summary}", details=details) from exc
+        return cls(typed)
+
+    def load(self, directory: Path) -> Recommender[Any]:
+        """Load whatever model ``directory`` holds, dispatching on ``meta.json``."""
+        try:
+            meta = json.loads((Path(directory) / META_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{directory}: cannot read {META_FILE}: {exc}") from exc
+        algorithm = meta.get("algorithm") if isinstance(meta, dict) else None
+        if not isinstance(algorithm, str):
+            raise ModelError(f"{directory}: {META_FILE} names no algorithm")
+        try:
+            cls = self.get(algorithm)
+        except ValidationFailed as exc:
+            raise ModelError(f"{directory}: {exc.message}") from exc
+        try:
+            return cls.load(Path(directory))
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelError(f"{directory}: cannot load {algorithm} model: {exc}") from exc
+
+
+MODELS = ModelRegistry({
+    **{
+        cls.algorithm: cls
+        for cls in (
+            PopularityRecommender,
+            TrendingRecommender,
+            ItemKNNRecommender,
+            EASERecommender,
+            ALSRecommender,
+        )
+    },
     "two_tower": "fastinsight.recsys.two_tower:TwoTower",
     "hybrid": "fastinsight.recsys.hybrid:HybridRecommender",
-}
+})
 
 
 def algorithms() -> list[str]:
-    """Every registered algorithm name, sorted (lazy ones included, not imported)."""
-    return sorted({*ALGORITHMS, *LAZY_ALGORITHMS})
+    """Every algorithm name in :data:`MODELS`, sorted."""
+    return MODELS.names()
 
 
 def get_algorithm(name: str) -> type[Recommender[Any]]:
-    """The model class for ``name``; ``ValidationFailed`` if there is none."""
-    if name in ALGORITHMS:
-        return ALGORITHMS[name]
-    target = LAZY_ALGORITHMS.get(name)
-    if target is None:
-        raise ValidationFailed.field(
-            "algorithm", f"unknown algorithm {name!r}; choose one of {', '.join(algorithms())}"
-        )
-    module_name, _, class_name = target.partition(":")
-    cls: type[Recommender[Any]] = getattr(importlib.import_module(module_name), class_name)
-    if getattr(cls, "algorithm", None) != name:
-        raise ModelError(f"{target} declares algorithm {getattr(cls, 'algorithm', None)!r}")
-    ALGORITHMS[name] = cls
-    return cls
-
-
-model_class = get_algorithm
+    return MODELS.get(name)
 
 
 def params_schema(name: str) -> dict[str, Any]:
-    """JSON schema of an algorithm's parameters (for docs and admin forms)."""
-    return get_algorithm(name).params_class.model_json_schema()
+    return MODELS.params_schema(name)
 
 
 def create(algorithm: str, params: Mapping[str, Any] | None = None) -> Recommender[Any]:
-    """An unfitted model; bad names or parameters raise ``ValidationFailed`` (HTTP 422)."""
-    cls = get_algorithm(algorithm)
-    try:
-        typed = cls.params_class.model_validate(dict(params or {}))
-    except ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(["params", *(str(p) for p in err["loc"])]),
-                "message": err["msg"],
-            }
-            for err in exc.errors()
-        ]
-        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-        raise ValidationFailed(f"invalid {algorithm} params: {summary}", details=details) from exc
-    return cls(typed)
+    return MODELS.create(algorithm, params)
 
 
 def load_model(directory: Path) -> Recommender[Any]:
-    """Load whatever model ``directory`` holds, dispatching on ``meta.json``."""
-    try:
-        meta = json.loads((Path(directory) / META_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{directory}: cannot read {META_FILE}: {exc}") from exc
-    algorithm = meta.get("algorithm") if isinstance(meta, dict) else None
-    if not isinstance(algorithm, str):
-        raise ModelError(f"{directory}: {META_FILE} names no algorithm")
-    try:
-        cls = get_algorithm(algorithm)
-    except ValidationFailed as exc:
-        raise ModelError(f"{directory}: {exc.message}") from exc
-    try:
-        return cls.load(Path(directory))
-    except (OSError, KeyError, ValueError) as exc:
-        raise ModelError(f"{directory}: cannot load {algorithm} model: {exc}") from exc
+    return MODELS.load(directory)

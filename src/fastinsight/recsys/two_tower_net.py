@@ -112,9 +112,7 @@ class Nets:
     trainer: Any  # joint + in-batch logits, compiled
 
 
-def _tower(
-    name: str, id_input: Any, parts: list[Any], cfg: NetConfig, seed: int
-) -> Any:
+def _tower(name: str, parts: list[Any], cfg: NetConfig, seed: int) -> Any:
     x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{name}_concat")(parts)
     if cfg.hidden_dim:
         x = keras.layers.Dense(
@@ -143,7 +141,7 @@ def build(cfg: NetConfig) -> Nets:
     h = MaskedMeanPool(name="hist_pool")(
         _embedding(cfg.n_items + 1, cfg, "hist_emb", cfg.seed + 1)(hist), hist
     )
-    user_vec = _tower("user", user_id, [u, h], cfg, cfg.seed + 10)
+    user_vec = _tower("user", [u, h], cfg, cfg.seed + 10)
     user_tower = keras.Model([user_id, hist], user_vec, name="user_tower")
 
     item_id = keras.Input(shape=(), dtype="int32", name="item_id")
@@ -156,7 +154,7 @@ def build(cfg: NetConfig) -> Nets:
             cfg.dim, name="item_content",
             kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed + 3),
         )(feat))
-    item_vec = _tower("item", item_id, parts, cfg, cfg.seed + 20)
+    item_vec = _tower("item", parts, cfg, cfg.seed + 20)
     item_tower = keras.Model(item_inputs, item_vec, name="item_tower")
 
     joint_inputs = {"user_id": user_id, "hist": hist, "item_id": item_id}
@@ -361,6 +359,3 @@ def train(
 def load_joint(path: str) -> Any:
     return keras.saving.load_model(path, compile=False)
 
-
-def save_joint(nets: Nets, path: str) -> None:
-    nets.joint.save(path)

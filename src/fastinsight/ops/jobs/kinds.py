@@ -41,7 +41,7 @@ class RestoreArgs(JobArgs):
 
 class CleanupArgs(JobArgs):
     log_days: float | None = Field(default=None, gt=0, le=3650)
-    model_keep: int | None = Field(default=None, ge=1, le=1000)
+    model_keep: int | None = Field(default=None, ge=2, le=1000)
     job_days: float | None = Field(default=None, gt=0, le=3650)
     dry_run: bool = False
 

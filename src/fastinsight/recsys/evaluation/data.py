@@ -1,4 +1,4 @@
-"""Interaction data for offline evaluation: MovieLens files, import files, MongoDB.
+"""Interaction data for offline evaluation: MovieLens files, import files, stored records.
 
 Every source is reduced to the same thing, an :class:`EvalDataset` on fixed integer
 indices with one row per distinct (user, item) pair, its summed training weight and
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,19 +38,10 @@ from fastinsight.config import DEFAULT_INTERACTION_WEIGHTS
 from fastinsight.errors import ValidationFailed
 from fastinsight.recsys.matrix import DEFAULT_RATING_SCALE, RATING_TYPES, to_epoch_seconds
 
-if TYPE_CHECKING:
-    from pymongo.database import Database
-
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_RATING = 4.0
 MOVIELENS_WEIGHTS: dict[str, float] = {"rating": 1.0}
-INTERACTIONS_COLLECTION = "interactions"
-ITEMS_COLLECTION = "items"
-_ITEM_PROJECTION = {
-    "_id": 0, "item_id": 1, "title": 1, "description": 1, "categories": 1, "tags": 1,
-}
-_PROJECTION = {"_id": 0, "user_id": 1, "item_id": 1, "type": 1, "value": 1, "timestamp": 1}
 
 
 @dataclass(frozen=True)
@@ -327,23 +318,12 @@ def load_interaction_file(
     return from_records(_iter_file(path), weights, min_rating, source=f"file:{path.name}")
 
 
-def load_mongo(
-    db: Database[Any], weights: Mapping[str, float] | None = None,
-    min_rating: float = DEFAULT_MIN_RATING, collection: str = INTERACTIONS_COLLECTION,
-    with_items: bool = True,
-) -> EvalDataset:
-    """Full scan of ``interactions`` (fine for an offline job), plus item metadata.
-
-    Only ``interactions`` is read: events still in the real-time buffer that training
-    has not consolidated yet are not part of the evaluation.
-    """
-    cursor = db[collection].find({}, projection=_PROJECTION, batch_size=10_000)
-    data = from_records(cursor, weights, min_rating, source=f"mongo:{db.name}.{collection}")
-    if not with_items:
-        return data
+def with_item_meta(data: EvalDataset, items: Iterable[Mapping[str, Any]]) -> EvalDataset:
+    """``data`` with the title, description, categories and tags of its items (documents
+    shaped like the ``items`` collection; items ``data`` does not hold are skipped)."""
     wanted = set(data.item_ids.tolist())
     meta: dict[str, dict[str, Any]] = {}
-    for doc in db[ITEMS_COLLECTION].find({}, projection=_ITEM_PROJECTION, batch_size=10_000):
+    for doc in items:
         item_id = str(doc.get("item_id", ""))
         if item_id in wanted:
             meta[item_id] = {k: doc.get(k) for k in ("title", "description", "categories", "tags")}

@@ -34,9 +34,6 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-RANKING_METRICS: tuple[str, ...] = ("precision", "recall", "ndcg", "mrr", "hit")
-CATALOGUE_METRICS: tuple[str, ...] = ("coverage", "novelty", "arp")
-
 
 def top_k_from_scores(scores: np.ndarray, k: int) -> np.ndarray:
     """Row-wise indices of the ``k`` best finite scores (rows x k), best first.

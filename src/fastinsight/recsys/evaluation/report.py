@@ -1,4 +1,4 @@
-"""Evaluation results as JSON (machines), Markdown (people), PNG plots, and MongoDB."""
+"""Evaluation results as JSON (machines), Markdown (people), PNG plots, and the stored document."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pymongo.database import Database
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-EVALUATIONS_COLLECTION = "evaluations"
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ndcg@{k}", "NDCG@{k}"), ("recall@{k}", "Recall@{k}"), ("precision@{k}", "P@{k}"),
     ("mrr@{k}", "MRR@{k}"), ("hit@{k}", "Hit@{k}"), ("coverage@{k}", "Coverage@{k}"),
@@ -196,10 +192,8 @@ def write_report(report: Mapping[str, Any], out_dir: Path, name: str = "evaluati
     return paths
 
 
-def store_evaluation(
-    db: Database[Any], report: Mapping[str, Any], model_version: str | None = None
-) -> Any:
-    """Insert the report into ``evaluations`` (search trials dropped to keep it small)."""
+def evaluation_document(report: Mapping[str, Any], model_version: str | None = None) -> dict[str, Any]:
+    """The report as it is stored (search trials dropped to keep it small)."""
     doc: dict[str, Any] = json.loads(json.dumps(report))
     for m in doc.get("models", []):
         if m.get("search"):
@@ -207,4 +201,4 @@ def store_evaluation(
     doc["stored_at"] = datetime.now(UTC)
     if model_version is not None:
         doc["model_version"] = model_version
-    return db[EVALUATIONS_COLLECTION].insert_one(doc).inserted_id
+    return doc

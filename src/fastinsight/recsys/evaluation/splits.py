@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +34,6 @@ from fastinsight.recsys.evaluation.data import EvalDataset
 
 log = logging.getLogger(__name__)
 
-SplitKind = Literal["random", "temporal", "cold-items"]
 SPLIT_KINDS: tuple[str, ...] = ("random", "temporal", "cold-items")
 
 _TRAIN, _VALID, _TEST = 0, 1, 2

@@ -41,9 +41,6 @@ class SnapshotReader:
         self._checked = 0.0
         self._lock = threading.Lock()
 
-    def invalidate(self) -> None:
-        self._checked = 0.0
-
     def put(self, rollup: Rollup) -> None:
         """Serve a rollup this process just built without reading it back."""
         with self._lock:
@@ -142,7 +139,6 @@ class BackgroundTask(Generic[T]):
         self.started_at: datetime | None = None
         self.finished_at: datetime | None = None
         self.last_error: str | None = None
-        self.last_result: T | None = None
 
     def run(self, fn: Callable[[], T], wait: bool) -> T | None:
         with self._lock:
@@ -157,7 +153,7 @@ class BackgroundTask(Generic[T]):
     def _body(self, fn: Callable[[], T]) -> T:
         try:
             result = fn()
-            self.last_result, self.last_error = result, None
+            self.last_error = None
             return result
         except Exception as exc:
             self.last_error = f"{exc.__class__.__name__}: {exc}"

@@ -46,7 +46,6 @@ class ModelBundle:
     _trending: dict[tuple[int, float | None], np.ndarray] = field(default_factory=dict)
     _cold_start: dict[int, np.ndarray] = field(default_factory=dict)
     _orders: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
     def load(

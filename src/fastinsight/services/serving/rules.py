@@ -1,8 +1,9 @@
 """Item masks, explanations, content fallback and business rules for ranking.
 
 A :class:`CatalogView` aligns the catalogue (hidden flags, categories, titles) with a
-model version's item axis. Building one costs a pass over the catalogue, so views are
-cached per (model version, catalogue revision) and shared by all requests.
+model version's item axis. Building one costs a pass over the catalogue, so the serving
+service keeps one in its :class:`CatalogViewCache` per (model version, catalogue
+revision), shared by all its requests.
 """
 
 from __future__ import annotations
@@ -186,7 +187,12 @@ class CatalogView:
         return next((c for c in self.cold if c.item_id == item_id), None)
 
 
-class _ViewCache:
+class CatalogViewCache:
+    """The view of the served version and catalogue revision, rebuilt when either changes.
+
+    Owned by the service that serves recommendations (one per process), never global.
+    """
+
     def __init__(self) -> None:
         self._key: tuple[int, int] | None = None
         self._view: CatalogView | None = None
@@ -207,8 +213,6 @@ class _ViewCache:
                 self._key = key
             return self._view
 
-
-views = _ViewCache()
 
 
 def look_ahead(n: int, settings: Settings) -> int:

@@ -30,8 +30,8 @@ from fastinsight.recsys.candidates import precompute
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
 from fastinsight.recsys.side import ContentFeatures, SideData
 from fastinsight.services.serving.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
+from fastinsight.services.training.retention import prune_versions
 from fastinsight.storage.mongo.client import Document
-from fastinsight.storage.mongo.insights import forget_model_version
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.models import EMBEDDINGS_FILE, ModelVersionRepository
@@ -279,19 +279,3 @@ def check_and_activate(db: Database[Document], settings: Settings, version: str,
         repo.set_status(version, "rejected", rejected_reason=problem)
         raise ModelError(f"model version {version} failed its sanity check: {problem}")
     repo.activate(version, reason)
-
-
-def prune_versions(db: Database[Document], keep: int) -> list[str]:
-    """Delete the oldest versions beyond ``keep``; the active one is never deleted."""
-    repo = ModelVersionRepository(db)
-    active = repo.active_version()
-    versions = repo.list(limit=1000)
-    removed = []
-    for doc in versions[keep:]:
-        if doc["version"] != active:
-            repo.delete(doc["version"])
-            forget_model_version(db, doc["version"])  # its segments and coverage go too
-            removed.append(doc["version"])
-    if removed:
-        log.info("pruned model versions: %s", ", ".join(removed))
-    return removed

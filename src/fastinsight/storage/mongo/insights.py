@@ -23,7 +23,6 @@ import io
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from bson import Binary
@@ -41,8 +40,7 @@ CURRENT_KEY = "current"
 CHUNK_BYTES = 8 * 1024 * 1024
 MEMBERS_PER_CHUNK = 5_000
 
-# Only ``_id`` lookups are used on these collections; no secondary index is needed.
-INSIGHT_INDEXES: dict[str, list[Any]] = {INSIGHT_SNAPSHOTS: [], SEGMENTS: []}
+# Only ``_id`` lookups are used on these two collections: no index in schema.INDEXES.
 
 SCAN_FIELDS = {"_id": 0, "user_id": 1, "item_id": 1, "type": 1, "day": 1}
 ITEM_FIELDS = {"_id": 1, "title": 1, "categories": 1, "hidden": 1}

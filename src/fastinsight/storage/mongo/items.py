@@ -27,8 +27,6 @@ PUBLIC_FIELDS = {
 # More changed ids than this since the last look: one scan of ``items`` is cheaper than
 # reading them one by one.
 CHANGES_READ_ONE_BY_ONE = 2000
-CONTENT_FIELDS = ("title", "description", "categories", "tags", "attributes", "hidden",
-                  "published_at")
 
 
 class ItemRepository:

@@ -8,7 +8,6 @@ transactions nor ``findAndModify`` semantics.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -83,14 +82,6 @@ class JobStore:
 
     def running(self) -> list[Document]:
         return list(self.jobs.find({"status": "running"}))
-
-    def by_ids(self, job_ids: Iterable[str]) -> dict[str, Document]:
-        found: dict[str, Document] = {}
-        for job_id in job_ids:
-            doc = self.get(job_id)
-            if doc is not None:
-                found[job_id] = doc
-        return found
 
     def delete_finished_before(self, cutoff: datetime, *, dry_run: bool = False) -> int:
         query = {"status": {"$in": list(FINAL_STATUSES)}, "finished_at": {"$lt": cutoff}}

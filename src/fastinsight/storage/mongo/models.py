@@ -83,6 +83,9 @@ class ModelVersionRepository:
 
     def activate(self, version: str, reason: str = "") -> None:
         now = datetime.now(UTC)
+        # Kept on the version too: the most recently active one besides the current is
+        # the roll-back target, which version pruning keeps.
+        self.col.update_one({"_id": literal(version)}, {"$set": {"last_activated_at": now}})
         self.state.replace_one(
             {"_id": ACTIVE_KEY},
             {"_id": ACTIVE_KEY, "version": version, "activated_at": now, "reason": reason},
@@ -106,8 +109,10 @@ class ModelVersionRepository:
     def get(self, version: str) -> Document | None:
         return self.col.find_one({"_id": literal(version)})
 
-    def list(self, limit: int = 50) -> list[Document]:
-        return list(self.col.find({}, {"files": 0}).sort("created_at", DESCENDING).limit(limit))
+    def list(self, limit: int | None = 50) -> list[Document]:
+        """Version documents (without the file list), newest first; ``limit=None``: all."""
+        cursor = self.col.find({}, {"files": 0}).sort("created_at", DESCENDING)
+        return list(cursor.limit(limit) if limit is not None else cursor)
 
     def active(self) -> Document | None:
         return self.state.find_one({"_id": ACTIVE_KEY})

@@ -1,0 +1,112 @@
+"""Which model versions are kept, and the deletion of the others.
+
+One rule, applied after every training run and by ``fastinsight cleanup``:
+``model_keep_versions`` (N, at least 2) is how many versions stay stored, the active one
+included. Places are filled in this order until N are taken:
+
+1. the active version (never deleted, however old);
+2. the version that was active before it: what a roll-back switches to;
+3. the newest other versions that can be activated;
+4. the newest rejected versions (they failed their sanity check and can never be
+   activated, so they only take places no activatable version needs).
+
+Everything else is deleted with its artefact files and what insights derived from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pymongo.database import Database
+
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.insights import forget_model_version
+from fastinsight.storage.mongo.models import ModelVersionRepository
+
+log = logging.getLogger(__name__)
+
+MIN_KEEP = 2  # the active version and one to roll back to
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """What the rule needs to know about one stored version."""
+
+    version: str
+    created_at: datetime
+    rejected: bool = False
+    last_activated_at: datetime | None = None
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> StoredVersion:
+        return cls(
+            version=str(doc["_id"]), created_at=_aware(doc.get("created_at")),
+            rejected=doc.get("status") == "rejected",
+            last_activated_at=_aware(doc["last_activated_at"]) if doc.get("last_activated_at") else None,
+        )
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    keep: list[str]  # in the order the places were given (active first)
+    delete: list[str]  # newest first
+
+
+def plan_retention(versions: Iterable[StoredVersion], active: str | None, keep: int) -> RetentionPlan:
+    """Apply the rule (see the module docstring) to ``versions``; no side effects."""
+    if keep < MIN_KEEP:
+        raise ValueError(f"keep must be at least {MIN_KEEP} (the active version and one to roll back to)")
+    newest_first = sorted(versions, key=lambda v: (v.created_at, v.version), reverse=True)
+    kept: list[str] = [v.version for v in newest_first if v.version == active]
+    others = [v for v in newest_first if v.version != active]
+    previous = max((v for v in others if v.last_activated_at is not None and not v.rejected),
+                   key=lambda v: v.last_activated_at or _NEVER, default=None)
+    ranked = ([previous] if previous else []) + [v for v in others if not v.rejected and v is not previous]
+    ranked += [v for v in others if v.rejected]
+    kept += [v.version for v in ranked[: keep - len(kept)]]
+    chosen = set(kept)
+    return RetentionPlan(keep=kept, delete=[v.version for v in newest_first if v.version not in chosen])
+
+
+def plan_for(db: Database[Document], keep: int) -> RetentionPlan:
+    """The rule applied to what is stored now."""
+    repo = ModelVersionRepository(db)
+    stored = [StoredVersion.from_doc(d) for d in repo.list(limit=None)]
+    return plan_retention(stored, repo.active_version(), keep)
+
+
+def prune_versions(db: Database[Document], keep: int, *, dry_run: bool = False) -> RetentionPlan:
+    """Delete the versions the rule does not keep: documents, artefact chunks, and the
+    segments and coverage insights derived from them. Returns the plan that was applied."""
+    plan = plan_for(db, keep)
+    if dry_run:
+        return plan
+    repo = ModelVersionRepository(db)
+    deleted: list[str] = []
+    for version in plan.delete:
+        # Someone may have switched to this version (a roll-back) since the plan was made.
+        if repo.active_version() == version:
+            log.warning("model version %s became active while pruning; kept", version)
+            continue
+        delete_version(db, version)
+        deleted.append(version)
+    if deleted:
+        log.info("pruned model versions (keep=%d): %s", keep, ", ".join(deleted))
+    kept = plan.keep + [v for v in plan.delete if v not in deleted]
+    return RetentionPlan(keep=kept, delete=deleted)
+
+
+def delete_version(db: Database[Document], version: str) -> None:
+    """One version and everything stored for it."""
+    ModelVersionRepository(db).delete(version)  # the document and its artefact chunks
+    forget_model_version(db, version)
+
+
+def _aware(moment: object) -> datetime:
+    if not isinstance(moment, datetime):
+        return _NEVER
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
