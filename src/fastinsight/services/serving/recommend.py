@@ -318,15 +318,18 @@ class RecommendService:
         candidates. Scores of the candidates (and pinned items) are exact.
         """
         index = bundle.retrieval
-        factors = bundle.model.item_factors()
-        if index is None or index.exact or factors is None or not self._narrowable(filters):
+        if index is None or index.exact or not self._narrowable(filters):
             return None
-        query = bundle.model.query_vector(history)
-        if query is None:
-            return None
-        ids, _ = index.search(query, self._want(n, blocked))
-        ids = self._with_pinned(bundle, ids[0][ids[0] >= 0])
-        return np.asarray(factors[ids] @ query, dtype=np.float32), ids
+        # Blocked items are masked by the rules afterwards: the search leaves none out.
+        found, scores = bundle.model.recommend_many(history, self._want(n, blocked), index=index,
+                                                    exclude_history=False)
+        keep = found[0] >= 0
+        ids, values = found[0][keep], scores[0][keep]
+        with_pinned = self._with_pinned(bundle, ids)
+        if with_pinned.size > ids.size:
+            extra = bundle.model.score_items(history, with_pinned[ids.size:])[0]
+            values = np.concatenate([values, extra])
+        return values, with_pinned
 
     @staticmethod
     def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:
