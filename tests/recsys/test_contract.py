@@ -316,10 +316,6 @@ def test_recommend_many_through_the_index_gives_the_exact_answer(algorithm: str,
 def test_embedding_space_when_offered_scores_by_inner_product(algorithm: str) -> None:
     model = fitted(algorithm)
     space = model.embedding_space()
-    history = sp.csr_matrix(([2.0, 1.0], ([0, 0], [1, 4])), shape=(1, 12))
-    # Only some items: equal to the full scores' columns, whatever the model.
-    np.testing.assert_allclose(model.score_items(history, [7, 0, 4]),
-                               model.score_history(history)[:, [7, 0, 4]], rtol=1e-5, atol=1e-6)
     if space is None:
         return
     assert space.users.shape == (N_USERS, space.items.shape[1]) and space.n_items == 12
@@ -328,6 +324,41 @@ def test_embedding_space_when_offered_scores_by_inner_product(algorithm: str) ->
                                rtol=1e-5, atol=1e-6)
     unit = space.unit_items()
     np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+@pytest.mark.parametrize("threshold", [None, 20_000, 0])
+def test_recommend_many_includes_items_whatever_their_rank(
+    algorithm: str, threshold: int | None
+) -> None:
+    """``include`` (pinned items) follows the best items, scored, unless among them or left out."""
+    model = fitted(algorithm)
+    space = model.embedding_space()
+    index = None
+    if threshold is not None:
+        if space is None:
+            return
+        index = space.retrieval_index(exact_threshold=threshold)
+    matrix = block_matrix()
+    excl = extra_exclusions(N_USERS)
+    include = [9, 2, 9, 7]  # the repeat counts once
+    best = model.recommend_many(matrix, 3, excl, index=index)
+    ids, scores = model.recommend_many(matrix, 3, excl, index=index, include=include)
+    assert ids.shape == scores.shape == (N_USERS, 6)
+    full = model.score_history(matrix)
+    for user in range(N_USERS):
+        assert_same_ranking((ids[user][:3], scores[user][:3]), (best[0][user], best[1][user]),
+                            full[user], f"user {user}")
+        banned = set(matrix[user].indices.tolist()) | set(excl[user].indices.tolist())
+        listed = set(ids[user][:3].tolist())
+        want = [i for i in (9, 2, 7) if i not in listed and i not in banned]
+        tail = ids[user][3:]
+        assert tail[: len(want)].tolist() == want and (tail[len(want):] == -1).all()
+        np.testing.assert_allclose(scores[user][3: 3 + len(want)], full[user][want],
+                                   rtol=1e-5, atol=1e-6)
+        assert np.isneginf(scores[user][3 + len(want):]).all()
+    with pytest.raises(ValueError, match="outside"):
+        model.recommend_many(matrix, 3, include=[12])
 
 
 def test_recommend_many_rejects_misshapen_input() -> None:

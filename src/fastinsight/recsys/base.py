@@ -167,6 +167,7 @@ class Recommender(ABC, Generic[P]):
         users: Sequence[int] | np.ndarray | None = None,
         index: VectorIndex | None = None,
         exclude_history: bool = True,
+        include: Sequence[int] | np.ndarray | None = None,
     ) -> IdsScores:
         """The best ``n`` items of every row of ``histories`` (rows x n_items), best first.
 
@@ -179,6 +180,10 @@ class Recommender(ABC, Generic[P]):
         ``index`` (``embedding_space().retrieval_index()``), the rows' vectors are
         searched in it: exact below its threshold, HNSW above, candidates re-scored
         exactly. Without, every item is scored, in blocks. Ties go to the lower index.
+
+        ``include``: items a caller must see whatever their rank (pinned ones). Each
+        row lists those not among its best ``n`` and not left out right after them,
+        with their scores; rows are then ``n + len(include)`` wide.
         """
         rows = _csr_rows(histories, self.n_items, "histories")
         n = max(0, int(n))
@@ -188,11 +193,12 @@ class Recommender(ABC, Generic[P]):
         extra = None if exclude is None else _csr_rows(exclude, self.n_items, "exclude")
         if extra is not None and extra.shape[0] != rows.shape[0]:
             raise ValueError(f"exclude has {extra.shape[0]} rows, histories {rows.shape[0]}")
+        also = _items_in_order(include, self.n_items)
         seen = rows if exclude_history else None
         if index is not None:
-            return self._search(index, rows, n, user_idx, _blocked(seen, extra))
-        ids = np.full((rows.shape[0], n), -1, dtype=np.int64)
-        scores = np.full((rows.shape[0], n), -np.inf, dtype=np.float32)
+            return self._search(index, rows, n, user_idx, _blocked(seen, extra), also)
+        ids = np.full((rows.shape[0], n + also.size), -1, dtype=np.int64)
+        scores = np.full((rows.shape[0], n + also.size), -np.inf, dtype=np.float32)
         step = max(1, _RANK_CELLS // max(1, self.n_items))
         for start in range(0, rows.shape[0], step):
             stop = min(rows.shape[0], start + step)
@@ -203,11 +209,14 @@ class Recommender(ABC, Generic[P]):
                 banned = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else None
                 best, best_scores = top_n(block[r - start], n, banned)
                 ids[r, : best.size], scores[r, : best.size] = best, best_scores
+                if also.size:
+                    cols = _missing(also, best, banned)
+                    _append(ids[r], scores[r], best.size, cols, block[r - start][cols])
         return ids, scores
 
     def _search(
         self, index: VectorIndex, rows: sp.csr_matrix, n: int, user_idx: np.ndarray | None,
-        blocked: list[np.ndarray] | None,
+        blocked: list[np.ndarray] | None, also: np.ndarray,
     ) -> IdsScores:
         if index.metric != "ip" or index.size != self.n_items:
             raise ValueError("index is not an inner-product index over this model's items")
@@ -219,20 +228,17 @@ class Recommender(ABC, Generic[P]):
         if queries is None:
             raise ModelError(f"{self.algorithm} has no embedding space to search; rank it "
                              "without an index")
-        return index.search(queries, n, exclude=blocked)
-
-    def score_items(self, histories: sp.csr_matrix, items: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Scores (rows x len(items)) of ``items`` only, for users given by history rows.
-
-        Models with an embedding space compute just those products, not the catalogue.
-        """
-        cols = np.asarray(items, dtype=np.int64)
-        rows = _csr_rows(histories, self.n_items, "histories")
-        space = self.embedding_space()
-        queries = self.query_vectors(rows) if space is not None else None
-        if space is not None and queries is not None:
-            return np.asarray(space.items[cols] @ queries.T, dtype=np.float32).T
-        return np.asarray(self.score_history(rows), dtype=np.float32)[:, cols]
+        found, found_scores = index.search(queries, n, exclude=blocked)
+        if not also.size:
+            return found, found_scores
+        ids = np.full((found.shape[0], n + also.size), -1, dtype=np.int64)
+        scores = np.full((found.shape[0], n + also.size), -np.inf, dtype=np.float32)
+        ids[:, :n], scores[:, :n] = found, found_scores
+        for r in range(found.shape[0]):
+            filled = int(np.count_nonzero(found[r] >= 0))
+            cols = _missing(also, found[r][:filled], blocked[r] if blocked is not None else None)
+            _append(ids[r], scores[r], filled, cols, index.vectors[cols] @ queries[r])
+        return ids, scores
 
     @abstractmethod
     def similar_items(self, item_idx: int, n: int) -> IdsScores:
@@ -361,3 +367,31 @@ def _blocked(seen: sp.csr_matrix | None, extra: sp.csr_matrix | None) -> list[np
     if len(parts) == 1:
         return [np.unique(_row(parts[0], r)) for r in range(n_rows)]
     return [np.union1d(_row(parts[0], r), _row(parts[1], r)) for r in range(n_rows)]
+
+
+def _items_in_order(items: Sequence[int] | np.ndarray | None, n_items: int) -> np.ndarray:
+    """``items`` as int64 without repeats, first occurrence first."""
+    if items is None or not len(items):
+        return np.empty(0, dtype=np.int64)
+    arr = np.asarray(items, dtype=np.int64).reshape(-1)
+    if arr.min() < 0 or arr.max() >= n_items:
+        raise ValueError(f"include names items outside 0..{n_items - 1}")
+    _, first = np.unique(arr, return_index=True)
+    return arr[np.sort(first)]
+
+
+def _missing(also: np.ndarray, listed: np.ndarray, banned: np.ndarray | None) -> np.ndarray:
+    """The items of ``also`` neither in ``listed`` nor in ``banned``, in order."""
+    skip = set(listed.tolist())
+    if banned is not None:
+        skip.update(banned.tolist())
+    return np.fromiter((i for i in also.tolist() if i not in skip), dtype=np.int64)
+
+
+def _append(ids: np.ndarray, scores: np.ndarray, at: int, cols: np.ndarray,
+            values: np.ndarray) -> None:
+    """Write ``cols`` (with finite ``values``) into a padded row from position ``at``."""
+    keep = np.isfinite(values)
+    count = int(np.count_nonzero(keep))
+    ids[at:at + count] = cols[keep]
+    scores[at:at + count] = values[keep]

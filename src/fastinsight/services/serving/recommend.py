@@ -300,8 +300,11 @@ class RecommendService:
         user who blocks more than the room may fall back to exact scoring."""
         return look_ahead(n, self.settings) + min(len(blocked), BLOCKED_ROOM)
 
+    def _pinned(self, bundle: ModelBundle) -> list[int]:
+        return [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]
+
     def _with_pinned(self, bundle: ModelBundle, ids: np.ndarray) -> np.ndarray:
-        pinned = [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]
+        pinned = self._pinned(bundle)
         if not pinned:
             return ids
         return np.concatenate([ids, np.setdiff1d(np.asarray(pinned, dtype=np.int64), ids)])
@@ -321,15 +324,11 @@ class RecommendService:
         if index is None or index.exact or not self._narrowable(filters):
             return None
         # Blocked items are masked by the rules afterwards: the search leaves none out.
-        found, scores = bundle.model.recommend_many(history, self._want(n, blocked), index=index,
-                                                    exclude_history=False)
+        found, scores = bundle.model.recommend_many(
+            history, self._want(n, blocked), index=index, exclude_history=False,
+            include=self._pinned(bundle))
         keep = found[0] >= 0
-        ids, values = found[0][keep], scores[0][keep]
-        with_pinned = self._with_pinned(bundle, ids)
-        if with_pinned.size > ids.size:
-            extra = bundle.model.score_items(history, with_pinned[ids.size:])[0]
-            values = np.concatenate([values, extra])
-        return values, with_pinned
+        return scores[0][keep], found[0][keep]
 
     @staticmethod
     def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:
