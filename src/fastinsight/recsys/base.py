@@ -28,6 +28,16 @@ from pydantic import BaseModel, ConfigDict
 from fastinsight.errors import ModelError
 from fastinsight.recsys.ann import VectorIndex
 from fastinsight.recsys.embedding import EmbeddingSpace
+from fastinsight.recsys.ranking import (
+    IdsScores,
+    append_items,
+    csr_rows,
+    items_in_order,
+    left_out,
+    missing_items,
+    row_items,
+    top_n,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,35 +54,6 @@ class ModelParams(BaseModel):
 
 
 P = TypeVar("P", bound=ModelParams)
-
-IdsScores = tuple[np.ndarray, np.ndarray]
-
-
-def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> IdsScores:
-    """Indices and scores of the ``n`` best entries of a 1-D score vector, best first.
-
-    Excluded indices and non-finite scores are never returned.
-    """
-    scores = np.asarray(scores, dtype=np.float32).copy()
-    if exclude is not None and len(exclude):
-        scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-    valid = np.isfinite(scores)
-    n = int(min(n, int(valid.sum())))
-    if n <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    if n < scores.size:
-        part = np.argpartition(-scores, n - 1)[:n]
-        # Items tied with the n-th best may sit just outside the partition: add them back,
-        # so the lowest index wins a tie whatever the partition picked.
-        part = np.flatnonzero(scores >= scores[part].min())
-    else:
-        part = np.arange(scores.size)
-    part = part[np.isfinite(scores[part])]
-    # Stable order: score descending, then index ascending, so ties are deterministic.
-    order = np.lexsort((part, -scores[part]))
-    best = part[order][:n]
-    return best.astype(np.int64), scores[best]
-
 
 class Recommender(ABC, Generic[P]):
     """fit / recommend(_many) / similar_items / save / load, on integer indices."""
@@ -185,18 +166,18 @@ class Recommender(ABC, Generic[P]):
         row lists those not among its best ``n`` and not left out right after them,
         with their scores; rows are then ``n + len(include)`` wide.
         """
-        rows = _csr_rows(histories, self.n_items, "histories")
+        rows = csr_rows(histories, self.n_items, "histories")
         n = max(0, int(n))
         user_idx = None if users is None else np.asarray(users, dtype=np.int64).reshape(-1)
         if user_idx is not None and user_idx.size != rows.shape[0]:
             raise ValueError(f"{user_idx.size} users for {rows.shape[0]} history rows")
-        extra = None if exclude is None else _csr_rows(exclude, self.n_items, "exclude")
+        extra = None if exclude is None else csr_rows(exclude, self.n_items, "exclude")
         if extra is not None and extra.shape[0] != rows.shape[0]:
             raise ValueError(f"exclude has {extra.shape[0]} rows, histories {rows.shape[0]}")
-        also = _items_in_order(include, self.n_items)
+        also = items_in_order(include, self.n_items)
         seen = rows if exclude_history else None
         if index is not None:
-            return self._search(index, rows, n, user_idx, _blocked(seen, extra), also)
+            return self._search(index, rows, n, user_idx, left_out(seen, extra), also)
         ids = np.full((rows.shape[0], n + also.size), -1, dtype=np.int64)
         scores = np.full((rows.shape[0], n + also.size), -np.inf, dtype=np.float32)
         step = max(1, _RANK_CELLS // max(1, self.n_items))
@@ -205,13 +186,13 @@ class Recommender(ABC, Generic[P]):
             block = (self.score_users(user_idx[start:stop]) if user_idx is not None
                      else self.score_history(rows[start:stop]))
             for r in range(start, stop):
-                parts = [_row(m, r) for m in (seen, extra) if m is not None]
+                parts = [row_items(m, r) for m in (seen, extra) if m is not None]
                 banned = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else None
                 best, best_scores = top_n(block[r - start], n, banned)
                 ids[r, : best.size], scores[r, : best.size] = best, best_scores
                 if also.size:
-                    cols = _missing(also, best, banned)
-                    _append(ids[r], scores[r], best.size, cols, block[r - start][cols])
+                    cols = missing_items(also, best, banned)
+                    append_items(ids[r], scores[r], best.size, cols, block[r - start][cols])
         return ids, scores
 
     def _search(
@@ -236,8 +217,8 @@ class Recommender(ABC, Generic[P]):
         ids[:, :n], scores[:, :n] = found, found_scores
         for r in range(found.shape[0]):
             filled = int(np.count_nonzero(found[r] >= 0))
-            cols = _missing(also, found[r][:filled], blocked[r] if blocked is not None else None)
-            _append(ids[r], scores[r], filled, cols, index.vectors[cols] @ queries[r])
+            cols = missing_items(also, found[r][:filled], blocked[r] if blocked is not None else None)
+            append_items(ids[r], scores[r], filled, cols, index.vectors[cols] @ queries[r])
         return ids, scores
 
     @abstractmethod
@@ -341,57 +322,3 @@ class Recommender(ABC, Generic[P]):
             if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
                 raise ModelError(f"{self.algorithm}: fit produced non-finite values in {name}")
 
-
-def _csr_rows(matrix: sp.csr_matrix, n_items: int, name: str) -> sp.csr_matrix:
-    """``matrix`` as float32 CSR with ``n_items`` columns, without a copy when it already is."""
-    rows = matrix if sp.issparse(matrix) and matrix.format == "csr" else sp.csr_matrix(matrix)
-    if rows.dtype != np.float32:
-        rows = rows.astype(np.float32)
-    if rows.shape[1] != n_items:
-        if n_items == 0:
-            raise ModelError("model is not fitted")
-        raise ValueError(f"{name} has shape {rows.shape}; the model has {n_items} items")
-    return rows
-
-
-def _row(matrix: sp.csr_matrix, r: int) -> np.ndarray:
-    return np.asarray(matrix.indices[matrix.indptr[r]:matrix.indptr[r + 1]], dtype=np.int64)
-
-
-def _blocked(seen: sp.csr_matrix | None, extra: sp.csr_matrix | None) -> list[np.ndarray] | None:
-    """One sorted array of left-out items per row, or None when nothing is left out."""
-    parts = [m for m in (seen, extra) if m is not None and m.nnz]
-    if not parts:
-        return None
-    n_rows = parts[0].shape[0]
-    if len(parts) == 1:
-        return [np.unique(_row(parts[0], r)) for r in range(n_rows)]
-    return [np.union1d(_row(parts[0], r), _row(parts[1], r)) for r in range(n_rows)]
-
-
-def _items_in_order(items: Sequence[int] | np.ndarray | None, n_items: int) -> np.ndarray:
-    """``items`` as int64 without repeats, first occurrence first."""
-    if items is None or not len(items):
-        return np.empty(0, dtype=np.int64)
-    arr = np.asarray(items, dtype=np.int64).reshape(-1)
-    if arr.min() < 0 or arr.max() >= n_items:
-        raise ValueError(f"include names items outside 0..{n_items - 1}")
-    _, first = np.unique(arr, return_index=True)
-    return arr[np.sort(first)]
-
-
-def _missing(also: np.ndarray, listed: np.ndarray, banned: np.ndarray | None) -> np.ndarray:
-    """The items of ``also`` neither in ``listed`` nor in ``banned``, in order."""
-    skip = set(listed.tolist())
-    if banned is not None:
-        skip.update(banned.tolist())
-    return np.fromiter((i for i in also.tolist() if i not in skip), dtype=np.int64)
-
-
-def _append(ids: np.ndarray, scores: np.ndarray, at: int, cols: np.ndarray,
-            values: np.ndarray) -> None:
-    """Write ``cols`` (with finite ``values``) into a padded row from position ``at``."""
-    keep = np.isfinite(values)
-    count = int(np.count_nonzero(keep))
-    ids[at:at + count] = cols[keep]
-    scores[at:at + count] = values[keep]
