@@ -13,6 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from fastinsight.errors import ModelError
+from fastinsight.recsys.ann import VectorIndex
 from fastinsight.recsys.popularity import ItemScoreRecommender
 from fastinsight.recsys.registry import algorithms, load_model
 
@@ -204,3 +205,169 @@ def test_embeddings_when_present_are_float32_and_aligned(algorithm: str) -> None
     if users is not None:
         assert users.dtype == np.float32 and users.shape[0] == N_USERS
         assert items is not None and users.shape[1] == items.shape[1]
+
+
+# ---- recommend_many: the batched call -------------------------------------------------
+def extra_exclusions(n_rows: int, n_items: int = 12) -> sp.csr_matrix:
+    """Row ``u`` also leaves out items ``u % 12`` and ``5u % 12`` (one item when equal)."""
+    rows = np.repeat(np.arange(n_rows), 2)
+    cols = np.stack([np.arange(n_rows) % n_items, 5 * np.arange(n_rows) % n_items], 1).ravel()
+    excl = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(n_rows, n_items))
+    excl.data[:] = 1.0  # duplicates summed: the weight does not matter, the column does
+    return excl
+
+
+def assert_same_ranking(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray],
+                        full: np.ndarray, what: str) -> None:
+    """Same padded lists of ids and scores, except that items whose scores tie up to float
+    rounding may trade places: a batch and a single row (or a gathered candidate and a
+    full product) may sum in a different order and differ in the last bit."""
+    (ids, scores), (want_ids, want_scores) = got, want
+    assert ids.shape == want_ids.shape and ((ids >= 0) == (want_ids >= 0)).all(), what
+    valid = ids >= 0
+    np.testing.assert_allclose(scores[valid], want_scores[valid], rtol=1e-6, atol=1e-7,
+                               err_msg=what)
+    differ = ids != want_ids
+    np.testing.assert_allclose(full[ids[differ]], full[want_ids[differ]], rtol=1e-6, atol=1e-7,
+                               err_msg=f"{what}: {ids.tolist()} != {want_ids.tolist()}")
+
+
+def padded(pair: tuple[np.ndarray, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.full(n, -1, dtype=np.int64)
+    scores = np.full(n, -np.inf, dtype=np.float32)
+    ids[: len(pair[0])], scores[: len(pair[1])] = pair
+    return ids, scores
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_recommend_many_equals_recommend_row_by_row(algorithm: str) -> None:
+    model = fitted(algorithm)
+    matrix = block_matrix()
+    excl = extra_exclusions(N_USERS)
+    users = np.arange(N_USERS)
+    by_user = model.recommend_many(matrix, 7, excl, users=users)
+    by_history = model.recommend_many(matrix, 7, excl)
+    for ids, scores in (by_user, by_history):
+        assert ids.shape == scores.shape == (N_USERS, 7)
+        assert ids.dtype == np.int64 and scores.dtype == np.float32
+    for user in range(N_USERS):
+        left_out = excl[user].indices
+        assert_same_ranking((by_user[0][user], by_user[1][user]),
+                            padded(model.recommend(user, 7, exclude=left_out), 7),
+                            model.score_users([user])[0], f"user {user}")
+        assert_same_ranking((by_history[0][user], by_history[1][user]),
+                            padded(model.recommend(None, 7, exclude=left_out,
+                                                   history=matrix[user]), 7),
+                            model.score_history(matrix[user])[0], f"history {user}")
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_recommend_many_honours_exclusions_and_pads(algorithm: str) -> None:
+    model = fitted(algorithm)
+    matrix = block_matrix()
+    excl = extra_exclusions(N_USERS)
+    ids, scores = model.recommend_many(matrix, 12, excl)
+    for user in range(N_USERS):
+        banned = set(matrix[user].indices.tolist()) | set(excl[user].indices.tolist())
+        valid = ids[user][ids[user] >= 0]
+        assert not banned & set(valid.tolist()), f"user {user} got left-out items"
+        assert len(valid) <= 12 - len(banned) and len(set(valid.tolist())) == len(valid)
+        assert (ids[user][len(valid):] == -1).all() and np.isneginf(scores[user][len(valid):]).all()
+        assert np.all(np.isfinite(scores[user][: len(valid)]))
+        assert np.all(np.diff(scores[user][: len(valid)]) <= 0)
+    # The user without interactions, with ten of twelve items left out: two, then padding.
+    empty = sp.csr_matrix((1, 12), dtype=np.float32)
+    ten = sp.csr_matrix((np.ones(10, dtype=np.float32), np.arange(10), [0, 10]), shape=(1, 12))
+    ids, scores = model.recommend_many(empty, 4, ten, users=[N_USERS - 1])
+    assert sorted(ids[0, :2].tolist()) == [10, 11] and ids[0, 2:].tolist() == [-1, -1]
+    assert np.isfinite(scores[0, :2]).all() and np.isneginf(scores[0, 2:]).all()
+    # Seen items come back when the history is not to be left out.
+    ids, _ = model.recommend_many(matrix[:1], 12, exclude_history=False)
+    assert set(matrix[0].indices.tolist()) <= set(ids[0].tolist())
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+@pytest.mark.parametrize("threshold", [20_000, 0])
+def test_recommend_many_through_the_index_gives_the_exact_answer(algorithm: str, threshold: int) -> None:
+    """``threshold=0`` forces the HNSW graph; candidates are re-scored exactly either way."""
+    model = fitted(algorithm)
+    matrix = block_matrix()
+    excl = extra_exclusions(N_USERS)
+    space = model.embedding_space()
+    if space is None:
+        assert model.query_vector(matrix[:1]) is None
+        index = VectorIndex().build(np.eye(12, dtype=np.float32))
+        with pytest.raises(ModelError, match="no embedding space"):
+            model.recommend_many(matrix, 5, index=index)
+        return
+    index = space.retrieval_index(exact_threshold=threshold)
+    assert index.exact == (threshold > 0) and index.size == 12
+    for users in (None, np.arange(N_USERS)):
+        want = model.recommend_many(matrix, 5, excl, users=users)
+        got = model.recommend_many(matrix, 5, excl, users=users, index=index)
+        full = model.score_users(users) if users is not None else model.score_history(matrix)
+        for user in range(N_USERS):
+            assert_same_ranking((got[0][user], got[1][user]), (want[0][user], want[1][user]),
+                                full[user], f"user {user}")
+        assert got[0][WITHHELD[0], 0] == WITHHELD[1]  # the withheld item still comes first
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_embedding_space_when_offered_scores_by_inner_product(algorithm: str) -> None:
+    model = fitted(algorithm)
+    space = model.embedding_space()
+    if space is None:
+        return
+    assert space.users.shape == (N_USERS, space.items.shape[1]) and space.n_items == 12
+    users = np.arange(N_USERS)
+    np.testing.assert_allclose(space.users @ space.items.T, model.score_users(users),
+                               rtol=1e-5, atol=1e-6)
+    unit = space.unit_items()
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+@pytest.mark.parametrize("threshold", [None, 20_000, 0])
+def test_recommend_many_includes_items_whatever_their_rank(
+    algorithm: str, threshold: int | None
+) -> None:
+    """``include`` (pinned items) follows the best items, scored, unless among them or left out."""
+    model = fitted(algorithm)
+    space = model.embedding_space()
+    index = None
+    if threshold is not None:
+        if space is None:
+            return
+        index = space.retrieval_index(exact_threshold=threshold)
+    matrix = block_matrix()
+    excl = extra_exclusions(N_USERS)
+    include = [9, 2, 9, 7]  # the repeat counts once
+    best = model.recommend_many(matrix, 3, excl, index=index)
+    ids, scores = model.recommend_many(matrix, 3, excl, index=index, include=include)
+    assert ids.shape == scores.shape == (N_USERS, 6)
+    full = model.score_history(matrix)
+    for user in range(N_USERS):
+        assert_same_ranking((ids[user][:3], scores[user][:3]), (best[0][user], best[1][user]),
+                            full[user], f"user {user}")
+        banned = set(matrix[user].indices.tolist()) | set(excl[user].indices.tolist())
+        listed = set(ids[user][:3].tolist())
+        want = [i for i in (9, 2, 7) if i not in listed and i not in banned]
+        tail = ids[user][3:]
+        assert tail[: len(want)].tolist() == want and (tail[len(want):] == -1).all()
+        np.testing.assert_allclose(scores[user][3: 3 + len(want)], full[user][want],
+                                   rtol=1e-5, atol=1e-6)
+        assert np.isneginf(scores[user][3 + len(want):]).all()
+    with pytest.raises(ValueError, match="outside"):
+        model.recommend_many(matrix, 3, include=[12])
+
+
+def test_recommend_many_rejects_misshapen_input() -> None:
+    model = fitted("als")
+    matrix = block_matrix()
+    with pytest.raises(ValueError, match="users"):
+        model.recommend_many(matrix, 3, users=[0, 1])
+    with pytest.raises(ValueError, match="exclude"):
+        model.recommend_many(matrix, 3, matrix[:2])
+    with pytest.raises(ValueError, match="items"):
+        model.recommend_many(sp.csr_matrix((2, 5), dtype=np.float32), 3)
+    assert model.recommend_many(matrix, 0)[0].shape == (N_USERS, 0)

@@ -29,8 +29,9 @@ from pydantic import Field
 from scipy.linalg.lapack import dposv
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import IdsScores, Recommender, top_n
+from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.matrix import require_finite
+from fastinsight.recsys.ranking import IdsScores, top_n
 from fastinsight.recsys.sessions import SessionAware, SessionParams
 
 log = logging.getLogger(__name__)

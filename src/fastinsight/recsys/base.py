@@ -6,7 +6,9 @@ directory of ``meta.json`` (algorithm, params, extra state) and ``arrays.npz``
 (loaded with ``allow_pickle=False``). Subclasses declare their typed parameters as a
 Pydantic model and implement ``_fit``, ``score_history`` and ``similar_items``; they
 return the arrays worth saving from ``_state_arrays`` and restore them in
-``_restore``.
+``_restore``. Ranking is one rule for all of them: ``recommend_many`` ranks many
+users at once (``recommend`` is its one-row case), by exact scores in blocks or,
+for models with an ``embedding_space``, through its retrieval index.
 """
 
 from __future__ import annotations
@@ -24,12 +26,25 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
 from fastinsight.errors import ModelError
+from fastinsight.recsys.ann import VectorIndex
+from fastinsight.recsys.embedding import EmbeddingSpace
+from fastinsight.recsys.ranking import (
+    IdsScores,
+    append_items,
+    csr_rows,
+    items_in_order,
+    left_out,
+    missing_items,
+    row_items,
+    top_n,
+)
 
 log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
 ARRAYS_FILE = "arrays.npz"
 FORMAT_VERSION = 1
+_RANK_CELLS = 8_000_000  # rows x items scored per block by recommend_many without an index
 
 
 class ModelParams(BaseModel):
@@ -40,37 +55,8 @@ class ModelParams(BaseModel):
 
 P = TypeVar("P", bound=ModelParams)
 
-IdsScores = tuple[np.ndarray, np.ndarray]
-
-
-def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> IdsScores:
-    """Indices and scores of the ``n`` best entries of a 1-D score vector, best first.
-
-    Excluded indices and non-finite scores are never returned.
-    """
-    scores = np.asarray(scores, dtype=np.float32).copy()
-    if exclude is not None and len(exclude):
-        scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-    valid = np.isfinite(scores)
-    n = int(min(n, int(valid.sum())))
-    if n <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    if n < scores.size:
-        part = np.argpartition(-scores, n - 1)[:n]
-        # Items tied with the n-th best may sit just outside the partition: add them back,
-        # so the lowest index wins a tie whatever the partition picked.
-        part = np.flatnonzero(scores >= scores[part].min())
-    else:
-        part = np.arange(scores.size)
-    part = part[np.isfinite(scores[part])]
-    # Stable order: score descending, then index ascending, so ties are deterministic.
-    order = np.lexsort((part, -scores[part]))
-    best = part[order][:n]
-    return best.astype(np.int64), scores[best]
-
-
 class Recommender(ABC, Generic[P]):
-    """fit / recommend / similar_items / save / load, on integer indices."""
+    """fit / recommend(_many) / similar_items / save / load, on integer indices."""
 
     algorithm: ClassVar[str]
     params_class: ClassVar[type[ModelParams]]
@@ -128,40 +114,136 @@ class Recommender(ABC, Generic[P]):
         history: sp.csr_matrix | None = None,
         exclude_history: bool = True,
     ) -> IdsScores:
-        """Top ``n`` items for a user, best first.
+        """Top ``n`` items for one user, best first: ``recommend_many`` for one row.
 
         With ``history`` (1 x n_items), the user is scored from that history (fold-in);
         otherwise from the training data of ``user_idx``. Items in the history (or
         the training row) are left out when ``exclude_history``.
         """
+        users: list[int] | None = None
         if history is not None:
-            row = sp.csr_matrix(history, dtype=np.float32)
-            scores = self.score_history(row)[0]
+            rows = history
         elif user_idx is not None:
             if self.user_items is None:
                 raise ModelError("model is not fitted")
-            row = self.user_items[user_idx]
-            scores = self.score_users([user_idx])[0]
+            rows, users = self.user_items[[user_idx]], [user_idx]
         else:
             raise ValueError("recommend() needs user_idx or history")
-        excluded: list[np.ndarray] = []
+        extra = None
         if exclude is not None and len(exclude):
-            excluded.append(np.asarray(exclude, dtype=np.int64))
-        if exclude_history and row.nnz:
-            excluded.append(row.indices.astype(np.int64))
-        return top_n(scores, n, np.concatenate(excluded) if excluded else None)
+            cols = np.asarray(exclude, dtype=np.int64)
+            extra = sp.csr_matrix((np.ones(cols.size, dtype=np.float32), cols, [0, cols.size]),
+                                  shape=(1, self.n_items))
+        ids, scores = self.recommend_many(rows, n, extra, users=users,
+                                          exclude_history=exclude_history)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def recommend_many(
+        self,
+        histories: sp.csr_matrix,
+        n: int,
+        exclude: sp.csr_matrix | None = None,
+        *,
+        users: Sequence[int] | np.ndarray | None = None,
+        index: VectorIndex | None = None,
+        exclude_history: bool = True,
+        include: Sequence[int] | np.ndarray | None = None,
+    ) -> IdsScores:
+        """The best ``n`` items of every row of ``histories`` (rows x n_items), best first.
+
+        Returns (ids int64, scores float32), each rows x ``n``, padded with id -1 and
+        score -inf where fewer than ``n`` items are left. Row ``r`` leaves out the items
+        of ``exclude[r]`` and, when ``exclude_history``, those of ``histories[r]``.
+
+        A row is scored from its history (fold-in), or, with ``users`` (one trained
+        user index per row), from that user's training state (``score_users``). With
+        ``index`` (``embedding_space().retrieval_index()``), the rows' vectors are
+        searched in it: exact below its threshold, HNSW above, candidates re-scored
+        exactly. Without, every item is scored, in blocks. Ties go to the lower index.
+
+        ``include``: items a caller must see whatever their rank (pinned ones). Each
+        row lists those not among its best ``n`` and not left out right after them,
+        with their scores; rows are then ``n + len(include)`` wide.
+        """
+        rows = csr_rows(histories, self.n_items, "histories")
+        n = max(0, int(n))
+        user_idx = None if users is None else np.asarray(users, dtype=np.int64).reshape(-1)
+        if user_idx is not None and user_idx.size != rows.shape[0]:
+            raise ValueError(f"{user_idx.size} users for {rows.shape[0]} history rows")
+        extra = None if exclude is None else csr_rows(exclude, self.n_items, "exclude")
+        if extra is not None and extra.shape[0] != rows.shape[0]:
+            raise ValueError(f"exclude has {extra.shape[0]} rows, histories {rows.shape[0]}")
+        also = items_in_order(include, self.n_items)
+        seen = rows if exclude_history else None
+        if index is not None:
+            return self._search(index, rows, n, user_idx, left_out(seen, extra), also)
+        ids = np.full((rows.shape[0], n + also.size), -1, dtype=np.int64)
+        scores = np.full((rows.shape[0], n + also.size), -np.inf, dtype=np.float32)
+        step = max(1, _RANK_CELLS // max(1, self.n_items))
+        for start in range(0, rows.shape[0], step):
+            stop = min(rows.shape[0], start + step)
+            block = (self.score_users(user_idx[start:stop]) if user_idx is not None
+                     else self.score_history(rows[start:stop]))
+            for r in range(start, stop):
+                parts = [row_items(m, r) for m in (seen, extra) if m is not None]
+                banned = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else None
+                best, best_scores = top_n(block[r - start], n, banned)
+                ids[r, : best.size], scores[r, : best.size] = best, best_scores
+                if also.size:
+                    cols = missing_items(also, best, banned)
+                    append_items(ids[r], scores[r], best.size, cols, block[r - start][cols])
+        return ids, scores
+
+    def _search(
+        self, index: VectorIndex, rows: sp.csr_matrix, n: int, user_idx: np.ndarray | None,
+        blocked: list[np.ndarray] | None, also: np.ndarray,
+    ) -> IdsScores:
+        if index.metric != "ip" or index.size != self.n_items:
+            raise ValueError("index is not an inner-product index over this model's items")
+        if user_idx is not None:
+            space = self.embedding_space()
+            queries = None if space is None else space.users[user_idx]
+        else:
+            queries = self.query_vectors(rows)
+        if queries is None:
+            raise ModelError(f"{self.algorithm} has no embedding space to search; rank it "
+                             "without an index")
+        found, found_scores = index.search(queries, n, exclude=blocked)
+        if not also.size:
+            return found, found_scores
+        ids = np.full((found.shape[0], n + also.size), -1, dtype=np.int64)
+        scores = np.full((found.shape[0], n + also.size), -np.inf, dtype=np.float32)
+        ids[:, :n], scores[:, :n] = found, found_scores
+        for r in range(found.shape[0]):
+            filled = int(np.count_nonzero(found[r] >= 0))
+            cols = missing_items(also, found[r][:filled], blocked[r] if blocked is not None else None)
+            append_items(ids[r], scores[r], filled, cols, index.vectors[cols] @ queries[r])
+        return ids, scores
 
     @abstractmethod
     def similar_items(self, item_idx: int, n: int) -> IdsScores:
         """The ``n`` items most similar to ``item_idx`` (never the item itself)."""
 
     # ---- embeddings (None where the model has none) ---------------------------------
+    def embedding_space(self) -> EmbeddingSpace | None:
+        """Users and items as vectors whose inner product is the score, or None.
+
+        Built from ``user_factors``/``item_factors``: a model returns those only when
+        ``score_users(u) == user_factors()[u] @ item_factors().T`` and
+        ``score_history(h) == query_vectors(h) @ item_factors().T``.
+        """
+        users, items = self.user_factors(), self.item_factors()
+        if users is None or items is None:
+            return None
+        return EmbeddingSpace(users=users, items=items)
+
     def query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
         """A vector ``q`` with ``score_history(history)[0] == q @ item_factors().T``.
 
-        Models scored by an inner product with their item factors return it, so serving
-        can find the best items through a nearest-neighbour index instead of scoring
-        the whole catalogue; the others return None.
+        Models scored by an inner product with their item factors return it, so their
+        best items can be found through a nearest-neighbour index instead of scoring
+        the whole catalogue (``recommend_many(..., index=...)``); the others return None.
         """
         return None
 

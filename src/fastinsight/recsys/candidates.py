@@ -6,12 +6,13 @@ in it and without the user's dislikes. ``precompute`` answers it for every train
 in batches, so a request only filters a short list (hidden items, caller exclusions,
 category caps) instead of folding the user in and searching the item index.
 
-The scores are the ones serving computes live: ``query_vectors(rows) @ item_factors``
-through the same :class:`~fastinsight.recsys.ann.VectorIndex` (exact below its
-threshold, HNSW above, candidates re-scored exactly) for models scored by an inner
-product, and ``score_history(rows)`` for the others when users x items stays under
-``max_cells``. ``because`` is, for each candidate, the history item whose embedding is
-closest by cosine (what "similar to X you liked" names), or -1 without embeddings.
+The lists are the model's own ranking, ``Recommender.recommend_many`` on the training
+rows, as serving computes it live: through the retrieval index of the model's
+embedding space (exact below its threshold, HNSW above, candidates re-scored exactly)
+for models scored by an inner product, by exact scores for the others when users x
+items stays under ``max_cells``. ``because`` is, for each candidate, the history item
+whose embedding is closest by cosine (what "similar to X you liked" names), or -1
+without embeddings.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from fastinsight.recsys.ann import EXACT_MAX_ITEMS, VectorIndex
-from fastinsight.recsys.base import Recommender, top_n
+from fastinsight.recsys.ann import EXACT_MAX_ITEMS
+from fastinsight.recsys.base import Recommender
+from fastinsight.recsys.embedding import EmbeddingSpace
 
 log = logging.getLogger(__name__)
 
 MAX_SCORE_CELLS = 4_000_000_000  # users x items scored without embeddings
-_BLOCK_CELLS = 16_000_000
 _BATCH = 2048
 
 
@@ -68,64 +69,41 @@ def precompute(
     negatives = sp.csr_matrix(negatives)
     n_users, n_items = matrix.shape
     size = max(0, min(size, n_items))
-    factors = model.item_factors()
-    use_vectors = (factors is not None and len(factors) == n_items
-                   and model.query_vectors(matrix[:1]) is not None)
-    if not use_vectors and n_users * n_items > max_cells:
+    space = model.embedding_space()
+    if space is not None and space.n_items != n_items:
+        space = None
+    if space is None and n_users * n_items > max_cells:
         log.info("candidates: %d users x %d items is too many to score without embeddings; "
                  "skipped", n_users, n_items)
         return None
     ids = np.full((n_users, size), -1, dtype=np.int32)
     scores = np.full((n_users, size), -np.inf, dtype=np.float32)
-    index = (VectorIndex(exact_threshold=exact_threshold, num_threads=num_threads)
-             .build(np.asarray(factors, dtype=np.float32)) if use_vectors else None)
+    index = (space.retrieval_index(exact_threshold=exact_threshold, num_threads=num_threads)
+             if space is not None else None)
     # Users sorted by how many items they block: a batch asks the index for
     # ``size`` plus its longest block, so similar lengths keep batches cheap.
     blocked_counts = np.diff(matrix.indptr) + np.diff(negatives.indptr)
     order = np.argsort(blocked_counts, kind="stable")
-    step = _BATCH if use_vectors else max(1, min(_BATCH, _BLOCK_CELLS // max(1, n_items)))
-    for start in range(0, n_users, step):
-        users = order[start:start + step]
-        rows = matrix[users]
-        blocked = [np.union1d(rows.indices[rows.indptr[r]:rows.indptr[r + 1]],
-                              negatives.indices[negatives.indptr[u]:negatives.indptr[u + 1]])
-                   for r, u in enumerate(users.tolist())]
-        if index is not None:
-            queries = model.query_vectors(rows)
-            assert queries is not None
-            found, found_scores = index.search(queries, size, exclude=blocked)
-        else:
-            found, found_scores = _score_block(model, rows, blocked, size)
+    for start in range(0, n_users, _BATCH):
+        users = order[start:start + _BATCH]
+        found, found_scores = model.recommend_many(matrix[users], size, negatives[users],
+                                                   index=index)
         ids[users] = found.astype(np.int32)
         scores[users] = found_scores
-    because = _because(model, matrix, ids)
+    because = _because(space, matrix, ids)
     lists = CandidateLists(ids=ids, scores=scores, because=because,
                            seconds=time.perf_counter() - started)
     log.info("candidates: %d users x %d in %.1fs (%s)", n_users, size, lists.seconds,
-             "embeddings" if use_vectors else "full scores")
+             "embeddings" if space is not None else "full scores")
     return lists
 
 
-def _score_block(
-    model: Recommender[Any], rows: sp.csr_matrix, blocked: list[np.ndarray], size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    block = np.asarray(model.score_history(rows), dtype=np.float32)
-    ids = np.full((rows.shape[0], size), -1, dtype=np.int64)
-    scores = np.full((rows.shape[0], size), -np.inf, dtype=np.float32)
-    for r in range(rows.shape[0]):
-        best, best_scores = top_n(block[r], size, blocked[r])
-        ids[r, : len(best)], scores[r, : len(best)] = best, best_scores
-    return ids, scores
-
-
-def _because(model: Recommender[Any], matrix: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
+def _because(space: EmbeddingSpace | None, matrix: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
     """For each candidate, the user's history item closest to it by embedding cosine."""
     because = np.full(ids.shape, -1, dtype=np.int32)
-    factors = model.item_factors()
-    if factors is None or len(factors) != matrix.shape[1] or ids.shape[1] == 0:
+    if space is None or ids.shape[1] == 0:
         return because
-    norms = np.linalg.norm(factors, axis=1, keepdims=True)
-    unit = (factors / np.maximum(norms, 1e-9)).astype(np.float32)
+    unit = space.unit_items()
     for u in range(matrix.shape[0]):
         seen = matrix.indices[matrix.indptr[u]:matrix.indptr[u + 1]]
         valid = ids[u] >= 0

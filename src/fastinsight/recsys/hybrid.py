@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
+from fastinsight.recsys.base import ModelParams, Recommender
+from fastinsight.recsys.ranking import IdsScores, top_n
 from fastinsight.recsys.side import ContentFeatures, SideData
 
 log = logging.getLogger(__name__)

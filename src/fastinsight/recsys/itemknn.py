@@ -20,8 +20,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import IdsScores, ModelParams, Recommender
+from fastinsight.recsys.base import ModelParams, Recommender
 from fastinsight.recsys.matrix import require_finite
+from fastinsight.recsys.ranking import IdsScores
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import IdsScores, ModelParams, Recommender, top_n
+from fastinsight.recsys.base import ModelParams, Recommender
 from fastinsight.recsys.content import ContentEncoder, ItemContent, load_encoder
+from fastinsight.recsys.ranking import IdsScores, top_n
 
 log = logging.getLogger(__name__)
 

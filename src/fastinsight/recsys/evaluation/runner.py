@@ -17,15 +17,14 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.evaluation.data import EvalDataset
 from fastinsight.recsys.evaluation.external import ImplicitRanker
 from fastinsight.recsys.evaluation.metrics import (
     catalogue_metrics,
-    exclude_seen,
     item_popularity,
     mean_ci95,
     ranking_metrics,
-    top_k_from_scores,
 )
 from fastinsight.recsys.evaluation.search import SearchMode, SearchResult, run_search
 from fastinsight.recsys.evaluation.spaces import default_space
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 EXTERNAL_ALGORITHMS: tuple[str, ...] = tuple(ImplicitRanker.kinds)
 ACTIVITY_EDGES: tuple[int, ...] = (0, 10, 20, 50, 100, 200)
-_SCORE_CELLS = 4_000_000  # users x items scored per batch (~32 MB of float64)
 
 
 class Ranker(Protocol):
@@ -47,7 +45,7 @@ class Ranker(Protocol):
 class RecommenderRanker:
     """Our models through the :class:`~fastinsight.recsys.base.Recommender` contract."""
 
-    def __init__(self, model: Any, side: SideData | None = None) -> None:
+    def __init__(self, model: Recommender[Any], side: SideData | None = None) -> None:
         self.model = model
         self.side = side
         self.matrix: sp.csr_matrix | None = None
@@ -66,17 +64,12 @@ class RecommenderRanker:
         return {k: meta[k] for k in ("weights",) if k in meta}
 
     def top_k(self, users: np.ndarray, k: int) -> np.ndarray:
+        """The model's own ranking (``recommend_many``) of the trained users, seen items left out."""
         if self.matrix is None:
             raise RuntimeError("fit first")
         users = np.asarray(users, dtype=np.int64)
-        batch = max(1, _SCORE_CELLS // max(1, self.matrix.shape[1]))
-        out = np.full((users.size, k), -1, dtype=np.int64)
-        for start in range(0, users.size, batch):
-            chunk = users[start : start + batch]
-            scores = np.array(self.model.score_users(chunk), dtype=np.float64)
-            exclude_seen(scores, self.matrix[chunk])
-            out[start : start + chunk.size] = top_k_from_scores(scores, k)
-        return out
+        ids, _ = self.model.recommend_many(self.matrix[users], k, users=users)
+        return np.asarray(ids, dtype=np.int64)
 
 
 @dataclass(frozen=True)

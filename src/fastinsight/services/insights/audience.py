@@ -18,7 +18,7 @@ import numpy as np
 from pymongo.database import Database
 
 from fastinsight.errors import NotFoundError
-from fastinsight.recsys.base import top_n
+from fastinsight.recsys.ranking import top_n
 from fastinsight.schemas.insights import AudienceMember, AudienceOut
 from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.cache import LoadedEmbeddings

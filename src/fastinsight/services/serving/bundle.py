@@ -76,16 +76,15 @@ class ModelBundle:
                 lists = CandidateLists.from_arrays({k: npz[k] for k in npz.files})
             if lists.ids.shape[0] == len(user_ids):
                 bundle.candidates = lists
-        factors = model.item_factors()
-        if factors is not None and len(factors) == len(item_ids):
-            norms = np.linalg.norm(factors, axis=1, keepdims=True)
-            bundle.item_unit_vectors = (factors / np.maximum(norms, 1e-9)).astype(np.float32)
+        space = model.embedding_space()
+        if space is not None and space.n_items == len(item_ids):
+            bundle.item_unit_vectors = space.unit_items()
             # Exact below 20,000 items, an HNSW graph above (see recsys.ann).
             if build_index:
-                index = {"exact_threshold": exact_max_items, "num_threads": 2}
-                bundle.ann = VectorIndex(**index).build(bundle.item_unit_vectors, metric="ip")
-                if model.query_vector(sp.csr_matrix((1, len(item_ids)), dtype=np.float32)) is not None:
-                    bundle.retrieval = VectorIndex(**index).build(factors, metric="ip")
+                bundle.ann = VectorIndex(exact_threshold=exact_max_items, num_threads=2).build(
+                    bundle.item_unit_vectors, metric="ip")
+                bundle.retrieval = space.retrieval_index(exact_threshold=exact_max_items,
+                                                         num_threads=2)
         return bundle
 
     def similar_by_vector(self, index: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -307,8 +307,11 @@ class RecommendService:
         user who blocks more than the room may fall back to exact scoring."""
         return look_ahead(n, self.settings) + min(len(blocked), BLOCKED_ROOM)
 
+    def _pinned(self, bundle: ModelBundle) -> list[int]:
+        return [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]
+
     def _with_pinned(self, bundle: ModelBundle, ids: np.ndarray) -> np.ndarray:
-        pinned = [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]
+        pinned = self._pinned(bundle)
         if not pinned:
             return ids
         return np.concatenate([ids, np.setdiff1d(np.asarray(pinned, dtype=np.int64), ids)])
@@ -325,15 +328,14 @@ class RecommendService:
         candidates. Scores of the candidates (and pinned items) are exact.
         """
         index = bundle.retrieval
-        factors = bundle.model.item_factors()
-        if index is None or index.exact or factors is None or not self._narrowable(filters):
+        if index is None or index.exact or not self._narrowable(filters):
             return None
-        query = bundle.model.query_vector(history)
-        if query is None:
-            return None
-        ids, _ = index.search(query, self._want(n, blocked))
-        ids = self._with_pinned(bundle, ids[0][ids[0] >= 0])
-        return np.asarray(factors[ids] @ query, dtype=np.float32), ids
+        # Blocked items are masked by the rules afterwards: the search leaves none out.
+        found, scores = bundle.model.recommend_many(
+            history, self._want(n, blocked), index=index, exclude_history=False,
+            include=self._pinned(bundle))
+        keep = found[0] >= 0
+        return scores[0][keep], found[0][keep]
 
     @staticmethod
     def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:

@@ -97,11 +97,7 @@ def offline_metrics(
     model = registry.create(algorithm, dict(params or {}))
     prepare(model)
     model.fit(train)
-    recs = np.zeros((len(users), max(EVAL_K)), dtype=np.int64)
-    for row, user in enumerate(users):
-        ids, _ = model.recommend(int(user), max(EVAL_K))
-        recs[row, : len(ids)] = ids
-        recs[row, len(ids):] = -1
+    recs, _ = model.recommend_many(train[users], max(EVAL_K), users=users)
     per_user = ranking_metrics(recs, held[users], EVAL_K)
     metrics = {name: round(float(np.mean(vals)), 5) for name, vals in per_user.items()}
     metrics["evaluated_users"] = float(len(users))
@@ -212,7 +208,7 @@ def train(
             "to": datetime.fromtimestamp(float(stamps.max()), UTC),
         },
         "metrics": metrics, "fit_seconds": round(model.fit_seconds, 3),
-        "has_embeddings": model.user_factors() is not None,
+        "has_embeddings": model.embedding_space() is not None,
     }
     if selection is not None:
         doc["selection"] = selection
@@ -246,12 +242,12 @@ def _write_serving_arrays(out: Path, data: InteractionMatrix, daily: sp.csr_matr
 
 
 def _write_embeddings(out: Path, model: Recommender[Any], data: InteractionMatrix) -> None:
-    users, items = model.user_factors(), model.item_factors()
-    if users is None or items is None:
+    space = model.embedding_space()
+    if space is None:
         return
     np.savez(out / EMBEDDINGS_FILE, user_ids=data.user_ids, item_ids=data.item_ids,
-             user_vectors=np.asarray(users, dtype=np.float32),
-             item_vectors=np.asarray(items, dtype=np.float32))
+             user_vectors=np.asarray(space.users, dtype=np.float32),
+             item_vectors=np.asarray(space.items, dtype=np.float32))
 
 
 def _write_candidates(
