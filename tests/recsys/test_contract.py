@@ -371,3 +371,22 @@ def test_recommend_many_rejects_misshapen_input() -> None:
     with pytest.raises(ValueError, match="items"):
         model.recommend_many(sp.csr_matrix((2, 5), dtype=np.float32), 3)
     assert model.recommend_many(matrix, 0)[0].shape == (N_USERS, 0)
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_optional_capabilities_are_none_or_consistent(algorithm: str) -> None:
+    """Serving reaches model-specific features only through the contract's optional calls."""
+    model = fitted(algorithm)
+    neighbours = model.item_neighbours()
+    if neighbours is not None:
+        ids, scores = neighbours
+        assert ids.shape == scores.shape and ids.shape[0] == model.n_items
+        block_item = BLOCK_A[0]
+        kept = [int(i) for i in ids[block_item] if i >= 0]
+        assert kept and block_item not in kept
+        assert set(kept[: len(BLOCK_A) - 1]) <= set(BLOCK_A)  # neighbours come from its block
+    history = sp.csr_matrix(([1.0], ([0], [BLOCK_A[0]])), shape=(1, model.n_items))
+    query = model.cold_query_vector(history)
+    assert model.cold_item_vectors([]) is None or query is not None
+    if query is not None:
+        assert query.ndim == 1 and np.all(np.isfinite(query))

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from fastinsight.errors import ModelError
 from fastinsight.recsys.ann import VectorIndex
+from fastinsight.recsys.content import ItemContent
 from fastinsight.recsys.embedding import EmbeddingSpace
 from fastinsight.recsys.ranking import (
     IdsScores,
@@ -237,6 +238,23 @@ class Recommender(ABC, Generic[P]):
         if users is None or items is None:
             return None
         return EmbeddingSpace(users=users, items=items)
+
+    # ---- optional capabilities (None where the model has none) -------------------------
+    def cold_item_vectors(self, items: Sequence[ItemContent]) -> np.ndarray | None:
+        """Vectors (len(items) x dim) for items unseen at training, from their content alone.
+
+        Serving scores them against ``cold_query_vector`` so items added after training can
+        be recommended by a model that reads content; None for models that cannot.
+        """
+        return None
+
+    def cold_query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
+        """The vector a 1 x n_items history scores ``cold_item_vectors`` with, or None."""
+        return None
+
+    def item_neighbours(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each item's kept neighbours (indices, scores; n_items x k, -1 padded), or None."""
+        return None
 
     def query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
         """A vector ``q`` with ``score_history(history)[0] == q @ item_factors().T``.

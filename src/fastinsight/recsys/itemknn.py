@@ -62,6 +62,9 @@ class ItemKNNRecommender(Recommender[ItemKNNParams]):
         """
         return self._neighbours, self._scores
 
+    def item_neighbours(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.neighbours()
+
     def similarity(self) -> sp.csr_matrix:
         """The kept neighbours as a sparse n_items x n_items matrix (row = source item)."""
         if self._similarity is None:

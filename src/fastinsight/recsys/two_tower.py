@@ -238,6 +238,12 @@ class TwoTower(Recommender[TwoTowerParams]):
             parts.append(features @ weights["item_content/kernel"] + weights["item_content/bias"])
         return self._dense_tail(weights, "item", np.concatenate(parts, axis=1))
 
+    def cold_item_vectors(self, items: Sequence[ItemContent]) -> np.ndarray | None:
+        return None if self.content_encoder is None else self.item_vectors_for_items(items)
+
+    def cold_query_vector(self, history: sp.csr_matrix) -> np.ndarray | None:
+        return np.asarray(self.user_vectors_for(history)[0], dtype=np.float32)
+
     # ---- scoring ------------------------------------------------------------------
     def user_vectors_for(
         self, history: sp.csr_matrix, user_idx: Sequence[int] | np.ndarray | None = None

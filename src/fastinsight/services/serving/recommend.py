@@ -339,10 +339,12 @@ class RecommendService:
 
     @staticmethod
     def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:
-        user_vectors = getattr(bundle.model, "user_vectors_for", None)
-        if view.cold_vectors is None or user_vectors is None or history.nnz == 0:
+        if view.cold_vectors is None or history.nnz == 0:
             return None
-        return np.asarray(view.cold_vectors @ user_vectors(history)[0], dtype=np.float32)
+        query = bundle.model.cold_query_vector(history)
+        if query is None:
+            return None
+        return np.asarray(view.cold_vectors @ query, dtype=np.float32)
 
     # ---- per item --------------------------------------------------------------------
     def similar(self, item_id: str, k: int) -> SimilarOut:

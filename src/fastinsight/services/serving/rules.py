@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastinsight.config import Settings
+from fastinsight.recsys.content import ItemContent
 from fastinsight.services.serving.bundle import ItemCatalog, ItemInfo, ModelBundle
 
 Picked = tuple[str, int, float, str | None]
@@ -48,14 +49,12 @@ class CatalogView:
 
     def _cold_item_vectors(self) -> np.ndarray | None:
         """Item-tower embeddings of items added after training (two-tower models with content)."""
-        make = getattr(self.bundle.model, "item_vectors_for_items", None)
-        if make is None or not self.cold or getattr(self.bundle.model, "content_encoder", None) is None:
+        if not self.cold:
             return None
-        from fastinsight.recsys.content import ItemContent
-
         rows = [ItemContent(item_id=c.item_id, title=c.title, categories=c.categories, tags=c.tags)
                 for c in self.cold]
-        return np.atleast_2d(np.asarray(make(rows), dtype=np.float32))
+        vectors = self.bundle.model.cold_item_vectors(rows)
+        return None if vectors is None else np.atleast_2d(np.asarray(vectors, dtype=np.float32))
 
     # ---- masks ------------------------------------------------------------------------
     def category_mask(self, category: str) -> np.ndarray:
@@ -116,12 +115,7 @@ class CatalogView:
         return reasons
 
     def _neighbours(self) -> tuple[np.ndarray, np.ndarray] | None:
-        getter = getattr(self.bundle.model, "neighbours", None)
-        if getter is None:
-            return None
-        if not hasattr(self, "_neighbour_cache"):
-            self._neighbour_cache: tuple[np.ndarray, np.ndarray] = getter()
-        return self._neighbour_cache
+        return self.bundle.model.item_neighbours()
 
     def _top_category_reason(self, seen: np.ndarray) -> str:
         top = Counter(c for i in seen.tolist() for c in self.categories[i]).most_common(1)
