@@ -29,14 +29,15 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 import fastinsight.ops.restore as restore_module
-import fastinsight.ops.staging as staging_module
 from fastinsight.ops.archive import MANIFEST_NAME, ArchiveError, iter_bson, verify_archive
 from fastinsight.ops.dump import dump_database
 from fastinsight.ops.restore import restore_archive
 from fastinsight.ops.staging import (
+    ASIDE_PREFIX,
     JOURNAL,
     STAGING_PREFIX,
     RestoreInProgress,
+    Staging,
     recover_interrupted,
 )
 from tests.ops.conftest import ROOT, Db, fingerprint, index_specs, populate
@@ -52,6 +53,14 @@ def client(mongo_uri: str) -> Iterator[Client]:
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture(autouse=True)
+def _drop_work_databases(client: Client, db: Db) -> Iterator[None]:
+    """The server is shared: whatever a failing test leaves behind goes with it."""
+    yield
+    for name in _leftovers(client, db.name):
+        client.drop_database(name)
 
 
 def _rebuild(archive: Path, out: Path, edit: Edit, manifest_edit: Callable[[dict[str, Any]], None]
@@ -200,7 +209,8 @@ def test_manifest_count_disagreeing_with_its_files_fails_the_restore(
 def test_failure_while_switching_rolls_the_live_database_back(
     client: Client, db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The server fails once interactions were replaced and items half written."""
+    """The server fails once most collections were replaced (the renamed ones and the
+    copied ones, model_files.*) and users half written."""
     populate(db)
     db.extra.insert_one({"_id": "not in the archive"})  # --drop removes it
     before = _live(db)
@@ -209,7 +219,7 @@ def test_failure_while_switching_rolls_the_live_database_back(
     failed: list[str] = []
 
     def failing_insert(target: Database[Any], name: str, handle: Any, *args: Any) -> Any:
-        if target.name == db.name and name == "items":
+        if target.name == db.name and name == "users":
             target[name].insert_many([RawBSONDocument(r) for _, r in zip(range(5), iter_bson(handle))])
             failed.append(name)
             raise ConnectionError("server went away")
@@ -218,34 +228,35 @@ def test_failure_while_switching_rolls_the_live_database_back(
     monkeypatch.setattr(restore_module, "_insert_stream", failing_insert)
     with pytest.raises(ConnectionError, match="server went away"):
         restore_archive(client, good, drop=True)
-    assert failed == ["items"]
+    assert failed == ["users"]
     assert _live(db) == before
     assert _leftovers(client, db.name) == []
 
 
-def test_a_failed_roll_back_keeps_the_undo_copy_for_the_next_restore(
+def test_a_failed_roll_back_keeps_the_old_data_for_the_next_restore(
     client: Client, db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     populate(db, users=10, items=8, interactions=60)
     before = _live(db)
     good = _archive_of_other_data(client, db, tmp_path)
-    real_insert, real_copy = restore_module._insert_stream, staging_module.copy_collection
+    real_insert = restore_module._insert_stream
 
     def failing_insert(target: Database[Any], name: str, *args: Any) -> Any:
-        if target.name == db.name and name == "items":
+        if target.name == db.name and name == "users":
             raise ConnectionError("server went away")
         return real_insert(target, name, *args)
 
-    def failing_copy(src: Database[Any], dst: Database[Any], name: str, **kw: Any) -> int:
-        if src.name.endswith("_undo"):
-            raise ConnectionError("still away")
-        return real_copy(src, dst, name, **kw)
+    def failing_rename_back(*args: Any) -> None:
+        raise ConnectionError("still away")
 
     monkeypatch.setattr(restore_module, "_insert_stream", failing_insert)
-    monkeypatch.setattr(staging_module, "copy_collection", failing_copy)
+    monkeypatch.setattr(Staging, "_rename_back", failing_rename_back)
     with pytest.raises(ConnectionError, match="still away"):
         restore_archive(client, good, drop=True)
-    assert len(_leftovers(client, db.name)) == 2  # the undo copy was not thrown away
+    # Nothing of the old data was thrown away: the journal, the undo database (for the
+    # dotted names) and the collections moved aside in the target are all still there.
+    assert len(_leftovers(client, db.name)) == 2
+    assert any(n.startswith(ASIDE_PREFIX) for n in db.list_collection_names())
 
     monkeypatch.undo()
     assert recover_interrupted(client, db.name) == 1
@@ -261,11 +272,11 @@ from pymongo import MongoClient
 import fastinsight.ops.restore as restore
 from fastinsight.ops.archive import iter_bson
 
-uri, target, archive, mode, flag = sys.argv[1:]
+uri, target, archive, mode, flag, fail_at = sys.argv[1:]
 real_insert = restore._insert_stream
 
 def insert(db, name, handle, *args):
-    if db.name == target and name == "items":
+    if db.name == target and name == fail_at:
         db[name].insert_many([RawBSONDocument(r) for _, r in zip(range(5), iter_bson(handle))])
         Path(flag).write_text("mid-switch")
         if mode == "kill":
@@ -278,12 +289,12 @@ restore.restore_archive(MongoClient(uri, tz_aware=True), Path(archive), target_d
 """
 
 
-def _restore_in_child(mongo_uri: str, target: str, archive: Path, mode: str, tmp_path: Path
-                      ) -> subprocess.Popen[bytes]:
+def _restore_in_child(mongo_uri: str, target: str, archive: Path, mode: str, tmp_path: Path,
+                      fail_at: str) -> subprocess.Popen[bytes]:
     flag = tmp_path / f"{mode}.flag"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, mongo_uri, target, str(archive), mode, str(flag)],
+        [sys.executable, "-c", CHILD, mongo_uri, target, str(archive), mode, str(flag), fail_at],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -299,10 +310,11 @@ def test_restore_killed_mid_switch_is_rolled_back_by_the_next_one(
     before = _live(db)
     good = _archive_of_other_data(client, db, tmp_path)
 
-    proc = _restore_in_child(mongo_uri, db.name, good, "kill", tmp_path)
+    proc = _restore_in_child(mongo_uri, db.name, good, "kill", tmp_path, fail_at="users")
     assert proc.wait(timeout=60) == -signal.SIGKILL
     assert _live(db) != before  # kill -9 mid-switch: nothing could run in that process
-    assert len(_leftovers(client, db.name)) == 2  # its staging and undo databases
+    assert _leftovers(client, db.name)  # its journal
+    assert any(n.startswith(ASIDE_PREFIX) for n in db.list_collection_names())
 
     assert recover_interrupted(client, db.name) == 1
     assert _live(db) == before
@@ -318,7 +330,7 @@ def test_sigterm_mid_switch_rolls_back_before_exiting(
     before = _live(db)
     good = _archive_of_other_data(client, db, tmp_path)
 
-    proc = _restore_in_child(mongo_uri, db.name, good, "term", tmp_path)
+    proc = _restore_in_child(mongo_uri, db.name, good, "term", tmp_path, fail_at="items")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1, stderr.decode()[-2000:]

@@ -2,26 +2,27 @@
 
 A restore loads the archive into a database of its own (``fi_restore_<token>``) and
 touches the live one only after every collection and every index there is complete and
-counted. The switch then first copies the live collections it will change to an undo
-database (``fi_restore_<token>_undo``), and then loads the archive into the live
-database again, by the same code that filled the staging database (reading the
-archive again is about twice as fast as reading the staged copy back on FerretDB). A
-failure before the commit puts the undo copies back, so the live database ends up as it
-was, document for document and index for index.
+counted. The switch then loads the archive into the live database again, by the same
+code that filled the staging database (reading the archive again is about twice as
+fast as reading the staged copy back on FerretDB). Before a live collection is first
+written it is kept: with ``--drop`` renamed aside within the target
+(``fi_restore_aside_<token>_<n>``, instant, indexes included), otherwise, or when it
+cannot be renamed, copied to an undo database (``fi_restore_<token>_undo``). A failure
+before the commit puts everything kept back, so the live database ends up as it was,
+document for document and index for index; after the commit the kept copies go.
 
-Why copies and not ``renameCollection``: FerretDB 1.24 renames only within one
-database, has no ``dropTarget``, and refuses any name with a dot in it (``ns.split(".")``
-must give exactly two parts), which rules out GridFS-style names such as
-``model_files.chunks``. Loading and copying work the same on FerretDB and MongoDB; on
-MongoDB a cross-database rename would be faster, but a second code path that this
-project's test server cannot run is not worth the time saved on a rare operation.
+What FerretDB 1.24's ``renameCollection`` can do decided this: it renames only within
+one database (no moving a staged collection into the target), has no ``dropTarget``,
+and refuses any name with a dot (``ns.split(".")`` must give exactly two parts), such
+as GridFS-style ``model_files.chunks``: those are copied. The same code runs on
+MongoDB, where every rename works.
 
-A journal document in the staging database records the target, the state and which
-live collections existed and have been changed. A restore killed outright (SIGKILL,
-power loss) during the switch leaves the undo copy and the journal behind: the next
-restore into the same database rolls the switch back first (:func:`recover_interrupted`),
-unless the process that wrote the journal is still alive. SIGTERM is turned into an
-exception for the duration of a restore, so a stopped job rolls back at once.
+A journal document in the staging database records the target, the state and what was
+kept where. A restore killed outright (SIGKILL, power loss) during the switch leaves the
+journal and the kept copies behind: the next restore into the same database rolls the
+switch back first (:func:`recover_interrupted`), unless the process that wrote the
+journal is still alive. SIGTERM is turned into an exception for the duration of a
+restore, so a stopped job rolls back at once.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from fastinsight.errors import Conflict
 
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 STAGING_PREFIX = "fi_restore_"
 UNDO_SUFFIX = "_undo"
+# Live collections moved aside within the target while it is switched.
+ASIDE_PREFIX = "fi_restore_aside_"
 JOURNAL = "__fastinsight_restore__"
 # Another host's restore counts as alive while its journal was touched this recently.
 LEASE_SECONDS = 600.0
@@ -160,7 +163,7 @@ class Staging:
         self.db[JOURNAL].insert_one({
             "_id": "journal", "target": self.target.name, "state": "loading", "dry_run": dry_run,
             "owner": _owner(), "started_at": datetime.now(UTC), "heartbeat": time.time(),
-            "existed": [], "dirty": [],
+            "existed": [], "copied": [], "renamed": [], "dirty": [],
         })
 
     def journal(self) -> Document | None:
@@ -194,23 +197,42 @@ class Staging:
     ) -> None:
         """Write the archive's collections into the target; with ``drop`` the target's
         other collections go too. ``replay(prepare)`` loads the archive into the target
-        and calls ``prepare(name)`` before it first writes a collection. Every live
-        collection that will change is copied to the undo database first; any failure
-        before the commit (``check`` included) puts them back and re-raises."""
+        and calls ``prepare(name)`` before it first writes a collection. Any failure
+        before the commit (``check`` included) puts the target back and re-raises.
+
+        With ``drop``, a live collection is moved aside by renaming it within the target
+        (instant, its indexes go with it) and the aside copies are dropped at the commit.
+        A name FerretDB cannot rename (one with a dot) is copied to the undo database
+        instead, and so is every collection that keeps its documents without ``drop``.
+        """
         live = {n for n in self.target.list_collection_names() if not n.startswith("system.")}
         touched = sorted(set(archived) | (live - set(archived) if drop else set()))
         existed = [n for n in touched if n in live]
+        copied: list[str] = [] if drop else list(existed)
+        renamed: dict[str, str] = {}
         self._record(state="saving", existed=existed)
-        for name in existed:
+        for name in copied:
             copy_collection(self.target, self.undo, name, batch_size=batch_size, beat=self.beat)
-        self._record(state="switching")
+        self._record(state="switching", copied=copied)
         dirty: list[str] = []
 
         def prepare(name: str) -> None:
             dirty.append(name)
             self._record(dirty=dirty)
-            if drop:
-                self.target.drop_collection(name)
+            if not drop:
+                return
+            if name in live:
+                # Recorded before the rename: a roll-back checks whether it happened.
+                renamed[name] = f"{ASIDE_PREFIX}{self.token}_{len(renamed)}"
+                self._record(renamed=_as_list(renamed))
+                if not self._rename(name, renamed[name]):
+                    del renamed[name]
+                    self._record(renamed=_as_list(renamed))
+                    copy_collection(self.target, self.undo, name,
+                                    batch_size=batch_size, beat=self.beat)
+                    copied.append(name)
+                    self._record(copied=copied)
+            self.target.drop_collection(name)
 
         try:
             for name in touched:
@@ -222,30 +244,67 @@ class Staging:
         except BaseException:
             log.exception("restore into %s failed while switching; rolling back %d collection(s)",
                           self.target.name, len(dirty))
-            self.roll_back(existed, dirty)
+            self.roll_back({"dirty": dirty, "renamed": _as_list(renamed), "copied": copied,
+                            "existed": existed})
             raise
+        try:
+            self.drop_asides(renamed)
+        except PyMongoError:
+            self.kept_for_recovery = True  # the journal says which; the next restore drops them
+            log.warning("restore into %s: could not drop the old collections %s",
+                        self.target.name, sorted(renamed.values()), exc_info=True)
 
-    def roll_back(self, existed: list[str], dirty: list[str]) -> None:
-        """Put every changed collection back from the undo copy (or drop it if it is new)."""
+    def _rename(self, name: str, to: str) -> bool:
+        try:
+            self.client.admin.command(
+                {"renameCollection": f"{self.target.name}.{name}", "to": f"{self.target.name}.{to}"})
+        except OperationFailure as exc:
+            log.info("cannot rename %s.%s (%s); copying it aside instead",
+                     self.target.name, name, exc.code)
+            return False
+        return True
+
+    def drop_asides(self, renamed: dict[str, str]) -> None:
+        for aside in renamed.values():
+            self.target.drop_collection(aside)
+
+    def roll_back(self, journal: Document) -> None:
+        """Put every changed collection back as it was, following the journal."""
+        dirty = list(journal.get("dirty") or [])
+        renamed = {str(e["name"]): str(e["aside"]) for e in journal.get("renamed") or []}
+        copied = set(journal.get("copied") or [])
+        existed = set(journal.get("existed") or [])
         previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if _main_thread() else None
         try:
+            present = set(self.target.list_collection_names())
             for name in reversed(dirty):
-                self.target.drop_collection(name)
-                if name in existed:
+                if name in renamed:
+                    if renamed[name] in present:  # else the rename never happened
+                        self.target.drop_collection(name)
+                        self._rename_back(renamed[name], name)
+                elif name in copied:
+                    self.target.drop_collection(name)
                     copy_collection(self.undo, self.target, name, batch_size=1000, beat=self.beat)
+                elif name not in existed:
+                    self.target.drop_collection(name)  # new: it was not there before
+                # else: killed while copying it aside, before the live one was dropped
             self._record(state="rolled-back")
         except BaseException:
             self.kept_for_recovery = True
             log.exception(
-                "rolling back the restore into %s failed: the previous data stays in database "
+                "rolling back the restore into %s failed: the previous data stays in %s and "
                 "%s; the next restore into %s puts it back first",
-                self.target.name, self.undo.name, self.target.name)
+                self.target.name, self.undo.name, sorted(renamed.values()), self.target.name)
             raise
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         log.warning("restore into %s rolled back: %d collection(s) put back as they were",
                     self.target.name, len(dirty))
+
+    def _rename_back(self, aside: str, name: str) -> None:
+        self.client.admin.command(
+            {"renameCollection": f"{self.target.name}.{aside}", "to": f"{self.target.name}.{name}"})
 
 
 def recover_interrupted(client: MongoClient[Document], target: str, *, dry_run: bool = False) -> int:
@@ -269,10 +328,17 @@ def recover_interrupted(client: MongoClient[Document], target: str, *, dry_run: 
             continue
         if journal.get("state") == "switching":
             log.warning("an interrupted restore into %s was switching: rolling it back", target)
-            staging.roll_back(list(journal.get("existed") or []), list(journal.get("dirty") or []))
+            staging.roll_back(journal)
+        elif journal.get("state") == "committed":
+            staging.drop_asides({str(e["name"]): str(e["aside"]) for e in journal.get("renamed") or []})
         staging.discard()
         cleaned += 1
     return cleaned
+
+
+def _as_list(renamed: dict[str, str]) -> list[Document]:
+    """Collection names may hold dots, which a field name may not: a list, not a map."""
+    return [{"name": name, "aside": aside} for name, aside in renamed.items()]
 
 
 def _main_thread() -> bool:
