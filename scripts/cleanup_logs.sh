@@ -10,7 +10,8 @@ usage: $OPS_NAME [--days DAYS] [--model-keep N] [--job-days DAYS] [--log-dir DIR
                  [--logs-only] [--dry-run]
 
   --days DAYS      expire logs not modified for DAYS (default FASTINSIGHT_LOG_KEEP_DAYS=14);
-                   live *.log/*.jsonl above 50 MiB are gzip-rotated (copy + truncate)
+                   live *.log/*.jsonl above 50 MiB are gzip-rotated (copy + truncate);
+                   only regular files: symbolic links are never followed or touched
   --model-keep N   keep the active model version and the N newest others
                    (default FASTINSIGHT_MODEL_KEEP_VERSIONS=5); their GridFS files go too
   --job-days DAYS  delete finished job records older than DAYS (default 30)
