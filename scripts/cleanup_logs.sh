@@ -10,7 +10,8 @@ usage: $OPS_NAME [--days DAYS] [--model-keep N] [--job-days DAYS] [--log-dir DIR
                  [--logs-only] [--dry-run]
 
   --days DAYS      expire logs not modified for DAYS (default FASTINSIGHT_LOG_KEEP_DAYS=14);
-                   live *.log/*.jsonl above 50 MiB are gzip-rotated (copy + truncate)
+                   live *.log/*.jsonl above 50 MiB are gzip-rotated (copy + truncate);
+                   only regular files: symbolic links are never followed or touched
   --model-keep N   keep N model versions (N >= 2), the active one included: the active
                    version, the one active before it, then the newest others
                    (default FASTINSIGHT_MODEL_KEEP_VERSIONS=5); the artefacts of the

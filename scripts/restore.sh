@@ -9,12 +9,14 @@ usage() {
 usage: $OPS_NAME ARCHIVE|latest [--target-db NAME] [--drop] [--dry-run] [--recount] [--yes]
 
 Checks every file of ARCHIVE against its sha256 manifest (nothing is written if
-one differs), then inserts the documents in batches and recreates the indexes.
+one differs), loads it into a staging database with its indexes and checks that,
+and only then writes the target. A failure leaves the target as it was.
 
   ARCHIVE          a fastinsight-*.tar.gz file, or 'latest' (newest in the backup dir)
   --target-db NAME restore into NAME instead of the archived database
-  --drop           drop the whole target database first (required if it holds data)
-  --dry-run        verify and show what would be restored; write nothing
+  --drop           replace the target's collections, drop those the archive lacks
+                   (required if it holds data)
+  --dry-run        do the whole staging load and its checks; the target is not written
   --recount        count every collection on the server afterwards (slow on FerretDB)
   --yes            do not ask for confirmation of --drop on a terminal
 

@@ -42,7 +42,7 @@ def test_backup_wipe_restore_gives_identical_documents_and_indexes(
     finally:
         client.close()
     assert restored.target_db == db.name
-    assert set(restored.phases) == {"verify", "insert", "indexes", "recount"}
+    assert set(restored.phases) == {"verify", "insert", "indexes", "switch", "recount"}
     # The archive holds the pause flag; restore removes it, so service_state is empty again.
     assert fingerprint(db) == before
     assert before["interactions"][0] == 400 and before["model_files.chunks"][0] == 2

@@ -126,8 +126,8 @@ def backup(
 def restore(
     archive: Annotated[str, typer.Argument(help="Archive path, or 'latest' in backup_dir")],
     target_db: Annotated[str | None, typer.Option(help="Default: the archived database")] = None,
-    drop: Annotated[bool, typer.Option(help="Drop the whole target database first")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Verify and plan, write nothing")] = False,
+    drop: Annotated[bool, typer.Option(help="Replace the target's collections")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Staging load and checks; target untouched")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
     recount: Annotated[bool, typer.Option(help="Count every collection afterwards")] = False,
 ) -> None:

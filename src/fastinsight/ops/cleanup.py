@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import shutil
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +39,9 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 class LogReport:
     rotated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # Symbolic links and anything else that is not a regular file: never followed, never touched.
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     bytes_before: int = 0
     bytes_after: int = 0
 
@@ -51,25 +57,73 @@ class ModelReport:
     orphan_files_deleted: int = 0
 
 
+def _log_files(root: Path) -> Iterator[tuple[Path, os.stat_result | None]]:
+    """Every entry under ``root`` that is not a directory, with its ``lstat`` (``None``
+    when it is not a regular file). Symbolic links to directories are not entered."""
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        linked_dirs = [d for d in dirs if (Path(folder) / d).is_symlink()]
+        for name in sorted(names + linked_dirs):
+            path = Path(folder) / name
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                continue
+            yield path, info if stat.S_ISREG(info.st_mode) else None
+
+
 def _tree_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return sum(info.st_size for _, info in _log_files(root) if info is not None)
 
 
 def _is_active_log(path: Path) -> bool:
     return path.suffix in ACTIVE_SUFFIXES
 
 
+def _open_regular(path: Path, flags: int) -> int:
+    """``os.open`` that refuses a symbolic link at ``path`` (it may have been swapped in
+    since the directory was listed) and anything but a regular file."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return fd
+
+
+def _truncate(path: Path) -> None:
+    fd = _open_regular(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
 def rotate_file(path: Path, now: datetime) -> Path:
-    """Copy ``path`` to a gzip file beside it and truncate the original."""
-    target = path.with_name(f"{path.name}.{now.strftime(_STAMP)}.gz")
-    n = 2
-    while target.exists():
-        target = path.with_name(f"{path.name}.{now.strftime(_STAMP)}-{n}.gz")
-        n += 1
-    with path.open("rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
-        shutil.copyfileobj(src, dst, length=1024 * 1024)
-    with path.open("r+b") as fh:
-        fh.truncate(0)
+    """Copy ``path`` to a new gzip file beside it and truncate the original.
+
+    Neither the log nor the ``.gz`` name is followed if it is a symbolic link; the
+    truncate applies to the very file that was copied (one descriptor for both).
+    """
+    n = 1
+    while True:
+        suffix = "" if n == 1 else f"-{n}"
+        target = path.with_name(f"{path.name}.{now.strftime(_STAMP)}{suffix}.gz")
+        try:
+            out_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
+            break
+        except FileExistsError:
+            n += 1
+    try:
+        src_fd = _open_regular(path, os.O_RDWR)
+    except OSError:
+        os.close(out_fd)
+        target.unlink(missing_ok=True)
+        raise
+    with os.fdopen(src_fd, "r+b") as src:
+        with os.fdopen(out_fd, "wb") as raw, gzip.GzipFile(
+            filename=target.name, mode="wb", fileobj=raw, compresslevel=6
+        ) as dst:
+            shutil.copyfileobj(src, dst, length=1024 * 1024)
+        src.truncate(0)
     return target
 
 
@@ -85,7 +139,10 @@ def clean_logs(
 
     Live logs are ``*.log`` / ``*.jsonl`` directly in ``log_dir``: a process may hold
     them open, so an expired one is truncated, never unlinked. Everything else (rotated
-    ``.gz`` files, per-job logs under ``jobs/``) is deleted once expired.
+    ``.gz`` files, per-job logs under ``jobs/``) is deleted once expired. Only regular
+    files are touched: a symbolic link (say ``api.log -> /etc/passwd``) is never
+    followed, truncated or counted, and is reported in ``skipped``. A file that cannot
+    be handled is logged and reported in ``failed``; the others are still cleaned.
     """
     now = now or datetime.now(UTC)
     report = LogReport()
@@ -94,33 +151,43 @@ def clean_logs(
     report.bytes_before = _tree_bytes(log_dir)
     freed_if_dry = 0
     cutoff = (now - timedelta(days=keep_days)).timestamp()
-    for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
-        stat = path.stat()
+    for path, info in sorted(_log_files(log_dir), key=lambda entry: entry[0]):
+        if info is None:
+            report.skipped.append(str(path))
+            if len(report.skipped) <= 5:
+                log.warning("logs: %s is not a regular file (a symbolic link?); left alone", path)
+            continue
         live = path.parent == log_dir and _is_active_log(path)
-        if stat.st_mtime < cutoff and not live:
-            report.deleted.append(str(path))
-            freed_if_dry += stat.st_size
-            if not dry_run:
-                path.unlink(missing_ok=True)
-        elif live and stat.st_mtime < cutoff and stat.st_size:
-            report.deleted.append(f"{path} (truncated)")
-            freed_if_dry += stat.st_size
-            if not dry_run:
-                with path.open("r+b") as fh:
-                    fh.truncate(0)
-        elif live and stat.st_size >= rotate_bytes:
-            report.rotated.append(str(path))
-            if not dry_run:
-                rotate_file(path, now)
+        try:
+            if info.st_mtime < cutoff and not live:
+                report.deleted.append(str(path))
+                freed_if_dry += info.st_size
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+            elif live and info.st_mtime < cutoff and info.st_size:
+                report.deleted.append(f"{path} (truncated)")
+                freed_if_dry += info.st_size
+                if not dry_run:
+                    _truncate(path)
+            elif live and info.st_size >= rotate_bytes:
+                report.rotated.append(str(path))
+                if not dry_run:
+                    rotate_file(path, now)
+        except OSError:
+            report.failed.append(str(path))
+            # Tracebacks for the first few; a directory of broken files must not flood the log.
+            log.warning("logs: could not clean %s", path, exc_info=len(report.failed) <= 5)
     if dry_run:
         report.bytes_after = report.bytes_before - freed_if_dry
     else:
         report.bytes_after = _tree_bytes(log_dir)
     log.info(
-        "logs %s: rotated=%d expired=%d freed=%d bytes",
+        "logs %s: rotated=%d expired=%d skipped=%d failed=%d freed=%d bytes",
         log_dir,
         len(report.rotated),
         len(report.deleted),
+        len(report.skipped),
+        len(report.failed),
         report.bytes_freed,
     )
     return report

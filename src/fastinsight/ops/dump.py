@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 from uuid import UUID
 
 from bson import json_util
@@ -45,6 +46,7 @@ from fastinsight.ops.archive import (
     verify_archive,
 )
 from fastinsight.ops.maintenance import writes_paused
+from fastinsight.storage.mongo.doclock import DOCUMENT_LOCKS
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,9 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 _NAME_RE = re.compile(r"^fastinsight-(?P<db>.+)-(?P<stamp>\d{8}T\d{6}Z)(-\d+)?\.tar\.gz$")
 # Coordination state of running processes, not data: restoring a job lock would block
 # that job kind on the restored system.
-RUNTIME_COLLECTIONS = frozenset({"job_locks"})
+RUNTIME_COLLECTIONS = frozenset({"job_locks", DOCUMENT_LOCKS})
+# mongodump runs at most this long (a hung server must not hold the backup job forever).
+MONGODUMP_TIMEOUT = 6 * 3600.0
 _RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
 
@@ -145,17 +149,44 @@ def _collection_entry(db_name: str, name: str, bson_entry: FileEntry) -> Collect
     )
 
 
+def _redact(text: str, uri: str) -> str:
+    """``text`` without the password of ``uri`` (mongodump may echo the URI it was given)."""
+    password = urlsplit(uri).password
+    if password:
+        for form in {password, quote(password, safe=""), unquote(password)}:
+            text = text.replace(form, "***")
+    return text
+
+
 def _dump_mongodump(
-    uri: str, db_name: str, staging: Path
+    uri: str, db_name: str, staging: Path, timeout: float
 ) -> list[tuple[CollectionEntry, FileEntry, FileEntry]]:
+    """Run mongodump with the URI in a ``--config`` file (mode 0600, deleted afterwards):
+    on the command line its password would be readable by every local user (``ps``)."""
     binary = shutil.which("mongodump")
     if binary is None:
         raise ArchiveError("mongodump is not installed")
-    argv = [binary, f"--uri={uri}", f"--db={db_name}", f"--out={staging}"]
-    argv += [f"--excludeCollection={name}" for name in sorted(RUNTIME_COLLECTIONS)]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    fd, config_name = tempfile.mkstemp(prefix=".mongodump-", suffix=".yaml", dir=staging)
+    config = Path(config_name)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            # A JSON string is a valid YAML double-quoted scalar.
+            fh.write(f"uri: {json.dumps(uri)}\n")
+        argv = [binary, f"--config={config}", f"--db={db_name}", f"--out={staging}"]
+        argv += [f"--excludeCollection={name}" for name in sorted(RUNTIME_COLLECTIONS)]
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, check=False, timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ArchiveError(f"mongodump did not finish within {timeout:g}s; stopped") from exc
+    finally:
+        config.unlink(missing_ok=True)
     if proc.returncode != 0:
-        raise ArchiveError(f"mongodump failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        stderr = _redact(proc.stderr[-2000:], uri)
+        log.error("mongodump failed (%d): %s", proc.returncode, stderr)
+        raise ArchiveError(f"mongodump failed ({proc.returncode}): {stderr}")
     out: list[tuple[CollectionEntry, FileEntry, FileEntry]] = []
     base = staging / db_name
     for bson_path in sorted(base.glob("*.bson")):
@@ -212,11 +243,13 @@ def dump_database(
     compresslevel: int = 6,
     batch_size: int = 2000,
     now: datetime | None = None,
+    mongodump_timeout: float = MONGODUMP_TIMEOUT,
 ) -> DumpResult:
     """Dump every collection of ``db`` into ``out_dir/fastinsight-<db>-<UTC stamp>.tar.gz``.
 
     The archive is written under a temporary name, renamed when complete, then read back
-    and checked against its manifest; a failed check deletes it and raises.
+    and checked against its manifest; a failed check deletes it and raises. mongodump is
+    stopped after ``mongodump_timeout`` seconds.
     """
     if tool == "auto":
         tool = "mongodump" if shutil.which("mongodump") and uri else "python"
@@ -227,9 +260,9 @@ def dump_database(
     try:
         if pause_writes:
             with writes_paused(db, "backup", grace_seconds=pause_grace_seconds):
-                entries = _run_dump(db, staging, tool, uri, batch_size)
+                entries = _run_dump(db, staging, tool, uri, batch_size, mongodump_timeout)
         else:
-            entries = _run_dump(db, staging, tool, uri, batch_size)
+            entries = _run_dump(db, staging, tool, uri, batch_size, mongodump_timeout)
         files: list[FileEntry] = []
         for coll, bson_entry, meta_entry in entries:
             files.append(meta_entry.model_copy(update={"path": coll.metadata}))
@@ -266,10 +299,10 @@ def dump_database(
 
 
 def _run_dump(
-    db: Database[Document], staging: Path, tool: Tool, uri: str, batch_size: int
+    db: Database[Document], staging: Path, tool: Tool, uri: str, batch_size: int, timeout: float
 ) -> list[tuple[CollectionEntry, FileEntry, FileEntry]]:
     if tool == "mongodump":
-        return _dump_mongodump(uri, db.name, staging)
+        return _dump_mongodump(uri, db.name, staging, timeout)
     return _dump_python(db, staging, batch_size)
 
 

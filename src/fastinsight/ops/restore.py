@@ -1,24 +1,29 @@
 """``fastinsight restore``: load a verified backup archive into a database.
 
 Two streaming passes over the archive: the first checks every checksum and document
-count (nothing is written if it fails), the second inserts raw BSON documents in
-batches with ``insert_many`` and recreates the indexes from the metadata files.
+count (nothing is written if it fails), the second decodes every document and inserts
+it as raw BSON (``insert_many`` in batches) into a staging database, then recreates the
+indexes there from the metadata files. Only when all of that is complete and counted
+are the collections switched into the target (:mod:`fastinsight.ops.staging`), so a
+refused document, a failed index or a dead server leaves the target as it was.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bson import decode, encode, json_util
+from bson.errors import InvalidBSON
 from bson.raw_bson import RawBSONDocument
 from pymongo import IndexModel, MongoClient
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from fastinsight.errors import Conflict
 from fastinsight.ops.archive import (
@@ -31,14 +36,22 @@ from fastinsight.ops.archive import (
     verify_archive,
 )
 from fastinsight.ops.maintenance import FLAG_ID, STATE_COLLECTION
+from fastinsight.ops.staging import (
+    JOURNAL,
+    Staging,
+    ensure_indexes,
+    index_models,
+    recover_interrupted,
+    sigterm_raises,
+)
+from fastinsight.storage.mongo.doclock import DOCUMENT_LOCKS
 
 log = logging.getLogger(__name__)
 
 JOBS_COLLECTION = "jobs"
-OPERATIONAL_COLLECTIONS = frozenset({JOBS_COLLECTION, "job_locks"})
+OPERATIONAL_COLLECTIONS = frozenset({JOBS_COLLECTION, "job_locks", DOCUMENT_LOCKS})
 
 Document = dict[str, Any]
-_INDEX_FIELDS_DROPPED = {"v", "ns", "key", "background"}
 
 
 class TargetNotEmpty(Conflict):
@@ -62,29 +75,19 @@ class RestoreResult:
         return sum(self.inserted.values())
 
 
-def non_empty_collections(db: Database[Document]) -> list[str]:
+def non_empty_collections(db: Database[Document], *, operational: bool = False) -> list[str]:
     """Data collections of ``db`` holding at least one document (one ``limit 1`` read each).
 
-    The job history and locks do not count: a restore started as a job writes its own
-    record and lock into the (otherwise empty) database it restores.
+    The job history and locks do not count unless ``operational``: a restore started as
+    a job writes its own record and lock into the (otherwise empty) database it
+    restores, and a document lock is at most a few seconds old.
     """
     return sorted(
         name
         for name in db.list_collection_names()
-        if name not in OPERATIONAL_COLLECTIONS and db[name].find_one({}, projection={"_id": 1}) is not None
+        if (operational or name not in OPERATIONAL_COLLECTIONS)
+        and db[name].find_one({}, projection={"_id": 1}) is not None
     )
-
-
-def index_models(metadata: Document) -> list[IndexModel]:
-    """IndexModels for every non-``_id`` index in a mongodump metadata document."""
-    models: list[IndexModel] = []
-    for spec in metadata.get("indexes", []):
-        if spec.get("name") == "_id_":
-            continue
-        keys = [(str(k), v) for k, v in dict(spec["key"]).items()]
-        options = {k: v for k, v in spec.items() if k not in _INDEX_FIELDS_DROPPED}
-        models.append(IndexModel(keys, **options))
-    return models
 
 
 def restore_archive(
@@ -99,16 +102,19 @@ def restore_archive(
 ) -> RestoreResult:
     """Restore ``archive`` into ``target_db`` (default: the database it was taken from).
 
-    Raises :class:`ArchiveError` if the archive fails verification and
-    :class:`TargetNotEmpty` if the target holds documents and ``drop`` is false. With
-    ``drop`` the whole target database is dropped first. ``dry_run`` verifies and
-    plans without writing. The acknowledged insert counts are always compared with the
-    manifest; ``recount`` also counts every collection on the server afterwards (a full
-    scan per collection on FerretDB: about a third of the restore time there).
+    Raises :class:`ArchiveError` if the archive fails verification or the database
+    refuses any of its documents or indexes, and :class:`TargetNotEmpty` if the target
+    holds documents and ``drop`` is false. The archive is loaded into a staging database
+    first and checked there; the target changes only once that is complete, and a
+    failure from then on rolls it back (:mod:`fastinsight.ops.staging`). With ``drop``
+    the target's collections are replaced and those the archive lacks are dropped.
+    ``dry_run`` does the whole staging load and its checks, then discards it, without
+    writing to the target. The acknowledged insert counts are always compared with the
+    manifest; ``recount`` also counts every restored collection on the server (a full
+    scan per collection on FerretDB).
     """
     started = time.perf_counter()
     manifest = verify_archive(archive)
-    verified = time.perf_counter()
     target = client[target_db or manifest.database]
     result = RestoreResult(
         archive=archive,
@@ -116,35 +122,51 @@ def restore_archive(
         target_db=target.name,
         dry_run=dry_run,
         manifest=manifest,
-        phases={"verify": verified - started},
+        phases={"verify": time.perf_counter() - started},
     )
-    occupied = non_empty_collections(target)
-    if occupied and not drop:
-        raise TargetNotEmpty(
-            f"target database {target.name!r} is not empty ({', '.join(occupied[:10])}); "
-            "pass --drop to replace it"
-        )
-    if dry_run:
-        result.inserted = {c.name: c.documents for c in manifest.collections}
-        result.seconds = time.perf_counter() - started
-        return result
-    if drop:
-        log.warning("restore: dropping database %s", target.name)
-        client.drop_database(target.name)
-    _load(target, archive, manifest, batch_size, result)
-    for entry in manifest.collections:
-        if result.inserted.get(entry.name, 0) != entry.documents:
-            raise ArchiveError(
-                f"{entry.name}: inserted {result.inserted.get(entry.name, 0)} documents, "
-                f"the manifest lists {entry.documents}"
+    if any(c.name == JOURNAL for c in manifest.collections):
+        raise ArchiveError(f"the archive holds a collection named {JOURNAL!r}, reserved for restores")
+    with sigterm_raises():
+        recover_interrupted(client, target.name, dry_run=dry_run)
+        occupied = non_empty_collections(target)
+        if occupied and not drop:
+            raise TargetNotEmpty(
+                f"target database {target.name!r} is not empty ({', '.join(occupied[:10])}); "
+                "pass --drop to replace it"
             )
-    if recount:
-        checking = time.perf_counter()
-        _check_counts(target, manifest)
-        result.phases["recount"] = time.perf_counter() - checking
+        staging = Staging(client, target.name)
+        staging.start(dry_run=dry_run)
+        try:
+            staged = _load(staging.db, archive, manifest, batch_size, staging.beat)
+            result.inserted, result.indexes = staged.inserted, staged.indexes
+            result.phases.update(insert=staged.insert_seconds, indexes=staged.index_seconds)
+            if not dry_run:
+                switching = time.perf_counter()
+                # Without --drop, records already there (a restore job's own) stay.
+                kept = {} if drop or not recount else {
+                    n: target[n].count_documents({}) for n in non_empty_collections(
+                        target, operational=True) if n in staged.inserted}
+
+                def replay(prepare: Callable[[str], None]) -> None:
+                    _load(target, archive, manifest, batch_size, staging.beat, prepare)
+
+                def check() -> None:
+                    if recount:
+                        counting = time.perf_counter()
+                        _check_counts(target, {
+                            n: c + kept.get(n, 0) for n, c in staged.inserted.items()})
+                        result.phases["recount"] = time.perf_counter() - counting
+
+                staging.switch_in(list(staged.inserted), drop=drop, batch_size=batch_size,
+                                  replay=replay, check=check)
+                result.phases["switch"] = (
+                    time.perf_counter() - switching - result.phases.get("recount", 0.0))
+        finally:
+            staging.discard()
     result.seconds = time.perf_counter() - started
     log.info(
-        "restored %s into %s: %d documents in %.1fs",
+        "%s %s into %s: %d documents in %.1fs",
+        "checked (dry run)" if dry_run else "restored",
         archive,
         target.name,
         result.documents,
@@ -153,18 +175,35 @@ def restore_archive(
     return result
 
 
+@dataclass
+class _Loaded:
+    inserted: dict[str, int] = field(default_factory=dict)
+    indexes: dict[str, list[str]] = field(default_factory=dict)
+    insert_seconds: float = 0.0
+    index_seconds: float = 0.0
+
+
 def _load(
-    target: Database[Document],
+    db: Database[Document],
     archive: Path,
     manifest: Manifest,
     batch_size: int,
-    result: RestoreResult,
-) -> None:
+    beat: Callable[[], None],
+    prepare: Callable[[str], None] = lambda name: None,
+) -> _Loaded:
+    """Stream the archive into ``db``: every collection with its options, documents and
+    indexes, all checked. ``prepare(name)`` runs before a collection is first written.
+
+    The staging load and the replay into the target run this same code on the same
+    bytes, so what the staging database accepted the target accepts too; only the
+    server failing in between can differ, and the switch rolls that back.
+    """
     loading = time.perf_counter()
     by_bson: dict[str, CollectionEntry] = {c.bson: c for c in manifest.collections}
     by_meta: dict[str, CollectionEntry] = {c.metadata: c for c in manifest.collections}
     pending: dict[str, list[IndexModel]] = {}
-    existing = set(target.list_collection_names())
+    out = _Loaded()
+    left_out: dict[str, int] = {}
     with open_archive(archive) as tar:
         read_manifest(tar, archive)
         for member in tar:
@@ -176,79 +215,101 @@ def _load(
             if member.name in by_meta:
                 entry = by_meta[member.name]
                 metadata = json_util.loads(handle.read())
-                options = dict(metadata.get("options") or {})
-                if entry.name not in existing:
-                    target.create_collection(entry.name, **options)
-                    existing.add(entry.name)
+                prepare(entry.name)
+                if entry.name not in db.list_collection_names():
+                    try:
+                        db.create_collection(entry.name, **dict(metadata.get("options") or {}))
+                    except PyMongoError as exc:
+                        raise ArchiveError(
+                            f"{entry.name}: the database refused the collection: {exc}") from exc
                 pending[entry.name] = index_models(metadata)
-            elif member.name in by_bson:
+            else:
                 entry = by_bson[member.name]
-                result.inserted[entry.name] = _insert_stream(target, entry.name, handle, batch_size)
+                out.inserted[entry.name], left_out[entry.name] = _insert_stream(
+                    db, entry.name, handle, batch_size, beat)
     loaded = time.perf_counter()
-    result.phases["insert"] = loaded - loading
+    out.insert_seconds = loaded - loading
     for name, models in pending.items():
-        if models:
-            try:
-                result.indexes[name] = target[name].create_indexes(models)
-            except PyMongoError as exc:
-                raise ArchiveError(f"could not recreate indexes of {name}: {exc}") from exc
-        else:
-            result.indexes[name] = []
-    result.phases["indexes"] = time.perf_counter() - loaded
-    if STATE_COLLECTION in result.inserted:
-        # A backup taken with writes paused contains the pause flag itself.
-        target[STATE_COLLECTION].delete_one({"_id": FLAG_ID})
-    if JOBS_COLLECTION in result.inserted:
-        _fail_archived_running_jobs(target)
-
-
-def _fail_archived_running_jobs(target: Database[Document]) -> None:
-    """Jobs recorded as running when the backup was taken are not running here.
-
-    Only records that came from the archive are touched (they were inserted with the
-    ``restored`` marker below); a restore job's own live record is left alone.
-    """
-    jobs = target[JOBS_COLLECTION]
-    for doc in jobs.find({"status": "running", "restored": True}, {"_id": 1}):
-        jobs.update_one(
-            {"_id": doc["_id"]},
-            {
-                "$set": {
-                    "status": "failed",
-                    "finished_at": datetime.now(UTC),
-                    "error": "interrupted: restored from a backup taken while it ran",
-                }
-            },
-        )
-
-
-def _insert_stream(target: Database[Document], name: str, handle: Any, batch_size: int) -> int:
-    collection = target[name]
-    batch: list[RawBSONDocument] = []
-    inserted = 0
-    for raw in iter_bson(handle):
-        doc = RawBSONDocument(raw)
-        if name == JOBS_COLLECTION and doc.get("status") == "running":
-            # Marked so the clean-up after loading can tell it from a live record.
-            batch.append(RawBSONDocument(encode({**decode(raw), "restored": True})))
-            continue
-        batch.append(doc)
-        if len(batch) >= batch_size:
-            collection.insert_many(batch, ordered=True)
-            inserted += len(batch)
-            batch = []
-    if batch:
-        collection.insert_many(batch, ordered=True)
-        inserted += len(batch)
-    log.info("restore %s.%s: %d documents", target.name, name, inserted)
-    return inserted
-
-
-def _check_counts(target: Database[Document], manifest: Manifest) -> None:
+        try:
+            out.indexes[name] = ensure_indexes(db, name, models)
+        except (PyMongoError, RuntimeError) as exc:
+            raise ArchiveError(f"could not recreate indexes of {name}: {exc}") from exc
+    out.index_seconds = time.perf_counter() - loaded
     for entry in manifest.collections:
-        count = target[entry.name].count_documents({})
-        expected = entry.documents
-        # The pause flag may have been removed from service_state after loading.
-        allowed = {expected, expected - 1} if entry.name == STATE_COLLECTION else {expected}
-        if count not in allowed:
-            raise ArchiveError(f"{entry.name}: {count} documents after restore, expected {expected}")
+        # The manifest's own totals, not only each file's: if they disagree with what
+        # the database acknowledged, the dump was broken and the restore is not complete.
+        stored = out.inserted.get(entry.name, 0) + left_out.get(entry.name, 0)
+        if stored != entry.documents:
+            raise ArchiveError(
+                f"{entry.name}: inserted {stored} documents, the manifest lists {entry.documents}"
+            )
+    return out
+
+
+def _restored_form(name: str, raw: bytes, doc: Document) -> RawBSONDocument | None:
+    """The document as it goes into the database, or ``None`` to leave it out."""
+    if name == STATE_COLLECTION and doc.get("_id") == FLAG_ID:
+        return None  # a backup taken with writes paused contains the pause flag itself
+    if name == JOBS_COLLECTION and doc.get("status") == "running":
+        # It is not running here: nothing resumes a job from a backup.
+        return RawBSONDocument(encode({
+            **doc, "status": "failed", "finished_at": datetime.now(UTC), "restored": True,
+            "error": "interrupted: restored from a backup taken while it ran",
+        }))
+    return RawBSONDocument(raw)
+
+
+def _insert_stream(
+    db: Database[Document], name: str, handle: Any, batch_size: int, beat: Callable[[], None]
+) -> tuple[int, int]:
+    """Decode-check and insert one ``.bson`` stream; returns (inserted, left out)."""
+    collection = db[name]
+    batch: list[RawBSONDocument] = []
+    inserted = left_out = 0
+
+    def flush() -> None:
+        nonlocal inserted, batch
+        try:
+            collection.insert_many(batch, ordered=True)
+        except BulkWriteError as exc:
+            raise _refused(name, inserted + left_out, exc) from exc
+        inserted += len(batch)
+        batch = []
+        beat()
+
+    for position, raw in enumerate(iter_bson(handle), start=1):
+        try:
+            doc = decode(raw)
+        except (InvalidBSON, ValueError) as exc:
+            raise ArchiveError(f"{name}: document {position} does not decode: {exc}") from exc
+        restored = _restored_form(name, raw, doc)
+        if restored is None:
+            left_out += 1
+            continue
+        batch.append(restored)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    log.info("restore %s.%s: %d documents", db.name, name, inserted)
+    return inserted, left_out
+
+
+def _refused(name: str, before: int, exc: BulkWriteError) -> ArchiveError:
+    errors: list[Document] = exc.details.get("writeErrors", [])
+    if not errors:
+        return ArchiveError(f"{name}: the database refused a batch: {exc}")
+    first = errors[0]
+    op = first.get("op")
+    doc_id = op.get("_id") if op is not None else None
+    return ArchiveError(
+        f"{name}: the database refused document {before + int(first.get('index', 0)) + 1} "
+        f"(_id {doc_id!r}): {first.get('errmsg', exc)}; the target was not changed"
+    )
+
+
+def _check_counts(target: Database[Document], expected: dict[str, int]) -> None:
+    for name, want in expected.items():
+        count = target[name].count_documents({})
+        if count != want:
+            raise ArchiveError(f"{name}: {count} documents after restore, expected {want}")

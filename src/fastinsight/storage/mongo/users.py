@@ -11,8 +11,10 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from fastinsight.errors import ValidationFailed
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.common import find_by_ids, insert_ignoring_duplicates, literal
+from fastinsight.storage.mongo.doclock import document_lock
 from fastinsight.storage.mongo.schema import (
     FRESH_INTERACTIONS,
     INTERACTIONS,
@@ -25,6 +27,29 @@ PUBLIC_FIELDS = {"_id": 0, "user_id": 1, "attributes": 1, "created_at": 1, "upda
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def attribute_update(attributes: dict[str, Any]) -> Document:
+    """``$set``/``$unset`` of ``attributes.<key>`` paths for a merge patch (``None`` removes).
+
+    Each key becomes part of a field path, so one that could become an operator
+    (``$...``), a deeper path (``.``) or a truncated name (NUL) is refused here too,
+    whatever the caller validated.
+    """
+    for key in attributes:
+        if not isinstance(key, str) or not key or key.startswith("$") or "." in key or "\x00" in key:
+            raise ValidationFailed.field(
+                "attributes", f"key {key!r} must be non-empty, not start with '$' and "
+                "contain neither '.' nor NUL"
+            )
+    update: Document = {}
+    removed = {f"attributes.{k}": "" for k, v in attributes.items() if v is None}
+    kept = {f"attributes.{k}": v for k, v in attributes.items() if v is not None}
+    if kept:
+        update["$set"] = kept
+    if removed:
+        update["$unset"] = removed
+    return update
 
 
 def erasure_key(user_id: str) -> str:
@@ -65,15 +90,19 @@ class UserRepository:
             return stored, False
 
     def patch_attributes(self, user_id: str, attributes: dict[str, Any]) -> Document | None:
-        now = _now()
-        current = self.get(user_id)
-        if current is None:
-            return None
-        merged = {**current.get("attributes", {}), **attributes}
-        self.col.update_one(
-            {"_id": literal(user_id)}, {"$set": {"attributes": merged, "updated_at": now}}
-        )
-        return self.get(user_id)
+        """Merge ``attributes`` into the stored ones; a key whose value is ``None`` is removed.
+
+        One update with ``$set``/``$unset`` on ``attributes.<key>`` paths, so patches of
+        different keys that run at the same time never overwrite each other (a read,
+        merge and write back lost them). The short document lock is for FerretDB, whose
+        updates are themselves a read and a write back (see ``doclock``). Returns
+        ``None`` if the user does not exist.
+        """
+        update = attribute_update(attributes)
+        update.setdefault("$set", {})["updated_at"] = _now()
+        with document_lock(self.db, f"{USERS}/{literal(user_id)}"):
+            matched = self.col.update_one({"_id": user_id}, update).matched_count
+        return self.get(user_id) if matched else None
 
     def insert_many_new(self, documents: Sequence[Document]) -> tuple[int, list[int]]:
         outcome = insert_ignoring_duplicates(self.col, documents)
