@@ -5,13 +5,14 @@ While a backup holds the pause flag, each writer is refused: through HTTP with 5
 ``Unavailable``. What the dump reads (every collection but the runtime locks) does not
 change. Writers: model activation (API and any other path), training (CLI, retrain
 jobs, ``POST /v1/admin/train``), every other job, insights refresh, segment rebuilds,
-and the data routes (covered in ``tests/api/test_errors_auth.py``).
+CLI imports and clean-up, and the data routes (``tests/api/test_errors_auth.py``).
 """
 
 from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -44,7 +45,7 @@ def _refused(response: object) -> None:
 
 
 def test_while_a_backup_pauses_writes_every_writer_is_refused_and_nothing_changes(
-    client: TestClient, db: Db, settings: Settings
+    client: TestClient, db: Db, settings: Settings, tmp_path: Path
 ) -> None:
     seed(db, settings)
     v1 = train(db, settings, "als", {"factors": 8, "iterations": 5}, evaluate=False)["version"]
@@ -81,7 +82,10 @@ def test_while_a_backup_pauses_writes_every_writer_is_refused_and_nothing_change
 
         # The command line says why and exits non-zero.
         env = cli_env(settings)
-        for argv in (["train", "--algorithm", "popularity", "--no-evaluate"], ["insights", "refresh"]):
+        users = tmp_path / "users.json"
+        users.write_text('[{"user_id": "during-backup"}]')
+        for argv in (["train", "--algorithm", "popularity", "--no-evaluate"], ["insights", "refresh"],
+                     ["import", "users", str(users)], ["cleanup", "--model-keep", "2"]):
             done = subprocess.run([str(CLI), *argv], env=env, capture_output=True, text=True,
                                   timeout=300)
             assert done.returncode == 1, (argv, done.stdout, done.stderr)
