@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,6 +14,8 @@ from fastinsight.schemas.recs import ModelVersionOut
 from fastinsight.services.training.pipeline import check_and_activate
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.models import ModelVersionRepository
+
+log = logging.getLogger(__name__)
 
 
 def version_out(doc: dict[str, Any], active: str | None, load_error: str | None = None) -> ModelVersionOut:
@@ -56,5 +59,9 @@ class ModelAdmin:
             raise NotFoundError(f"model version {version!r} does not exist")
         check_and_activate(self.db, self.settings, version, reason)
         for listener in self.activated_listeners:
-            listener()
+            try:
+                listener()
+            except Exception:  # the switch is stored: the poller picks it up instead
+                log.warning("model version %s activated; switching this process at once failed",
+                            version, exc_info=True)
         return version_out(doc, version)
