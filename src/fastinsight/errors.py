@@ -62,3 +62,10 @@ class ModelError(FastInsightError):
 
     code = "model_error"
     status = 500
+
+
+class RejectedVersion(ModelError):
+    """A stored model version failed its load or sanity check: it is never activated."""
+
+    code = "model_rejected"
+    status = 409

@@ -1,10 +1,13 @@
-"""Structured JSON logs (one object per line) with the request id, and file rotation."""
+"""Structured JSON logs (one object per line) with the request id, file rotation, and
+rate-limited logging of failures that repeat (``FailureLog``)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import logging.handlers
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,3 +50,52 @@ def configure_logging(
         handler.setFormatter(formatter)
         handler._fastinsight = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+
+
+class FailureLog:
+    """Logs a failure that repeats (a poller while the database is down) without
+    flooding the log or hiding what went wrong.
+
+    The first failure of a streak is logged with its traceback, and so is the first of
+    each other kind of exception during the streak; while the streak lasts, one summary
+    line every ``every`` seconds (how many failures, since when, the last error); the
+    first success afterwards logs the recovery. Thread-safe enough for one writer per
+    instance (each poller owns one).
+    """
+
+    def __init__(
+        self, logger: logging.Logger, what: str, *, every: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.what = what
+        self.every = every
+        self.clock = clock
+        self.failures = 0
+        self._since = 0.0
+        self._summary_at = 0.0
+        self._kinds: set[str] = set()
+
+    def failed(self, exc: BaseException) -> None:
+        now = self.clock()
+        kind = exc.__class__.__name__
+        self.failures += 1
+        if self.failures == 1:
+            self._since = self._summary_at = now
+            self._kinds = {kind}
+            self.logger.warning("%s failed: %s: %s", self.what, kind, exc, exc_info=exc)
+        elif kind not in self._kinds:
+            self._kinds.add(kind)
+            self.logger.warning("%s failed differently (failure %d of this streak): %s: %s",
+                                self.what, self.failures, kind, exc, exc_info=exc)
+        elif now - self._summary_at >= self.every:
+            self._summary_at = now
+            self.logger.warning("%s still failing: %d failures in %.0fs, last: %s: %s",
+                                self.what, self.failures, now - self._since, kind, exc)
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self.logger.warning("%s recovered after %d failures in %.0fs", self.what,
+                                self.failures, self.clock() - self._since)
+            self.failures = 0
+            self._kinds = set()

@@ -78,15 +78,20 @@ def test_train_submits_one_retrain_job(
                          created_at=datetime.now(UTC), timeout_seconds=60)
 
     monkeypatch.setattr(services_of(client).jobs, "submit", submit)
-    r = client.post("/v1/admin/train", json={"algorithm": "popularity", "params": {"x": 1}},
+    r = client.post("/v1/admin/train", json={"algorithm": "popularity", "activate": False,
+                                             "params": {"measure": "users"}},
                     headers=admin_headers)
     assert r.status_code == 202
     assert r.json() == {"job_id": "ab12", "status": "running", "poll": "/v1/admin/jobs/ab12"}
-    # Today's semantics: only the algorithm is handed to the job.
-    assert calls == [("retrain", {"algorithm": "popularity"}, "api")]
+    # The algorithm, its parameters and the activation choice all reach the job.
+    assert calls == [("retrain", {"algorithm": "popularity", "params": {"measure": "users"},
+                                  "activate": False}, "api")]
 
     r = client.post("/v1/admin/train", json={"algorithm": "nope"}, headers=admin_headers)
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "algorithm"
+    r = client.post("/v1/admin/train", json={"algorithm": "popularity", "params": {"x": 1}},
+                    headers=admin_headers)
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "params.x"
     assert len(calls) == 1
     assert client.post("/v1/admin/train", json={}).status_code == 403
 

@@ -67,7 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
 def _include_routers(app: FastAPI) -> None:
     """Every router with its auth dependencies. Routes are matched in this order."""
     api_key = [Depends(require_api_key)]
-    admin_key = [Depends(require_admin)]
+    # Admin writes (activation, training, insights refresh, segment rebuilds) honour a
+    # backup's write pause like the data routes; GETs go on (see ``require_writable``).
+    admin_key = [Depends(require_admin), Depends(require_writable)]
     # The hottest route is matched first: each route tried before it costs a few µs.
     app.include_router(recommend.hot_router)  # checks the API key itself
     app.include_router(health.router)

@@ -16,8 +16,8 @@ from pymongo.database import Database
 
 from fastinsight.api.readiness import Readiness
 from fastinsight.config import Settings
+from fastinsight.errors import NotFoundError
 from fastinsight.ops.jobs.runner import JobService
-from fastinsight.ops.maintenance import WriteGate
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.services.data.catalog import CatalogService
 from fastinsight.services.data.ingest import IngestService
@@ -29,6 +29,7 @@ from fastinsight.services.serving.realtime import RealtimePoller, RealtimeState
 from fastinsight.services.serving.recommend import RecommendService
 from fastinsight.services.serving.versions import ModelManager
 from fastinsight.services.training.admin import ModelAdmin
+from fastinsight.services.writes import WriteGate
 from fastinsight.storage.mongo import connect, get_database
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
@@ -72,7 +73,7 @@ class Services:
             models=models, realtime=realtime,
             poller=RealtimePoller(realtime, settings.realtime_poll_seconds),
             recommend=RecommendService(db, settings, models, realtime),
-            model_admin=ModelAdmin(db, settings),
+            model_admin=ModelAdmin(db, settings, load_errors=models.load_errors),
             jobs=JobService(JobStore(db), settings=settings, ops=OpsSettings()),
             write_gate=WriteGate(db),
             insights=insights,
@@ -87,8 +88,8 @@ class Services:
         self._start_serving()
         try:
             self.jobs.recover_stale()
-        except Exception as exc:  # the database may be down at start-up; serve anyway
-            log.warning("jobs: could not recover stale jobs: %s", exc.__class__.__name__)
+        except Exception:  # the database may be down at start-up; serve anyway
+            log.warning("jobs: could not recover stale jobs", exc_info=True)
         threading.Thread(target=_warm_insights, args=(self.insights,), name="insights-warm",
                          daemon=True).start()
 
@@ -116,5 +117,7 @@ def _warm_insights(insights: InsightsService) -> None:
     """Load the current snapshot before the first request needs it (seconds on big data)."""
     try:
         insights.rollup()
-    except Exception as exc:  # no snapshot yet, or the database is down: requests retry
-        log.info("insights not preloaded: %s", exc.__class__.__name__)
+    except NotFoundError:
+        log.info("insights not preloaded: there is no snapshot yet")
+    except Exception:  # the database is down, or the snapshot unreadable: requests retry
+        log.warning("insights not preloaded", exc_info=True)

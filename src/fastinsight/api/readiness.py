@@ -8,6 +8,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from fastinsight.errors import Unavailable
+from fastinsight.logging_setup import FailureLog
 from fastinsight.services.serving.versions import ModelManager
 from fastinsight.storage.mongo import apply_indexes, ping
 from fastinsight.storage.mongo.client import Document
@@ -23,6 +24,9 @@ class Readiness:
         self.db = db
         self.models = models
         self.schema_applied = False
+        # Every readiness probe retries while the database is down: log the first
+        # failure with its traceback, then a summary every few minutes.
+        self.failures = FailureLog(log, "applying the indexes")
 
     def ensure_schema(self) -> bool:
         """Apply indexes once; tolerate a database that is down at start-up."""
@@ -31,8 +35,9 @@ class Readiness:
         try:
             apply_indexes(self.db)
         except Exception as exc:  # the app starts anyway and reports not-ready
-            log.warning("could not apply indexes yet: %s", exc.__class__.__name__)
+            self.failures.failed(exc)
             return False
+        self.failures.succeeded()
         self.schema_applied = True
         return True
 

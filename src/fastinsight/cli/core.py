@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fastinsight.config import get_settings
 from fastinsight.schemas.core import ImportReport
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+    from fastinsight.storage.mongo.client import Document
 
 console = Console(stderr=True)
 
@@ -40,6 +46,19 @@ def _print_report(name: str, report: ImportReport, max_rejected: int = 20) -> No
         console.print(f"  row {rej.row}: {errs}")
     if len(report.rejected) > max_rejected:
         console.print(f"  ... {len(report.rejected) - max_rejected} more rejected rows")
+
+
+def _writable_or_exit(db: Database[Document], what: str, close: Callable[[], None]) -> None:
+    """Exit 1 with the reason while a backup pauses writes."""
+    from fastinsight.errors import Unavailable
+    from fastinsight.services.writes import ensure_writable
+
+    try:
+        ensure_writable(db, what)
+    except Unavailable as exc:
+        close()
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +124,7 @@ def register(app: typer.Typer) -> None:
         fmt = format_from_path(file.name)
         client = connect(settings)
         db = get_database(client, settings)
+        _writable_or_exit(db, f"importing {kind.value}", client.close)
         apply_indexes(db)
         svc = IngestService(db, settings)
         importer = {"users": svc.import_users, "items": svc.import_items,
@@ -140,6 +160,7 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         client = connect(settings)
         db = get_database(client, settings)
+        _writable_or_exit(db, "loading demo data", client.close)
         apply_indexes(db)
         svc = IngestService(db, settings)
         try:

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         k: Annotated[int | None, typer.Option(min=2, max=50, help="Segments (default: silhouette)")] = None,
     ) -> None:
         """Recompute the insight rollups (one scan of the interactions)."""
+        from fastinsight.errors import FastInsightError
         from fastinsight.services.insights.analytics import InsightsService
         from fastinsight.services.insights.segments import SegmentService
         from fastinsight.storage.mongo import connect, get_database
@@ -40,6 +41,9 @@ def register(app: typer.Typer) -> None:
                 assert built is not None
                 for seg in built.segments:
                     console.print(f"  {seg.segment_id}: {seg.label} ({seg.size} users)")
+        except FastInsightError as exc:  # e.g. writes paused for a backup
+            console.print(f"[red]insights refresh failed:[/red] {exc.message}")
+            raise typer.Exit(1) from exc
         finally:
             client.close()
 

@@ -247,6 +247,14 @@ def cleanup(
     }
     if not skip_db:
         with _database(settings) as db:
+            if not dry_run:
+                from fastinsight.errors import Unavailable
+                from fastinsight.services.writes import ensure_writable
+
+                try:
+                    ensure_writable(db, "pruning model versions, jobs and tombstones")
+                except Unavailable as exc:
+                    raise _fail(exc.message, 1) from exc
             models = prune_model_versions(db, keep=model_keep or settings.model_keep_versions,
                                           dry_run=dry_run)
             payload["jobs_expired"] = expire_jobs(

@@ -31,7 +31,14 @@ def register(app: typer.Typer) -> None:
         from fastinsight.storage.mongo import apply_indexes, connect, get_database
 
         settings = get_settings()
-        parsed = json.loads(params) if params else None
+        try:
+            parsed = json.loads(params) if params else None
+        except ValueError as exc:
+            console.print(f"[red]train failed:[/red] --params is not valid JSON: {exc}")
+            raise typer.Exit(2) from exc
+        if parsed is not None and not isinstance(parsed, dict):
+            console.print("[red]train failed:[/red] --params must be a JSON object")
+            raise typer.Exit(2)
         client = connect(settings)
         try:
             db = get_database(client, settings)

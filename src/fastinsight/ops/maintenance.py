@@ -3,9 +3,13 @@
 FerretDB has neither snapshots nor multi-document transactions, and a plain MongoDB
 standalone has no point-in-time dump either. The one reliable way to get a dump in which
 all collections describe the same moment is to stop writes for its duration: the backup
-sets a flag document, API write paths consult :class:`WriteGate` and answer 503 with
-``Retry-After`` while it is set, and the backup waits a short grace period so writes that
-were already in flight land before it starts reading.
+sets a flag document, every writer consults a :class:`WriteGate` (API write routes answer
+503 with ``Retry-After``; training, activation, insights and segment rebuilds and jobs
+refuse to start), and the backup waits a short grace period so writes that were already
+in flight land before it starts reading.
+
+This module is the setting side; the flag's storage is ``storage.mongo.maintenance`` and
+the read side, which services use, is ``services.writes``.
 """
 
 from __future__ import annotations
@@ -17,24 +21,27 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo.database import Database
 
-from fastinsight.errors import Unavailable
+from fastinsight.services.writes import WriteGate, ensure_writable
+from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.maintenance import (
+    FLAG_ID,
+    STATE_COLLECTION,
+    clear_pause_flag,
+    read_pause_flag,
+    set_pause_flag,
+)
 
 log = logging.getLogger(__name__)
 
-STATE_COLLECTION = "service_state"
-FLAG_ID = "maintenance"
-
-Document = dict[str, Any]
+__all__ = ["FLAG_ID", "STATE_COLLECTION", "WriteGate", "ensure_writable", "read_flag", "writes_paused"]
 
 
 def read_flag(db: Database[Document]) -> Document | None:
     """The flag document when writes are paused, else ``None`` (one ``_id`` lookup)."""
-    doc = db[STATE_COLLECTION].find_one({"_id": FLAG_ID})
-    return doc if doc and doc.get("read_only") else None
+    return read_pause_flag(db)
 
 
 @contextmanager
@@ -46,51 +53,15 @@ def writes_paused(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[None]:
     """Set the flag for the duration of the block; always cleared afterwards."""
-    collection = db[STATE_COLLECTION]
-    collection.replace_one(
-        {"_id": FLAG_ID},
-        {
-            "_id": FLAG_ID,
-            "read_only": True,
-            "reason": reason,
-            "since": datetime.now(UTC),
-            "owner": f"{socket.gethostname()}:{os.getpid()}",
-        },
-        upsert=True,
-    )
+    set_pause_flag(db, {
+        "reason": reason,
+        "since": datetime.now(UTC),
+        "owner": f"{socket.gethostname()}:{os.getpid()}",
+    })
     log.warning("writes paused on %s: %s", db.name, reason)
     try:
         sleep(grace_seconds)
         yield
     finally:
-        collection.delete_one({"_id": FLAG_ID})
+        clear_pause_flag(db)
         log.warning("writes resumed on %s", db.name)
-
-
-class WriteGate:
-    """Answers "may I write?" for API write paths, re-reading the flag at most every ``ttl``."""
-
-    def __init__(
-        self,
-        db: Database[Document],
-        *,
-        ttl: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._db = db
-        self._ttl = ttl
-        self._clock = clock
-        self._checked_at = float("-inf")
-        self._flag: Document | None = None
-
-    def check(self) -> None:
-        """Raise :class:`Unavailable` (503, Retry-After) while writes are paused."""
-        now = self._clock()
-        if now - self._checked_at >= self._ttl:
-            self._flag = read_flag(self._db)
-            self._checked_at = now
-        if self._flag is not None:
-            raise Unavailable(
-                f"writes are paused for maintenance ({self._flag.get('reason', 'unknown')})",
-                retry_after=5,
-            )

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from fastinsight.errors import ModelError, ValidationFailed
 from fastinsight.recsys.als import ALSRecommender
-from fastinsight.recsys.base import META_FILE, Recommender
+from fastinsight.recsys.base import META_FILE, ModelParams, Recommender
 from fastinsight.recsys.ease import EASERecommender
 from fastinsight.recsys.itemknn import ItemKNNRecommender
 from fastinsight.recsys.popularity import PopularityRecommender, TrendingRecommender
@@ -74,9 +74,14 @@ class ModelRegistry:
 
     def create(self, algorithm: str, params: Mapping[str, Any] | None = None) -> Recommender[Any]:
         """An unfitted model; bad names or parameters raise ``ValidationFailed`` (HTTP 422)."""
+        return self.get(algorithm)(self.validate_params(algorithm, params))
+
+    def validate_params(self, algorithm: str, params: Mapping[str, Any] | None = None) -> ModelParams:
+        """``params`` as the algorithm's typed parameters; ``ValidationFailed`` naming the
+        field (``params.<name>``, or ``algorithm``) when they do not fit."""
         cls = self.get(algorithm)
         try:
-            typed = cls.params_class.model_validate(dict(params or {}))
+            return cls.params_class.model_validate(dict(params or {}))
         except ValidationError as exc:
             details = [
                 {
@@ -87,7 +92,6 @@ class ModelRegistry:
             ]
             summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
             raise ValidationFailed(f"invalid {algorithm} params: {summary}", details=details) from exc
-        return cls(typed)
 
     def load(self, directory: Path) -> Recommender[Any]:
         """Load whatever model ``directory`` holds, dispatching on ``meta.json``."""
@@ -139,6 +143,10 @@ def params_schema(name: str) -> dict[str, Any]:
 
 def create(algorithm: str, params: Mapping[str, Any] | None = None) -> Recommender[Any]:
     return MODELS.create(algorithm, params)
+
+
+def validate_params(algorithm: str, params: Mapping[str, Any] | None = None) -> ModelParams:
+    return MODELS.validate_params(algorithm, params)
 
 
 def load_model(directory: Path) -> Recommender[Any]:

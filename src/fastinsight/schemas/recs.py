@@ -70,6 +70,11 @@ class ModelVersionOut(BaseModel):
     fit_seconds: float | None = None
     duration_seconds: float | None = None
     reason: str | None = None
+    rejected_reason: str | None = Field(
+        default=None, description="Why the version failed its check at activation (status rejected)")
+    load_error: str | None = Field(
+        default=None, description="Why this API process could not load the version; it is not "
+                                  "tried again until the version is activated again or changes")
 
 
 class TrainIn(BaseModel):

@@ -29,8 +29,11 @@ def activate_model(
 
 @router.post("/train", status_code=status.HTTP_202_ACCEPTED)
 def start_training(body: TrainIn, jobs: JobsDep) -> TrainStartedOut:
-    """Train in the background (a `retrain` job); returns the job id to poll."""
-    registry.get_algorithm(body.algorithm)  # 422 for an unknown name, before a job starts
-    record = jobs.submit("retrain", {"algorithm": body.algorithm}, requested_by="api")
+    """Train in the background (a `retrain` job); returns the job id to poll. With
+    `"activate": false` the new version is stored but serving keeps the active one."""
+    # 422 naming the body's field (algorithm, params.<name>) before a job starts.
+    registry.validate_params(body.algorithm, body.params)
+    record = jobs.submit("retrain", {"algorithm": body.algorithm, "params": body.params,
+                                     "activate": body.activate}, requested_by="api")
     return TrainStartedOut(job_id=record.id, status=record.status,
                            poll=f"/v1/admin/jobs/{record.id}")

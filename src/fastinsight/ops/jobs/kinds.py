@@ -7,12 +7,17 @@ without a shell.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+
+from fastinsight.config import Settings
+from fastinsight.errors import ValidationFailed
+from fastinsight.recsys import registry
 
 ArchiveName = Annotated[
     str,
@@ -54,8 +59,11 @@ class MonitorArgs(JobArgs):
 
 
 class RetrainArgs(JobArgs):
-    algorithm: Algorithm | None = None
-    activate: bool = True
+    algorithm: Algorithm | None = Field(default=None, description="Default: the settings' algorithm.")
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict, max_length=64,
+        description="The algorithm's parameters; checked against its params class before the job starts.")
+    activate: bool = Field(default=True, description="Switch serving to the new version.")
     evaluate: bool = True
 
 
@@ -69,6 +77,7 @@ class Paths:
 
 
 ArgvBuilder = Callable[[JobArgs, Paths], list[str]]
+ArgsCheck = Callable[[JobArgs, Settings], None]
 
 
 def _opt(flag: str, value: object | None) -> list[str]:
@@ -113,9 +122,25 @@ def _retrain(args: JobArgs, paths: Paths) -> list[str]:
         str(paths.cli),
         "train",
         *_opt("--algorithm", args.algorithm),
+        *(["--params", json.dumps(args.params, sort_keys=True)] if args.params else []),
         "--activate" if args.activate else "--no-activate",
         "--evaluate" if args.evaluate else "--no-evaluate",
     ]
+
+
+def _check_retrain(args: JobArgs, settings: Settings) -> None:
+    """The parameters must fit the algorithm that will be trained (422 naming the field
+    now, not a failed job later)."""
+    assert isinstance(args, RetrainArgs)
+    try:
+        registry.validate_params(args.algorithm or settings.default_algorithm, args.params)
+    except ValidationFailed as exc:
+        details = [{**d, "field": f"args.{d['field']}"} for d in exc.details]
+        raise ValidationFailed(f"invalid args for retrain: {exc.message}", details=details) from exc
+
+
+def _no_check(args: JobArgs, settings: Settings) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -124,6 +149,9 @@ class JobKind:
     args_model: type[JobArgs]
     argv: ArgvBuilder
     description: str
+    # Checks that need more than the argument model (settings, the model registry);
+    # raises ValidationFailed naming ``args.<field>``.
+    check: ArgsCheck = _no_check
 
 
 JOB_KINDS: dict[str, JobKind] = {
@@ -133,6 +161,6 @@ JOB_KINDS: dict[str, JobKind] = {
         JobKind("restore", RestoreArgs, _restore, "scripts/restore.sh: restore an archive"),
         JobKind("cleanup_logs", CleanupArgs, _cleanup, "scripts/cleanup_logs.sh"),
         JobKind("monitor", MonitorArgs, _monitor, "scripts/monitor.sh: host + API sample"),
-        JobKind("retrain", RetrainArgs, _retrain, "fastinsight train"),
+        JobKind("retrain", RetrainArgs, _retrain, "fastinsight train", _check_retrain),
     )
 }

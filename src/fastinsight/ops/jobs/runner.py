@@ -1,10 +1,10 @@
 """Operations jobs: run an allowlisted command in a subprocess and record it in MongoDB.
 
-``submit`` validates the arguments, takes the per-kind lock (409 if held), writes the
-job record and starts a thread that runs the command (argument list, no shell, own
-process group), heartbeats the record with the output tail, kills the whole group on
-timeout and writes the final status. ``recover_stale`` marks runs whose owning process
-died as failed and releases their locks.
+``submit`` validates the arguments, takes the per-kind lock (409 if held), refuses while
+a backup pauses writes (503), writes the job record and starts a thread that runs the
+command (argument list, no shell, own process group), heartbeats the record with the
+output tail, kills the whole group on timeout and writes the final status.
+``recover_stale`` marks runs whose owning process died as failed and releases their locks.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from fastinsight.config import Settings
-from fastinsight.errors import Conflict, NotFoundError, ValidationFailed
+from fastinsight.errors import Conflict, NotFoundError, Unavailable, ValidationFailed
 from fastinsight.observability import JOB_OUTCOMES, JOB_SECONDS, JOBS_RUNNING
 from fastinsight.ops.jobs.kinds import JOB_KINDS, JobKind, Paths
 from fastinsight.ops.jobs.process import aware, kill_group, kill_orphan, pid_alive, tail_of
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.schemas.jobs import JobRecord
+from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.jobs import JobStore
 
@@ -141,6 +142,7 @@ class JobService:
             ]
             summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
             raise ValidationFailed(f"invalid args for {name}: {summary}", details=details) from exc
+        kind.check(parsed, self.settings)
         argv = kind.argv(parsed, self.paths)
         timeout = timeout_seconds or self.ops.job_timeouts.get(name, 3600.0)
         if self._stopping.is_set():
@@ -150,6 +152,13 @@ class JobService:
         if not self.store.acquire_lock(name, job_id, self.owner, now):
             lock = self.store.get_lock(name) or {}
             raise Conflict(f"a {name} job is already running (job {lock.get('job_id', '?')})")
+        try:
+            # Every job writes (its record at least, and retrain/restore/cleanup much more):
+            # none starts while a backup pauses writes. Locks are not part of a backup.
+            ensure_writable(self.store.db, f"starting a {name} job")
+        except Unavailable:
+            self.store.release_lock(name, job_id)
+            raise
         log_path = self.log_dir / f"{job_id}.log"
         doc: Document = {
             "_id": job_id,

@@ -45,6 +45,7 @@ from fastinsight.services.insights.cache import (
     refresh_snapshot,
 )
 from fastinsight.services.insights.rollup import Rollup
+from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import SnapshotStore
 from fastinsight.storage.mongo.models import ModelVersionRepository
@@ -60,7 +61,9 @@ def refresh_insights(
     db: Database[Document], embeddings: EmbeddingCache | None = None, now: datetime | None = None
 ) -> Rollup:
     """Recompute the snapshot (one scan) and model coverage. Call after imports or
-    training; on the FerretDB dev server it costs ~30-100 µs per interaction."""
+    training; on the FerretDB dev server it costs ~30-100 µs per interaction. Refused
+    (``Unavailable``) while a backup pauses writes."""
+    ensure_writable(db, "insights refresh")
     rollup = refresh_snapshot(db, now)
     update_coverage(db, rollup, embeddings or EmbeddingCache(db))
     return rollup

@@ -20,6 +20,7 @@ from pymongo.database import Database
 
 from fastinsight.errors import Conflict, NotFoundError
 from fastinsight.services.insights.rollup import Rollup, build_rollup
+from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import InsightScans, SnapshotStore, snapshot_id_for
 from fastinsight.storage.mongo.models import Embeddings, ModelVersionRepository
@@ -170,6 +171,7 @@ def refresh_snapshot(db: Database[Document], now: datetime | None = None) -> Rol
     now = now or datetime.now(UTC)
     store = SnapshotStore(db)
     rollup = build_rollup(InsightScans(db), snapshot_id_for(now), now)
+    ensure_writable(db, "storing the insights snapshot")  # the scan takes a while
     chunks = store.write_part(rollup.snapshot_id, ROLLUP_PART, rollup.to_arrays())
     previous = store.current()
     store.publish({**rollup.meta(), "parts": {ROLLUP_PART: chunks}})

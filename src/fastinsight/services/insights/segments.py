@@ -32,6 +32,7 @@ from fastinsight.schemas.insights import (
 from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.cache import BackgroundTask, LoadedEmbeddings
 from fastinsight.services.insights.rollup import Rollup
+from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import SegmentStore
 
@@ -203,9 +204,11 @@ class SegmentService:
         return self.task.run(lambda: self._rebuild(k, seed), wait)
 
     def _rebuild(self, k: int | None, seed: int) -> SegmentsOut:
+        ensure_writable(self.insights.db, "segment rebuild")
         loaded = self.insights.embeddings.get()
         rollup = self.insights.rollup_or_refresh()
         manifest, members = build_segments(loaded, rollup, k, seed)
+        ensure_writable(self.insights.db, "storing the segments")  # building takes a while
         self.store.save(manifest, members)
         log.info("segments for %s: k=%d (%s)", loaded.emb.version, manifest["k"], manifest["chosen_by"])
         return self._out(manifest)

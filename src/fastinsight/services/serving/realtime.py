@@ -12,11 +12,14 @@ per request costs more than the scoring itself. Each serving process therefore k
 - a bounded set of user ids confirmed to exist, so only unknown ids reach the database.
 
 Events the served version already covers (ingested before its snapshot) are dropped
-when a new version is switched in, as training truncates them in the database.
+when a newer version is switched in. The database keeps them until no servable version
+needs them (``services.training.retention.trim_realtime_buffer``), so a switch back to
+an older version (a roll-back) reads them again.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections import OrderedDict
@@ -48,6 +51,11 @@ class RealtimeState:
         self._cutoff: datetime | None = None
         self._fresh_cursor: datetime | None = None
         self._erasure_cursor: datetime | None = None
+        # A roll-back asks for the whole buffer to be read again (the events between the
+        # two snapshots were dropped from memory); a poll that started after the request
+        # and succeeded answers it.
+        self._reload_asked = 0
+        self._reload_done = 0
         self._lock = threading.Lock()
 
     # ---- events --------------------------------------------------------------------
@@ -65,8 +73,12 @@ class RealtimeState:
         self._ids.add(event_id)
         user = str(doc["user_id"])
         rows = self._events.setdefault(user, [])
-        rows.append((ingested, event_id,
-                     (str(doc["item_id"]), str(doc["type"]), doc.get("value"), doc["timestamp"])))
+        row = (ingested, event_id,
+               (str(doc["item_id"]), str(doc["type"]), doc.get("value"), doc["timestamp"]))
+        if rows and ingested < rows[-1][0]:  # read again after a roll-back: keep the order
+            bisect.insort(rows, row, key=lambda r: r[0])
+        else:
+            rows.append(row)
         if len(rows) > MAX_EVENTS_PER_USER:
             del rows[: len(rows) - MAX_EVENTS_PER_USER]
         self._remember(user)
@@ -76,18 +88,36 @@ class RealtimeState:
         return [r[2] for r in rows] if rows else []
 
     def set_cutoff(self, cutoff: datetime) -> None:
-        """A version trained on data up to ``cutoff`` is served: drop what it covers."""
+        """A version trained on data up to ``cutoff`` is served: drop what it covers.
+
+        An older cutoff (a roll-back) reads the buffer again at once, so the events the
+        older version has not seen are back before the next answer."""
         with self._lock:
-            if self._cutoff is not None and cutoff <= self._cutoff:
+            if self._cutoff is not None and cutoff < self._cutoff:
+                self._cutoff = cutoff
+                self._reload_asked += 1
+                moved_back = True
+            elif self._cutoff is not None and cutoff == self._cutoff:
                 return
-            self._cutoff = cutoff
-            for user in list(self._events):
-                kept = [r for r in self._events[user] if r[0] > cutoff]
-                if kept:
-                    self._events[user] = kept
-                else:
-                    del self._events[user]
-            self._ids = {r[1] for rows in self._events.values() for r in rows}
+            else:
+                moved_back = False
+                self._drop_covered(cutoff)
+        if moved_back:
+            try:
+                self.poll()
+            except Exception:  # the poller reads the whole buffer on its next tick
+                log.warning("real-time buffer not re-read after a roll-back; the poller retries",
+                            exc_info=True)
+
+    def _drop_covered(self, cutoff: datetime) -> None:
+        self._cutoff = cutoff
+        for user in list(self._events):
+            kept = [r for r in self._events[user] if r[0] > cutoff]
+            if kept:
+                self._events[user] = kept
+            else:
+                del self._events[user]
+        self._ids = {r[1] for rows in self._events.values() for r in rows}
 
     # ---- users ---------------------------------------------------------------------
     def erased_at(self, user_id: str) -> datetime | None:
@@ -127,7 +157,10 @@ class RealtimeState:
     def poll(self) -> int:
         """Read what other processes wrote since the last poll; returns new events."""
         started = datetime.now(UTC)
-        since = self._fresh_cursor - OVERLAP if self._fresh_cursor else None
+        with self._lock:
+            reload = self._reload_asked
+            whole = reload != self._reload_done
+        since = self._fresh_cursor - OVERLAP if self._fresh_cursor and not whole else None
         docs = self.interactions.fresh_since(since)
         erasures = self.users.erasures_since(
             self._erasure_cursor - OVERLAP if self._erasure_cursor else None)
@@ -138,6 +171,7 @@ class RealtimeState:
             for doc in docs:
                 self._add(doc)
             added = len(self._ids) - before
+            self._reload_done = max(self._reload_done, reload)
         self._fresh_cursor = started
         self._erasure_cursor = started
         return max(0, added)
@@ -164,8 +198,8 @@ class RealtimePoller:
     def start(self) -> None:
         try:
             self.state.poll()
-        except Exception as exc:  # the database may be down at start; the ticker retries
-            log.warning("initial real-time load failed: %s", exc.__class__.__name__)
+        except Exception:  # the database may be down at start; the ticker retries
+            log.warning("initial real-time load failed; the poller retries", exc_info=True)
         self._ticker.start()
 
     def stop(self) -> None:

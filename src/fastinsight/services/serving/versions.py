@@ -4,7 +4,8 @@ Every API process runs one manager. A background thread polls the single
 ``service_state`` document for the active version (cheap on MongoDB and FerretDB alike),
 loads a changed version completely, checks it, and only then replaces the reference
 the request handlers read. A request therefore sees either the old or the new version,
-never a half-loaded one, and a version that fails its check is never switched in.
+never a half-loaded one, and a version that fails its check is never switched in (nor
+downloaded again on every poll: the failure is remembered until the version changes).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from fastinsight.config import Settings
 from fastinsight.observability import MODEL_LOADED_AT, MODEL_VERSION
@@ -31,6 +34,16 @@ from fastinsight.storage.mongo.models import ModelVersionRepository
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class LoadFailure:
+    """A version this process could not serve, and what the attempt depended on."""
+
+    version: str
+    reason: str
+    attempt: tuple[object, ...]
+    at: datetime
+
+
 class ModelManager:
     def __init__(self, db: Database[Document], settings: Settings) -> None:
         self.repo = ModelVersionRepository(db)
@@ -40,6 +53,7 @@ class ModelManager:
         self.catalog = ItemCatalog()
         self.catalog_revision = 0
         self.last_error: str | None = None
+        self.failed: dict[str, LoadFailure] = {}
         self._lock = threading.Lock()
         self._ticker = Ticker("model-poller", lambda: self.settings.model_poll_seconds, self.poll,
                               max_backoff=2)
@@ -56,24 +70,36 @@ class ModelManager:
 
     # ---- loading ----------------------------------------------------------------------
     def sync(self) -> bool:
-        """Load the active version if it differs from the one served. True if switched."""
+        """Load the active version if it differs from the one served. True if switched.
+
+        A version that fails to load or to pass its check is remembered with the reason
+        (``load_errors``) and not downloaded again until it is activated again or its
+        stored files change; the served version stays. A database error is not held
+        against the version: it propagates, and the poller retries with a back-off.
+        """
         with self._lock:
-            wanted = self.repo.active_version()
+            pointer = self.repo.active()
+            wanted = str(pointer["version"]) if pointer else None
             if wanted is None or wanted == self.active_version:
                 return False
+            attempt = self._attempt(wanted, pointer)
+            failed = self.failed.get(wanted)
+            if failed is not None and failed.attempt == attempt:
+                return False
             try:
-                with tempfile.TemporaryDirectory(prefix="fastinsight-model-") as tmp:
-                    bundle = ModelBundle.load(self.repo, wanted, Path(tmp),
-                                              exact_max_items=self.settings.ann_exact_max_items)
-                problem = bundle.sanity_problem()
-                if problem:
-                    raise ValueError(problem)
+                bundle = self._load(wanted)
+            except PyMongoError:
+                raise
             except Exception as exc:
-                self.last_error = f"{wanted}: {exc}"
-                log.error("not switching to model version %s: %s", wanted, exc)
+                reason = f"{exc.__class__.__name__}: {exc}"
+                self.failed[wanted] = LoadFailure(wanted, reason, attempt, datetime.now(UTC))
+                self.last_error = f"{wanted}: {reason}"
+                log.error("not switching to model version %s (kept %s): %s", wanted,
+                          self.active_version, reason, exc_info=exc)
                 return False
             previous = self.current
             self.current = bundle
+            self.failed.pop(wanted, None)
             self.last_error = None
         if previous is not None:
             MODEL_VERSION.labels(previous.version, previous.algorithm).set(0)
@@ -81,6 +107,26 @@ class ModelManager:
         MODEL_LOADED_AT.set(time.time())
         log.info("serving model version %s (%s)", bundle.version, bundle.algorithm)
         return True
+
+    def _load(self, version: str) -> ModelBundle:
+        with tempfile.TemporaryDirectory(prefix="fastinsight-model-") as tmp:
+            bundle = ModelBundle.load(self.repo, version, Path(tmp),
+                                      exact_max_items=self.settings.ann_exact_max_items)
+        problem = bundle.sanity_problem()
+        if problem:
+            raise ValueError(f"sanity check failed: {problem}")
+        return bundle
+
+    def _attempt(self, version: str, pointer: Document | None) -> tuple[object, ...]:
+        """What a load attempt depends on: when the version was activated and what files
+        it has. A remembered failure is tried again only once one of them changes."""
+        doc = self.repo.get(version) or {}
+        files = tuple((f.get("name"), f.get("sha256")) for f in doc.get("files", []))
+        return ((pointer or {}).get("activated_at"), files)
+
+    def load_errors(self) -> dict[str, str]:
+        """Versions this process could not load, with the reason (for the admin API)."""
+        return {version: f.reason for version, f in dict(self.failed).items()}
 
     def refresh_catalog(self) -> None:
         """Reload all item metadata (start-up and version switches)."""
@@ -120,8 +166,8 @@ class ModelManager:
         try:
             self.refresh_catalog()
             self.sync()
-        except Exception as exc:  # the database may be down at start; the poller retries
-            log.warning("initial model load failed: %s", exc.__class__.__name__)
+        except Exception:  # the database may be down at start; the poller retries
+            log.warning("initial model load failed; the poller retries", exc_info=True)
         self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
         self._ticker.start()
 

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from fastinsight.config import Settings
-from fastinsight.errors import ModelError, ValidationFailed
+from fastinsight.errors import RejectedVersion, ValidationFailed
 from fastinsight.observability import TRAINING_SECONDS
 from fastinsight.recsys import registry
 from fastinsight.recsys.base import Recommender
@@ -30,7 +31,8 @@ from fastinsight.recsys.candidates import precompute
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
 from fastinsight.recsys.side import ContentFeatures, SideData
 from fastinsight.services.serving.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
-from fastinsight.services.training.retention import prune_versions
+from fastinsight.services.training.retention import prune_versions, trim_realtime_buffer
+from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.items import ItemRepository
@@ -148,6 +150,7 @@ def train(
     say = progress or (lambda msg: log.info("%s", msg))
     algorithm = algorithm or settings.default_algorithm
     registry.get_algorithm(algorithm)  # unknown names fail before any work
+    ensure_writable(db, "training")  # and a backup in progress, too
     started = time.perf_counter()
     snapshot_at = datetime.now(UTC)
     columns = read_interactions(db)
@@ -214,6 +217,7 @@ def train(
         doc["selection"] = selection
     daily = daily_item_counts(columns, data, settings.interaction_weights, snapshot_at)
     repo = ModelVersionRepository(db)
+    ensure_writable(db, "storing the trained version")  # a backup may have started meanwhile
     with tempfile.TemporaryDirectory(prefix="fastinsight-train-") as tmp:
         out = Path(tmp)
         model.save(out / "model")
@@ -224,7 +228,8 @@ def train(
         repo.save(doc, out)
     if activate:
         check_and_activate(db, settings, version, reason)
-    InteractionRepository(db).truncate_fresh(snapshot_at)
+    # Pruning also trims the real-time buffer, but only up to the oldest snapshot a
+    # servable version needs: a version stored without activation leaves it alone.
     prune_versions(db, settings.model_keep_versions)
     TRAINING_SECONDS.labels(algorithm).observe(time.perf_counter() - started)
     say(f"model version {version} stored{' and activated' if activate else ''}")
@@ -266,12 +271,25 @@ def _write_candidates(
 
 
 def check_and_activate(db: Database[Document], settings: Settings, version: str, reason: str) -> None:
-    """Load the stored version back and sanity-check it before switching it in."""
+    """Load the stored version back and sanity-check it before switching it in.
+
+    A version whose artefacts do not load (a checksum mismatch, a missing chunk, a file
+    the model cannot read) or whose scores fail the check is marked ``rejected`` and
+    never activated (``RejectedVersion``, HTTP 409). Activation moves the real-time
+    buffer's trim point (a roll-back can only make it wait longer, never lose events).
+    """
+    ensure_writable(db, f"activating model version {version}")
     repo = ModelVersionRepository(db)
-    with tempfile.TemporaryDirectory(prefix="fastinsight-check-") as tmp:
-        bundle = ModelBundle.load(repo, version, Path(tmp), build_index=False)
-    problem = bundle.sanity_problem()
+    try:
+        with tempfile.TemporaryDirectory(prefix="fastinsight-check-") as tmp:
+            bundle = ModelBundle.load(repo, version, Path(tmp), build_index=False)
+        problem = bundle.sanity_problem()
+    except PyMongoError:
+        raise  # the database, not the version: nothing to hold against it
+    except Exception as exc:
+        problem = f"it does not load: {exc}"
     if problem:
         repo.set_status(version, "rejected", rejected_reason=problem)
-        raise ModelError(f"model version {version} failed its sanity check: {problem}")
+        raise RejectedVersion(f"model version {version} failed its sanity check: {problem}")
     repo.activate(version, reason)
+    trim_realtime_buffer(db)

@@ -11,6 +11,13 @@ included. Places are filled in this order until N are taken:
    activated, so they only take places no activatable version needs).
 
 Everything else is deleted with its artefact files and what insights derived from it.
+
+The real-time buffer (``fresh_interactions``) follows the same rule: a version serves the
+events posted after its snapshot from that buffer, so an event may only go once every
+version that can still be served (the active one and every stored, not rejected one:
+after pruning, exactly the versions the rule keeps) was trained on it.
+``trim_realtime_buffer`` applies that after training, activation (roll-back included)
+and pruning.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from pymongo.database import Database
 
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import forget_model_version
+from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.models import ModelVersionRepository
 
 log = logging.getLogger(__name__)
@@ -97,7 +105,39 @@ def prune_versions(db: Database[Document], keep: int, *, dry_run: bool = False) 
     if deleted:
         log.info("pruned model versions (keep=%d): %s", keep, ", ".join(deleted))
     kept = plan.keep + [v for v in plan.delete if v not in deleted]
+    trim_realtime_buffer(db)
     return RetentionPlan(keep=kept, delete=deleted)
+
+
+def servable_floor(db: Database[Document]) -> datetime | None:
+    """The oldest snapshot among the versions that can still be served, or None when
+    nothing may be trimmed (no version yet, or one without a recorded snapshot)."""
+    repo = ModelVersionRepository(db)
+    active = repo.active_version()
+    floor: datetime | None = None
+    for doc in repo.list(limit=None):
+        if doc.get("status") == "rejected" and str(doc["_id"]) != active:
+            continue  # can never be activated
+        taken = (doc.get("snapshot") or {}).get("taken_at")
+        if not isinstance(taken, datetime):
+            log.warning("model version %s has no snapshot time: the real-time buffer is kept whole",
+                        doc["_id"])
+            return None
+        taken = _aware(taken)
+        floor = taken if floor is None else min(floor, taken)
+    return floor
+
+
+def trim_realtime_buffer(db: Database[Document]) -> int:
+    """Drop the real-time events every servable version was trained on; returns how many."""
+    floor = servable_floor(db)
+    if floor is None:
+        return 0
+    dropped = InteractionRepository(db).truncate_fresh(floor)
+    if dropped:
+        log.info("real-time buffer: dropped %d events up to %s (oldest servable snapshot)",
+                 dropped, floor.isoformat())
+    return dropped
 
 
 def delete_version(db: Database[Document], version: str) -> None:
