@@ -109,6 +109,12 @@ class ModelVersionRepository:
     def list(self, limit: int = 50) -> list[Document]:
         return list(self.col.find({}, {"files": 0}).sort("created_at", DESCENDING).limit(limit))
 
+    def newest_ready(self, algorithm: str) -> str | None:
+        """The newest version of ``algorithm`` that passed its checks, or None."""
+        docs = self.col.find({"algorithm": literal(algorithm), "status": "ready"}, {"version": 1})
+        newest = docs.sort("created_at", DESCENDING).limit(1)
+        return next((str(d["version"]) for d in newest), None)
+
     def active(self) -> Document | None:
         return self.state.find_one({"_id": ACTIVE_KEY})
 
