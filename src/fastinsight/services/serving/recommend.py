@@ -35,8 +35,15 @@ from fastinsight.schemas.recs import (
 from fastinsight.services.serving import precomputed
 from fastinsight.services.serving.bundle import ModelBundle
 from fastinsight.services.serving.realtime import RealtimeState
-from fastinsight.services.serving.rules import CatalogView, Explain, apply_rules, look_ahead, views
-from fastinsight.services.serving.versions import ModelManager
+from fastinsight.services.serving.rules import (
+    CatalogView,
+    Explain,
+    ViewCache,
+    apply_rules,
+    look_ahead,
+    views,
+)
+from fastinsight.services.serving.versions import ServedModel
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository
@@ -58,11 +65,12 @@ class Filters:
 
 class RecommendService:
     def __init__(
-        self, db: Database[Document], settings: Settings, manager: ModelManager,
-        realtime: RealtimeState | None = None,
+        self, db: Database[Document], settings: Settings, manager: ServedModel,
+        realtime: RealtimeState | None = None, view_cache: ViewCache | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
+        self.views = view_cache or views
         self.users = UserRepository(db)
         self.realtime = realtime or RealtimeState(InteractionRepository(db), self.users)
         self._cutoff_for: str | None = None
@@ -103,7 +111,7 @@ class RecommendService:
         return row
 
     def _view(self, bundle: ModelBundle) -> CatalogView:
-        return views.get(bundle, self.manager.catalog, self.manager.catalog_revision)
+        return self.views.get(bundle, self.manager.catalog, self.manager.catalog_revision)
 
     # ---- per user --------------------------------------------------------------------
     def answers_from_memory(self, user_id: str) -> bool:
@@ -111,7 +119,7 @@ class RecommendService:
         it may run on the event loop instead of a worker thread."""
         bundle = self.manager.current
         if (bundle is None or bundle.version != self._cutoff_for
-                or not views.ready(bundle, self.manager.catalog_revision)
+                or not self.views.ready(bundle, self.manager.catalog_revision)
                 or self.realtime.erased_at(user_id) is not None):
             return False
         return user_id in bundle.user_index or self.realtime.is_known(user_id)

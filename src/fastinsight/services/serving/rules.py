@@ -186,7 +186,10 @@ class CatalogView:
         return next((c for c in self.cold if c.item_id == item_id), None)
 
 
-class _ViewCache:
+class ViewCache:
+    """The view of the latest (version, catalogue revision) asked for: one per served model,
+    so services over different versions (experiment arms) do not evict each other's."""
+
     def __init__(self) -> None:
         self._key: tuple[int, int] | None = None
         self._view: CatalogView | None = None
@@ -208,7 +211,7 @@ class _ViewCache:
             return self._view
 
 
-views = _ViewCache()
+views = ViewCache()
 
 
 def look_ahead(n: int, settings: Settings) -> int:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from pymongo.database import Database
 
@@ -29,6 +30,21 @@ from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.models import ModelVersionRepository
 
 log = logging.getLogger(__name__)
+
+
+class ServedModel(Protocol):
+    """What a recommend service serves from: a loaded version and the item catalogue.
+    The process's :class:`ModelManager` (the active version) is one; an experiment arm
+    pinned to another version is another (``services.experiments.serving``)."""
+
+    @property
+    def current(self) -> ModelBundle | None: ...
+
+    @property
+    def catalog(self) -> ItemCatalog: ...
+
+    @property
+    def catalog_revision(self) -> int: ...
 
 
 class ModelManager:
