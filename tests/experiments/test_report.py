@@ -11,6 +11,7 @@ from scipy import stats
 
 from fastinsight.storage.mongo.interactions import interaction_document
 from tests.experiments.conftest import Shop, experiment
+from tests.experiments.test_statistics import mixture_lambda
 
 
 def _impression(rid: str, user: str, arm: str, ts: datetime, exp_id: str, version: str = "v1") -> dict[str, Any]:
@@ -85,12 +86,11 @@ def test_report_matches_hand_computed_counts(shop: Shop) -> None:
         assert math.isclose(arm["conversion_rate"]["value"], (v > 0).mean())
         assert math.isclose(arm["value_per_user"]["value"], v.mean())
         assert arm["model_versions"] == {"v1": x.sum()}
-    # B against A on the log ratio, mSPRT with tau = log(1.2)
+    # B against A on the log ratio, mSPRT mixing scales 1, 3, 9, 27 x log(1.2)
     (ra, va), (rb, vb) = (_by_hand(np.asarray(per_user[a]["y"], float), np.asarray(per_user[a]["x"], float))
                           for a in ("A", "B"))
     theta, var = math.log(rb / ra), vb / rb**2 + va / ra**2
-    tau2 = math.log(1.2) ** 2
-    p = min(1.0, math.exp(-(0.5 * math.log(var / (var + tau2)) + theta**2 * tau2 / (2 * var * (var + tau2)))))
+    p = min(1.0, 1 / mixture_lambda(theta, var, math.log(1.2)))
     vs = arms["B"]["vs_control"]
     assert arms["A"]["vs_control"] is None and arms["A"]["control"] is True
     assert math.isclose(vs["lift"], rb / ra - 1) and math.isclose(vs["p_value"], p)

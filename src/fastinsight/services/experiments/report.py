@@ -49,25 +49,28 @@ class ArmData:
     exposure_user: list[int] = field(default_factory=list)
     exposure_ts: list[float] = field(default_factory=list)
     versions: Counter[str] = field(default_factory=Counter)
-    clicked: dict[str, tuple[int, float]] = field(default_factory=dict)  # rid -> (user, first credit)
-    conversions: list[tuple[int, float, float]] = field(default_factory=list)  # user, ts, value
+    # rid -> (user, list served at, first credit at); conversions: user, served at, at, value
+    clicked: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    conversions: list[tuple[int, float, float, float]] = field(default_factory=list)
     clicks: int = 0
     positions: Counter[int] = field(default_factory=Counter)
 
     def user(self, user_id: str) -> int:
         return self.users.setdefault(user_id, len(self.users))
 
-    def sample(self, metric: str, until: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per exposed user (numerator, denominator) of ``metric`` as of ``until``."""
+    def sample(self, metric: str, served: float,
+               credited: float = float("inf")) -> tuple[np.ndarray, np.ndarray]:
+        """Per exposed user (numerator, denominator) of ``metric``, counting the lists
+        served until ``served`` and what was credited to them until ``credited``."""
         n = len(self.users)
         ts = np.asarray(self.exposure_ts)
-        exposures = np.bincount(np.asarray(self.exposure_user, dtype=np.int64)[ts <= until], minlength=n)
+        exposures = np.bincount(np.asarray(self.exposure_user, dtype=np.int64)[ts <= served], minlength=n)
         exposed = exposures > 0
         if metric == "ctr":
-            rows = [u for u, t in self.clicked.values() if t <= until]
+            rows = [u for u, at, t in self.clicked.values() if at <= served and t <= credited]
             num = np.bincount(np.asarray(rows, dtype=np.int64), minlength=n).astype(float)
             return num[exposed], exposures[exposed].astype(float)
-        conv = [(u, v) for u, t, v in self.conversions if t <= until]
+        conv = [(u, v) for u, at, t, v in self.conversions if at <= served and t <= credited]
         users = np.asarray([u for u, _ in conv], dtype=np.int64)
         if metric == "conversion":
             num = (np.bincount(users, minlength=n) > 0).astype(float)
@@ -118,15 +121,15 @@ def _count(arms: dict[str, ArmData], credit: Credit, conversion_types: frozenset
     arm.clicks += 1
     arm.positions[credit.position] += 1
     first = arm.clicked.get(shown.rid)
-    if first is None or at < first[1]:
-        arm.clicked[shown.rid] = (user, at)
+    if first is None or at < first[2]:
+        arm.clicked[shown.rid] = (user, shown.ts, at)
     if event.type in conversion_types:
-        arm.conversions.append((user, at, event.value or 0.0))
+        arm.conversions.append((user, shown.ts, at, event.value or 0.0))
 
 
 def _summarise(exp: Experiment, arms: dict[str, ArmData], now: datetime, end: datetime,
                attribution: Attribution) -> ReportOut:
-    until = end.timestamp() + exp.attribution_window_seconds
+    until = end.timestamp()  # every exposure; credits are those found until now
     control = arms[exp.control]
     others = [a for a in exp.arms if a.name != exp.control]
     alpha = st.ALPHA / max(1, len(others))
@@ -168,7 +171,7 @@ def _arm_report(name: str, is_control: bool, share: float, data: ArmData, until:
     return ArmReport(
         name=name, control=is_control, share=share, exposures=len(data.exposure_ts),
         users=len(data.users), clicked_exposures=len(data.clicked), clicks=data.clicks,
-        conversions=len(data.conversions), value=round(sum(v for _, _, v in data.conversions), 6),
+        conversions=len(data.conversions), value=round(sum(c[3] for c in data.conversions), 6),
         ctr=_rate(ctr, st.proportion_interval(ctr)),
         conversion_rate=_rate(conv, st.proportion_interval(conv)),
         value_per_user=_rate(value, st.mean_interval(value)),
@@ -182,7 +185,8 @@ def _rate(est: st.Estimate, interval: tuple[float | None, float | None]) -> Rate
 
 
 def _history(exp: Experiment, arms: dict[str, ArmData], control: ArmData, alpha: float) -> list[HistoryPoint]:
-    """The comparison at up to ``HISTORY_POINTS`` earlier moments, evenly spaced in exposures."""
+    """The comparison on the first N exposures (with all that was credited to them so far),
+    for up to ``HISTORY_POINTS`` values of N: how the estimate settles as data grows."""
     times = np.sort(np.concatenate([np.asarray(a.exposure_ts) for a in arms.values()] or [np.empty(0)]))
     if not len(times):
         return []

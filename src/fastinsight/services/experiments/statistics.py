@@ -7,10 +7,13 @@
   and declare differences that are not there).
 - Arms are compared on the log of the ratio (relative lift), with a normal
   approximation. The p-value and interval are *always valid*: a mixture sequential
-  probability ratio test (mSPRT, normal mixing distribution with scale
-  ``log(1 + min_detectable_lift)``), so the report may be read after every exposure
-  without inflating false positives. The classical fixed-horizon p-value is given
-  alongside, valid only when read once at a sample size fixed in advance.
+  probability ratio test (mSPRT), so the report may be read after every exposure
+  without inflating false positives. The mixing distribution over the log-lift is a
+  mixture of centred normals with scales 1, 3, 9 and 27 times ``log(1 +
+  min_detectable_lift)`` (weights 1/2, 1/6, 1/6, 1/6): one scale alone is tuned to one
+  effect size and is very slow to confirm much larger ones; a mixture of likelihood
+  ratios is still one, so the guarantee holds. The classical fixed-horizon p-value is
+  given alongside, valid only when read once at a sample size fixed in advance.
 - ``probability_better`` is the posterior probability of a positive lift under a flat
   prior with the same normal approximation.
 - Sample ratio mismatch: a chi-square goodness-of-fit test of users per arm against
@@ -91,16 +94,40 @@ class Comparison:
     exposures_needed: int | None = None
 
 
-def msprt_log_lambda(theta: float, variance: float, tau2: float) -> float:
-    """log of the mixture likelihood ratio for H0: effect = 0, mixing N(0, tau2)."""
+MIX_SCALES = (1.0, 3.0, 9.0, 27.0)
+MIX_WEIGHTS = (0.5, 1 / 6, 1 / 6, 1 / 6)
+
+
+def normal_log_lambda(theta: float, variance: float, tau2: float) -> float:
+    """log of the likelihood ratio for H0: effect = 0 against effects drawn from N(0, tau2)."""
     total = variance + tau2
     return 0.5 * math.log(variance / total) + theta * theta * tau2 / (2 * variance * total)
 
 
-def msprt_half_width(variance: float, tau2: float, alpha: float) -> float:
-    """Half width of the always-valid (1 - alpha) confidence sequence around the estimate."""
-    total = variance + tau2
-    return math.sqrt(variance * total / tau2 * (2 * math.log(1 / alpha) + math.log(total / variance)))
+def msprt_log_lambda(theta: float, variance: float, tau: float) -> float:
+    """log of the mixture likelihood ratio (the scale mixture of ``MIX_SCALES``)."""
+    terms = [math.log(w) + normal_log_lambda(theta, variance, (s * tau) ** 2)
+             for s, w in zip(MIX_SCALES, MIX_WEIGHTS, strict=True)]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def msprt_half_width(variance: float, tau: float, alpha: float) -> float:
+    """Half width of the always-valid (1 - alpha) confidence sequence around the estimate:
+    the distance at which the mixture likelihood ratio reaches 1 / alpha."""
+    target = math.log(1 / alpha)
+    # One component alone reaches its share of the target no later: an upper bracket.
+    high = min(math.sqrt(variance * (variance + (s * tau) ** 2) / (s * tau) ** 2
+                         * (2 * math.log(1 / (alpha * w)) + math.log((variance + (s * tau) ** 2) / variance)))
+               for s, w in zip(MIX_SCALES, MIX_WEIGHTS, strict=True))
+    low = 0.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if msprt_log_lambda(mid, variance, tau) < target:
+            low = mid
+        else:
+            high = mid
+    return high
 
 
 def compare(control: Estimate, arm: Estimate, *, min_lift: float, alpha: float = ALPHA,
@@ -113,19 +140,19 @@ def compare(control: Estimate, arm: Estimate, *, min_lift: float, alpha: float =
     variance = arm.variance / arm.value**2 + control.variance / control.value**2
     if variance <= 0:
         return Comparison()
-    tau2 = math.log1p(min_lift) ** 2
-    p_value = min(1.0, math.exp(-msprt_log_lambda(theta, variance, tau2)))
-    half = msprt_half_width(variance, tau2, alpha)
+    tau = math.log1p(min_lift)
+    p_value = min(1.0, math.exp(-msprt_log_lambda(theta, variance, tau)))
+    half = msprt_half_width(variance, tau, alpha)
     se = math.sqrt(variance)
     return Comparison(
         lift=math.expm1(theta), low=math.expm1(theta - half), high=math.expm1(theta + half),
         p_value=p_value, p_value_fixed_horizon=float(2 * stats.norm.sf(abs(theta) / se)),
         probability_better=float(stats.norm.cdf(theta / se)), significant=p_value < alpha,
-        exposures_needed=_exposures_needed(theta, variance, tau2, alpha, min_lift, exposures),
+        exposures_needed=_exposures_needed(theta, variance, tau, alpha, min_lift, exposures),
     )
 
 
-def _exposures_needed(theta: float, variance: float, tau2: float, alpha: float, min_lift: float,
+def _exposures_needed(theta: float, variance: float, tau: float, alpha: float, min_lift: float,
                       exposures: int) -> int | None:
     """More exposures until an effect of max(|observed|, min_lift) would cross the
     sequential boundary with ``POWER``, assuming the variance falls as 1 / exposures."""
@@ -133,13 +160,23 @@ def _exposures_needed(theta: float, variance: float, tau2: float, alpha: float, 
         return None
     effect = max(abs(theta), math.log1p(min_lift))
     z_power = float(stats.norm.ppf(POWER))
-    factor = 1.0
-    while factor < 1e6:
+
+    def enough(factor: float) -> bool:  # more data only helps: monotone in factor
         v = variance / factor
-        if effect - z_power * math.sqrt(v) >= msprt_half_width(v, tau2, alpha):
-            return max(0, math.ceil(exposures * (factor - 1)))
-        factor *= 1.02
-    return None
+        return effect - z_power * math.sqrt(v) >= msprt_half_width(v, tau, alpha)
+
+    if enough(1.0):
+        return 0
+    high = 2.0
+    while not enough(high):
+        high *= 2
+        if high > 1e7:
+            return None
+    low = high / 2
+    while high - low > 0.01 * low:
+        mid = (low + high) / 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return math.ceil(exposures * (high - 1))
 
 
 def srm_p_value(users: Sequence[int], shares: Sequence[float]) -> float | None:

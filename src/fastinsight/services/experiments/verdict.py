@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from fastinsight.schemas.experiments import Srm
@@ -16,9 +17,10 @@ METHOD = (
     "Per-user sums with delta-method variances (the user is the unit of randomisation, so "
     "repeated exposures of one user are not counted as independent). Each arm is compared with "
     "the control on the log of the ratio (relative lift), normal approximation. p-values and "
-    "intervals are always valid: a mixture sequential probability ratio test (mSPRT, normal "
-    "mixing with scale log(1 + {mde:g})), so the report may be read at any time without "
-    "inflating false positives. Significance level {alpha:.3g} per comparison (0.05, Bonferroni "
+    "intervals are always valid: a mixture sequential probability ratio test (mSPRT; the effect "
+    "mixed over centred normals with scales 1, 3, 9 and 27 x log(1 + {mde:g})), so the report may "
+    "be read at any time without inflating false positives. Significance level {alpha:.3g} per "
+    "comparison (0.05, Bonferroni "
     "over {comparisons}). probability_better: posterior with a flat prior. Sample ratio "
     "mismatch: chi-square test of users per arm against the shares at 0.001."
 )
@@ -44,6 +46,10 @@ def verdict(exp: Experiment, comparisons: dict[str, st.Comparison], primary: dic
             "unevenly; do not trust the comparison until that is explained.")
     needed = max((c.exposures_needed for c in comparisons.values() if c.exposures_needed is not None),
                  default=None)
+    if not enough:  # at least the exposures that bring every arm to MIN_USERS (one per new user)
+        shares = {a.name: a.share for a in exp.arms}
+        short = max(math.ceil(max(0, MIN_USERS - n) / shares[name]) for name, n in users.items())
+        needed = max(needed or 0, short)
     more = (f" ~{needed:,} more exposures needed to detect a lift of {exp.min_detectable_lift:.0%}"
             " or the one observed, whichever is larger (80% power).") if needed else ""
     missing = [n for n, c in comparisons.items() if c.lift is None]
