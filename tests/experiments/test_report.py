@@ -139,3 +139,32 @@ def test_online_click_through_by_version_and_day(shop: Shop) -> None:
     assert got[(today.strftime("%Y-%m-%d"), "v2")] == (2, 1, 0)
     assert got[(yesterday.strftime("%Y-%m-%d"), "v1")] == (1, 1, 1)
     assert shop.client.get("/v1/insights/online", params={"days": 0}).status_code == 422
+
+
+def test_one_pass_for_several_experiments_gives_each_its_own_report(shop: Shop) -> None:
+    from fastinsight.services.experiments.definition import Experiment
+    from fastinsight.services.experiments.report import build_reports
+    from fastinsight.storage.mongo.impressions import ImpressionRepository
+
+    start = datetime.now(UTC) - timedelta(hours=5)
+    short = shop.admin("POST", "/v1/admin/experiments", json=experiment(
+        start_at=start.isoformat(), traffic=[0, 0.5], attribution_window_seconds=3600)).json()
+    long = shop.admin("POST", "/v1/admin/experiments", json=experiment(
+        start_at=start.isoformat(), traffic=[0.5, 1])).json()
+    for exp in (short, long):
+        shown = start + timedelta(minutes=10)
+        shop.db["impressions"].insert_one(_impression(f"{exp['id']}-1", f"user-{exp['id']}", "A", shown, exp["id"]))
+        shop.db["interactions"].insert_one(interaction_document(  # two hours later
+            f"user-{exp['id']}", "i1", "click", None, shown + timedelta(hours=2), None, f"{exp['id']}-1"))
+    both = shop.client.get(f"/v1/experiments/{short['id']}/report").json()
+    assert both["attribution"]["by_id"] == 0 and both["attribution"]["unmatched_id"] == 1  # outside 1 h
+    other = shop.client.get(f"/v1/experiments/{long['id']}/report").json()
+    assert other["attribution"]["by_id"] == 1
+    weights = frozenset({"click", "view", "purchase"})
+    repo = ImpressionRepository(shop.db)
+    for exp in (short, long):
+        alone = build_reports([Experiment.from_doc(shop.db["experiments"].find_one({"_id": exp["id"]}))], repo,
+                              creditable=weights, conversion_types=frozenset({"purchase"}))[exp["id"]]
+        together = build_reports([Experiment.from_doc(d) for d in shop.db["experiments"].find({})], repo,
+                                 creditable=weights, conversion_types=frozenset({"purchase"}))[exp["id"]]
+        assert alone.model_dump(exclude={"computed_at", "end"}) == together.model_dump(exclude={"computed_at", "end"})

@@ -82,3 +82,11 @@ def test_experiment_starts_at_its_start_time_without_a_poll(shop: Shop) -> None:
     assert shop.client.get("/v1/users/a1/recommendations").json()["variant"] is None
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.05)
     assert shop.client.get("/v1/users/a1/recommendations").json()["variant"] in {"A", "B"}
+
+
+def test_erasing_a_user_erases_their_impressions(shop: Shop) -> None:
+    shop.client.get("/v1/users/a2/recommendations")
+    kept = shop.client.get("/v1/users/a3/recommendations").json()["recommendation_id"]
+    assert shop.client.delete("/v1/users/a2").status_code == 200
+    assert [d["user_id"] for d in _impressions(shop).values()] == ["a3"]
+    assert kept in _impressions(shop)

@@ -118,7 +118,7 @@ class Services:
         models.changed_listeners.append(self.recommend.warm)
         self.model_admin.activated_listeners.append(models.sync)
         self.catalog.item_listeners.append(models.item_changed)
-        self.catalog.user_erased_listeners.append(realtime.user_erased)
+        self.catalog.user_erased_listeners.extend([realtime.user_erased, self.tracked.user_erased])
         self.ingest.fresh_listeners.append(realtime.record)
         models.start()
         self.recommend.warm()

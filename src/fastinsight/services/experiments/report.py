@@ -28,6 +28,7 @@ from fastinsight.services.experiments import statistics as st
 from fastinsight.services.experiments.attribution import (
     Attributor,
     Credit,
+    Event,
     impressions,
     join,
     load_displays,
@@ -79,36 +80,61 @@ class ArmData:
         return num[exposed], np.ones(int(exposed.sum()))
 
 
-def build_report(exp: Experiment, repo: ImpressionRepository, *, creditable: frozenset[str],
-                 conversion_types: frozenset[str], now: datetime | None = None) -> ReportOut:
+def build_reports(experiments: list[Experiment], repo: ImpressionRepository, *, creditable: frozenset[str],
+                  conversion_types: frozenset[str], now: datetime | None = None) -> dict[str, ReportOut]:
+    """Reports of several experiments from one pass over the data of their time ranges
+    (on a server that scans a collection per query, the pass is the whole cost)."""
     now = now or datetime.now(UTC)
-    end = min(now, exp.end() or now)
-    start = min(exp.start_at, end)
-    window = exp.attribution_window_seconds
-    horizon = min(now, end + timedelta(seconds=window))
-    events = load_events(repo, start, horizon, creditable)
-    attributor = Attributor(window, events)
-    arms = {a.name: ArmData(a.name) for a in exp.arms}
-    rids: set[str] = set()
+    if not experiments:
+        return {}
+    ends = {e.id: min(now, e.end() or now) for e in experiments}
+    windows = {e.id: e.attribution_window_seconds for e in experiments}
+    start = min(min(e.start_at, ends[e.id]) for e in experiments)
+    horizon = min(now, max(ends[e.id] + timedelta(seconds=windows[e.id]) for e in experiments))
+    # The widest window finds every candidate: the latest list holding an item within a
+    # narrower window is also the latest within the widest one.
+    attributor = Attributor(max(windows.values()), load_events(repo, start, horizon, creditable))
+    arms = {e.id: {a.name: ArmData(a.name) for a in e.arms} for e in experiments}
+    rids: dict[str, str] = {}  # recommendation id -> experiment, for exposures counted
     for shown in join(attributor, impressions(repo, start, horizon, load_displays(repo, start, now))):
-        if shown.experiment_id != exp.id or shown.variant not in arms or shown.user_id is None:
+        mine = arms.get(shown.experiment_id or "")
+        if mine is None or shown.variant not in mine or shown.user_id is None:
             continue
-        if shown.exposed and shown.ts <= end.timestamp():
-            rids.add(shown.rid)
-            arm = arms[shown.variant]
+        if shown.exposed and shown.ts <= ends[shown.experiment_id or ""].timestamp():
+            rids[shown.rid] = shown.experiment_id or ""
+            arm = mine[shown.variant or ""]
             arm.exposure_user.append(arm.user(shown.user_id))
             arm.exposure_ts.append(shown.ts)
             arm.versions[shown.model_version] += 1
     result = attributor.run()
-    rules = Counter[str]()
+    rules: dict[str, Counter[str]] = {e.id: Counter() for e in experiments}
+    late = []  # named lists found within the widest window but outside their own
     for credit in result.credits:
-        if credit.impression.rid in rids:
-            rules[credit.rule] += 1
-            _count(arms, credit, conversion_types)
-    unmatched = sum(1 for e in result.unmatched if e.recommendation_id in rids
-                    or any(e.user_id in a.users for a in arms.values()))
-    return _summarise(exp, arms, now, end, Attribution(by_id=rules["id"], fallback=rules["fallback"],
-                                                      unmatched_id=unmatched))
+        owner = rids.get(credit.impression.rid)
+        if owner is None:
+            continue
+        if credit.event.ts <= credit.impression.ts + windows[owner]:
+            rules[owner][credit.rule] += 1
+            _count(arms[owner], credit, conversion_types)
+        elif credit.rule == "id":
+            late.append(credit.event)
+    reports = {}
+    for exp in experiments:
+        mine = arms[exp.id]
+        unmatched = _unmatched(exp.id, [*result.unmatched, *late], rids,
+                               set().union(*(a.users for a in mine.values())))
+        reports[exp.id] = _summarise(exp, mine, now, ends[exp.id], Attribution(
+            by_id=rules[exp.id]["id"], fallback=rules[exp.id]["fallback"], unmatched_id=unmatched))
+    return reports
+
+
+def _unmatched(experiment_id: str, events: list[Event], rids: dict[str, str], exposed: set[str]) -> int:
+    """Events naming a list of this experiment, or an unknown list while exposed in it."""
+    count = 0
+    for event in events:
+        owner = rids.get(event.recommendation_id or "")
+        count += owner == experiment_id or (owner is None and event.user_id in exposed)
+    return count
 
 
 def _count(arms: dict[str, ArmData], credit: Credit, conversion_types: frozenset[str]) -> None:

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.database import Database
@@ -31,7 +31,7 @@ from fastinsight.errors import BadRequest, Conflict, NotFoundError, ValidationFa
 from fastinsight.recsys.registry import algorithms
 from fastinsight.schemas.experiments import ExperimentIn, ExperimentOut, ExperimentPatch, ReportOut
 from fastinsight.services.experiments.definition import Arm, Experiment
-from fastinsight.services.experiments.report import build_report
+from fastinsight.services.experiments.report import build_reports
 from fastinsight.services.experiments.serving import ExperimentRuntime
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.experiments import ExperimentRepository
@@ -57,6 +57,7 @@ class ExperimentService:
         self.before_report: list[Callable[[], object]] = []
         self._reports: dict[str, tuple[float, ReportOut]] = {}
         self._write_lock = threading.Lock()
+        self._report_lock = threading.Lock()
 
     # ---- reading ------------------------------------------------------------------------
     def get(self, experiment_id: str) -> Experiment:
@@ -132,18 +133,29 @@ class ExperimentService:
 
     # ---- reports --------------------------------------------------------------------------
     def report(self, experiment_id: str) -> ReportOut:
+        """The experiment's report; experiments whose time ranges overlap it are reported
+        from the same pass over the data and cached with it."""
         cached = self._reports.get(experiment_id)
         if cached is not None and time.monotonic() - cached[0] < self.settings.report_cache_seconds:
             return cached[1]
-        exp = self.get(experiment_id)
-        for flush in self.before_report:
-            flush()
-        weights = self.settings.interaction_weights
-        report = build_report(exp, self.impressions,
-                              creditable=frozenset(t for t, w in weights.items() if w > 0),
-                              conversion_types=frozenset(self.settings.conversion_types))
-        self._reports[experiment_id] = (time.monotonic(), report)
-        return report
+        with self._report_lock:
+            cached = self._reports.get(experiment_id)
+            if cached is not None and time.monotonic() - cached[0] < self.settings.report_cache_seconds:
+                return cached[1]
+            wanted = self.get(experiment_id)
+            for flush in self.before_report:
+                flush()
+            now = datetime.now(UTC)
+            together = [wanted] + [e for e in (Experiment.from_doc(d) for d in self.repo.list(limit=1000))
+                                   if e.id != wanted.id and _overlapping_data(wanted, e, now)]
+            weights = self.settings.interaction_weights
+            reports = build_reports(together, self.impressions,
+                                    creditable=frozenset(t for t, w in weights.items() if w > 0),
+                                    conversion_types=frozenset(self.settings.conversion_types), now=now)
+            stamp = time.monotonic()
+            for exp_id, report in reports.items():
+                self._reports[exp_id] = (stamp, report)
+            return reports[experiment_id]
 
     # ---- validation --------------------------------------------------------------------
     def _definition(self, body: ExperimentIn, experiment_id: str, now: datetime, *, created_at: datetime,
@@ -222,6 +234,17 @@ class ExperimentService:
                     f"overlapping time and traffic slice {list(other.traffic)}; give them disjoint "
                     "traffic slices or times",
                     details=[{"field": "traffic", "message": f"overlaps {other.id}"}])
+
+
+def _overlapping_data(one: Experiment, other: Experiment, now: datetime) -> bool:
+    """Whether the data a report of ``other`` reads lies within that of ``one`` (its lists
+    and the attribution window after them), so one pass serves both."""
+    def span(e: Experiment) -> tuple[datetime, datetime]:
+        end = min(now, e.end() or now)
+        return e.start_at, end + timedelta(seconds=e.attribution_window_seconds)
+
+    (a0, a1), (b0, b1) = span(one), span(other)
+    return a0 <= b0 and b1 <= max(a1, now) and other.start_at <= now
 
 
 def _as_input(exp: Experiment) -> dict[str, Any]:

@@ -7,6 +7,7 @@ The ranking itself is the recommend service's; this layer only shapes the answer
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ class _Answer(Protocol):
 
 
 A = TypeVar("A", bound=_Answer)
+
+log = logging.getLogger(__name__)
 
 
 def _ids(items: Sequence[Any]) -> list[str]:
@@ -107,3 +110,12 @@ class TrackedRecommendations:
         outcome = self.repo.insert_displays(docs)
         duplicates = len(outcome.duplicate_positions) + len(batch.impressions) - len(docs)
         return DisplayedOut(accepted=outcome.inserted, duplicates=duplicates)
+
+    def user_erased(self, user_id: str) -> None:
+        """Erase the user's impressions, those still queued here included (another process
+        may write one it queued at this very moment: see docs/experiments.md)."""
+        try:
+            self.buffer.flush()
+        except Exception as exc:  # queued impressions stay queued; the erase below still runs
+            log.warning("impressions not flushed before erasing a user: %s", exc.__class__.__name__)
+        self.repo.erase_user(user_id)

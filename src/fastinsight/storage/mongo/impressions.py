@@ -55,5 +55,9 @@ class ImpressionRepository:
         query = {"timestamp": {"$gte": start, "$lte": end}}
         yield from self.interactions.find(query, EVENT_FIELDS, batch_size=batch_size)
 
+    def erase_user(self, user_id: str) -> int:
+        """Delete a user's impressions (part of erasing the user)."""
+        return int(self.col.delete_many({"user_id": literal(user_id)}).deleted_count)
+
     def count_for(self, experiment_id: str) -> int:
         return int(self.col.count_documents({"experiment_id": literal(experiment_id)}))
