@@ -168,3 +168,17 @@ def test_one_pass_for_several_experiments_gives_each_its_own_report(shop: Shop) 
         together = build_reports([Experiment.from_doc(d) for d in shop.db["experiments"].find({})], repo,
                                  creditable=weights, conversion_types=frozenset({"purchase"}))[exp["id"]]
         assert alone.model_dump(exclude={"computed_at", "end"}) == together.model_dump(exclude={"computed_at", "end"})
+
+
+def test_reports_are_cached_unless_fresh_is_asked(shop: Shop) -> None:
+    from fastinsight.services.experiments.service import ExperimentService
+
+    start = datetime.now(UTC) - timedelta(hours=1)
+    exp = shop.admin("POST", "/v1/admin/experiments", json=experiment(start_at=start.isoformat())).json()
+    svc = ExperimentService(shop.db, shop.settings.model_copy(update={"report_cache_seconds": 600}))
+    assert sum(a.exposures for a in svc.report(exp["id"]).arms) == 0
+    shop.db["impressions"].insert_one(_impression("r1", "u1", "A", start + timedelta(minutes=1), exp["id"]))
+    assert sum(a.exposures for a in svc.report(exp["id"]).arms) == 0  # cached
+    assert sum(a.exposures for a in svc.report(exp["id"], fresh=True).arms) == 1
+    assert shop.client.get(f"/v1/experiments/{exp['id']}/report", params={"fresh": True}).json()["arms"][0][
+        "exposures"] == 1

@@ -76,10 +76,14 @@ def experiments_overview(svc: ExperimentsDep) -> list[ExperimentOut]:
 
 
 @router.get("/v1/experiments/{experiment_id}/report", responses=DEFINITION_ERRORS)
-def experiment_report(experiment_id: ExperimentId, svc: ExperimentsDep) -> ReportOut:
+def experiment_report(
+    experiment_id: ExperimentId, svc: ExperimentsDep,
+    fresh: Annotated[bool, Query(description="Compute now rather than answer from a report up to "
+                                 "report_cache_seconds old")] = False,
+) -> ReportOut:
     """Exposures, attributed clicks and conversions per arm, intervals, lift over the control
     (always-valid p-value), a sample-ratio check and a verdict in plain words."""
-    return svc.report(experiment_id)
+    return svc.report(experiment_id, fresh)
 
 
 @write_router.post("/v1/impressions")

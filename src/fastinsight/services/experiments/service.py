@@ -132,16 +132,19 @@ class ExperimentService:
         return self.out(exp)
 
     # ---- reports --------------------------------------------------------------------------
-    def report(self, experiment_id: str) -> ReportOut:
-        """The experiment's report; experiments whose time ranges overlap it are reported
-        from the same pass over the data and cached with it."""
+    def report(self, experiment_id: str, fresh: bool = False) -> ReportOut:
+        """The experiment's report (up to ``report_cache_seconds`` old unless ``fresh``);
+        experiments whose time ranges lie within its own are reported from the same pass
+        over the data and cached with it."""
+        asked = time.monotonic()
         cached = self._reports.get(experiment_id)
-        if cached is not None and time.monotonic() - cached[0] < self.settings.report_cache_seconds:
+        if not fresh and cached is not None and asked - cached[0] < self.settings.report_cache_seconds:
             return cached[1]
         with self._report_lock:
             cached = self._reports.get(experiment_id)
-            if cached is not None and time.monotonic() - cached[0] < self.settings.report_cache_seconds:
-                return cached[1]
+            if cached is not None and (cached[0] >= asked or (
+                    not fresh and time.monotonic() - cached[0] < self.settings.report_cache_seconds)):
+                return cached[1]  # computed while this request waited for the lock
             wanted = self.get(experiment_id)
             for flush in self.before_report:
                 flush()

@@ -26,6 +26,12 @@ METHOD = (
 )
 
 
+def _probability(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "over 99.9%" if value > 0.999 else f"{value:.1%}"
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1%}"
 
@@ -67,14 +73,14 @@ def verdict(exp: Experiment, comparisons: dict[str, st.Comparison], primary: dic
         worse = [n for n, c in significant.items() if (c.lift or 0.0) < 0]
         if (best.lift or 0.0) > 0:
             text = (f"{best_name} is better than {control} on {metric}: {_about(best_name, control, best)}, "
-                    f"with {best.probability_better:.1%} probability. The test may be read at any time, "
-                    "so this can be acted on now.")
+                    f"with {_probability(best.probability_better)} probability. The test may be read "
+                    "at any time, so this can be acted on now.")
             if worse:
                 text += " Worse than the control: " + ", ".join(worse) + "."
             return "better", text
         name, c = min(significant.items(), key=lambda kv: kv[1].lift or 0.0)
         return "worse", (f"{name} is worse than {control} on {metric}: {_about(name, control, c)}, "
-                         f"with {1 - (c.probability_better or 0.0):.1%} probability.")
+                         f"with {_probability(1 - (c.probability_better or 0.0))} probability.")
     summary = "; ".join(_about(n, control, c) for n, c in comparisons.items())
     return "no_difference_yet", (f"No significant difference yet on {metric}: {summary}. "
                                  f"Not enough data yet to call it:{more or ' keep it running.'}")
