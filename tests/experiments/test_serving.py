@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastinsight.services.experiments.assignment import assign
+from fastinsight.services.training.pipeline import train
 from tests.conftest import services_of
 from tests.experiments.conftest import Shop, experiment
 
@@ -90,3 +91,22 @@ def test_erasing_a_user_erases_their_impressions(shop: Shop) -> None:
     assert shop.client.delete("/v1/users/a2").status_code == 200
     assert [d["user_id"] for d in _impressions(shop).values()] == ["a3"]
     assert kept in _impressions(shop)
+
+
+def test_wiring_and_an_algorithm_arm_follows_retraining(shop: Shop) -> None:
+    services = services_of(shop.client)
+    assert services.experiment_runtime.models_changed in services.models.changed_listeners
+    assert services.tracked.user_erased in services.catalog.user_erased_listeners
+    assert services.impressions.flush in services.experiments.before_report
+    created = shop.admin("POST", "/v1/admin/experiments", json=experiment(
+        variants=[{"name": "A", "algorithm": "popularity", "share": 0.5},
+                  {"name": "B", "algorithm": "itemknn", "share": 0.5}])).json()
+    b_user = next(u for u in USERS if assign(created["id"], [0.5, 0.5], u) == 1)
+    assert shop.client.get(f"/v1/users/{b_user}/recommendations").json()["model_version"] == shop.knn
+    newer = train(shop.db, shop.settings, "itemknn", evaluate=False)["version"]
+    deadline = time.monotonic() + 20
+    while shop.client.get(f"/v1/users/{b_user}/recommendations").json()["model_version"] != newer:
+        assert time.monotonic() < deadline, "the itemknn arm did not follow the new version"
+        time.sleep(0.2)
+    status = shop.admin("GET", f"/v1/admin/experiments/{created['id']}").json()["serving"]
+    assert status["versions"] == {"A": shop.popularity, "B": newer}

@@ -128,7 +128,7 @@ class Services:
 
     def _start_experiments(self) -> None:
         runtime = self.experiment_runtime
-        self.models.changed_listeners.extend([runtime.refresh, runtime.warm])
+        self.models.changed_listeners.append(runtime.models_changed)
         self.experiments.before_report.append(self.impressions.flush)
         self.online.before.append(self.impressions.flush)
         self.impressions.start()

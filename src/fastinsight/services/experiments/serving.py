@@ -132,6 +132,16 @@ class ExperimentRuntime:
     def stop(self) -> None:
         self._ticker.stop()
 
+    def models_changed(self) -> None:
+        """After a version switch or catalogue refresh (in the model poller's thread): follow
+        the active version and rebuild the arms' views. A failure here is logged, never
+        passed on: it must not hold up the model poller."""
+        try:
+            self.refresh()
+        except Exception as exc:
+            log.warning("experiments not refreshed after a model change: %s", exc.__class__.__name__)
+        self.warm()
+
     def warm(self) -> None:
         """Rebuild the arms' catalogue views (after a catalogue change), off the request path."""
         for service in list(self._services.values()):
