@@ -41,6 +41,8 @@ from fastinsight.storage.mongo.models import ModelVersionRepository
 
 log = logging.getLogger(__name__)
 
+ServiceKey = tuple[str | None, str]  # (version, rules as JSON): arms that share a service
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -85,6 +87,7 @@ class _Live:
     endpoints: frozenset[str]
     picker: ArmPicker
     routes: tuple[Route, ...]
+    keys: frozenset[ServiceKey]  # the arm services it uses
 
 
 class ExperimentRuntime:
@@ -99,8 +102,7 @@ class ExperimentRuntime:
         self.default_route = Route(default)
         self._live: tuple[_Live, ...] = ()
         self._pinned: dict[str, PinnedModel] = {}
-        self._services: dict[tuple[str | None, str], RecommendService] = {}
-        self._used: set[tuple[str | None, str]] = set()
+        self._services: dict[ServiceKey, RecommendService] = {}
         self.status: dict[str, ServingStatus] = {}
         self._lock = threading.Lock()
         self._ticker = Ticker("experiments-poller", lambda: settings.experiment_poll_seconds, self.refresh)
@@ -155,26 +157,32 @@ class ExperimentRuntime:
         with self._lock:
             now = datetime.now(UTC)
             live, status = [], {}
-            self._used = set()
+            previous = {entry.id: entry for entry in self._live}
+            used: set[ServiceKey] = set()
             for doc in self.repo.list(limit=1000):
                 exp = Experiment.from_doc(doc)
                 ended = exp.end()
                 if ended is not None and ended <= now:
                     continue
                 try:
-                    routes, versions = self._routes(exp)
+                    routes, versions, keys = self._routes(exp)
                 except Exception as exc:
-                    status[exp.id] = ServingStatus(ready=False, versions={}, error=str(exc)[:300])
-                    log.warning("experiment %s not served here: %s", exp.id, exc)
+                    kept = previous.get(exp.id)
+                    if kept is not None:  # keep serving what this process already holds
+                        live.append(kept)
+                        used |= kept.keys
+                    status[exp.id] = ServingStatus(ready=kept is not None, versions={}, error=str(exc)[:300])
+                    log.warning("experiment %s not refreshed here: %s", exp.id, exc)
                     continue
-                live.append(_live(exp, routes))
+                used |= keys
+                live.append(_live(exp, routes, keys))
                 status[exp.id] = ServingStatus(ready=True, versions=versions,
                                                loaded_bytes=self._extra_bytes(versions.values()))
             self._live = tuple(live)
             self.status = status
-            self._services = {k: s for k, s in self._services.items() if k in self._used}
-            kept = {k[0] for k in self._services}
-            self._pinned = {v: p for v, p in self._pinned.items() if v in kept}
+            self._services = {k: s for k, s in self._services.items() if k in used}
+            held = {k[0] for k in self._services}
+            self._pinned = {v: p for v, p in self._pinned.items() if v in held}
 
     def _extra_bytes(self, versions: Iterable[str | None]) -> dict[str, int]:
         """Artefact bytes of the versions held only for experiments (not the active one)."""
@@ -182,13 +190,18 @@ class ExperimentRuntime:
         return {v: self._pinned[v].artefact_bytes for v in set(versions)
                 if v is not None and v in self._pinned and self._pinned[v].bundle is not active}
 
-    def _routes(self, exp: Experiment) -> tuple[tuple[Route, ...], dict[str, str | None]]:
-        routes, versions = [], {}
+    def _routes(
+        self, exp: Experiment
+    ) -> tuple[tuple[Route, ...], dict[str, str | None], frozenset[ServiceKey]]:
+        routes, versions, keys = [], {}, set()
         for arm in exp.arms:
             version = self._resolve(arm)
-            routes.append(Route(self._service(version, arm), exp.id, arm.name))
+            key, service = self._service(version, arm)
+            routes.append(Route(service, exp.id, arm.name))
             versions[arm.name] = version or self.manager.active_version
-        return tuple(routes), versions
+            if key is not None:
+                keys.add(key)
+        return tuple(routes), versions, frozenset(keys)
 
     def _resolve(self, arm: Arm) -> str | None:
         """The version an arm serves now; None: whatever is active."""
@@ -204,10 +217,11 @@ class ExperimentRuntime:
             raise LookupError(f"no ready version of {arm.algorithm!r}")
         return newest
 
-    def _service(self, version: str | None, arm: Arm) -> RecommendService:
+    def _service(self, version: str | None, arm: Arm) -> tuple[ServiceKey | None, RecommendService]:
+        """The arm's recommend service, shared by arms with the same version and rules."""
         rules = json.dumps(arm.rules, sort_keys=True) if arm.rules is not None else ""
         if version is None and not rules:
-            return self.default_route.service
+            return None, self.default_route.service
         key = (version, rules)
         pinned = self._pin(version) if version is not None else None
         service = self._services.get(key)
@@ -224,8 +238,7 @@ class ExperimentRuntime:
                 service = RecommendService(self.db, settings, pinned, self.realtime, ViewCache())
             service.warm()
             self._services[key] = service
-        self._used.add(key)
-        return service
+        return key, service
 
     def _pin(self, version: str) -> PinnedModel:
         """The arm's own handle on ``version``: the active bundle itself while that version
@@ -259,9 +272,9 @@ def _load(repo: ModelVersionRepository, version: str, exact_max_items: int) -> M
     return bundle
 
 
-def _live(exp: Experiment, routes: tuple[Route, ...]) -> _Live:
+def _live(exp: Experiment, routes: tuple[Route, ...], keys: frozenset[ServiceKey]) -> _Live:
     end = exp.end()
     return _Live(id=exp.id, salt=exp.salt, start=exp.start_at.timestamp(),
                  end=end.timestamp() if end is not None else float("inf"),
                  low=exp.traffic[0], high=exp.traffic[1], endpoints=frozenset(exp.endpoints),
-                 picker=exp.picker(), routes=routes)
+                 picker=exp.picker(), routes=routes, keys=keys)
