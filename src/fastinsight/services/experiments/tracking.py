@@ -56,11 +56,14 @@ class TrackedRecommendations:
         """Queue the impression of one answer; returns its recommendation id."""
         rid = uuid.uuid4().hex
         if self.settings.record_impressions:
-            self.buffer.record({
-                "_id": rid, "user_id": user_id, "endpoint": endpoint, "items": items, "offset": offset,
-                "model_version": model_version, "experiment_id": route.experiment_id,
-                "variant": route.variant, "ts": datetime.now(UTC),
-            })
+            doc: Document = {"_id": rid, "user_id": user_id, "endpoint": endpoint, "items": items,
+                             "model_version": model_version, "ts": datetime.now(UTC)}
+            if offset:
+                doc["offset"] = offset
+            if route.experiment_id is not None:  # absent fields cost nothing to write
+                doc["experiment_id"] = route.experiment_id
+                doc["variant"] = route.variant
+            self.buffer.record(doc)
         return rid
 
     # ---- per endpoint ---------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 An impression's ``_id`` is its recommendation id, so an interaction that names one finds
 it by ``_id`` and a retried batch insert turns into duplicate-key errors, not copies.
-Documents: ``{_id, user_id, endpoint, items, offset, model_version, experiment_id,
-variant, ts, day}``; displays: ``{_id: recommendation id, items, displayed_at,
+Documents: ``{_id, user_id, endpoint, items, model_version, ts}`` plus ``offset``,
+``experiment_id`` and ``variant`` when set; displays: ``{_id: recommendation id, items, displayed_at,
 received_at}`` (the first report of a list wins).
 """
 
