@@ -23,7 +23,7 @@ for the fallback rule). Experiments, all created through the admin API:
   record of what it showed and clicked: they must be equal.
 
 Usage: ``python bench/online.py [--users 20000 --items 2000 --interactions 100000]
-[--requests 60000] [--aa-tests 40] [--look-every 500] [--fallback-share 0.2]``
+[--requests 60000] [--aa-tests 40] [--look-every 1000] [--fallback-share 0.2]``
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--interactions", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=60_000, help="simulated visits in all")
     parser.add_argument("--aa-tests", type=int, default=40)
-    parser.add_argument("--look-every", type=int, default=500, help="A/B exposures between report reads")
+    parser.add_argument("--look-every", type=int, default=1000, help="A/B exposures between report reads")
     parser.add_argument("--fallback-share", type=float, default=0.2, help="clicks posted without the id")
     parser.add_argument("--click-base", type=float, default=0.005,
                         help="click probability at preference 1 (a uniform choice), position 1")
