@@ -11,7 +11,10 @@ are scored live instead of from the training-time lists. Then the same at half t
 saturated rate (paced),
 how soon a posted interaction is reflected (the purchased item disappears from the next
 recommendations, read on a fresh connection), and how the served lists compare with
-exact scoring.
+exact scoring. Every answer is recorded as an impression (the default); a second
+server on the same database with ``FASTINSIGHT_RECORD_IMPRESSIONS=false`` is driven in
+alternating rounds to measure what recording costs (target: at least 90% of the
+throughput without it, p99 within the latency target).
 
 Usage: ``python bench/serve.py [--items 100000 --users 200000 --interactions 1000000]
 [--workers 1] [--db NAME]`` (``--db`` keeps the prepared database for the next run).
@@ -245,6 +248,52 @@ def prepare(db: Any, name: str, args: argparse.Namespace) -> tuple[str, float]:
     return str(version["version"]), seconds
 
 
+def start_server(env: dict[str, str], workers: int, version: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The API plus a constant route with the recommendations route's signature
+    (bench/serve_floor.py), once it serves ``version``."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "serve_floor:app",
+                             "--port", str(port), "--log-level", "warning", "--no-access-log",
+                             "--workers", str(workers)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).json().get("model_version") == version:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return proc, url
+
+
+def impression_rounds(url: str, env: dict[str, str], rec_paths: list[str], args: argparse.Namespace,
+                      version: str, db: Any) -> dict[str, Any]:
+    """Recommendations with impressions recorded (``url``) against a second server that
+    records none, alternating which goes first; the median ratio of throughputs."""
+    off, off_url = start_server({**env, "FASTINSIGHT_RECORD_IMPRESSIONS": "false"}, args.workers, version)
+    try:
+        first_visits(off_url, rec_paths)  # the same warm state as the recording server
+        time.sleep(3)  # earlier answers' impressions are written by now
+        before = db["impressions"].estimated_document_count()
+        rounds = []
+        for n in range(args.impression_rounds):
+            order = [("with", url), ("without", off_url)][:: 1 if n % 2 == 0 else -1]
+            rounds.append({label: load(target, rec_paths, args.concurrency, args.seconds) for label, target in order})
+        time.sleep(3)  # the recording server writes what it still holds
+        written = db["impressions"].estimated_document_count() - before
+    finally:
+        off.terminate()
+        off.wait(timeout=30)
+    ratios = [r["with"]["req_per_s"] / r["without"]["req_per_s"] for r in rounds]
+    served = sum(r["with"]["requests"] for r in rounds)
+    return {"rounds": rounds, "with_vs_without_throughput": round(float(np.median(ratios)), 3),
+            "by_round": [round(r, 3) for r in ratios],
+            "with_p99_ms_worst_round": max(r["with"]["p99_ms"] for r in rounds),
+            "without_p99_ms_worst_round": max(r["without"]["p99_ms"] for r in rounds),
+            "impressions_written": written, "answers_served_with": served,
+            "target": {"with_vs_without": 0.9}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)
@@ -256,6 +305,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--recall-users", type=int, default=300,
                         help="users whose served lists are checked against exact scoring (0: skip)")
+    parser.add_argument("--impression-rounds", type=int, default=3,
+                        help="rounds with against without impressions recorded (0: skip)")
     parser.add_argument("--db", default="", help="reuse (or create and keep) this database")
     args = parser.parse_args()
     name = args.db or f"bench_serve_{uuid.uuid4().hex[:8]}"
@@ -264,23 +315,11 @@ def main() -> None:
     proc = None
     try:
         version, train_seconds = prepare(db, name, args)
-        port = free_port()
         env = {**os.environ, "FASTINSIGHT_MONGODB_URI": mongo_uri(), "FASTINSIGHT_MONGODB_DB": name,
                "FASTINSIGHT_API_KEY": KEY, "FASTINSIGHT_ADMIN_KEY": KEY + "-admin",
                "FASTINSIGHT_LOG_DIR": "/tmp/fastinsight-bench-log", "FASTINSIGHT_LOG_LEVEL": "WARNING"}
-        # The API plus a constant route with the recommendations route's signature
-        # (bench/serve_floor.py): the framework's own ceiling, measured in the same run.
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "serve_floor:app",
-                                 "--port", str(port), "--log-level", "warning", "--no-access-log",
-                                 "--workers", str(args.workers)], env=env)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).json().get("model_version") == version:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        # The framework's own ceiling (the constant route) is measured in the same run.
+        proc, url = start_server(env, args.workers, version)
         rng = np.random.default_rng(1)
         users = [f"u{u}" for u in rng.choice(args.users, 2000, replace=False)]
         rec_paths = [f"/v1/users/{u}/recommendations?k=10" for u in users[:-300]]
@@ -291,6 +330,8 @@ def main() -> None:
         rate = round(recs_rps / 2)
         paced = {name: load(url, paths, args.concurrency, args.seconds, rate=rate)
                  for name, paths in (("trivial", ["/health/live"]), ("recs", rec_paths))}
+        impressions = (impression_rounds(url, env, rec_paths, args, version, db)
+                       if args.impression_rounds else None)
         # Users with events since training: their history is no longer the training
         # row, so they are scored live (fold-in, index search, exact re-scoring). Last,
         # because the buffered events make every real-time poll cost more on FerretDB.
@@ -332,6 +373,14 @@ def main() -> None:
     print(f"recommendations = {ratio:.0%} of trivial throughput, median of {len(ratios)} rounds "
           f"({', '.join(f'{r:.0%}' for r in ratios)}; a constant answer through the same route: "
           f"{floor_ratio:.0%}); reflect: {reflect}")
+    if impressions is not None:
+        out["impressions"] = impressions
+        print(table([{"round": n + 1, "recording": label, **r[label]} for n, r in enumerate(impressions["rounds"])
+                     for label in ("with", "without")],
+                    ["round", "recording", "requests", "errors", "req_per_s", "p50_ms", "p99_ms"]))
+        print(f"with impressions recorded = {impressions['with_vs_without_throughput']:.0%} of the throughput "
+              f"without (rounds {impressions['by_round']}); {impressions['impressions_written']} impressions "
+              f"written for {impressions['answers_served_with']} answers")
     if recall is not None:
         out["served_recall_vs_exact"] = recall
         print(f"served lists vs exact scoring: {recall}")

@@ -69,6 +69,17 @@ class Settings(BaseSettings):
     pinned_items: list[str] = Field(default_factory=list)
     max_per_category: int | None = Field(default=None, ge=1)
 
+    # Impressions, attribution and experiments (docs/experiments.md).
+    record_impressions: bool = True
+    impression_buffer_max: int = Field(
+        default=50_000, ge=100, description="impressions held in memory before new ones are dropped")
+    impression_batch_size: int = Field(default=500, ge=1, le=10_000)
+    impression_flush_seconds: float = Field(default=1.0, gt=0)
+    attribution_window_seconds: float = Field(default=86_400.0, gt=0)
+    conversion_types: list[str] = Field(default_factory=lambda: ["purchase"])
+    experiment_poll_seconds: float = Field(default=2.0, gt=0)
+    report_cache_seconds: float = Field(default=10.0, ge=0)
+
     @field_validator("interaction_weights")
     @classmethod
     def _weights_not_empty(cls, value: dict[str, float]) -> dict[str, float]:

@@ -17,6 +17,13 @@ class FastInsightError(Exception):
         self.details = details or []
 
 
+class BadRequest(FastInsightError):
+    """Well formed but unusable as given (e.g. an experiment that could never run)."""
+
+    code = "bad_request"
+    status = 400
+
+
 class NotFoundError(FastInsightError):
     code = "not_found"
     status = 404

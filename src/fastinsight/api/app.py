@@ -16,6 +16,7 @@ from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddle
 from fastinsight.api.routes import (
     admin,
     dashboard,
+    experiments,
     health,
     insights,
     interactions,
@@ -82,8 +83,11 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(insights.admin_router, dependencies=admin_key)
     app.include_router(segments.router, dependencies=api_key)
     app.include_router(segments.admin_router, dependencies=admin_key)
+    app.include_router(experiments.admin_router, dependencies=admin_key)
+    app.include_router(experiments.router, dependencies=api_key)
     app.include_router(dashboard.router)  # the page asks for a key itself
     app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")
     protected = [Depends(require_api_key), Depends(require_writable)]
     for module in (users, items, interactions):
         app.include_router(module.router, dependencies=protected)
+    app.include_router(experiments.write_router, dependencies=protected)

@@ -21,6 +21,11 @@ from fastinsight.ops.jobs.runner import JobService
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.services.data.catalog import CatalogService
 from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.experiments.impressions import ImpressionBuffer
+from fastinsight.services.experiments.online import OnlineMetrics
+from fastinsight.services.experiments.service import ExperimentService
+from fastinsight.services.experiments.serving import ExperimentRuntime
+from fastinsight.services.experiments.tracking import TrackedRecommendations
 from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.audience import AudienceService
 from fastinsight.services.insights.segments import SegmentService
@@ -32,6 +37,7 @@ from fastinsight.services.training.admin import ModelAdmin
 from fastinsight.services.writes import WriteGate
 from fastinsight.storage.mongo import connect, get_database
 from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.impressions import ImpressionRepository
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.jobs import JobStore
 from fastinsight.storage.mongo.users import UserRepository
@@ -57,6 +63,11 @@ class Services:
     insights: InsightsService
     audience: AudienceService
     segments: SegmentService
+    impressions: ImpressionBuffer  # served lists, written off the request path
+    experiment_runtime: ExperimentRuntime  # the arms of running experiments, loaded
+    experiments: ExperimentService
+    tracked: TrackedRecommendations  # every recommendation answer: arm, id, impression
+    online: OnlineMetrics
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -66,19 +77,29 @@ class Services:
         models = ModelManager(db, settings)
         realtime = RealtimeState(InteractionRepository(db), UserRepository(db))
         insights = InsightsService(db)
+        recommend = RecommendService(db, settings, models, realtime)
+        impression_repo = ImpressionRepository(db)
+        impressions = ImpressionBuffer(
+            impression_repo.insert_many, max_queued=settings.impression_buffer_max,
+            batch_size=settings.impression_batch_size, flush_seconds=settings.impression_flush_seconds)
+        runtime = ExperimentRuntime(db, settings, models, recommend, realtime)
         return cls(
             settings=settings, client=client, db=db,
             readiness=Readiness(client, db, models),
             catalog=CatalogService(db), ingest=IngestService(db, settings),
             models=models, realtime=realtime,
             poller=RealtimePoller(realtime, settings.realtime_poll_seconds),
-            recommend=RecommendService(db, settings, models, realtime),
+            recommend=recommend,
             model_admin=ModelAdmin(db, settings, load_errors=models.load_errors),
             jobs=JobService(JobStore(db), settings=settings, ops=OpsSettings()),
             write_gate=WriteGate(db),
             insights=insights,
             audience=AudienceService(db, insights),
             segments=SegmentService(db, insights),
+            impressions=impressions, experiment_runtime=runtime,
+            experiments=ExperimentService(db, settings, runtime),
+            tracked=TrackedRecommendations(runtime, impressions, impression_repo, settings),
+            online=OnlineMetrics(db, settings),
         )
 
     def start(self) -> None:
@@ -98,18 +119,29 @@ class Services:
         models.changed_listeners.append(self.recommend.warm)
         self.model_admin.activated_listeners.append(models.sync)
         self.catalog.item_listeners.append(models.item_changed)
-        self.catalog.user_erased_listeners.append(realtime.user_erased)
+        self.catalog.user_erased_listeners.extend([realtime.user_erased, self.tracked.user_erased])
         self.ingest.fresh_listeners.append(realtime.record)
         models.start()
         self.recommend.warm()
+        self._start_experiments()
         heap.settle()  # the loaded version is long-lived: keep full collections off it
         self.poller.start()
+
+    def _start_experiments(self) -> None:
+        runtime = self.experiment_runtime
+        self.models.changed_listeners.append(runtime.models_changed)
+        self.experiments.before_report.append(self.impressions.flush)
+        self.online.before.append(self.impressions.flush)
+        self.impressions.start()
+        runtime.start()
 
     def stop(self) -> None:
         """Stop what ``start`` started, in reverse order, then close the client."""
         self.jobs.shutdown()
         self.poller.stop()
+        self.experiment_runtime.stop()
         self.models.stop()
+        self.impressions.stop()  # writes what is still queued: nothing lost on a graceful stop
         self.client.close()
 
 

@@ -12,6 +12,9 @@ from fastinsight.config import Settings
 from fastinsight.ops.jobs.runner import JobService
 from fastinsight.services.data.catalog import CatalogService
 from fastinsight.services.data.ingest import IngestService
+from fastinsight.services.experiments.online import OnlineMetrics
+from fastinsight.services.experiments.service import ExperimentService
+from fastinsight.services.experiments.tracking import TrackedRecommendations
 from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.audience import AudienceService
 from fastinsight.services.insights.segments import SegmentService
@@ -66,6 +69,18 @@ async def get_segments(request: Request) -> SegmentService:
     return services_of(request).segments
 
 
+async def get_tracked(request: Request) -> TrackedRecommendations:
+    return services_of(request).tracked
+
+
+async def get_experiments(request: Request) -> ExperimentService:
+    return services_of(request).experiments
+
+
+async def get_online(request: Request) -> OnlineMetrics:
+    return services_of(request).online
+
+
 def require_writable(request: Request) -> None:
     """Write routes answer 503 (Retry-After) while a backup pauses writes; reads go on."""
     if request.method in {"GET", "HEAD", "OPTIONS"}:
@@ -83,3 +98,6 @@ JobsDep = Annotated[JobService, Depends(get_jobs)]
 InsightsDep = Annotated[InsightsService, Depends(get_insights)]
 AudienceDep = Annotated[AudienceService, Depends(get_audience)]
 SegmentsDep = Annotated[SegmentService, Depends(get_segments)]
+TrackedDep = Annotated[TrackedRecommendations, Depends(get_tracked)]
+ExperimentsDep = Annotated[ExperimentService, Depends(get_experiments)]
+OnlineDep = Annotated[OnlineMetrics, Depends(get_online)]

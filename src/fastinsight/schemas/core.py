@@ -141,6 +141,8 @@ class InteractionIn(_In):
     value: float | None = Field(default=None, allow_inf_nan=False)
     timestamp: UtcDatetime | None = None
     event_id: Id | None = None
+    recommendation_id: Id | None = Field(
+        default=None, description="The recommendation answer that led to this event (attribution)")
 
 
 class InteractionOut(BaseModel):

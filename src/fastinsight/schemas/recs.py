@@ -32,16 +32,29 @@ class RecommendationQuery(BaseModel):
                                description="Item ids to leave out")
 
 
+RECOMMENDATION_ID = Field(
+    default=None, description="Identifies this answer: send it with the interactions it leads to "
+    "(attribution) and with `POST /v1/impressions` (what was displayed)")
+VARIANT = Field(default=None, description="The experiment arm that answered, if the user is in one")
+EXPERIMENT_ID = Field(default=None, description="That experiment")
+
+
 class RecommendationsOut(BaseModel):
     user_id: str | None
     model_version: str
     items: list[RecommendedItem]
+    recommendation_id: str | None = RECOMMENDATION_ID
+    variant: str | None = VARIANT
+    experiment_id: str | None = EXPERIMENT_ID
 
 
 class SimilarOut(BaseModel):
     item_id: str
     model_version: str
     items: list[RecommendedItem]
+    recommendation_id: str | None = RECOMMENDATION_ID
+    variant: str | None = VARIANT
+    experiment_id: str | None = EXPERIMENT_ID
 
 
 class TrendingOut(BaseModel):
@@ -50,12 +63,17 @@ class TrendingOut(BaseModel):
     window_days: int
     category: str | None
     items: list[RecommendedItem]
+    recommendation_id: str | None = RECOMMENDATION_ID
+    variant: str | None = VARIANT
+    experiment_id: str | None = EXPERIMENT_ID
 
 
 class SessionIn(BaseModel):
     items: Annotated[list[Id], Field(min_length=1, max_length=200)]
     k: Annotated[int, Field(ge=1, le=500)] = 10
     exclude: Annotated[list[Id], Field(max_length=1000)] = Field(default_factory=list)
+    user_id: Id | None = Field(default=None, description="The visitor, if known: for attribution "
+                               "and experiments (session experiments need it)")
 
 
 class ModelVersionOut(BaseModel):

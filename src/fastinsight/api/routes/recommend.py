@@ -11,7 +11,7 @@ from pydantic_core import to_json
 from starlette.responses import Response
 
 from fastinsight.api.composition import Services
-from fastinsight.api.deps import RecommendDep
+from fastinsight.api.deps import TrackedDep
 from fastinsight.api.query import openapi_query, parse_query
 from fastinsight.api.security import API_KEY_DOCS, authorize
 from fastinsight.errors import ValidationFailed
@@ -22,7 +22,8 @@ from fastinsight.schemas.recs import (
     SimilarOut,
     TrendingOut,
 )
-from fastinsight.services.serving.recommend import Filters, RecommendService
+from fastinsight.services.experiments.tracking import TrackedRecommendations
+from fastinsight.services.serving.recommend import Filters
 
 router = APIRouter(tags=["recommendations"])
 
@@ -31,10 +32,10 @@ MAX_ID = 128
 _WINDOW = re.compile(r"^(\d{1,3})([dh])$")
 
 
-def recommender_of(request: Request) -> RecommendService:
-    """``RecommendDep`` for the hot route, which resolves no dependencies."""
+def tracked_of(request: Request) -> TrackedRecommendations:
+    """``TrackedDep`` for the hot route, which resolves no dependencies."""
     services: Services = request.app.state.services
-    return services.recommend
+    return services.tracked
 
 
 # The hottest route has a router of its own, without dependencies or declared
@@ -49,31 +50,39 @@ _USER_ID = {"user_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID}}
 @hot_router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut,
                 openapi_extra={**openapi_query(RecommendationQuery, path=_USER_ID), **API_KEY_DOCS})
 async def recommendations(request: Request) -> Response:
-    """Top items for the user, with a reason each. Hidden and disliked items never appear."""
+    """Top items for the user, with a reason each. Hidden and disliked items never appear.
+    The answer's ``recommendation_id`` identifies it for attribution; ``variant`` names the
+    experiment arm that answered, if the user is in an experiment."""
     authorize(request)
     user_id: str = request.path_params["user_id"]
     if len(user_id) > MAX_ID:
         raise ValidationFailed.field("user_id", f"at most {MAX_ID} characters")
     query = parse_query(request, RecommendationQuery)
-    svc = recommender_of(request)
+    tracked = tracked_of(request)
+    route = tracked.route(user_id, "user")
     filters = Filters(exclude_seen=query.exclude_seen, categories=tuple(query.categories),
                       exclude_categories=tuple(query.exclude_categories),
                       exclude=tuple(query.exclude))
-    if svc.answers_from_memory(user_id):
+    if route.service.answers_from_memory(user_id):
         # A known user is answered from memory in well under a millisecond: a hop to
         # the thread pool would cost more than it saves.
-        data = svc.for_user_data(user_id, query.k, query.offset, filters)
+        data = tracked.for_user(route, user_id, query.k, query.offset, filters)
     else:
-        data = await run_in_threadpool(svc.for_user_data, user_id, query.k, query.offset, filters)
+        data = await run_in_threadpool(tracked.for_user, route, user_id, query.k, query.offset, filters)
     return Response(to_json(data), media_type="application/json")
+
+
+UserId = Annotated[str | None, Query(min_length=1, max_length=MAX_ID,
+                                    description="The visitor, if known: for attribution and experiments")]
 
 
 @router.get("/v1/items/trending")
 def trending(
-    svc: RecommendDep,
+    svc: TrackedDep,
     k: K = 10,
     window: Annotated[str, Query(description="e.g. 7d or 24h (at most 30d)")] = "7d",
     category: Annotated[str | None, Query(max_length=100)] = None,
+    user_id: UserId = None,
 ) -> TrendingOut:
     match = _WINDOW.match(window)
     if not match:
@@ -82,17 +91,18 @@ def trending(
     days = amount if unit == "d" else max(1, -(-amount // 24))
     if days < 1 or days > 30:
         raise ValidationFailed.field("window", "must be between 1h and 30d")
-    return svc.trending(k, days, category)
+    return svc.trending(k, days, category, user_id)
 
 
 @router.get("/v1/items/{item_id}/similar")
 def similar(
-    item_id: Annotated[str, Path(min_length=1, max_length=128)], svc: RecommendDep, k: K = 10
+    item_id: Annotated[str, Path(min_length=1, max_length=128)], svc: TrackedDep, k: K = 10,
+    user_id: UserId = None,
 ) -> SimilarOut:
-    return svc.similar(item_id, k)
+    return svc.similar(item_id, k, user_id)
 
 
 @router.post("/v1/recommendations/session")
-def session(body: SessionIn, svc: RecommendDep) -> RecommendationsOut:
+def session(body: SessionIn, svc: TrackedDep) -> RecommendationsOut:
     """Recommendations for an anonymous visitor from the items seen in this session."""
-    return svc.for_session(body.items, body.k, body.exclude)
+    return svc.session(body.items, body.k, body.exclude, body.user_id)

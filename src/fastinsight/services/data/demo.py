@@ -84,22 +84,50 @@ def synthetic_users(size: DemoSize) -> Iterator[dict[str, Any]]:
         }
 
 
+@dataclass(frozen=True)
+class DemoWorld:
+    """The hidden structure the synthetic interactions are drawn from (bench/online.py's
+    simulated shoppers click by it)."""
+
+    tastes: np.ndarray  # users x categories; each row sums to 1
+    activity: np.ndarray  # per user, sums to 1: who acts how often
+    item_category: np.ndarray  # item index -> category index
+    item_weight: np.ndarray  # item index -> its probability within its category
+
+    def preference(self, user: int, item: int) -> float:
+        """How likely ``user``'s next event is on ``item``, relative to a uniform choice."""
+        n_items = len(self.item_category)
+        return float(self.tastes[user, self.item_category[item]] * self.item_weight[item]) * n_items
+
+
+def _world(size: DemoSize, rng: np.random.Generator) -> DemoWorld:
+    n_cat = len(CATEGORIES)
+    item_category = np.arange(size.items) % n_cat
+    item_weight = np.zeros(size.items)
+    for c in range(n_cat):
+        items = np.arange(c, size.items, n_cat)
+        weights = 1.0 / np.arange(1, len(items) + 1) ** 1.1
+        item_weight[items] = weights / weights.sum()
+    tastes = rng.dirichlet(np.full(n_cat, 0.3), size=size.users)
+    activity = rng.pareto(1.5, size.users) + 1
+    return DemoWorld(tastes=tastes, activity=activity / activity.sum(), item_category=item_category,
+                     item_weight=item_weight)
+
+
+def demo_world(size: DemoSize) -> DemoWorld:
+    """The latent tastes behind ``synthetic_interactions(size)`` (same seed, same draws)."""
+    return _world(size, np.random.default_rng(size.seed + 2))
+
+
 def synthetic_interactions(size: DemoSize, now: datetime | None = None) -> Iterator[dict[str, Any]]:
     """Users pick categories by taste, items within a category by a power law."""
     rng = np.random.default_rng(size.seed + 2)
     now = now or datetime.now(UTC)
     names = list(CATEGORIES)
-    by_cat: dict[int, np.ndarray] = {
-        c: np.arange(c, size.items, len(names)) for c in range(len(names))
-    }
-    within: dict[int, np.ndarray] = {}
-    for c, items in by_cat.items():
-        weights = 1.0 / np.arange(1, len(items) + 1) ** 1.1
-        within[c] = weights / weights.sum()
-    tastes = rng.dirichlet(np.full(len(names), 0.3), size=size.users)
-    activity = rng.pareto(1.5, size.users) + 1
-    activity = activity / activity.sum()
-    users = rng.choice(size.users, size=size.interactions, p=activity)
+    world = _world(size, rng)
+    by_cat = {c: np.flatnonzero(world.item_category == c) for c in range(len(names))}
+    tastes = world.tastes
+    users = rng.choice(size.users, size=size.interactions, p=world.activity)
     seconds = rng.uniform(0, size.days * 86400, size=size.interactions)
     kinds = rng.choice(len(EVENT_TYPES), size=size.interactions, p=EVENT_P)
     for n in range(size.interactions):
@@ -108,7 +136,7 @@ def synthetic_interactions(size: DemoSize, now: datetime | None = None) -> Itera
         items = by_cat[cat]
         if not len(items):
             continue
-        item = int(items[rng.choice(len(items), p=within[cat])])
+        item = int(items[rng.choice(len(items), p=world.item_weight[items])])
         kind = EVENT_TYPES[int(kinds[n])]
         row: dict[str, Any] = {
             "user_id": f"user-{u:06d}", "item_id": f"item-{item:06d}", "type": kind,

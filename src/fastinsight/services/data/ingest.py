@@ -246,4 +246,5 @@ class IngestService:
     @staticmethod
     def _interaction_doc(m: InteractionIn) -> Document:
         ts = m.timestamp or datetime.now(UTC)
-        return interaction_document(m.user_id, m.item_id, m.type, m.value, ts, m.event_id)
+        return interaction_document(m.user_id, m.item_id, m.type, m.value, ts, m.event_id,
+                                    m.recommendation_id)

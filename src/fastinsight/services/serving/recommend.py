@@ -42,7 +42,7 @@ from fastinsight.services.serving.rules import (
     apply_rules,
     look_ahead,
 )
-from fastinsight.services.serving.versions import ModelManager
+from fastinsight.services.serving.versions import ServedModel
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository
@@ -64,7 +64,7 @@ class Filters:
 
 class RecommendService:
     def __init__(
-        self, db: Database[Document], settings: Settings, manager: ModelManager,
+        self, db: Database[Document], settings: Settings, manager: ServedModel,
         realtime: RealtimeState | None = None, views: CatalogViewCache | None = None,
     ) -> None:
         self.settings = settings

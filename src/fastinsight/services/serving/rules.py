@@ -184,7 +184,8 @@ class CatalogView:
 class CatalogViewCache:
     """The view of the served version and catalogue revision, rebuilt when either changes.
 
-    Owned by the service that serves recommendations (one per process), never global.
+    Owned by the service that serves recommendations, never global: one per served model,
+    so services over different versions (experiment arms) do not evict each other's.
     """
 
     def __init__(self) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
@@ -42,6 +43,19 @@ class LoadFailure:
     reason: str
     attempt: tuple[object, ...]
     at: datetime
+class ServedModel(Protocol):
+    """What a recommend service serves from: a loaded version and the item catalogue.
+    The process's :class:`ModelManager` (the active version) is one; an experiment arm
+    pinned to another version is another (``services.experiments.serving``)."""
+
+    @property
+    def current(self) -> ModelBundle | None: ...
+
+    @property
+    def catalog(self) -> ItemCatalog: ...
+
+    @property
+    def catalog_revision(self) -> int: ...
 
 
 class ModelManager:

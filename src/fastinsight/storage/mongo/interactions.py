@@ -38,7 +38,7 @@ def interaction_key(
 
 def interaction_document(
     user_id: str, item_id: str, type_: str, value: float | None, timestamp: datetime,
-    event_id: str | None,
+    event_id: str | None, recommendation_id: str | None = None,
 ) -> Document:
     doc: Document = {
         "_id": interaction_key(user_id, item_id, type_, timestamp, event_id),
@@ -47,6 +47,8 @@ def interaction_document(
     }
     if event_id:
         doc["event_id"] = event_id
+    if recommendation_id:
+        doc["recommendation_id"] = recommendation_id
     return doc
 
 

@@ -114,6 +114,12 @@ class ModelVersionRepository:
         cursor = self.col.find({}, {"files": 0}).sort("created_at", DESCENDING)
         return list(cursor.limit(limit) if limit is not None else cursor)
 
+    def newest_ready(self, algorithm: str) -> str | None:
+        """The newest version of ``algorithm`` that passed its checks, or None."""
+        docs = self.col.find({"algorithm": literal(algorithm), "status": "ready"}, {"version": 1})
+        newest = docs.sort("created_at", DESCENDING).limit(1)
+        return next((str(d["version"]) for d in newest), None)
+
     def active(self) -> Document | None:
         return self.state.find_one({"_id": ACTIVE_KEY})
 

@@ -29,6 +29,9 @@ SETTINGS_STATE = "service_state"
 USER_ERASURES = "user_erasures"
 ITEM_DELETIONS = "item_deletions"
 ITEM_CHANGES = "item_changes"
+IMPRESSIONS = "impressions"
+IMPRESSION_DISPLAYS = "impression_displays"
+EXPERIMENTS = "experiments"
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -65,6 +68,19 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     EVALUATIONS: [
         IndexModel([("model_version", ASCENDING)], name="model_version"),
+    ],
+    # Served lists (``_id`` = recommendation id): reports read one experiment's, attribution
+    # a user's recent ones, online metrics a time range.
+    IMPRESSIONS: [
+        IndexModel([("experiment_id", ASCENDING), ("ts", ASCENDING)], name="experiment_ts"),
+        IndexModel([("user_id", ASCENDING), ("ts", DESCENDING)], name="user_newest_first"),
+        IndexModel([("ts", ASCENDING)], name="ts"),
+    ],
+    IMPRESSION_DISPLAYS: [
+        IndexModel([("received_at", ASCENDING)], name="received_at"),
+    ],
+    EXPERIMENTS: [
+        IndexModel([("created_at", DESCENDING)], name="created_at"),
     ],
     JOBS: [
         IndexModel([("name", ASCENDING), ("created_at", DESCENDING)], name="name_created"),

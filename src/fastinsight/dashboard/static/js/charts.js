@@ -57,6 +57,28 @@ export function barChart(canvas, labels, series, { horizontal = false } = {}) {
   });
 }
 
+// Estimates with their intervals: a floating bar [low, high] and a point per label.
+export function intervalChart(canvas, labels, values, lows, highs, { percent = true } = {}) {
+  const fmt = (v) => (percent ? `${(v * 100).toFixed(1)}%` : Number(v).toFixed(3));
+  return make(canvas, {
+    type: "bar",
+    data: {
+      labels,
+      datasets: [
+        { type: "bar", label: "95% interval", data: labels.map((_, n) => [lows[n], highs[n]]),
+          backgroundColor: labels.map((_, n) => colour(n) + "55"), barPercentage: 0.5 },
+        { type: "line", label: "estimate", data: values, showLine: false, pointRadius: 6,
+          pointBackgroundColor: labels.map((_, n) => colour(n)), borderColor: "#1d2433" },
+      ],
+    },
+    options: {
+      scales: { y: { beginAtZero: true, ticks: { callback: fmt } } },
+      plugins: { legend: { display: false },
+        tooltip: { callbacks: { label: (ctx) => (Array.isArray(ctx.raw) ? `${fmt(ctx.raw[0])} – ${fmt(ctx.raw[1])}` : fmt(ctx.raw)) } } },
+    },
+  });
+}
+
 export function doughnut(canvas, labels, data) {
   return make(canvas, {
     type: "doughnut",

@@ -1,4 +1,4 @@
-// Hash router: #overview, #users[/id], #items[/id], #segments, #models, #jobs.
+// Hash router: #overview, #users[/id], #items[/id], #segments, #models, #experiments[/id], #jobs.
 import { clearKey, get, getKey, setKey } from "./api.js";
 import { destroyAll } from "./charts.js";
 import { errorBox, h } from "./ui.js";
@@ -8,10 +8,11 @@ import { renderItems } from "./views/items.js";
 import { renderSegments } from "./views/segments.js";
 import { renderModels } from "./views/models.js";
 import { renderJobs } from "./views/jobs.js";
+import { renderExperiments } from "./views/experiments.js";
 
 const VIEWS = {
   overview: renderOverview, users: renderUsers, items: renderItems,
-  segments: renderSegments, models: renderModels, jobs: renderJobs,
+  segments: renderSegments, models: renderModels, experiments: renderExperiments, jobs: renderJobs,
 };
 const view = document.getElementById("view");
 const login = document.getElementById("login");

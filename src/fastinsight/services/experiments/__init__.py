@@ -1,0 +1,1 @@
+"""Online measurement: impressions, attribution, A/B experiments and their statistics."""

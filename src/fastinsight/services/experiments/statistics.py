@@ -1,0 +1,196 @@
+"""The statistics of an experiment report (explained in docs/experiments.md).
+
+- The unit of randomisation is the user, so every metric is a ratio of per-user sums
+  (clicked exposures / exposures, converted users / users, value / users) and its
+  variance comes from the delta method over users: a user who sees many lists counts
+  once, not as many independent trials (the naive binomial variance would be too small
+  and declare differences that are not there).
+- Arms are compared on the log of the ratio (relative lift), with a normal
+  approximation. The p-value and interval are *always valid*: a mixture sequential
+  probability ratio test (mSPRT), so the report may be read after every exposure
+  without inflating false positives. The mixing distribution over the log-lift is a
+  mixture of centred normals with scales 1, 3, 9 and 27 times ``log(1 +
+  min_detectable_lift)`` (weights 1/2, 1/6, 1/6, 1/6): one scale alone is tuned to one
+  effect size and is very slow to confirm much larger ones; a mixture of likelihood
+  ratios is still one, so the guarantee holds. The classical fixed-horizon p-value is
+  given alongside, valid only when read once at a sample size fixed in advance.
+- ``probability_better`` is the posterior probability of a positive lift under a flat
+  prior with the same normal approximation.
+- Sample ratio mismatch: a chi-square goodness-of-fit test of users per arm against
+  the configured shares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05
+SRM_ALPHA = 0.001
+POWER = 0.8
+Z95 = float(stats.norm.ppf(0.975))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A ratio of per-user sums with its delta-method variance."""
+
+    value: float | None
+    variance: float | None
+    users: int
+    numerator: float
+    denominator: float
+
+
+def ratio_estimate(numerators: np.ndarray, denominators: np.ndarray) -> Estimate:
+    n = len(numerators)
+    num, den = float(numerators.sum()), float(denominators.sum())
+    if n == 0 or den <= 0:
+        return Estimate(None, None, n, num, den)
+    ratio = num / den
+    if n < 2:
+        return Estimate(ratio, None, n, num, den)
+    # Var(sum y / sum x) ~ Var(y - R x) / (n * mean(x)^2): the delta method for a ratio.
+    residual = numerators - ratio * denominators
+    mean_den = den / n
+    variance = float(residual.var(ddof=1)) / (n * mean_den**2)
+    return Estimate(ratio, variance, n, num, den)
+
+
+def proportion_interval(est: Estimate, z: float = Z95) -> tuple[float | None, float | None]:
+    """Wilson interval on the effective sample size p(1-p)/Var (clustering included)."""
+    p = est.value
+    if p is None:
+        return None, None
+    if est.variance is None or est.variance <= 0 or p <= 0 or p >= 1:
+        n = max(est.denominator, 1.0)
+    else:
+        n = p * (1 - p) / est.variance
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(est: Estimate, z: float = Z95) -> tuple[float | None, float | None]:
+    if est.value is None or est.variance is None:
+        return None, None
+    half = z * math.sqrt(max(est.variance, 0.0))
+    return est.value - half, est.value + half
+
+
+@dataclass(frozen=True)
+class Comparison:
+    lift: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+    p_value_fixed_horizon: float | None = None
+    probability_better: float | None = None
+    significant: bool = False
+    exposures_needed: int | None = None
+
+
+MIX_SCALES = (1.0, 3.0, 9.0, 27.0)
+MIX_WEIGHTS = (0.5, 1 / 6, 1 / 6, 1 / 6)
+
+
+def normal_log_lambda(theta: float, variance: float, tau2: float) -> float:
+    """log of the likelihood ratio for H0: effect = 0 against effects drawn from N(0, tau2)."""
+    total = variance + tau2
+    return 0.5 * math.log(variance / total) + theta * theta * tau2 / (2 * variance * total)
+
+
+def msprt_log_lambda(theta: float, variance: float, tau: float) -> float:
+    """log of the mixture likelihood ratio (the scale mixture of ``MIX_SCALES``)."""
+    terms = [math.log(w) + normal_log_lambda(theta, variance, (s * tau) ** 2)
+             for s, w in zip(MIX_SCALES, MIX_WEIGHTS, strict=True)]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def msprt_half_width(variance: float, tau: float, alpha: float) -> float:
+    """Half width of the always-valid (1 - alpha) confidence sequence around the estimate:
+    the distance at which the mixture likelihood ratio reaches 1 / alpha."""
+    target = math.log(1 / alpha)
+    # One component alone reaches its share of the target no later: an upper bracket.
+    high = min(math.sqrt(variance * (variance + (s * tau) ** 2) / (s * tau) ** 2
+                         * (2 * math.log(1 / (alpha * w)) + math.log((variance + (s * tau) ** 2) / variance)))
+               for s, w in zip(MIX_SCALES, MIX_WEIGHTS, strict=True))
+    low = 0.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if msprt_log_lambda(mid, variance, tau) < target:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def compare(control: Estimate, arm: Estimate, *, min_lift: float, alpha: float = ALPHA,
+            exposures: int = 0) -> Comparison:
+    """``arm`` against ``control`` on the log ratio; None fields when either arm lacks data."""
+    if (control.value is None or arm.value is None or control.variance is None
+            or arm.variance is None or control.value <= 0 or arm.value <= 0):
+        return Comparison()
+    theta = math.log(arm.value) - math.log(control.value)
+    variance = arm.variance / arm.value**2 + control.variance / control.value**2
+    if variance <= 0:
+        return Comparison()
+    tau = math.log1p(min_lift)
+    p_value = min(1.0, math.exp(-msprt_log_lambda(theta, variance, tau)))
+    half = msprt_half_width(variance, tau, alpha)
+    se = math.sqrt(variance)
+    return Comparison(
+        lift=math.expm1(theta), low=math.expm1(theta - half), high=math.expm1(theta + half),
+        p_value=p_value, p_value_fixed_horizon=float(2 * stats.norm.sf(abs(theta) / se)),
+        probability_better=float(stats.norm.cdf(theta / se)), significant=p_value < alpha,
+        exposures_needed=_exposures_needed(theta, variance, tau, alpha, min_lift, exposures),
+    )
+
+
+def _exposures_needed(theta: float, variance: float, tau: float, alpha: float, min_lift: float,
+                      exposures: int) -> int | None:
+    """More exposures until an effect of max(|observed|, min_lift) would cross the
+    sequential boundary with ``POWER``, assuming the variance falls as 1 / exposures."""
+    if exposures <= 0:
+        return None
+    effect = max(abs(theta), math.log1p(min_lift))
+    z_power = float(stats.norm.ppf(POWER))
+
+    def enough(factor: float) -> bool:  # more data only helps: monotone in factor
+        v = variance / factor
+        return effect - z_power * math.sqrt(v) >= msprt_half_width(v, tau, alpha)
+
+    if enough(1.0):
+        return 0
+    high = 2.0
+    while not enough(high):
+        high *= 2
+        if high > 1e7:
+            return None
+    low = high / 2
+    while high - low > 0.01 * low:
+        mid = (low + high) / 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return math.ceil(exposures * (high - 1))
+
+
+def srm_p_value(users: Sequence[int], shares: Sequence[float]) -> float | None:
+    """Chi-square goodness of fit of users per arm to the shares; None with too few users."""
+    total = sum(users)
+    expected = [total * s / sum(shares) for s in shares]
+    if total == 0 or min(expected) < 5:
+        return None
+    return float(stats.chisquare(np.asarray(users, dtype=float), np.asarray(expected)).pvalue)
+
+
+def share_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a proportion (for the A/A false-positive share)."""
+    tail = (1 - confidence) / 2
+    low = 0.0 if successes == 0 else float(stats.beta.ppf(tail, successes, trials - successes + 1))
+    high = 1.0 if successes == trials else float(stats.beta.ppf(1 - tail, successes + 1, trials - successes))
+    return low, high
