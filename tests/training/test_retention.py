@@ -69,6 +69,12 @@ def test_keep_below_two_is_refused() -> None:
         plan_retention([_v(0)], "v0", 1)
 
 
+def test_versions_running_experiments_serve_are_kept_beyond_the_places() -> None:
+    versions = [_v(n) for n in range(5)]
+    plan = plan_retention(versions, "v4", 2, in_use=frozenset({"v0", "v1"}))
+    assert plan.keep == ["v4", "v3", "v1", "v0"] and plan.delete == ["v2"]
+
+
 # ---- against the real database -----------------------------------------------------------
 @pytest.fixture()
 def other_db(mongo_uri: str) -> Iterator[Db]:
@@ -140,3 +146,13 @@ def test_training_prunes_with_the_rule_and_keeps_the_roll_back_target(
     # Clean-up on the same data agrees: nothing more to delete.
     report = prune_model_versions(db, keep=settings.model_keep_versions)
     assert report.deleted == [] and sorted(report.kept) == sorted([first, third])
+
+
+def test_pruning_keeps_a_version_a_running_experiment_serves(db: Db, tmp_path: Path) -> None:
+    _store(db, tmp_path)
+    db.experiments.insert_one({"_id": "e1", "stopped_at": None,
+                               "arms": [{"name": "a", "model_version": "v1"}, {"name": "b"}]})
+    db.experiments.insert_one({"_id": "e2", "stopped_at": BASE, "arms": [{"model_version": "v2"}]})
+    plan = prune_versions(db, 2)
+    assert sorted(plan.keep) == ["v0", "v1", "v4"]  # active, roll-back target, and e1's arm
+    assert _stored(db)[0] == ["v0", "v1", "v4"]  # a stopped experiment pins nothing

@@ -10,6 +10,9 @@ included. Places are filled in this order until N are taken:
 4. the newest rejected versions (they failed their sanity check and can never be
    activated, so they only take places no activatable version needs).
 
+Versions that a running experiment serves (an arm pinned to them) are kept as well,
+whatever N: deleting one would take an arm out of service mid-experiment.
+
 Everything else is deleted with its artefact files and what insights derived from it.
 
 The real-time buffer (``fresh_interactions``) follows the same rule: a version serves the
@@ -30,6 +33,7 @@ from datetime import UTC, datetime
 from pymongo.database import Database
 
 from fastinsight.storage.mongo.client import Document
+from fastinsight.storage.mongo.experiments import ExperimentRepository
 from fastinsight.storage.mongo.insights import forget_model_version
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.models import ModelVersionRepository
@@ -64,18 +68,24 @@ class RetentionPlan:
     delete: list[str]  # newest first
 
 
-def plan_retention(versions: Iterable[StoredVersion], active: str | None, keep: int) -> RetentionPlan:
-    """Apply the rule (see the module docstring) to ``versions``; no side effects."""
+def plan_retention(
+    versions: Iterable[StoredVersion], active: str | None, keep: int,
+    in_use: frozenset[str] = frozenset(),
+) -> RetentionPlan:
+    """Apply the rule (see the module docstring) to ``versions``; no side effects.
+    ``in_use``: versions running experiments serve, kept beyond the N places."""
     if keep < MIN_KEEP:
         raise ValueError(f"keep must be at least {MIN_KEEP} (the active version and one to roll back to)")
     newest_first = sorted(versions, key=lambda v: (v.created_at, v.version), reverse=True)
     kept: list[str] = [v.version for v in newest_first if v.version == active]
-    others = [v for v in newest_first if v.version != active]
+    pinned = [v.version for v in newest_first if v.version in in_use and v.version != active]
+    others = [v for v in newest_first if v.version != active and v.version not in in_use]
     previous = max((v for v in others if v.last_activated_at is not None and not v.rejected),
                    key=lambda v: v.last_activated_at or _NEVER, default=None)
     ranked = ([previous] if previous else []) + [v for v in others if not v.rejected and v is not previous]
     ranked += [v for v in others if v.rejected]
-    kept += [v.version for v in ranked[: keep - len(kept)]]
+    kept += [v.version for v in ranked[: max(0, keep - len(kept))]]
+    kept += pinned
     chosen = set(kept)
     return RetentionPlan(keep=kept, delete=[v.version for v in newest_first if v.version not in chosen])
 
@@ -84,7 +94,8 @@ def plan_for(db: Database[Document], keep: int) -> RetentionPlan:
     """The rule applied to what is stored now."""
     repo = ModelVersionRepository(db)
     stored = [StoredVersion.from_doc(d) for d in repo.list(limit=None)]
-    return plan_retention(stored, repo.active_version(), keep)
+    in_use = frozenset(ExperimentRepository(db).versions_in_use())
+    return plan_retention(stored, repo.active_version(), keep, in_use)
 
 
 def prune_versions(db: Database[Document], keep: int, *, dry_run: bool = False) -> RetentionPlan:
