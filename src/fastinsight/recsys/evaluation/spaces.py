@@ -28,7 +28,9 @@ _MF_SPACE: dict[str, list[Any]] = {
 
 DEFAULT_SPACES: dict[str, dict[str, list[Any]]] = {
     "popularity": {"measure": ["users", "weight"]},
-    "itemknn": {"k": [100, 400, 1600], "weighting": ["cosine", "bm25"]},
+    # Both neighbour selections (source: our original; target: the usual item-kNN).
+    "itemknn": {"k": [100, 400, 1600], "weighting": ["cosine", "bm25"],
+                "selection": ["source", "target"]},
     # 27 configurations (6 repeat gap 0, where the weight has no effect), about 70 s on
     # MovieLens small. Sessions at 5 and 30 minutes, and off.
     "ease": {
