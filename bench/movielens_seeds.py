@@ -75,7 +75,7 @@ def main() -> int:
         config = EvaluationConfig(
             protocol=args.protocol, seed=seed, ks=(10, 20), metric="ndcg@10",
             algorithms=algorithms, complete=args.complete, budget_seconds=args.budget_seconds,
-            max_widenings=args.max_widenings, search_mode="grid",
+            max_widenings=args.max_widenings, search_mode="grid", ablate=("two_tower",),
             extra={"min_rating": 4.0, "command": command},
         )
         runs[seed] = evaluate_dataset(data, config)

@@ -131,3 +131,23 @@ def test_implicit_als_gets_the_same_session_rows_as_our_models():
     assert recs.shape == (12, 3)
     for u in range(12):  # users are still the first rows; their own items stay filtered
         assert not set(recs[u].tolist()) & set(matrix[u].indices.tolist())
+
+
+def test_stacked_blend_is_built_from_tuned_models_and_ablated():
+    cfg = EvaluationConfig(
+        protocol="binary", algorithms=("popularity", "itemknn", "ease", "edlae", "stacked"),
+        ks=(2,), metric="ndcg@2", search=True, max_trials=2, ablate=("itemknn", "two_tower"),
+    )
+    run = evaluate_dataset(blocks((12, 8), 10), cfg)
+    by_name = {r.candidate.label: r for r in run.results}
+    stacked = by_name["stacked (tuned components)"]
+    components = stacked.params["components"]
+    assert {c["algorithm"] for c in components} == {"itemknn", "ease", "edlae"}
+    for c in components:  # each keeps what its own search chose
+        assert c["params"] == by_name[c["algorithm"]].params
+    assert set(stacked.test.info["weights"]) == {f"{i}_{c['algorithm']}"
+                                                 for i, c in enumerate(components)}
+    ablated = by_name["stacked without itemknn"]
+    assert {c["algorithm"] for c in ablated.params["components"]} == {"ease", "edlae"}
+    assert "stacked without two_tower" not in by_name  # not a component: nothing to ablate
+    assert np.array_equal(ablated.test.users, stacked.test.users)

@@ -67,10 +67,15 @@ def _tuned(results: Sequence[ModelResult], metric: str) -> list[ModelResult]:
     )
 
 
-def stacked_candidate(results: Sequence[ModelResult], metric: str, name: str = "") -> Candidate:
+def stacked_candidate(
+    results: Sequence[ModelResult], metric: str, name: str = "", without: str | None = None,
+) -> Candidate:
     """The stacked blend over the best tuned single models of this run (their chosen
-    parameters); its weights are learned by the model itself, so nothing is searched."""
+    parameters); its weights are learned by the model itself, so nothing is searched.
+    ``without``: the same blend minus that algorithm (an ablation)."""
     ranked = _tuned(results, metric)[:STACKED_COMPONENTS]
+    if without is not None:
+        ranked = [r for r in ranked if r.candidate.algorithm != without]
     if len(ranked) < 2:
         return Candidate(STACKED, name=name)
     k = int(metric.partition("@")[2])
@@ -144,6 +149,8 @@ class EvaluationConfig:
     budget_seconds: float = 60.0
     search_mode: SearchMode = "random"
     max_trials: int | None = None
+    # Stacked blends evaluated again without each of these algorithms (paired ablations).
+    ablate: tuple[str, ...] = ()
     # Every trial of every grid, whatever the time; grid edges widened up to max_widenings.
     complete: bool = False
     max_widenings: int = 3
@@ -244,11 +251,25 @@ def evaluate_dataset(data: EvalDataset, config: EvaluationConfig | None = None) 
             final_fit=split.train_validation(), complete=cfg.complete,
             max_widenings=cfg.max_widenings,
         ))
+    stacked = [r for r in results if r.candidate.label == "stacked (tuned components)"]
+    for algorithm in cfg.ablate if stacked else ():
+        used = {c["algorithm"] for c in stacked[0].candidate.params.get("components", [])}
+        if algorithm not in used:
+            log.info("ablation: %s is not in the stacked blend", algorithm)
+            continue
+        candidate = stacked_candidate(results, cfg.metric, f"stacked without {algorithm}",
+                                      without=algorithm)
+        candidates.append(candidate)
+        results.append(evaluate_candidate(
+            candidate, split.train, split.validation, split.test, cfg.ks, search=False,
+            seed=cfg.seed, metric=cfg.metric, side=side, final_fit=split.train_validation(),
+        ))
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": {**data.stats(), "after_filter": filtered.stats()},
         "protocol": {
             **{k: v for k, v in asdict(cfg).items() if k not in ("extra", "extra_candidates")},
+            "ablate": list(cfg.ablate),
             "ks": list(cfg.ks), "algorithms": [c.label for c in candidates], **cfg.extra,
             "inputs": given,
             "search_kind": "complete" if cfg.complete else f"budget {cfg.budget_seconds:g}s",

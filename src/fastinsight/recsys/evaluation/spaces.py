@@ -38,6 +38,12 @@ DEFAULT_SPACES: dict[str, dict[str, list[Any]]] = {
         "session_gap_seconds": [0.0, 300.0, 1800.0],
         "session_weight": [0.5, 1.0, 2.0],
     },
+    # EDLAE (emphasis) and DLAE: dropout regularises popular items more, so λ is smaller.
+    "edlae": {
+        "l2": [10.0, 50.0, 200.0],
+        "dropout": [0.1, 0.25, 0.5],
+        "emphasis": [True, False],
+    },
     # Our ALS searches the reference's space with its sessions at their defaults, so
     # the two ALS rows differ by the sessions alone.
     "als": _MF_SPACE,
