@@ -151,3 +151,18 @@ def test_stacked_blend_is_built_from_tuned_models_and_ablated():
     assert {c["algorithm"] for c in ablated.params["components"]} == {"ease", "edlae"}
     assert "stacked without two_tower" not in by_name  # not a component: nothing to ablate
     assert np.array_equal(ablated.test.users, stacked.test.users)
+
+
+def test_complete_selection_tunes_like_the_evaluation_and_builds_blends_last():
+    from fastinsight.recsys.evaluation.selection import default_candidates, select_model
+
+    data = blocks((12, 8), 10)
+    sel = select_model(data.matrix(), ["stacked", "popularity", "itemknn", "ease"],
+                       metric="ndcg@2", holdout_fraction=0.2, min_positives=5, seed=0,
+                       search="complete")
+    assert set(sel.scores) == {"stacked", "popularity", "itemknn", "ease"}
+    assert sel.scores[sel.winner]["ndcg@2"] == max(s["ndcg@2"] for s in sel.scores.values())
+    assert sel.reasons[-1].endswith("search: complete")
+    if sel.winner == "stacked":  # built from the tuned models, as the evaluation builds it
+        assert {c["algorithm"] for c in sel.params["components"]} <= {"itemknn", "ease"}
+    assert "trending" not in default_candidates() and "stacked" in default_candidates()
