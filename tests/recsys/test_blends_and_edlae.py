@@ -84,5 +84,10 @@ def test_stacked_model_learns_weights_and_reports_them():
     assert set(meta["weights"]) == {"0_ease", "1_popularity"}
     assert sum(meta["weights"].values()) == pytest.approx(1.0)
     assert meta["weights"]["0_ease"] > meta["weights"]["1_popularity"]
+    search = meta["search"]
+    assert sum(search["learned"]) == pytest.approx(1.0)
+    # Learned weights are kept only when they beat every component alone on the holdout.
+    assert search["best"] == max(search["learned_ndcg"], *search["single_component"].values())
+    assert search["kept"] == "learned" or search["kept"].startswith("single ")
     with pytest.raises(Exception, match="blend"):
         create("stacked", {"components": [{"algorithm": "hybrid"}]}).fit(block_matrix())

@@ -8,7 +8,10 @@ components' standardised scores and whose label is 1 when the item was held out.
 Features and labels are centred per user (only differences within a user's list matter
 for ranking), and the weights are the non-negative least-squares fit of the labels
 (:func:`stack_weights`), normalised to sum to 1. Any number of components costs one
-fit, so more of them can be blended than a grid allows. The components are then
+fit, so more of them can be blended than a grid allows. The squared loss is only a
+proxy for the ranking, so the learned weights are kept only when their NDCG@k on the
+same holdout beats every component alone; otherwise the best component gets all the
+weight (recorded as ``search.kept``). The components are then
 refitted on all the data (``refit``); scoring is the weighted sum, as in the hybrid.
 """
 
@@ -95,16 +98,20 @@ class StackedRecommender(BlendRecommender[StackedParams]):
                 cand = cand[~seen[r, cand]]
                 features.append(z[:, r, cand].T)
                 labels.append(relevant[r, cand].astype(np.float64))
-        weights = stack_weights(features, labels)
+        learned = stack_weights(features, labels)
         # What the learned weights and each component alone reach on the same holdout.
-        check = np.vstack([weights, np.eye(len(models))])
+        check = np.vstack([learned, np.eye(len(models))])
         ndcg = self._grid_ndcg(models, check, train, held, users)
         singles = {f"{c}_{spec.algorithm}": float(ndcg[c + 1])
                    for c, spec in enumerate(p.components)}
-        log.info("stacked weights %s ndcg@%d=%.4f (single: %s)",
-                 np.round(weights, 3).tolist(), p.k, ndcg[0], singles)
-        return weights, {
+        best = int(np.argmax(ndcg))  # the learned weights win ties
+        log.info("stacked weights %s ndcg@%d=%.4f (single: %s)%s",
+                 np.round(learned, 3).tolist(), p.k, ndcg[0], singles,
+                 "" if best == 0 else "; a single component is better, kept instead")
+        return check[best], {
             "metric": f"ndcg@{p.k}", "method": "nnls", "validation_users": len(users),
-            "rows": int(sum(len(y) for y in labels)), "best": float(ndcg[0]),
+            "rows": int(sum(len(y) for y in labels)), "learned": learned.tolist(),
+            "learned_ndcg": float(ndcg[0]), "best": float(ndcg[best]),
+            "kept": "learned" if best == 0 else f"single {list(singles)[best - 1]}",
             "single_component": singles,
         }
