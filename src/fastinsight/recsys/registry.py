@@ -128,6 +128,7 @@ MODELS = ModelRegistry({
     "two_tower": "fastinsight.recsys.two_tower:TwoTower",
     "hybrid": "fastinsight.recsys.hybrid:HybridRecommender",
     "stacked": "fastinsight.recsys.stacked:StackedRecommender",
+    "multvae": "fastinsight.recsys.multvae:MultVAERecommender",
 })
 
 

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 # Preferred order in reports; anything else registered is appended after these.
 PREFERRED_ORDER: tuple[str, ...] = (
-    "popularity", "itemknn", "ease", "edlae", "als", "two_tower", "hybrid", "stacked",
+    "popularity", "itemknn", "ease", "edlae", "als", "two_tower", "multvae", "hybrid",
+    "stacked",
 )
 # Registered but not meaningful on a static split (it is popularity over a recent window).
 NOT_EVALUATED_BY_DEFAULT: frozenset[str] = frozenset({"trending"})

@@ -44,6 +44,8 @@ DEFAULT_SPACES: dict[str, dict[str, list[Any]]] = {
         "dropout": [0.1, 0.25, 0.5],
         "emphasis": [True, False],
     },
+    # Mult-VAE (Keras): the KL weight and the training length; 600-200-600 as published.
+    "multvae": {"beta": [0.1, 0.2, 0.4], "epochs": [20, 50]},
     # Our ALS searches the reference's space with its sessions at their defaults, so
     # the two ALS rows differ by the sessions alone.
     "als": _MF_SPACE,
