@@ -13,6 +13,11 @@ Writes ``bench/results/movielens_eval.{json,md}`` and ``bench/results/plots/*.pn
     .venv/bin/python bench/movielens_eval.py --positives-only --name movielens_eval_positives_only
     .venv/bin/python bench/movielens_eval.py --split temporal --algorithms ease,implicit_als \
         --no-defaults-row --name movielens_eval_temporal
+    .venv/bin/python bench/movielens_eval.py --protocol binary --complete \
+        --name movielens_eval_binary     # the standard binary-positives protocol
+
+``--complete`` runs every trial of every grid (no time budget) and widens grids whose
+best point lies on an edge; the committed results should use it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from pathlib import Path
 
 from fastinsight.recsys.evaluation.data import load_movielens
-from fastinsight.recsys.evaluation.experiment import EvaluationConfig, run_evaluation
+from fastinsight.recsys.evaluation.experiment import PROTOCOLS, EvaluationConfig, run_evaluation
 from fastinsight.recsys.evaluation.report import markdown, write_report
 from fastinsight.recsys.evaluation.runner import Candidate
 
@@ -42,6 +47,10 @@ def main() -> int:
     parser.add_argument("--split", choices=("random", "temporal"), default="random")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="movielens_eval")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="product",
+                        help="binary: ratings >= 4 of weight 1 are the only input")
+    parser.add_argument("--complete", action="store_true",
+                        help="every trial of every grid, edges widened; no time budget")
     parser.add_argument("--positives-only", action="store_true",
                         help="train on ratings >= 4 alone (lower ratings not seen at all)")
     parser.add_argument("--no-defaults-row", dest="with_defaults", action="store_false",
@@ -56,7 +65,7 @@ def main() -> int:
     load_seconds = time.perf_counter() - started
     algorithms = tuple(a for a in args.algorithms.split(",") if a) or None
     config = EvaluationConfig(
-        split=args.split, validation=0.1, test=0.1, seed=args.seed, min_positives=5,
+        protocol=args.protocol, complete=args.complete, split=args.split, validation=0.1, test=0.1, seed=args.seed, min_positives=5,
         ks=(5, 10, 20, 50), metric="ndcg@10", algorithms=algorithms, search=True,
         budget_seconds=args.budget_seconds, search_mode="random",
         context=not args.positives_only,

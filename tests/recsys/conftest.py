@@ -16,6 +16,9 @@ from fastinsight.recsys.registry import create
 FAST_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"k": 6},
     "ease": {"l2": 100.0},
+    "edlae": {"l2": 20.0, "dropout": 0.3},
+    "multvae": {"hidden": 16, "latent": 4, "epochs": 60, "batch_size": 16,
+                "learning_rate": 0.01},
     "als": {"factors": 8, "iterations": 15, "regularization": 5.0, "random_state": 7},
     "two_tower": {"dim": 8, "epochs": 40, "batch_size": 32, "learning_rate": 0.02,
                   "validation_fraction": 0.0},
@@ -25,6 +28,12 @@ FAST_PARAMS["hybrid"] = {
     "components": [
         {"algorithm": name, "params": FAST_PARAMS.get(name, {})}
         for name in ("als", "itemknn", "popularity")
+    ]
+}
+FAST_PARAMS["stacked"] = {
+    "components": [
+        {"algorithm": name, "params": FAST_PARAMS.get(name, {})}
+        for name in ("ease", "itemknn", "als")
     ]
 }
 

@@ -39,6 +39,7 @@ def cases(check: str) -> list[object]:
 # Parameters that make each model's arithmetic blow up; the fit must refuse to ship.
 NAN_PARAMS: dict[str, dict[str, object]] = {
     "ease": {"l2": 1e39},  # overflows float32: the inverse comes out NaN
+    "edlae": {"l2": 1e39},
     "als": {"alpha": 1e38},  # confidences overflow float32
 }
 

@@ -204,3 +204,38 @@ def test_load_model_reports_unreadable_directories(tmp_path: Path):
     (tmp_path / "meta.json").write_text(json.dumps({"algorithm": "nope"}))
     with pytest.raises(ModelError, match="unknown algorithm 'nope'"):
         load_model(tmp_path)
+
+
+def test_itemknn_target_side_keeps_each_candidates_k_best_sources():
+    rng = np.random.default_rng(3)
+    x = sp.csr_matrix((rng.random((40, 12)) < 0.3).astype(np.float32))
+    k = 3
+    source = ItemKNNRecommender(ItemKNNParams(k=k)).fit(x)
+    target = ItemKNNRecommender(ItemKNNParams(k=k, selection="target")).fit(x)
+    # Brute force: cosine between item columns, never an item with itself.
+    dense = x.toarray().astype(np.float64)
+    norms = np.linalg.norm(dense, axis=0)
+    cos = dense.T @ dense / np.maximum(np.outer(norms, norms), 1e-12)
+    np.fill_diagonal(cos, -np.inf)
+    t = target.similarity().toarray()
+    for j in range(12):  # column j holds exactly j's k most similar sources
+        kept = set(np.flatnonzero(t[:, j]).tolist())
+        assert kept == set(np.argsort(-cos[:, j], kind="stable")[:k].tolist()) - {
+            i for i in range(12) if cos[i, j] <= 0}
+        assert np.allclose(t[list(kept), j], cos[list(kept), j], atol=1e-5)
+    assert np.array_equal(t, source.similarity().toarray().T)
+    assert (np.count_nonzero(t, axis=0) <= k).all()
+    assert not (np.count_nonzero(t, axis=1) <= k).all()  # rows are no longer capped
+
+
+def test_itemknn_selection_changes_which_items_vote_known_answer():
+    # Items a, b, c: sim(a, b) < sim(b, c). With k = 1, source-side: a keeps b, b keeps c,
+    # c keeps b. Target-side: b keeps c as its only voter, so a history {a} scores nothing.
+    x = sp.csr_matrix(np.array([
+        [1, 1, 0], [1, 0, 0], [0, 1, 1], [0, 1, 1], [0, 0, 1], [1, 0, 0],
+    ], dtype=np.float32))
+    history = sp.csr_matrix(np.array([[1, 0, 0]], dtype=np.float32))
+    source = ItemKNNRecommender(ItemKNNParams(k=1)).fit(x)
+    target = ItemKNNRecommender(ItemKNNParams(k=1, selection="target")).fit(x)
+    assert source.score_history(history)[0].tolist()[1] > 0
+    assert target.score_history(history)[0].tolist() == [0.0, 0.0, 0.0]

@@ -18,6 +18,11 @@ class SplitChoice(StrEnum):
     cold_items = "cold-items"
 
 
+class ProtocolChoice(StrEnum):
+    product = "product"
+    binary = "binary"
+
+
 class ModeChoice(StrEnum):
     random = "random"
     grid = "grid"
@@ -68,6 +73,10 @@ def register(app: typer.Typer) -> None:
         mongo: Annotated[bool, typer.Option(
             "--mongo", help="Read the interactions collection of the configured database")] = False,
         min_rating: Annotated[float, typer.Option(help="Ratings at or above are positive")] = 4.0,
+        protocol: Annotated[ProtocolChoice, typer.Option(
+            help="product: the product's training inputs; binary: ratings >= --min-rating of "
+                 "weight 1 are the only input (no context, times or content) for every "
+                 "model")] = ProtocolChoice.product,
         split: Annotated[SplitChoice, typer.Option(help="How to hold data out")] = SplitChoice.random,
         validation: Annotated[float, typer.Option(help="Validation fraction")] = 0.1,
         test: Annotated[float, typer.Option(help="Test fraction")] = 0.1,
@@ -82,6 +91,11 @@ def register(app: typer.Typer) -> None:
         budget_seconds: Annotated[float, typer.Option(help="Search budget per model")] = 60.0,
         search_mode: Annotated[ModeChoice, typer.Option(help="Order of trials")] = ModeChoice.random,
         max_trials: Annotated[int | None, typer.Option(help="Cap on trials per model")] = None,
+        complete: Annotated[bool, typer.Option(
+            "--complete", help="Run every trial of every grid whatever the time (the budget "
+            "and --max-trials are ignored) and widen grids whose best is on an edge")] = False,
+        max_widenings: Annotated[int, typer.Option(
+            help="With --complete: how many times an edge parameter's grid may widen")] = 3,
         metric: Annotated[str | None, typer.Option(
             help="Selection metric (default ndcg@<first K>)")] = None,
         seed: Annotated[int, typer.Option(help="Seed of the split and the search")] = 0,
@@ -113,7 +127,9 @@ def register(app: typer.Typer) -> None:
                       if a.strip())
         try:
             config = EvaluationConfig(
-                split=split.value, validation=validation, test=test, seed=seed,
+                protocol="binary" if protocol is ProtocolChoice.binary else "product",
+                complete=complete, max_widenings=max_widenings, split=split.value,
+                validation=validation, test=test, seed=seed,
                 min_positives=min_positives, ks=ks, algorithms=names or None, search=search,
                 budget_seconds=budget_seconds,
                 search_mode="grid" if search_mode is ModeChoice.grid else "random",

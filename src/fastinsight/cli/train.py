@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -11,6 +12,11 @@ from rich.console import Console
 from fastinsight.config import get_settings
 
 console = Console(stderr=True)
+
+
+class SelectSearchChoice(StrEnum):
+    complete = "complete"
+    none = "none"
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +28,13 @@ def register(app: typer.Typer) -> None:
         evaluate: Annotated[bool, typer.Option(help="Measure on a held-out split first")] = True,
         select: Annotated[bool, typer.Option(
             "--select", help="Evaluate the candidates on validation NDCG@10 and train the best")] = False,
-        candidates: Annotated[str, typer.Option(help="Comma-separated candidates for --select")] = (
-            "popularity,itemknn,ease,als"),
+        candidates: Annotated[str, typer.Option(
+            help="Comma-separated candidates for --select (default: every model the offline "
+                 "evaluation compares)")] = "",
+        select_search: Annotated[SelectSearchChoice, typer.Option(
+            help="complete: tune every candidate with the offline evaluation's complete "
+                 "searches (what the evaluation reports is what gets served); none: "
+                 "defaults only")] = SelectSearchChoice.complete,
     ) -> None:
         """Train on the interactions in MongoDB and store a new model version."""
         from fastinsight.errors import FastInsightError
@@ -46,7 +57,8 @@ def register(app: typer.Typer) -> None:
             doc = run_training(
                 db, settings, algorithm, parsed, activate=activate, evaluate=evaluate,
                 progress=lambda msg: console.print(f"[train] {msg}"),
-                select_from=[c.strip() for c in candidates.split(",") if c.strip()] if select else None,
+                select_from=_candidates(candidates) if select else None,
+                select_search="complete" if select_search is SelectSearchChoice.complete else "none",
             )
         except FastInsightError as exc:
             console.print(f"[red]train failed:[/red] {exc.message}")
@@ -56,3 +68,12 @@ def register(app: typer.Typer) -> None:
         typer.echo(json.dumps({"version": doc["version"], "algorithm": doc["algorithm"],
                                "metrics": doc["metrics"], "fit_seconds": doc["fit_seconds"],
                                "selection": doc.get("selection")}, default=str))
+
+
+def _candidates(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if names:
+        return names
+    from fastinsight.recsys.evaluation.selection import default_candidates
+
+    return default_candidates()

@@ -84,10 +84,14 @@ class EASERecommender(SessionAware, Recommender[EASEParams]):
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(self.params.num_threads, "blas"):
-                self._weights = _closed_form(x, self.params.l2, extra)
+                self._weights = _closed_form(x, self.params.l2, extra, **self._variant())
         else:
-            self._weights = _closed_form(x, self.params.l2, extra)
+            self._weights = _closed_form(x, self.params.l2, extra, **self._variant())
         self._items = items
+
+    def _variant(self) -> dict[str, Any]:
+        """Options of the closed form (EDLAE/DLAE set dropout and the diagonal)."""
+        return {}
 
     def _choose_items(self, matrix: sp.csr_matrix) -> np.ndarray:
         n = self.n_items
@@ -135,11 +139,15 @@ class EASERecommender(SessionAware, Recommender[EASEParams]):
 
 
 def _closed_form(
-    x: sp.csc_matrix, l2: float, extra: tuple[sp.csc_matrix, float] | None = None
+    x: sp.csc_matrix, l2: float, extra: tuple[sp.csc_matrix, float] | None = None,
+    dropout: float = 0.0, zero_diagonal: bool = True,
 ) -> np.ndarray:
     """B for a users x m csc matrix; returns a C-contiguous float32 m x m array.
 
     ``extra`` = (rows x m csc matrix ``S``, weight ``w``) adds ``w · SᵀS`` to the Gram matrix.
+    With the Gram matrix ``G``, the penalty is ``Λ = λI + p/(1-p) · diag(G)`` (``p`` =
+    ``dropout``; 0 gives EASE's ``λI``) and ``P = (G + Λ)⁻¹``. ``zero_diagonal``: ``B = I -
+    P · diag(1 / diag(P))`` (EASE, EDLAE); otherwise ``B = I - P Λ`` (DLAE).
     """
     m = int(x.shape[1])
     if m == 0:
@@ -151,7 +159,11 @@ def _closed_form(
         for start in range(0, m, block):
             stop = min(m, start + block)
             gram[:, start:stop] += np.float32(weight) * (part_t @ part[:, start:stop]).toarray()
-    gram[np.diag_indices(m)] += np.float32(l2)
+    if dropout > 0:
+        penalty = np.float32(l2) + np.float32(dropout / (1.0 - dropout)) * gram.diagonal()
+    else:
+        penalty = np.full(m, l2, dtype=np.float32)
+    gram[np.diag_indices(m)] += penalty
 
     # Upper Cholesky factor, then the inverse from it, both overwriting ``gram``.
     factor, info = lapack.spotrf(gram, lower=0, overwrite_a=1, clean=0)
@@ -175,8 +187,12 @@ def _closed_form(
     diag = weights.diagonal().copy()
     if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
         raise ModelError(f"EASE: inverse has a non-positive diagonal (λ={l2:g}); raise l2")
-    weights /= -diag[None, :]
-    weights[np.diag_indices(m)] = 0.0
+    if zero_diagonal:
+        weights /= -diag[None, :]
+        weights[np.diag_indices(m)] = 0.0
+    else:
+        weights *= -penalty[None, :]
+        weights[np.diag_indices(m)] = 1.0 - diag * penalty
     if not weights.flags.c_contiguous:
         weights = np.ascontiguousarray(weights)
     return weights

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,19 +39,28 @@ class ComponentSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class HybridParams(ModelParams):
+class BlendParams(ModelParams):
+    """What every blend has: components, and the holdout its weights are chosen on."""
+
     components: tuple[ComponentSpec, ...] = (
         ComponentSpec(algorithm="als"),
         ComponentSpec(algorithm="two_tower"),
         ComponentSpec(algorithm="popularity"),
     )
-    grid_step: float = Field(default=0.1, gt=0, le=0.5)
-    k: int = Field(default=10, ge=1)  # NDCG@k picks the weights
+    k: int = Field(default=10, ge=1)  # NDCG@k picks (or reports) the weights
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     min_positives: int = Field(default=5, ge=2)  # users with fewer are not held out
     max_validation_users: int = Field(default=2000, ge=1)
     refit: bool = True
     seed: int = 0
+
+
+class HybridParams(BlendParams):
+    grid_step: float = Field(default=0.1, gt=0, le=0.5)
+
+
+B = TypeVar("B", bound=BlendParams)
+BLEND_ALGORITHMS = frozenset({"hybrid", "stacked"})
 
 
 def simplex_grid(n: int, step: float) -> np.ndarray:
@@ -76,19 +85,17 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     return np.where(finite, z, NON_FINITE_Z).astype(np.float32)
 
 
-class HybridRecommender(Recommender[HybridParams]):
+class BlendRecommender(Recommender[B], Generic[B]):
     """Blend of registered models; ``weights`` (one per component) sum to 1.
 
+    Subclasses choose the weights (:meth:`_learn_weights`) on a holdout of the fit data.
     :meth:`set_item_content` is passed on to the components that take content (the
     two-tower model), :meth:`set_interaction_times` to those that use times (EASE). No
     embeddings of its own: ``user_factors``/``item_factors`` are
     None, so serving scores it exactly rather than through an ANN index.
     """
 
-    algorithm = "hybrid"
-    params_class = HybridParams
-
-    def __init__(self, params: HybridParams | None = None) -> None:
+    def __init__(self, params: B | None = None) -> None:
         super().__init__(params)
         self.components: dict[int, Recommender[Any]] = {}  # spec index -> model, weight > 0
         self.weights = np.zeros(0, dtype=np.float64)
@@ -110,8 +117,9 @@ class HybridRecommender(Recommender[HybridParams]):
         models = {}
         for i in which:
             spec = self.params.components[i]
-            if spec.algorithm == self.algorithm:
-                raise ModelError("a hybrid cannot contain another hybrid")
+            if spec.algorithm in BLEND_ALGORITHMS:
+                raise ModelError(f"a {self.algorithm} blend cannot contain another hybrid or "
+                                 "stacked blend")
             model = registry.create(spec.algorithm, spec.params)
             self._side.give_to(model)
             models[i] = model
@@ -133,32 +141,27 @@ class HybridRecommender(Recommender[HybridParams]):
         models = self._new_components(range(len(p.components)))
         for model in models.values():
             model.fit(train)
-        grid = simplex_grid(len(models), p.grid_step)
         if len(users):
-            ndcg = self._grid_ndcg(list(models.values()), grid, train, held, users)
+            self.weights, self.search = self._learn_weights(
+                list(models.values()), train, held, users)
         else:
-            log.warning("hybrid: no user has enough positives to validate; equal weights")
-            ndcg = np.zeros(len(grid))
-            grid = np.full((1, len(models)), 1.0 / len(models))
-        best = int(np.argmax(ndcg))  # first best in grid order on ties
-        self.weights = grid[best]
-        singles = {
-            f"{c}_{spec.algorithm}": float(ndcg[row])
-            for c, (spec, row) in enumerate(zip(p.components, _single_rows(grid), strict=True))
-            if row >= 0
-        }
-        self.search = {
-            "metric": f"ndcg@{p.k}", "validation_users": len(users),
-            "best": float(ndcg[best]), "single_component": singles, "grid_points": len(grid),
-        }
-        log.info("hybrid weights %s ndcg@%d=%.4f (single: %s)",
-                 np.round(self.weights, 3).tolist(), p.k, ndcg[best], singles)
+            log.warning("%s: no user has enough positives to validate; equal weights",
+                        self.algorithm)
+            self.weights = np.full(len(models), 1.0 / len(models))
+            self.search = {"metric": f"ndcg@{p.k}", "validation_users": 0}
         used = [i for i, w in enumerate(self.weights) if w > 0]
         if p.refit:
             models = self._new_components(used)
             for model in models.values():
                 model.fit(matrix)
         self.components = {i: models[i] for i in used}
+
+    def _learn_weights(
+        self, models: Sequence[Recommender[Any]], train: sp.csr_matrix, held: sp.csr_matrix,
+        users: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Weights (one per component, summing to 1) and what the choice was based on."""
+        raise NotImplementedError
 
     def _grid_ndcg(
         self, models: Sequence[Recommender[Any]], grid: np.ndarray, train: sp.csr_matrix,
@@ -253,6 +256,33 @@ class HybridRecommender(Recommender[HybridParams]):
             i: registry.load_model(model._component_dir(directory, i)) for i in model._saved
         }
         return model
+
+
+class HybridRecommender(BlendRecommender[HybridParams]):
+    """The blend whose weights are the best point of a grid over the simplex."""
+
+    algorithm = "hybrid"
+    params_class = HybridParams
+
+    def _learn_weights(
+        self, models: Sequence[Recommender[Any]], train: sp.csr_matrix, held: sp.csr_matrix,
+        users: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        p = self.params
+        grid = simplex_grid(len(models), p.grid_step)
+        ndcg = self._grid_ndcg(models, grid, train, held, users)
+        best = int(np.argmax(ndcg))  # first best in grid order on ties
+        singles = {
+            f"{c}_{spec.algorithm}": float(ndcg[row])
+            for c, (spec, row) in enumerate(zip(p.components, _single_rows(grid), strict=True))
+            if row >= 0
+        }
+        log.info("hybrid weights %s ndcg@%d=%.4f (single: %s)",
+                 np.round(grid[best], 3).tolist(), p.k, ndcg[best], singles)
+        return grid[best], {
+            "metric": f"ndcg@{p.k}", "validation_users": len(users),
+            "best": float(ndcg[best]), "single_component": singles, "grid_points": len(grid),
+        }
 
 
 def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:

@@ -6,6 +6,14 @@ after BM25 weighting, with an optional shrink term in the denominator
 Only the ``k`` best neighbours of each item are kept, so the model is a sparse
 n_items x n_items matrix ``S`` and a user is scored as ``history @ S``.
 
+**Which side keeps its k.** ``selection="source"`` keeps, for each item a user has,
+its ``k`` most similar items (row ``i`` of ``S`` holds ``i``'s neighbours): every
+history item votes for at most ``k`` targets. ``selection="target"`` is the usual
+item-kNN: each candidate item keeps its ``k`` most similar items as the only ones that
+may vote for it (column ``j`` holds ``j``'s neighbours). The similarity is symmetric,
+so the target-side matrix is the transpose of the source-side one; the stored
+neighbour lists are the same and only scoring differs.
+
 The Gram matrix is computed in column blocks of bounded size, so memory stays
 around ``n_items * block`` floats whatever the catalogue size.
 """
@@ -35,6 +43,10 @@ class ItemKNNParams(ModelParams):
     shrink: float = Field(default=0.0, ge=0)
     bm25_k1: float = Field(default=1.2, gt=0)
     bm25_b: float = Field(default=0.75, ge=0, le=1)
+    selection: Literal["source", "target"] = Field(
+        default="source", description="keep the k neighbours of each source (history) item, "
+        "or of each target (candidate) item, as the usual item-kNN does",
+    )
 
 
 class ItemKNNRecommender(Recommender[ItemKNNParams]):
@@ -66,16 +78,19 @@ class ItemKNNRecommender(Recommender[ItemKNNParams]):
         return self.neighbours()
 
     def similarity(self) -> sp.csr_matrix:
-        """The kept neighbours as a sparse n_items x n_items matrix (row = source item)."""
+        """The scoring matrix, n_items x n_items, row = source (history) item, column =
+        target: each row holds that item's kept neighbours (``selection="source"``) or
+        each column does (``"target"``)."""
         if self._similarity is None:
             n, k = self._neighbours.shape
             valid = self._neighbours >= 0
             rows = np.repeat(np.arange(n), k).reshape(n, k)[valid]
-            self._similarity = sp.csr_matrix(
+            kept = sp.csr_matrix(
                 (self._scores[valid], (rows, self._neighbours[valid])),
                 shape=(self.n_items, self.n_items),
                 dtype=np.float32,
             )
+            self._similarity = kept.T.tocsr() if self.params.selection == "target" else kept
         return self._similarity
 
     def score_history(self, history: sp.csr_matrix) -> np.ndarray:

@@ -26,6 +26,7 @@ from fastinsight.errors import ModelError, ValidationFailed
 from fastinsight.recsys.als import ALSRecommender
 from fastinsight.recsys.base import META_FILE, ModelParams, Recommender
 from fastinsight.recsys.ease import EASERecommender
+from fastinsight.recsys.edlae import EDLAERecommender
 from fastinsight.recsys.itemknn import ItemKNNRecommender
 from fastinsight.recsys.popularity import PopularityRecommender, TrendingRecommender
 
@@ -120,11 +121,14 @@ MODELS = ModelRegistry({
             TrendingRecommender,
             ItemKNNRecommender,
             EASERecommender,
+            EDLAERecommender,
             ALSRecommender,
         )
     },
     "two_tower": "fastinsight.recsys.two_tower:TwoTower",
     "hybrid": "fastinsight.recsys.hybrid:HybridRecommender",
+    "stacked": "fastinsight.recsys.stacked:StackedRecommender",
+    "multvae": "fastinsight.recsys.multvae:MultVAERecommender",
 })
 
 

@@ -122,6 +122,10 @@ class EvalDataset:
         """The positives alone: training then sees only what can be relevant."""
         return replace(self, context=PairTable.empty())
 
+    def binary(self) -> EvalDataset:
+        """The positives alone, each of weight 1 (the binary-positives protocol)."""
+        return replace(self, weights=np.ones_like(self.weights), context=PairTable.empty())
+
     def stats(self) -> dict[str, Any]:
         density = self.n_pairs / max(1, self.n_users * self.n_items)
         return {

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,7 +31,10 @@ from fastinsight.recsys.side import SideData
 log = logging.getLogger(__name__)
 
 # Preferred order in reports; anything else registered is appended after these.
-PREFERRED_ORDER: tuple[str, ...] = ("popularity", "itemknn", "ease", "als", "two_tower", "hybrid")
+PREFERRED_ORDER: tuple[str, ...] = (
+    "popularity", "itemknn", "ease", "edlae", "als", "two_tower", "multvae", "hybrid",
+    "stacked",
+)
 # Registered but not meaningful on a static split (it is popularity over a recent window).
 NOT_EVALUATED_BY_DEFAULT: frozenset[str] = frozenset({"trending"})
 
@@ -50,8 +53,45 @@ def default_algorithms() -> list[str]:
 
 
 HYBRID = "hybrid"
+STACKED = "stacked"
+BLENDS = frozenset({HYBRID, STACKED})
 # Single models not worth blending in (a hybrid adds its own popularity prior if told to).
-_NOT_BLENDED = frozenset({HYBRID, "popularity", "trending"})
+_NOT_BLENDED = frozenset({*BLENDS, "popularity", "trending"})
+STACKED_COMPONENTS = 4  # the best this many tuned single models feed the stacked blend
+
+
+def _tuned(results: Sequence[ModelResult], metric: str) -> list[ModelResult]:
+    return sorted(
+        (r for r in results if r.candidate.kind == "ours" and r.candidate.algorithm
+         not in _NOT_BLENDED and r.validation and r.candidate.label == r.candidate.algorithm),
+        key=lambda r: -r.validation.get(metric, float("-inf")),
+    )
+
+
+def stacked_candidate(
+    results: Sequence[ModelResult], metric: str, name: str = "", without: str | None = None,
+) -> Candidate:
+    """The stacked blend over the best tuned single models of this run (their chosen
+    parameters); its weights are learned by the model itself, so nothing is searched.
+    ``without``: the same blend minus that algorithm (an ablation)."""
+    ranked = _tuned(results, metric)[:STACKED_COMPONENTS]
+    if without is not None:
+        ranked = [r for r in ranked if r.candidate.algorithm != without]
+    if len(ranked) < 2:
+        return Candidate(STACKED, name=name)
+    k = int(metric.partition("@")[2])
+    components = [{"algorithm": r.candidate.algorithm, "params": r.params} for r in ranked]
+    return Candidate(STACKED, name=name or "stacked (tuned components)",
+                     params={"k": k, "components": components}, space={}, try_defaults=False)
+
+
+def blend_candidate(candidate: Candidate, results: Sequence[ModelResult], metric: str) -> Candidate:
+    """A blend named without parameters is built over the models already tuned in the run."""
+    if candidate.algorithm not in BLENDS or candidate.params or candidate.space is not None:
+        return candidate
+    if candidate.algorithm == HYBRID:
+        return hybrid_candidate(results, metric, candidate.name)
+    return stacked_candidate(results, metric, candidate.name)
 
 
 def hybrid_candidate(results: Sequence[ModelResult], metric: str, name: str = "") -> Candidate:
@@ -84,8 +124,18 @@ def hybrid_candidate(results: Sequence[ModelResult], metric: str, name: str = ""
     )
 
 
+Protocol = Literal["product", "binary"]
+PROTOCOLS: tuple[str, ...] = ("product", "binary")
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
+    """``protocol``: "product" trains on what the product trains on (rating weights, lower
+    ratings as context unless ``context=False``, times, content); "binary" is the standard
+    binary-positives protocol: ratings >= ``min_rating`` of weight 1 are the only input
+    (no context, no times, no content), for every model and reference alike."""
+
+    protocol: Protocol = "product"
     split: str = "random"
     validation: float = 0.1
     test: float = 0.1
@@ -100,6 +150,11 @@ class EvaluationConfig:
     budget_seconds: float = 60.0
     search_mode: SearchMode = "random"
     max_trials: int | None = None
+    # Stacked blends evaluated again without each of these algorithms (paired ablations).
+    ablate: tuple[str, ...] = ()
+    # Every trial of every grid, whatever the time; grid edges widened up to max_widenings.
+    complete: bool = False
+    max_widenings: int = 3
     metric: str = "ndcg@10"
     use_content: bool = True
     # Interaction times, for session-aware models (EASE's session term); only the times
@@ -111,6 +166,8 @@ class EvaluationConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
         k = self.metric.partition("@")[2]
         if not k.isdigit() or int(k) not in self.ks:
             raise ValueError(f"metric {self.metric!r} needs its K in ks={self.ks}")
@@ -145,35 +202,78 @@ def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[
     }
 
 
+def inputs(cfg: EvaluationConfig) -> dict[str, Any]:
+    """What every model (ours and the references alike) is given under ``cfg``."""
+    binary = cfg.protocol == "binary"
+    return {
+        "weights": "1 per positive" if binary else "rating / 5 (product weights)",
+        "context": cfg.context and not binary,
+        "times": cfg.use_times and not binary,
+        "content": cfg.use_content and not binary,
+    }
+
+
+@dataclass
+class EvaluationRun:
+    """The report and the results behind it (per-user arrays, for paired comparisons)."""
+
+    report: dict[str, Any]
+    results: list[ModelResult]
+
+
 def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) -> dict[str, Any]:
     """Evaluate ``config.algorithms`` (default: all registered + implicit ALS/BPR)."""
+    return evaluate_dataset(data, config).report
+
+
+def evaluate_dataset(data: EvalDataset, config: EvaluationConfig | None = None) -> EvaluationRun:
+    """:func:`run_evaluation`, also returning the per-model results."""
     cfg = config or EvaluationConfig()
     started = time.perf_counter()
     load_before = _load_average()
-    filtered = filter_min_positives(data if cfg.context else data.without_context(),
+    given = inputs(cfg)
+    if cfg.protocol == "binary":
+        data = data.binary()
+    filtered = filter_min_positives(data if given["context"] else data.without_context(),
                                     cfg.min_positives)
     split = make_split(filtered, cfg.split, cfg.validation, cfg.test, cfg.seed)
-    content = content_features(filtered, cfg.seed) if cfg.use_content else None
-    side = SideData(content, filtered.time_matrix() if cfg.use_times else None)
+    content = content_features(filtered, cfg.seed) if given["content"] else None
+    side = SideData(content, filtered.time_matrix() if given["times"] else None)
     prepared = time.perf_counter() - started
     algorithms = list(cfg.algorithms) if cfg.algorithms else default_algorithms()
     candidates = [Candidate(a) for a in algorithms] + list(cfg.extra_candidates)
     results: list[ModelResult] = []
     for candidate in candidates:
-        if candidate.algorithm == HYBRID and not candidate.params and candidate.space is None:
-            candidate = hybrid_candidate(results, cfg.metric, candidate.name)
+        candidate = blend_candidate(candidate, results, cfg.metric)
         results.append(evaluate_candidate(
             candidate, split.train, split.validation, split.test, cfg.ks,
             search=cfg.search, budget_seconds=cfg.budget_seconds, mode=cfg.search_mode,
             seed=cfg.seed, metric=cfg.metric, max_trials=cfg.max_trials, side=side,
-            final_fit=split.train_validation(),
+            final_fit=split.train_validation(), complete=cfg.complete,
+            max_widenings=cfg.max_widenings,
+        ))
+    stacked = [r for r in results if r.candidate.label == "stacked (tuned components)"]
+    for algorithm in cfg.ablate if stacked else ():
+        used = {c["algorithm"] for c in stacked[0].candidate.params.get("components", [])}
+        if algorithm not in used:
+            log.info("ablation: %s is not in the stacked blend", algorithm)
+            continue
+        candidate = stacked_candidate(results, cfg.metric, f"stacked without {algorithm}",
+                                      without=algorithm)
+        candidates.append(candidate)
+        results.append(evaluate_candidate(
+            candidate, split.train, split.validation, split.test, cfg.ks, search=False,
+            seed=cfg.seed, metric=cfg.metric, side=side, final_fit=split.train_validation(),
         ))
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": {**data.stats(), "after_filter": filtered.stats()},
         "protocol": {
             **{k: v for k, v in asdict(cfg).items() if k not in ("extra", "extra_candidates")},
+            "ablate": list(cfg.ablate),
             "ks": list(cfg.ks), "algorithms": [c.label for c in candidates], **cfg.extra,
+            "inputs": given,
+            "search_kind": "complete" if cfg.complete else f"budget {cfg.budget_seconds:g}s",
             "split_sizes": split.summary(),
             "evaluated_users_test": int(results[0].test.users.size) if results else 0,
             "content_features": None if content is None else int(content.features.shape[1]),
@@ -188,7 +288,7 @@ def run_evaluation(data: EvalDataset, config: EvaluationConfig | None = None) ->
         },
         "environment": _environment(),
     }
-    return report
+    return EvaluationRun(report, results)
 
 
 def _load_average() -> float | None:

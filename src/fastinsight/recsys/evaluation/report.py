@@ -40,6 +40,23 @@ def _weights(info: Mapping[str, Any]) -> str:
             if weights else "")
 
 
+def _search_sentence(p: Mapping[str, Any], metric: str) -> str:
+    how = ("complete grids (every trial, no time budget; edges widened up to "
+           f"{p.get('max_widenings', 0)} times)" if p.get("complete")
+           else f"{p['search_mode']}, {p['budget_seconds']} s per model")
+    return (f"Search: {how}, on validation {metric}; chosen configuration refitted on "
+            "train+validation.")
+
+
+def _edges(search: Mapping[str, Any]) -> str:
+    """Parameters whose best value is on an edge of the grid, and the widenings made."""
+    if not search:
+        return ""
+    widened = sum(1 for w in search.get("widenings", []) if w.get("added"))
+    edge = ", ".join(search.get("on_edge", [])) or "none"
+    return edge + (f" (widened {widened}x)" if widened else "")
+
+
 def _metric_k(report: Mapping[str, Any]) -> int:
     return int(str(report["protocol"]["metric"]).partition("@")[2])
 
@@ -61,13 +78,13 @@ def markdown(report: Mapping[str, Any]) -> str:
            if ds.get("context_pairs") else " (training on positives alone)")
         + f"; {p['evaluated_users_test']} users evaluated on test."
         f" Full-catalogue ranking, training items excluded. "
-        + (f"Search: {p['search_mode']}, {p['budget_seconds']} s per model, on validation"
-           f" {metric}; chosen configuration refitted on train+validation."
+        + (f"Protocol **{p.get('protocol', 'product')}**. " if p.get("protocol") else "")
+        + (_search_sentence(p, metric)
            if p["search"] else "No search: given parameters, refitted on train+validation."),
         "",
         f"| Model | kind | {metric} (val) | NDCG@{k0} ± 95% | Recall@{k0} | Coverage@{k0} | "
-        f"Novelty@{k0} | ARP@{k0} | fit s | trials | chosen params |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"Novelty@{k0} | ARP@{k0} | fit s | trials | grid edge | chosen params |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in report["models"]:
         t = m["test"]
@@ -79,7 +96,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"{_fmt(t[f'recall@{k0}'])} | {_fmt(t[f'coverage@{k0}'])} | "
             f"{_fmt(t[f'novelty@{k0}'], 2)} | {_fmt(t[f'arp@{k0}'])} | {m['fit_seconds']:.2f} | "
             f"{search.get('trials_run', 0)}/{search.get('grid_size', 0)} | "
-            f"{_params(m['params'], space)}{_weights(m.get('model_info') or {})} |"
+            f"{_edges(search)} | {_params(m['params'], space)}{_weights(m.get('model_info') or {})} |"
         )
     comp = report.get("comparison") or {}
     if comp:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -96,10 +96,43 @@ def make_ranker(
     algorithm: str, params: Mapping[str, Any], side: SideData | None = None
 ) -> Ranker:
     if algorithm in EXTERNAL_ALGORITHMS:
-        return ImplicitRanker(algorithm, dict(params))
+        return ImplicitRanker(algorithm, dict(params), side)
     from fastinsight.recsys import registry
 
     return RecommenderRanker(registry.create(algorithm, dict(params)), side)
+
+
+def accepts_value(
+    algorithm: str, fixed: Mapping[str, Any]
+) -> Callable[[str, Any], bool]:
+    """``accepts(name, value)``: whether ``algorithm`` takes ``value`` for ``name`` (with
+    ``fixed``); a search widens a grid only to values the model accepts."""
+    if algorithm in EXTERNAL_ALGORITHMS:
+        params_class = ImplicitRanker.kinds[algorithm]
+    else:
+        from fastinsight.recsys import registry
+
+        params_class = registry.get_algorithm(algorithm).params_class
+
+    def accepts(name: str, value: Any) -> bool:
+        try:
+            params_class.model_validate({**fixed, name: value})
+        except ValueError:
+            return False
+        return True
+
+    return accepts
+
+
+SESSION_KEYS: tuple[str, ...] = ("session_gap_seconds", "session_weight")
+
+
+def without_times(space: Mapping[str, Sequence[Any]], side: SideData | None) -> dict[str, Any]:
+    """``space`` without the session parameters when no interaction times are given:
+    they would change nothing but the number of trials."""
+    if side is not None and side.times is not None:
+        return dict(space)
+    return {k: v for k, v in space.items() if k not in SESSION_KEYS}
 
 
 def default_params(algorithm: str) -> dict[str, Any]:
@@ -209,18 +242,21 @@ def evaluate_candidate(
     budget_seconds: float = 60.0, mode: SearchMode = "random", seed: int = 0,
     metric: str = "ndcg@10", max_trials: int | None = None,
     side: SideData | None = None, final_fit: sp.csr_matrix | None = None,
+    complete: bool = False, max_widenings: int = 3,
 ) -> ModelResult:
     """Search on validation (or take the given params), refit on train+validation, test.
 
     ``final_fit`` is the refit matrix when it is more than ``train + validation`` (a
     split's validation context joins it, see :meth:`.splits.Split.train_validation`).
+    ``complete``: every trial of the grid runs, and grid edges are widened up to
+    ``max_widenings`` times (:func:`.search.run_search`).
     """
     started = time.perf_counter()
     algo = candidate.algorithm
     has_validation = validation.nnz > 0
     fixed = dict(candidate.params)
     space = dict(candidate.space) if candidate.space is not None else default_space(algo)
-    space = {k: v for k, v in space.items() if k not in fixed}
+    space = without_times({k: v for k, v in space.items() if k not in fixed}, side)
     search_result: SearchResult | None = None
     if search and space and has_validation:
         defaults = {**default_params(algo), **fixed} if candidate.try_defaults else None
@@ -234,7 +270,8 @@ def evaluate_candidate(
         search_result = run_search(
             trial, space, metric=metric, budget_seconds=budget_seconds,
             mode=candidate.mode or mode, seed=seed,
-            max_trials=max_trials, defaults=defaults,
+            max_trials=max_trials, defaults=defaults, complete=complete,
+            max_widenings=max_widenings, accepts=accepts_value(algo, fixed),
         )
         best = search_result.best
         params = {**fixed, **best.params}

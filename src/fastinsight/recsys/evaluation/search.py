@@ -1,12 +1,21 @@
-"""Seeded hyper-parameter search on the validation split, under a time budget.
+"""Seeded hyper-parameter search on the validation split, complete or under a time budget.
 
 Each trial fits on ``train`` and scores on ``validation`` (never on test). The
 candidate configurations are the grid of ``space``; ``grid`` mode visits it in order,
-``random`` mode in a seeded random order, and both stop at ``max_trials`` or when the
-budget would be exceeded: a new trial is started only while ``elapsed + duration of
-the slowest trial so far <= budget``. The first trial always runs, and it is the
-model's default configuration when ``include_defaults`` (so a search can only match
-or improve on the defaults, as measured on validation).
+``random`` mode in a seeded random order. A budgeted search stops at ``max_trials`` or
+when the budget would be exceeded: a new trial is started only while ``elapsed +
+duration of the slowest trial so far <= budget``, so its result depends on the load of
+the machine. A **complete** search (``complete=True``) runs every configuration of the
+grid whatever the time: nothing is decided by a clock. The first trial always runs,
+and it is the model's default configuration when ``defaults`` are given (so a search
+can only match or improve on the defaults, as measured on validation).
+
+**Grid edges.** Every search reports, per numeric parameter, whether the best value
+lies on the lowest or highest value of its grid (:func:`grid_edges`). A complete search
+with ``max_widenings > 0`` then widens each such parameter's grid by one step beyond
+the edge (:func:`widen`; geometric for positive grids) and searches the new points,
+until the best point is interior or the parameter reaches a limit the model does not
+accept, at most ``max_widenings`` times; each widening is recorded.
 """
 
 from __future__ import annotations
@@ -41,6 +50,9 @@ class SearchResult:
     trials: list[Trial] = field(default_factory=list)
     grid_size: int = 0
     seconds: float = 0.0
+    complete_mode: bool = False
+    space: dict[str, list[Any]] = field(default_factory=dict)  # final (widened) grid
+    widenings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def best(self) -> Trial:
@@ -53,11 +65,22 @@ class SearchResult:
     def complete(self) -> bool:
         return len(self.trials) >= self.grid_size
 
+    def edges(self) -> dict[str, dict[str, Any]]:
+        """Per numeric parameter: its grid, the best value, and which edge it is on."""
+        return grid_edges(self.space, self.best.params) if self.trials else {}
+
+    def on_edge(self) -> list[str]:
+        """Parameters whose best value lies on an edge of their grid."""
+        return sorted(k for k, v in self.edges().items() if v["edge"])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric, "budget_seconds": self.budget_seconds,
+            "mode": "complete" if self.complete_mode else "budget",
             "grid_size": self.grid_size, "trials_run": len(self.trials),
             "complete": self.complete, "seconds": round(self.seconds, 2),
+            "space": self.space, "edges": self.edges(), "on_edge": self.on_edge(),
+            "widenings": self.widenings,
             "best_params": self.best.params if self.trials else None,
             "best_score": self.best.score if self.trials else None,
             "trials": [
@@ -93,6 +116,64 @@ def plan(
     return configs
 
 
+def _numeric(values: Sequence[Any]) -> bool:
+    return len(values) > 0 and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def grid_edges(space: Mapping[str, Sequence[Any]], best: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each numeric parameter with two or more grid values: ``edge`` is "low" or
+    "high" when ``best`` is at (or beyond) the lowest or highest value, else None."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in space.items():
+        if name not in best or not _numeric(values):
+            continue
+        vals = sorted(set(values))
+        if len(vals) < 2:
+            continue
+        value = best[name]
+        if not _numeric([value]):
+            continue
+        edge = "low" if value <= vals[0] else "high" if value >= vals[-1] else None
+        out[name] = {"values": vals, "best": value, "edge": edge}
+    return out
+
+
+def _nice(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def widen(values: Sequence[Any], edge: str) -> Any | None:
+    """One more value beyond ``edge`` of a numeric grid, or None when there is none.
+
+    Positive grids step geometrically by the ratio of the two outermost values (100,
+    200 -> 50); grids holding 0 step arithmetically and never cross 0 (a limit such as
+    "no sessions"). Integer grids stay integer.
+    """
+    if not _numeric(values):
+        return None
+    vals = sorted(set(values))
+    if len(vals) < 2:
+        return None
+    integer = all(isinstance(v, int) for v in vals)
+    if edge == "low":
+        inner, outer = vals[1], vals[0]
+    elif edge == "high":
+        inner, outer = vals[-2], vals[-1]
+    else:
+        raise ValueError(f"unknown edge {edge!r}")
+    if outer > 0 and inner > 0:
+        new = outer * (outer / inner)
+    else:
+        new = outer + (outer - inner)
+        if new * outer < 0 or (outer == 0 and edge == "low"):
+            return None  # would cross zero
+    result: Any = round(new) if integer else _nice(new)
+    if result in vals or (integer and result <= 0 < outer):
+        return None
+    return result
+
+
 def run_search(
     evaluate: Callable[[dict[str, Any]], tuple[dict[str, float], float]],
     space: Mapping[str, Sequence[Any]],
@@ -104,26 +185,85 @@ def run_search(
     max_trials: int | None = None,
     defaults: Mapping[str, Any] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    complete: bool = False,
+    max_widenings: int = 0,
+    accepts: Callable[[str, Any], bool] | None = None,
 ) -> SearchResult:
-    """Try configurations; ``evaluate(params)`` returns ``(validation metrics, fit seconds)``."""
-    configs = plan(space, mode, seed, defaults)
-    if max_trials is not None:
+    """Try configurations; ``evaluate(params)`` returns ``(validation metrics, fit seconds)``.
+
+    ``complete``: every configuration runs (``budget_seconds`` and ``max_trials`` are
+    ignored) and edges are widened up to ``max_widenings`` times; ``accepts(name,
+    value)`` says whether the model takes a widened value (default: any).
+    """
+    grid_space = {k: list(v) for k, v in space.items()}
+    configs = plan(grid_space, mode, seed, defaults)
+    if not complete and max_trials is not None:
         configs = configs[: max(1, max_trials)]
-    result = SearchResult(metric=metric, budget_seconds=budget_seconds, grid_size=len(configs))
+    result = SearchResult(metric=metric, budget_seconds=budget_seconds, grid_size=len(configs),
+                          complete_mode=complete, space=grid_space)
     started = clock()
     slowest = 0.0
     for params in configs:
         elapsed = clock() - started
-        if result.trials and elapsed + slowest > budget_seconds:
+        if not complete and result.trials and elapsed + slowest > budget_seconds:
             log.info("search budget %.0fs reached after %d/%d trials",
                      budget_seconds, len(result.trials), len(configs))
             break
-        t0 = clock()
-        metrics, fit_seconds = evaluate(dict(params))
-        took = clock() - t0
+        took = _run_trial(evaluate, params, metric, result, clock)
         slowest = max(slowest, took)
-        score = float(metrics[metric])
-        result.trials.append(Trial(dict(params), score, metrics, fit_seconds, took))
-        log.info("trial %s %s=%.4f (%.1fs)", params, metric, score, took)
+    if complete:
+        _widen_until_interior(evaluate, result, mode, seed, max_widenings, accepts, clock)
     result.seconds = clock() - started
     return result
+
+
+def _run_trial(
+    evaluate: Callable[[dict[str, Any]], tuple[dict[str, float], float]],
+    params: Mapping[str, Any], metric: str, result: SearchResult, clock: Callable[[], float],
+) -> float:
+    t0 = clock()
+    metrics, fit_seconds = evaluate(dict(params))
+    took = clock() - t0
+    score = float(metrics[metric])
+    result.trials.append(Trial(dict(params), score, metrics, fit_seconds, took))
+    log.info("trial %s %s=%.4f (%.1fs)", params, metric, score, took)
+    return took
+
+
+def _widen_until_interior(
+    evaluate: Callable[[dict[str, Any]], tuple[dict[str, float], float]],
+    result: SearchResult, mode: SearchMode, seed: int, max_widenings: int,
+    accepts: Callable[[str, Any], bool] | None, clock: Callable[[], float],
+) -> None:
+    for round_ in range(1, max(0, max_widenings) + 1):
+        added: dict[str, Any] = {}
+        limits: list[str] = []
+        for name, info in result.edges().items():
+            if not info["edge"]:
+                continue
+            value = widen(result.space[name], info["edge"])
+            if value is None or (accepts is not None and not accepts(name, value)):
+                limits.append(name)
+                continue
+            added[name] = value
+        if not added:
+            if limits:
+                result.widenings.append({"round": round_, "added": {}, "at_limit": limits})
+            return
+        for name, value in added.items():
+            result.space[name] = sorted([*result.space[name], value])
+        done = [t.params for t in result.trials]
+        new = [c for c in plan(result.space, mode, seed) if c not in done]
+        best_before = result.best.score
+        for params in new:
+            _run_trial(evaluate, params, result.metric, result, clock)
+        result.grid_size = len(result.trials)
+        result.widenings.append({
+            "round": round_, "added": added, "at_limit": limits, "trials": len(new),
+            "best_before": best_before, "best_after": result.best.score,
+        })
+        log.info("widened %s: %d more trials, best %.4f -> %.4f", added, len(new),
+                 best_before, result.best.score)
+    if result.on_edge():
+        log.warning("search ends with %s on a grid edge after %d widenings",
+                    result.on_edge(), max_widenings)

@@ -4,6 +4,13 @@ The training matrix is split once (seeded random per-user holdout of users with
 enough positives); every candidate is fitted on the rest and scored on the holdout
 with the same full-catalogue metric. The caller then fits the winner on the whole
 matrix. Test data is never involved: this only chooses.
+
+``search="complete"`` is the offline evaluation's protocol applied to production data:
+each candidate's default grid is searched completely on the holdout (every trial, grid
+edges widened), blends (hybrid, stacked) are built from the tuned single models as the
+evaluation builds them, and the winner is the best on validation NDCG@10, as the
+evaluation's comparison chooses. :func:`default_candidates` are the evaluation's own
+models, so what the evaluation reports is what gets served.
 """
 
 from __future__ import annotations
@@ -11,16 +18,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import scipy.sparse as sp
 
 from fastinsight.errors import ValidationFailed
-from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
+from fastinsight.recsys.evaluation.runner import Candidate, ModelResult, evaluate_candidate
 from fastinsight.recsys.evaluation.splits import holdout_matrix
 from fastinsight.recsys.side import SideData
 
 log = logging.getLogger(__name__)
+
+SelectSearch = Literal["none", "budget", "complete"]
+
+
+def default_candidates() -> list[str]:
+    """The models the offline evaluation compares (every registered one of ours)."""
+    from fastinsight.recsys.evaluation.experiment import registered_algorithms
+
+    return registered_algorithms()
 
 
 @dataclass(frozen=True)
@@ -47,13 +63,15 @@ def select_model(
     seed: int = 0,
     search_budget_seconds: float = 0.0,
     side: SideData | None = None,
+    search: SelectSearch | None = None,
 ) -> Selection:
     """Fit each candidate on a holdout split of ``matrix`` and return the best on ``metric``.
 
-    ``params`` fixes parameters per algorithm. With ``search_budget_seconds > 0`` each
-    candidate's default search space is also searched for that long, and the winner's
-    ``params`` are the chosen configuration. ``side`` (item content, interaction times)
-    is given to the candidates that use it.
+    ``params`` fixes parameters per algorithm. With ``search_budget_seconds > 0`` (or
+    ``search="budget"``) each candidate's default search space is also searched for that
+    long, and the winner's ``params`` are the chosen configuration; ``search="complete"``
+    follows the evaluation's protocol (module docstring). ``side`` (item content,
+    interaction times) is given to the candidates that use it.
     """
     if not candidates:
         raise ValidationFailed.field("candidates", "at least one algorithm is needed")
@@ -66,10 +84,16 @@ def select_model(
     empty = sp.csr_matrix(fit.shape, dtype=fit.dtype)
     scores: dict[str, dict[str, float]] = {}
     chosen: dict[str, dict[str, Any]] = {}
-    for algorithm in candidates:
+    mode = search or ("budget" if search_budget_seconds > 0 else "none")
+    if mode == "complete":
+        results = _complete(matrix, fit, held, candidates, params, metric, k, seed, side)
+        for algorithm, result in results.items():
+            scores[algorithm] = {name: round(v, 5) for name, v in result.validation.items()}
+            chosen[algorithm] = result.params
+    for algorithm in candidates if mode != "complete" else ():
         fixed = dict((params or {}).get(algorithm, {}))
         # The holdout plays "test" here; a nested validation split is only needed to search.
-        if search_budget_seconds > 0:
+        if mode == "budget":
             inner_fit, inner_val = holdout_matrix(fit, holdout_fraction, min_positives, seed + 1)
             result = evaluate_candidate(
                 Candidate(algorithm, params=fixed), inner_fit, inner_val, held, [k],
@@ -98,6 +122,33 @@ def select_model(
     else:
         reasons.insert(0, f"{winner} was the only candidate")
     held_users = int((held.getnnz(axis=1) > 0).sum())
-    reasons.append(f"holdout: {held.nnz} interactions of {held_users} users, seed {seed}")
+    reasons.append(f"holdout: {held.nnz} interactions of {held_users} users, seed {seed}; "
+                   f"search: {mode}")
     log.info("model selection: %s", reasons[0])
     return Selection(winner, chosen[winner], metric, scores, reasons)
+
+
+def _complete(
+    matrix: sp.csr_matrix, fit: sp.csr_matrix, held: sp.csr_matrix, candidates: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None, metric: str, k: int, seed: int,
+    side: SideData | None,
+) -> dict[str, ModelResult]:
+    """Complete searches on (fit, held), blends last and built from the tuned models."""
+    from fastinsight.recsys.evaluation.experiment import BLENDS, blend_candidate
+
+    ordered = [a for a in candidates if a not in BLENDS] + [a for a in candidates if a in BLENDS]
+    results: list[ModelResult] = []
+    out: dict[str, ModelResult] = {}
+    for algorithm in ordered:
+        candidate = blend_candidate(
+            Candidate(algorithm, params=dict((params or {}).get(algorithm, {}))), results, metric)
+        # ``final_fit=fit``: the "test" below re-measures the chosen configuration on the
+        # holdout; nothing is ever fitted on the holdout itself.
+        result = evaluate_candidate(
+            candidate, fit, held, held, [k], search=True, complete=True, seed=seed,
+            metric=metric, side=side, final_fit=fit,
+        )
+        results.append(result)
+        out[algorithm] = result
+    log.info("complete selection over %d candidates on %d x %d", len(out), *matrix.shape)
+    return out

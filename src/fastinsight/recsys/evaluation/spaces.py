@@ -28,7 +28,9 @@ _MF_SPACE: dict[str, list[Any]] = {
 
 DEFAULT_SPACES: dict[str, dict[str, list[Any]]] = {
     "popularity": {"measure": ["users", "weight"]},
-    "itemknn": {"k": [100, 400, 1600], "weighting": ["cosine", "bm25"]},
+    # Both neighbour selections (source: our original; target: the usual item-kNN).
+    "itemknn": {"k": [100, 400, 1600], "weighting": ["cosine", "bm25"],
+                "selection": ["source", "target"]},
     # 27 configurations (6 repeat gap 0, where the weight has no effect), about 70 s on
     # MovieLens small. Sessions at 5 and 30 minutes, and off.
     "ease": {
@@ -36,6 +38,14 @@ DEFAULT_SPACES: dict[str, dict[str, list[Any]]] = {
         "session_gap_seconds": [0.0, 300.0, 1800.0],
         "session_weight": [0.5, 1.0, 2.0],
     },
+    # EDLAE (emphasis) and DLAE: dropout regularises popular items more, so λ is smaller.
+    "edlae": {
+        "l2": [10.0, 50.0, 200.0],
+        "dropout": [0.1, 0.25, 0.5],
+        "emphasis": [True, False],
+    },
+    # Mult-VAE (Keras): the KL weight and the training length; 600-200-600 as published.
+    "multvae": {"beta": [0.1, 0.2, 0.4], "epochs": [20, 50]},
     # Our ALS searches the reference's space with its sessions at their defaults, so
     # the two ALS rows differ by the sessions alone.
     "als": _MF_SPACE,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +37,10 @@ from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.models import EMBEDDINGS_FILE, ModelVersionRepository
+
+if TYPE_CHECKING:
+    from fastinsight.recsys.evaluation.selection import SelectSearch
+
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +145,14 @@ def train(
     reason: str = "trained",
     progress: Progress | None = None,
     select_from: Sequence[str] | None = None,
+    select_search: SelectSearch = "none",
 ) -> Document:
     """Train one model version and (by default) activate it. Returns the version document.
 
     With ``select_from``, each candidate algorithm is measured on a validation holdout
     first and the best by NDCG@10 is trained; the scores and reasons are recorded.
+    ``select_search="complete"`` tunes every candidate as the offline evaluation does
+    (:mod:`fastinsight.recsys.evaluation.selection`) and trains the winner's configuration.
     """
     say = progress or (lambda msg: log.info("%s", msg))
     algorithm = algorithm or settings.default_algorithm
@@ -181,7 +188,7 @@ def train(
 
         # Candidates are measured with the same side data the trained model gets below.
         side = side_for(*(registry.get_algorithm(a) for a in select_from))
-        chosen = select_model(data.matrix, list(select_from), side=side)
+        chosen = select_model(data.matrix, list(select_from), side=side, search=select_search)
         algorithm, params, reason = chosen.winner, chosen.params, chosen.reasons[0]
         selection = chosen.to_dict()
         for line in chosen.reasons:

@@ -1,0 +1,48 @@
+"""EDLAE / DLAE: linear autoencoders regularised as if their input were dropped out.
+
+Steck (2020) shows that training a full-rank linear autoencoder with dropout of
+probability ``p`` on its input is, in expectation, ridge regression with a penalty
+proportional to each item's own Gram entry: ``Λ = λI + p/(1-p) · diag(XᵀX)``.
+Popular items (large ``diag``) are then regularised more, which counters the pull of a
+free model towards the identity. Two closed forms, both in
+:func:`fastinsight.recsys.ease._closed_form`:
+
+* **EDLAE** (``emphasis=True``, dropout *emphasised*: the diagonal is held at zero as in
+  EASE): ``B = I - P · diag(1/diag(P))`` with ``P = (XᵀX + Λ)⁻¹``. With ``dropout=0``
+  this is EASE exactly.
+* **DLAE** (``emphasis=False``): ``B = (XᵀX + Λ)⁻¹ XᵀX = I - PΛ``; the diagonal is left
+  free (it never matters for ranking unseen items, since a user's own items are excluded).
+
+Everything else (sessions, ``max_items``, memory guard, persistence) is EASE's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from fastinsight.errors import ModelError
+from fastinsight.recsys.ease import EASEParams, EASERecommender
+
+
+class EDLAEParams(EASEParams):
+    l2: float = Field(default=50.0, ge=0, description="L2 penalty λ added to the diagonal")
+    dropout: float = Field(
+        default=0.25, ge=0, lt=1,
+        description="dropout probability p; adds p/(1-p) · diag(XᵀX) to the penalty",
+    )
+    emphasis: bool = Field(
+        default=True, description="EDLAE (zero diagonal, as EASE); False: DLAE (free diagonal)",
+    )
+
+
+class EDLAERecommender(EASERecommender):
+    algorithm = "edlae"
+    params_class = EDLAEParams
+
+    def _variant(self) -> dict[str, Any]:
+        p = self.params
+        if not isinstance(p, EDLAEParams):
+            raise ModelError("edlae needs EDLAEParams")
+        return {"dropout": p.dropout, "zero_diagonal": p.emphasis}

@@ -1,0 +1,93 @@
+"""Known answers for EDLAE/DLAE and the stacked blend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastinsight.recsys.ease import EASEParams, EASERecommender
+from fastinsight.recsys.edlae import EDLAEParams, EDLAERecommender
+from fastinsight.recsys.registry import create
+from fastinsight.recsys.stacked import StackedRecommender, stack_weights
+
+from .conftest import block_matrix
+
+
+def _random_matrix(seed: int = 0) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    return sp.csr_matrix((rng.random((60, 15)) < 0.3).astype(np.float32))
+
+
+def _weights(model: EASERecommender) -> np.ndarray:
+    return model._state_arrays()["weights"]
+
+
+def test_edlae_without_dropout_is_ease():
+    x = _random_matrix()
+    ease = EASERecommender(EASEParams(l2=30.0)).fit(x)
+    edlae = EDLAERecommender(EDLAEParams(l2=30.0, dropout=0.0)).fit(x)
+    assert np.array_equal(_weights(ease), _weights(edlae))
+
+
+@pytest.mark.parametrize("emphasis", [True, False])
+def test_edlae_and_dlae_match_their_dense_closed_forms(emphasis: bool):
+    x = _random_matrix(1)
+    l2, p = 5.0, 0.4
+    g = (x.T @ x).toarray().astype(np.float64)
+    lam = l2 + p / (1 - p) * np.diag(g)
+    inv = np.linalg.inv(g + np.diag(lam))
+    if emphasis:
+        expected = -inv / np.diag(inv)[None, :]
+        np.fill_diagonal(expected, 0.0)
+    else:
+        expected = inv @ g  # (G + Λ)⁻¹ G
+    model = EDLAERecommender(EDLAEParams(l2=l2, dropout=p, emphasis=emphasis)).fit(x)
+    assert np.allclose(_weights(model), expected, atol=2e-4)
+
+
+def test_dropout_penalises_popular_items_more():
+    x = _random_matrix(2)
+    g = np.asarray((x.T @ x).diagonal())
+    popular, rare = int(np.argmax(g)), int(np.argmin(g))
+    plain = _weights(EDLAERecommender(EDLAEParams(l2=1.0, dropout=0.0)).fit(x))
+    dropped = _weights(EDLAERecommender(EDLAEParams(l2=1.0, dropout=0.5)).fit(x))
+    shrink = np.abs(dropped).sum(axis=1) / np.abs(plain).sum(axis=1)
+    assert shrink[popular] < shrink[rare]  # popular sources lose more of their weight
+
+
+def test_stack_weights_find_the_component_that_is_the_truth():
+    rng = np.random.default_rng(0)
+    features, labels = [], []
+    for _ in range(300):
+        y = (rng.random(40) < 0.1).astype(float)
+        truth = y + rng.normal(0, 0.05, 40) + rng.normal()  # per-user offset: centred away
+        noise = rng.normal(0, 1, 40)
+        anti = -y + rng.normal(0, 0.5, 40)
+        features.append(np.column_stack([noise, truth, anti]))
+        labels.append(y)
+    weights = stack_weights(features, labels)
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[1] > 0.97 and weights[2] == 0.0  # never a negative weight
+    assert stack_weights([np.ones((3, 2))], [np.zeros(3)]).tolist() == [0.5, 0.5]
+
+
+def test_stacked_model_learns_weights_and_reports_them():
+    model = create("stacked", {"components": [
+        {"algorithm": "ease", "params": {"l2": 10.0}},
+        {"algorithm": "popularity"},
+    ], "min_positives": 3, "validation_fraction": 0.3})
+    assert isinstance(model, StackedRecommender)
+    model.fit(block_matrix())
+    meta = model._state_meta()
+    assert meta["search"]["method"] == "nnls" and meta["search"]["rows"] > 0
+    assert set(meta["weights"]) == {"0_ease", "1_popularity"}
+    assert sum(meta["weights"].values()) == pytest.approx(1.0)
+    assert meta["weights"]["0_ease"] > meta["weights"]["1_popularity"]
+    search = meta["search"]
+    assert sum(search["learned"]) == pytest.approx(1.0)
+    # Learned weights are kept only when they beat every component alone on the holdout.
+    assert search["best"] == max(search["learned_ndcg"], *search["single_component"].values())
+    assert search["kept"] == "learned" or search["kept"].startswith("single ")
+    with pytest.raises(Exception, match="blend"):
+        create("stacked", {"components": [{"algorithm": "hybrid"}]}).fit(block_matrix())
