@@ -62,3 +62,10 @@ class ModelError(FastInsightError):
 
     code = "model_error"
     status = 500
+
+
+class ConfigurationError(FastInsightError):
+    """Settings that must not be served with (e.g. missing or well-known API keys)."""
+
+    code = "configuration_error"
+    status = 500

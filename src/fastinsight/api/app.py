@@ -12,6 +12,8 @@ from fastinsight import __version__
 from fastinsight.api.container import Container
 from fastinsight.api.deps import require_writable
 from fastinsight.api.errors import install_error_handlers
+from fastinsight.api.hardening import install_hardening
+from fastinsight.api.keys import checked_settings
 from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from fastinsight.api.routes import health, interactions, items, recommend, users
 from fastinsight.api.security import require_api_key
@@ -27,6 +29,8 @@ the admin key. Errors share one body: `{"error", "message", "details": [{"field"
 
 
 def create_app(settings: Settings) -> FastAPI:
+    settings = checked_settings(settings)  # refuses missing or well-known keys
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Requests run numpy in many threads at once; BLAS threads on top of them only
@@ -55,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    install_hardening(app, settings)
 
     # The hottest route is matched first: each route tried before it costs a few µs.
     app.include_router(recommend.hot_router)  # checks the API key itself
