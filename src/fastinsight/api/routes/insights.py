@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
@@ -26,6 +25,7 @@ from fastinsight.schemas.insights import (
     TaskStatus,
     TopOut,
 )
+from fastinsight.schemas.types import DateParam
 from fastinsight.services.insights.analytics import InsightsService, default_end, parse_steps
 from fastinsight.services.insights.audience import AudienceService
 from fastinsight.services.insights.segments import SegmentService
@@ -36,7 +36,7 @@ admin_router = APIRouter(prefix="/v1/admin/insights", tags=["insights"])
 
 Days = Annotated[int, Query(ge=1, le=365, description="Window length in days")]
 End = Annotated[
-    date | None,
+    DateParam | None,
     Query(description="Last day of the window (inclusive); default: the day of the snapshot"),
 ]
 K = Annotated[int, Query(ge=1, le=500)]

@@ -76,7 +76,8 @@ async def recommendations(request: Request) -> Response:
 def trending(
     svc: RecommendDep,
     k: K = 10,
-    window: Annotated[str, Query(description="e.g. 7d or 24h (at most 30d)")] = "7d",
+    window: Annotated[str, Query(description="e.g. 7d or 24h (at most 30d)",
+                                 json_schema_extra={"pattern": _WINDOW.pattern})] = "7d",
     category: Annotated[str | None, Query(max_length=100)] = None,
 ) -> TrendingOut:
     match = _WINDOW.match(window)

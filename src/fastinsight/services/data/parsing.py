@@ -19,6 +19,7 @@ from typing import IO, Any
 from fastinsight.errors import UnsupportedMediaType, ValidationFailed
 
 CHUNK = 64 * 1024
+TOO_DEEP = "nested too deeply to decode (attributes allow 10 levels)"
 
 
 class Format(StrEnum):
@@ -89,6 +90,9 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
         except (ValueError, UnicodeDecodeError) as exc:
             yield row, RowError("(row)", f"not valid JSON: {exc}")
             continue
+        except RecursionError:
+            yield row, RowError("(row)", TOO_DEEP)
+            continue
         yield row, value if isinstance(value, dict) else RowError("(row)", "must be a JSON object")
 
 
@@ -138,6 +142,16 @@ def _json_array_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
                 return
             try:
                 value, end = decoder.raw_decode(buf, pos)
+            except RecursionError:
+                skipped = _end_of_value(buf, pos)
+                if skipped is None:
+                    if more():
+                        continue
+                    raise ValidationFailed.field("body", "the JSON array is not closed with ']'") from None
+                row += 1
+                pos = skipped
+                yield row, RowError("(row)", TOO_DEEP)
+                continue
             except ValueError as exc:
                 if more():
                     continue
@@ -155,6 +169,31 @@ def _json_array_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
     if not started:
         raise ValidationFailed.field("body", "empty body; send a JSON array")
     raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
+
+
+def _end_of_value(buf: str, start: int) -> int | None:
+    """Where the array or object at ``start`` ends, found without recursion (for a value
+    too deep to decode); None when ``buf`` ends first."""
+    depth = 0
+    in_string = escaped = False
+    for index in range(start, len(buf)):
+        ch = buf[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
 
 
 _LIST_FIELDS = {"categories", "tags"}
