@@ -140,3 +140,21 @@ def test_before_must_be_an_iso_datetime(client: TestClient) -> None:
     assert client.get("/v1/users/u1/interactions?before=0.5").status_code == 422
     assert client.get("/v1/users/u1/interactions?before=0001-01-01T00:00:00Z").status_code == 422
     assert client.get("/v1/users/u1/interactions?before=2026-01-01T00:00:00Z").status_code == 200
+
+
+# ---- JSON types as declared; CSV text becomes them ------------------------------------------
+def test_json_bodies_take_the_declared_types(client: TestClient) -> None:
+    assert client.post("/v1/items", json={"item_id": "i1", "hidden": 0}).status_code == 422
+    _item(client)
+    r = client.post("/v1/interactions", json={"user_id": "u1", "item_id": "i1", "type": "like",
+                                              "value": False})
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "value"
+    csv_body = "item_id,hidden\na,true\nb,0\nc,maybe\n"
+    report = client.post("/v1/items/import", content=csv_body, headers={"Content-Type": "text/csv"}).json()
+    assert report["inserted"] == 2 and [r["row"] for r in report["rejected"]] == [3]
+    assert client.get("/v1/items/a").json()["hidden"] is True
+
+
+def test_csv_without_the_required_columns_is_refused(client: TestClient) -> None:
+    r = client.post("/v1/interactions/import", content="{}", headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422 and "user_id, item_id, type" in r.json()["message"]

@@ -15,6 +15,7 @@ from fastinsight.api.errors import install_error_handlers
 from fastinsight.api.hardening import install_hardening
 from fastinsight.api.keys import checked_settings
 from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from fastinsight.api.openapi import document_api
 from fastinsight.api.routes import health, interactions, items, recommend, users
 from fastinsight.api.security import require_api_key
 from fastinsight.config import Settings
@@ -23,9 +24,12 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Recommendations and customer insight over your users, items and interactions.
 
-Every route except `/health/*` needs the `X-API-Key` header; admin and job routes need
-the admin key. Errors share one body: `{"error", "message", "details": [{"field", "message"}],
-"request_id"}`."""
+Every route under `/v1/` needs the `X-API-Key` header; routes under `/v1/admin/` need the
+admin key. Public, without a key: `/health/live`, `/health/ready`, `/metrics` (Prometheus:
+request counts and latencies per route template, no user data), this documentation
+(`/docs`, `/redoc`, `/openapi.json`) and the dashboard shell (`/dashboard` and its static
+files; every data call it makes sends a key). Errors share one body: `{"error", "message",
+"details": [{"field", "message"}], "request_id"}`."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -70,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     protected = [Depends(require_api_key), Depends(require_writable)]
     for module in (users, items, interactions):
         app.include_router(module.router, dependencies=protected)
+    document_api(app, settings)  # every router is in: the OpenAPI document can be built
     return app
 
 

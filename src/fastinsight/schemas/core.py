@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from fastinsight.schemas.types import (
     MAX_ATTRIBUTES_BYTES,
@@ -54,7 +54,7 @@ class ItemIn(_In):
     categories: Categories = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)
     attributes: Attributes = Field(default_factory=dict)
-    hidden: bool = False
+    hidden: StrictBool = False
     published_at: UtcDatetime | None = None
 
 
@@ -71,7 +71,7 @@ class ItemPatch(_In):
     categories: Categories | None = Field(None, description="Replaces the categories" + _RESETS)
     tags: Tags | None = Field(None, description="Replaces the tags" + _RESETS)
     attributes: Attributes | None = Field(None, description="Replaces the attributes" + _RESETS)
-    hidden: bool | None = Field(None, description="Hide from recommendations" + _RESETS)
+    hidden: StrictBool | None = Field(None, description="Hide from recommendations" + _RESETS)
     published_at: UtcDatetime | None = None
 
     def changes(self) -> dict[str, Any]:
@@ -104,7 +104,7 @@ class InteractionIn(_In):
     user_id: Id
     item_id: Id
     type: InteractionType
-    value: float | None = Field(default=None, allow_inf_nan=False)
+    value: float | None = Field(default=None, allow_inf_nan=False, strict=True)
     timestamp: UtcDatetime | None = None
     event_id: Id | None = None
 

@@ -38,7 +38,11 @@ MAX_ATTRIBUTES_BYTES = 16 * 1024
 MAX_ATTRIBUTE_DEPTH = 10
 MAX_ATTRIBUTE_KEY = 200
 NO_CONTROL_CHARS = r"^[^\u0000-\u001f\u007f]*$"
+# Years 1970-9999 at the start of an ISO date or date-time (JSON schema formats have no range).
+YEAR_1970_9999 = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
 NO_NUL = r"^[^\u0000]*$"
+# Labels are stripped: at least one character that is not white space.
+LABEL = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
 
 
 def _fail(kind: str, message: str) -> PydanticCustomError:
@@ -91,7 +95,7 @@ Id = Annotated[
 ]
 Label = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_no_control_chars), schema_extra(pattern=NO_CONTROL_CHARS),
+    AfterValidator(_no_control_chars), schema_extra(pattern=LABEL),
 ]
 
 
@@ -152,14 +156,16 @@ def _datetime_text(value: Any) -> Any:
 UtcDatetime = Annotated[
     datetime, BeforeValidator(_to_utc), AfterValidator(_utc),
     WithJsonSchema({
-        "anyOf": [{"type": "string", "format": "date-time"},
+        "anyOf": [{"type": "string", "format": "date-time", "pattern": YEAR_1970_9999},
                   {"type": "number", "minimum": 0, "maximum": EPOCH_MAX}],
         "description": f"ISO 8601 date-time (naive means UTC) or epoch seconds, {TIME_RANGE}",
     }),
 ]
 # Query parameters typed as the schema says: ``format: date`` / ``format: date-time``.
-DateParam = Annotated[date, BeforeValidator(_date_text), AfterValidator(_in_range)]
-DateTimeParam = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_utc)]
+DateParam = Annotated[date, BeforeValidator(_date_text), AfterValidator(_in_range),
+                      schema_extra(pattern=YEAR_1970_9999)]
+DateTimeParam = Annotated[datetime, BeforeValidator(_datetime_text), AfterValidator(_utc),
+                          schema_extra(pattern=YEAR_1970_9999)]
 
 
 # ---- free-form attributes ---------------------------------------------------------------

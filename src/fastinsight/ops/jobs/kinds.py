@@ -23,7 +23,8 @@ Algorithm = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class JobArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: JSON types as declared (``0`` is not ``false``); numbers may be integers.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class BackupArgs(JobArgs):

@@ -198,12 +198,24 @@ def _end_of_value(buf: str, start: int) -> int | None:
 
 _LIST_FIELDS = {"categories", "tags"}
 _JSON_FIELDS = {"attributes"}
+# CSV holds only text: these columns become the JSON types the models expect (strictly).
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_BOOL_FIELDS = {"hidden"}
+_NUMBER_FIELDS = {"value"}
+
+
+_CSV_REQUIRED = {"users": ("user_id",), "items": ("item_id",),
+                 "interactions": ("user_id", "item_id", "type")}
 
 
 def _csv_rows(stream: IO[bytes], kind: str) -> Iterator[ParsedRow]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
     try:
+        missing = [c for c in _CSV_REQUIRED.get(kind, ()) if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValidationFailed.field(
+                "body", f"the CSV header line must name the columns {', '.join(missing)}")
         for number, record in enumerate(reader, start=1):
             yield number, _csv_record(record, kind)
     except UnicodeDecodeError as exc:
@@ -224,6 +236,10 @@ def _csv_record(record: dict[str | Any, Any], kind: str) -> dict[str, Any] | Row
             continue
         if key in _LIST_FIELDS:
             row[key] = [part.strip() for part in value.split("|") if part.strip()]
+        elif key in _BOOL_FIELDS:
+            row[key] = _BOOLEANS.get(value.strip().lower(), value)
+        elif key in _NUMBER_FIELDS:
+            row[key] = _number(value)
         elif key in _JSON_FIELDS:
             try:
                 row[key] = json.loads(value)
@@ -238,6 +254,13 @@ def _csv_record(record: dict[str | Any, Any], kind: str) -> dict[str, Any] | Row
         if isinstance(attrs, dict):
             attrs.update(extra)
     return row
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the model names the field and the problem
 
 
 def rows_from_objects(objects: Iterable[Any]) -> Iterator[ParsedRow]:
