@@ -91,6 +91,7 @@ def fuzz_server(tmp: Path) -> Iterator[str]:
 
 def run_schemathesis(url: str, key: str, label: str, max_examples: int, seed_value: int,
                      out_dir: Path, timeout: float) -> KeyRun:
+    out_dir = out_dir.resolve()
     report = out_dir / f"schemathesis-{label}.json"
     argv = [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
             "--checks", "all", "--max-examples", str(max_examples), "--seed", str(seed_value),
@@ -101,7 +102,8 @@ def run_schemathesis(url: str, key: str, label: str, max_examples: int, seed_val
            "PYTHONPATH": os.pathsep.join([str(ROOT), *(p for p in sys.path if p)])}
     started = time.monotonic()
     with (out_dir / f"schemathesis-{label}.log").open("wb") as log:
-        proc = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+        # In out_dir: Schemathesis keeps a cache of past failures in its working directory.
+        proc = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=out_dir,
                               timeout=timeout, check=False)
     seconds = time.monotonic() - started
     data = json.loads(report.read_text())
