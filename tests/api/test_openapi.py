@@ -96,3 +96,11 @@ def test_public_routes_are_the_documented_ones(client: TestClient) -> None:
         assert client.get(path, headers=anonymous).status_code == 401, path
     description = client.get("/openapi.json").json()["info"]["description"]
     assert all(p in description for p in ("/metrics", "/docs", "/openapi.json", "/dashboard", "/health/live"))
+
+
+def test_insights_before_the_first_refresh_answer_a_documented_404(client: TestClient,
+                                                                   doc: dict[str, Any]) -> None:
+    for name in ("overview", "top-items", "funnel"):
+        r = client.get(f"/v1/insights/{name}")
+        assert r.status_code == 404 and "refresh" in r.json()["message"], name
+        assert "404" in doc["paths"][f"/v1/insights/{name}"]["get"]["responses"], name

@@ -38,14 +38,15 @@ DESCRIPTIONS = {
     413: "The request body is larger than the limit (FASTINSIGHT_MAX_BODY_BYTES)",
     415: "Content-Type is not one of the accepted media types",
     422: "Validation failed; `details` names each field",
-    503: "The database is unreachable, or writes are paused for a backup (see Retry-After)",
+    503: "The database is unreachable, writes are paused for a backup, or the work needs what "
+         "is not ready yet (a trained model, a running refresh); see Retry-After",
 }
+NO_SNAPSHOT = {404: "No insights snapshot yet: an admin starts one (POST /v1/admin/insights/refresh)"}
 # Statuses that come from the work a route does rather than from its shape.
 ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
-    ("GET", "/v1/users/{user_id}/recommendations"): {
-        503: "No model version is active yet, or the database is unreachable"},
-    ("GET", "/v1/items/trending"): {404: "No trending snapshot yet"},
-    ("POST", "/v1/recommendations/session"): {404: "No model version is active yet"},
+    **{("GET", f"/v1/insights/{name}"): NO_SNAPSHOT for name in (
+        "overview", "activity", "top-items", "top-categories", "funnel", "funnel/categories",
+        "catalogue")},
     ("POST", "/v1/admin/train"): {409: "A training job is already running",
                                   503: "The job runner is not enabled in this process"},
     ("POST", "/v1/admin/jobs"): {409: "A job of this kind is already running"},
