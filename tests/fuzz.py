@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = fuzz(args.max_examples, args.seed, args.out, timeout=6 * 3600)
     summary = {
-        "command": "make fuzz " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m tests.fuzz " + " ".join(sys.argv[1:] if argv is None else argv),
         "max_examples": args.max_examples, "seed": args.seed,
         "runs": [{**asdict(r), "contract_failures": r.contract_failures} for r in runs],
     }
