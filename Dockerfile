@@ -1,4 +1,6 @@
 # FastInsight API / scheduler image. Build: docker build -t fastinsight .
+# No keys are baked in: run it with FASTINSIGHT_API_KEY and FASTINSIGHT_ADMIN_KEY in the
+# environment (compose.yml requires them); without them `fastinsight serve` refuses to start.
 # Same install as scripts/bootstrap.sh (pip install of this project), without dev extras.
 
 # The dashboard's chart library, from the npm registry (same step as scripts/bootstrap.sh).

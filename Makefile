@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install db-start db-stop run test lint bench
+.PHONY: help install db-start db-stop run test lint bench fuzz
 
 help:
 	@echo "make run    install, start the local database, load demo data, train, serve API + dashboard"
 	@echo "make test   install, start the local database, run the test suite, stop what it started"
 	@echo "make lint   ruff + mypy on src/"
 	@echo "make bench  run the benchmarks in bench/ (results in bench/results/)"
+	@echo "make fuzz   long schema fuzz of a real server, API and admin key (before a release)"
 
 install:
 	scripts/bootstrap.sh
@@ -31,3 +32,6 @@ lint: install
 
 bench: install
 	scripts/bench.sh
+
+fuzz: install
+	scripts/fuzz.sh $(FUZZ_ARGS)

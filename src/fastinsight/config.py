@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_INTERACTION_WEIGHTS: dict[str, float] = {
@@ -30,8 +30,11 @@ class Settings(BaseSettings):
     mongodb_db: str = "fastinsight"
     mongodb_timeout_ms: int = Field(default=2000, ge=100)
 
-    api_key: str = "dev-api-key"
-    admin_key: str = "dev-admin-key"
+    # Secrets, never defaulted: serving refuses to start without both (see api/keys.py)
+    # unless ``dev_mode`` is on, which generates them and answers loopback clients only.
+    api_key: SecretStr | None = None
+    admin_key: SecretStr | None = None
+    dev_mode: bool = False
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

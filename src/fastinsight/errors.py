@@ -76,3 +76,8 @@ class RejectedVersion(ModelError):
 
     code = "model_rejected"
     status = 409
+class ConfigurationError(FastInsightError):
+    """Settings that must not be served with (e.g. missing or well-known API keys)."""
+
+    code = "configuration_error"
+    status = 500

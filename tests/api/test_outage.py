@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
-from tests.conftest import API_KEY, ROOT
+from tests.conftest import ADMIN_KEY, API_KEY, ROOT
 
 
 def _free_port() -> int:
@@ -32,7 +32,8 @@ def test_outage_then_recovery(tmp_path: Path) -> None:
     _db("start", env)
     try:
         settings = Settings(mongodb_uri=f"mongodb://127.0.0.1:{port}/", mongodb_db="outage",
-                            api_key=API_KEY, mongodb_timeout_ms=500, _env_file=None)  # type: ignore[call-arg]
+                            api_key=API_KEY, admin_key=ADMIN_KEY, mongodb_timeout_ms=500,
+                            _env_file=None)  # type: ignore[call-arg]
         with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
             assert client.post("/v1/users", json={"user_id": "u1"}).status_code == 201
             _db("stop", env)

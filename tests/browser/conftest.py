@@ -5,10 +5,6 @@ browser download is never used."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +20,8 @@ from fastinsight.services.data.demo import DemoSize, load_synthetic
 from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.insights.analytics import refresh_insights
 from fastinsight.services.training.pipeline import train
-from tests.conftest import ADMIN_KEY, API_KEY, ROOT
+from tests.conftest import API_KEY, ROOT
+from tests.live import drop_database, free_port, live_process, live_settings, server_env, uvicorn_argv
 
 CHROMIUM = os.environ.get("FASTINSIGHT_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -40,12 +37,6 @@ class Server:
 
     def api(self, method: str, path: str, key: str = API_KEY, **kwargs: Any) -> httpx.Response:
         return httpx.request(method, self.url + path, headers={"X-API-Key": key}, timeout=30, **kwargs)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _seed(settings: Settings) -> list[str]:
@@ -66,48 +57,17 @@ def _seed(settings: Settings) -> list[str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install the Debian package 'chromium'", pytrace=False)
-    uri = os.environ.get("FASTINSIGHT_TEST_MONGODB_URI", "mongodb://127.0.0.1:27017/")
     db_name = f"fi_browser_{uuid.uuid4().hex[:10]}"
     tmp = tmp_path_factory.mktemp("browser")
-    settings = Settings(mongodb_uri=uri, mongodb_db=db_name, api_key=API_KEY, admin_key=ADMIN_KEY,
-                        var_dir=tmp / "var", log_dir=tmp / "log", _env_file=None)
-    port = _free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FASTINSIGHT_")},
-           "FASTINSIGHT_MONGODB_URI": uri, "FASTINSIGHT_MONGODB_DB": db_name,
-           "FASTINSIGHT_API_KEY": API_KEY, "FASTINSIGHT_ADMIN_KEY": ADMIN_KEY,
-           "FASTINSIGHT_VAR_DIR": str(tmp / "var"), "FASTINSIGHT_LOG_DIR": str(tmp / "log"),
-           "FASTINSIGHT_LOG_JSON": "false", "FASTINSIGHT_LOG_LEVEL": "WARNING"}
-    proc: subprocess.Popen[bytes] | None = None
-    err_log = (tmp / "server.err").open("wb")
+    port = free_port()
     try:
-        versions = _seed(settings)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "fastinsight.api.asgi:app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=err_log,
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the API did not start: " + (tmp / "server.err").read_text()[-2000:])
-            time.sleep(0.2)
-        yield Server(url=url, db_name=db_name, versions=versions)
+        versions = _seed(live_settings(db_name, tmp))
+        with live_process(uvicorn_argv(port), server_env(db_name, tmp), tmp, port) as live:
+            yield Server(url=live.url, db_name=db_name, versions=versions)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        err_log.close()
-        MongoClient(uri).drop_database(db_name)
+        drop_database(db_name)
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,13 @@ import csv
 import io
 import time
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from fastapi.testclient import TestClient
 from pymongo.database import Database
 
-from tests.insights.conftest import Dataset, save_embeddings
+from tests.insights.conftest import Dataset, insert_items, save_embeddings
 
 INSIGHTS = ["overview", "activity?granularity=week&days=60", "top-items?days=14&type=purchase",
             "top-categories", "funnel?steps=view,click,purchase", "funnel/categories", "catalogue",
@@ -104,3 +105,20 @@ def test_dashboard_is_served_without_a_key(settings: Any, db: Database[dict[str,
         chart = anonymous.get("/dashboard/vendor/chart.js")
         assert chart.status_code == 200 and "Chart" in chart.text[:2000]
         assert anonymous.get("/v1/insights/overview").status_code == 401
+
+
+def test_csv_export_of_an_id_outside_latin_1(
+    client: TestClient, db: Database[dict[str, Any]], dataset: Dataset
+) -> None:
+    """Found by the schema fuzz: the file name in Content-Disposition answered 500."""
+    odd = "0\u00c4\U00091cd4x\u0103"
+    insert_items(db, [{"_id": odd, "item_id": odd, "title": "", "description": "", "tags": [],
+                       "categories": ["books"], "attributes": {}, "hidden": False}])
+    users = sorted({r["user_id"] for r in dataset.rows})
+    items = [i["_id"] for i in dataset.items] + [odd]
+    rng = np.random.default_rng(0)
+    save_embeddings(db, "v1", users, rng.normal(size=(len(users), 4)), items,
+                    rng.normal(size=(len(items), 4)))
+    exported = client.get(f"/v1/items/{quote(odd, safe='')}/audience?k=3&format=csv")
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-disposition"] == 'attachment; filename="audience-0__x_.csv"'

@@ -12,7 +12,10 @@ from fastinsight import __version__
 from fastinsight.api.composition import Services
 from fastinsight.api.deps import require_writable
 from fastinsight.api.errors import install_error_handlers
+from fastinsight.api.hardening import install_hardening
+from fastinsight.api.keys import checked_settings
 from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from fastinsight.api.openapi import document_api
 from fastinsight.api.routes import (
     admin,
     dashboard,
@@ -33,12 +36,17 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """Recommendations and customer insight over your users, items and interactions.
 
-Every route except `/health/*` needs the `X-API-Key` header; admin and job routes need
-the admin key. Errors share one body: `{"error", "message", "details": [{"field", "message"}],
-"request_id"}`."""
+Every route under `/v1/` needs the `X-API-Key` header; routes under `/v1/admin/` need the
+admin key. Public, without a key: `/health/live`, `/health/ready`, `/metrics` (Prometheus:
+request counts and latencies per route template, no user data), this documentation
+(`/docs`, `/redoc`, `/openapi.json`) and the dashboard shell (`/dashboard` and its static
+files; every data call it makes sends a key). Errors share one body: `{"error", "message",
+"details": [{"field", "message"}], "request_id"}`."""
 
 
 def create_app(settings: Settings) -> FastAPI:
+    settings = checked_settings(settings)  # refuses missing or well-known keys
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Requests run numpy in many threads at once; BLAS threads on top of them only
@@ -61,7 +69,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    install_hardening(app, settings)
     _include_routers(app)
+    document_api(app, settings)  # every router is in: the OpenAPI document can be built
     return app
 
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fastinsight.api.hardening import allowed_methods
 from fastinsight.errors import FastInsightError, Unavailable
 from fastinsight.schemas.core import ErrorBody
 
@@ -39,6 +40,17 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _body_unread(exc: RequestValidationError, content_type: str | None) -> bool:
+    """FastAPI reads a body that is not declared JSON as missing: say what is wrong."""
+    return not _is_json(content_type) and any(
+        tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FastInsightError)
     async def _domain(request: Request, exc: FastInsightError) -> JSONResponse:
@@ -49,6 +61,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _body_unread(exc, request.headers.get("content-type")):
+            return error_response(
+                415, "unsupported_media_type", "send the body as JSON (Content-Type: application/json)",
+                request, [{"field": "Content-Type", "message": "expected application/json"}],
+            )
         details = []
         for err in exc.errors():
             message = err.get("msg", "invalid")
@@ -62,10 +79,18 @@ def install_error_handlers(app: FastAPI) -> None:
                               details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        message = str(exc.detail)
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            message = "the JSON body is nested too deeply to decode"
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(request.app, request.scope))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": f"{allow}, OPTIONS"})
+            headers = {**(headers or {}), "Allow": allow}
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), request,
-                              headers=getattr(exc, "headers", None))
+        return error_response(exc.status_code, code, message, request, headers=headers)
 
     @app.exception_handler(PyMongoError)
     async def _database(request: Request, exc: PyMongoError) -> JSONResponse:

@@ -53,7 +53,11 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Rejects bodies over ``max_bytes`` with 413, by header or while streaming."""
+    """Rejects bodies over ``max_bytes`` with 413, by header or while streaming.
+
+    A chunked body has no length to check up front: the count runs as the app reads.
+    Past the limit the read raises, and whatever the app makes of that (FastAPI turns a
+    failed body read into 400) is replaced by the 413."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -71,17 +75,36 @@ class BodyLimitMiddleware:
             await _send_413(scope, send, message)
             return
         seen = 0
+        exceeded = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise PayloadTooLarge(message)
             return msg
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(msg: Message) -> None:
+            nonlocal started
+            if exceeded:
+                if msg["type"] == "http.response.start" and not started:
+                    started = True
+                    await _send_413(scope, send, message)
+                return
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except PayloadTooLarge:
+            if started:
+                raise
+            await _send_413(scope, send, message)
 
 
 async def _send_413(scope: Scope, send: Send, message: str) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
 
 if TYPE_CHECKING:
     from fastinsight.api.composition import Services
@@ -20,14 +21,21 @@ class Scope(StrEnum):
     ADMIN = "admin"
 
 
+def secret_bytes(secret: SecretStr | None) -> bytes:
+    """The key to compare with; an unset key (refused at start-up, see ``api.keys``)
+    matches nothing, since an empty header is refused first."""
+    return secret.get_secret_value().encode() if secret is not None else b""
+
+
 def _scope_for(request: Request, key: str | None) -> Scope:
     if not key:
         raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
     services: Services = request.app.state.services
     settings = services.settings
-    if secrets.compare_digest(key.encode(), settings.admin_key.encode()):
+    given = key.encode()
+    if secrets.compare_digest(given, secret_bytes(settings.admin_key)):
         return Scope.ADMIN
-    if secrets.compare_digest(key.encode(), settings.api_key.encode()):
+    if secrets.compare_digest(given, secret_bytes(settings.api_key)):
         return Scope.READ_WRITE
     raise HTTPException(401, "invalid API key", headers={"WWW-Authenticate": "ApiKey"})
 

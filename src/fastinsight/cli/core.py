@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -100,14 +101,41 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str | None, typer.Option(help="Bind address")] = None,
         port: Annotated[int | None, typer.Option(help="Port")] = None,
         workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+        dev: Annotated[bool, typer.Option(
+            "--dev", help="Local development mode (FASTINSIGHT_DEV_MODE=1): missing keys are "
+            "generated for this run and only 127.0.0.1 is served")] = False,
     ) -> None:
-        """Serve the API (and dashboard) with uvicorn."""
+        """Serve the API (and dashboard) with uvicorn. Needs FASTINSIGHT_API_KEY and
+        FASTINSIGHT_ADMIN_KEY unless --dev."""
         import uvicorn
 
+        from fastinsight.api.keys import KEY_SETTINGS, checked_settings, generated_dev_keys, is_loopback
+        from fastinsight.errors import ConfigurationError
+
+        if dev:
+            os.environ["FASTINSIGHT_DEV_MODE"] = "1"
+            get_settings.cache_clear()
         settings = get_settings()
-        uvicorn.run("fastinsight.api.asgi:app", host=host or settings.host,
-                    port=port or settings.port, workers=workers, log_config=None,
-                    access_log=False)
+        bind = host or settings.host
+        if settings.dev_mode:
+            if not is_loopback(bind):
+                console.print(f"[red]development mode serves 127.0.0.1 only, not {bind}: drop "
+                              "--host or FASTINSIGHT_HOST, or set both keys and leave dev mode[/red]")
+                raise typer.Exit(2)
+            # Generated once here so every worker process shares them.
+            generated = generated_dev_keys(settings)
+            for name, value in generated.items():
+                os.environ[KEY_SETTINGS[name]] = value
+                console.print(f"[yellow]development mode: {KEY_SETTINGS[name]}={value}[/yellow]")
+            get_settings.cache_clear()
+            settings = get_settings()
+        try:
+            checked_settings(settings)
+        except ConfigurationError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(2) from exc
+        uvicorn.run("fastinsight.api.asgi:app", host=bind, port=port or settings.port,
+                    workers=workers, log_config=None, access_log=False)
 
     @app.command("import")
     def import_file(

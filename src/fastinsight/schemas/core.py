@@ -2,79 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
+
+from fastinsight.schemas.types import (
+    MAX_ATTRIBUTES_BYTES,
+    Attributes,
+    Id,
+    Label,
+    Text,
+    UtcDatetime,
 )
 
-MAX_ATTRIBUTES_BYTES = 16 * 1024
+__all__ = ["MAX_ATTRIBUTES_BYTES", "Attributes", "Id", "Label", "Text", "UtcDatetime"]
 
-
-def _no_control_chars(value: str) -> str:
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _to_utc(value: Any) -> Any:
-    """Accept ISO 8601 strings, epoch seconds and datetimes; naive means UTC."""
-    if isinstance(value, bool):
-        raise ValueError("must be an ISO 8601 datetime or epoch seconds")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    return value
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _bounded_attributes(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, default=str))
-    if size > MAX_ATTRIBUTES_BYTES:
-        raise ValueError(f"is {size} bytes as JSON; the limit is {MAX_ATTRIBUTES_BYTES}")
-    for key in _all_keys(value):
-        if key.startswith("$") or "." in key:
-            raise ValueError(f"key {key!r} must not start with '$' or contain '.'")
-    return value
-
-
-def _all_keys(value: Any) -> list[str]:
-    keys: list[str] = []
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            keys.append(str(key))
-            keys.extend(_all_keys(inner))
-    elif isinstance(value, list):
-        for inner in value:
-            keys.extend(_all_keys(inner))
-    return keys
-
-
-Id = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=128),
-    AfterValidator(_no_control_chars),
-]
-Label = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-    AfterValidator(_no_control_chars),
-]
-UtcDatetime = Annotated[datetime, BeforeValidator(_to_utc), AfterValidator(_utc)]
-Attributes = Annotated[dict[str, Any], AfterValidator(_bounded_attributes)]
+Title = Annotated[Text, StringConstraints(max_length=1000)]
+Description = Annotated[Text, StringConstraints(max_length=20_000)]
+InteractionType = Annotated[Text, StringConstraints(min_length=1, max_length=40)]
+Categories = Annotated[list[Label], Field(max_length=50)]
+Tags = Annotated[list[Label], Field(max_length=200)]
 
 
 class _In(BaseModel):
@@ -101,33 +49,51 @@ class UserOut(BaseModel):
 # ---- items ---------------------------------------------------------------------------
 class ItemIn(_In):
     item_id: Id
-    title: Annotated[str, StringConstraints(max_length=1000)] = ""
-    description: Annotated[str, StringConstraints(max_length=20_000)] = ""
-    categories: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
-    tags: Annotated[list[Label], Field(max_length=200)] = Field(default_factory=list)
+    title: Title = ""
+    description: Description = ""
+    categories: Categories = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
     attributes: Attributes = Field(default_factory=dict)
-    hidden: bool = False
+    hidden: StrictBool = False
     published_at: UtcDatetime | None = None
+
+
+_RESETS = "; null resets it to its empty value"
 
 
 class ItemPatch(_In):
-    title: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
-    categories: Annotated[list[Label], Field(max_length=50)] | None = None
-    tags: Annotated[list[Label], Field(max_length=200)] | None = None
-    attributes: Attributes | None = None
-    hidden: bool | None = None
+    """Only the fields sent change. ``null`` resets a field to its empty value, the one a
+    new item gets when the field is left out: "" for text, [] for lists, {} for
+    attributes, false for ``hidden``, null for ``published_at``."""
+
+    title: Title | None = Field(None, description="New title" + _RESETS)
+    description: Description | None = Field(None, description="New description" + _RESETS)
+    categories: Categories | None = Field(None, description="Replaces the categories" + _RESETS)
+    tags: Tags | None = Field(None, description="Replaces the tags" + _RESETS)
+    attributes: Attributes | None = Field(None, description="Replaces the attributes" + _RESETS)
+    hidden: StrictBool | None = Field(None, description="Hide from recommendations" + _RESETS)
     published_at: UtcDatetime | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields sent, with ``null`` replaced by the field's empty value."""
+        return {name: ItemIn.model_fields[name].get_default(call_default_factory=True)
+                if value is None else value
+                for name, value in self.model_dump(exclude_unset=True).items()}
+
+
+def _none_as(empty: Any) -> BeforeValidator:
+    """Reads items stored before null was refused as empty (they stay readable)."""
+    return BeforeValidator(lambda value: empty() if value is None else value)
 
 
 class ItemOut(BaseModel):
     item_id: str
-    title: str
-    description: str
-    categories: list[str]
-    tags: list[str]
-    attributes: dict[str, Any]
-    hidden: bool
+    title: Annotated[str, _none_as(str)]
+    description: Annotated[str, _none_as(str)]
+    categories: Annotated[list[str], _none_as(list)]
+    tags: Annotated[list[str], _none_as(list)]
+    attributes: Annotated[dict[str, Any], _none_as(dict)]
+    hidden: Annotated[bool, _none_as(bool)]
     published_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -137,8 +103,8 @@ class ItemOut(BaseModel):
 class InteractionIn(_In):
     user_id: Id
     item_id: Id
-    type: Annotated[str, StringConstraints(min_length=1, max_length=40)]
-    value: float | None = Field(default=None, allow_inf_nan=False)
+    type: InteractionType
+    value: float | None = Field(default=None, allow_inf_nan=False, strict=True)
     timestamp: UtcDatetime | None = None
     event_id: Id | None = None
     recommendation_id: Id | None = Field(

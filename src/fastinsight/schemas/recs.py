@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from fastinsight.schemas.core import Id
 
@@ -98,4 +98,4 @@ class ModelVersionOut(BaseModel):
 class TrainIn(BaseModel):
     algorithm: Annotated[str, Field(min_length=1, max_length=40)] = "als"
     params: dict[str, object] = Field(default_factory=dict)
-    activate: bool = True
+    activate: StrictBool = True

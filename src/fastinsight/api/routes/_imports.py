@@ -13,12 +13,14 @@ from fastinsight.schemas.core import ImportReport
 from fastinsight.services.data.parsing import ParsedRow, format_from_content_type, read_rows
 
 IMPORT_DOC = {
+    "required": True,
     "description": "A JSON array, JSON Lines or CSV body, chosen by Content-Type "
     "(application/json, application/x-ndjson, text/csv).",
     "content": {
         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "text/csv": {"schema": {"type": "string"}},
+        "application/x-ndjson": {"schema": {"type": "string", "minLength": 1}},
+        "text/csv": {"schema": {"type": "string", "minLength": 1, "description":
+                                "A header line naming at least the required columns, then rows"}},
     },
 }
 

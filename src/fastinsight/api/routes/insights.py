@@ -6,7 +6,6 @@ Every answer comes from the rollup snapshot and says when it was computed
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -23,6 +22,7 @@ from fastinsight.schemas.insights import (
     TaskStatus,
     TopOut,
 )
+from fastinsight.schemas.types import DateParam
 from fastinsight.services.insights.analytics import default_end, parse_steps
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
@@ -30,7 +30,7 @@ admin_router = APIRouter(prefix="/v1/admin/insights", tags=["insights"])
 
 Days = Annotated[int, Query(ge=1, le=365, description="Window length in days")]
 End = Annotated[
-    date | None,
+    DateParam | None,
     Query(description="Last day of the window (inclusive); default: the day of the snapshot"),
 ]
 K = Annotated[int, Query(ge=1, le=500)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
@@ -11,6 +10,7 @@ from fastinsight.api.deps import CatalogDep, IngestDep, SettingsDep
 from fastinsight.api.routes._imports import IMPORT_DOC, run_import
 from fastinsight.errors import ValidationFailed
 from fastinsight.schemas.core import ImportReport, InteractionBatchIn, InteractionIn, InteractionOut
+from fastinsight.schemas.types import DateTimeParam
 from fastinsight.services.data.parsing import rows_from_objects
 
 router = APIRouter(tags=["interactions"])
@@ -51,7 +51,7 @@ def user_interactions(
     user_id: Annotated[str, Path(min_length=1, max_length=128)],
     svc: CatalogDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[datetime | None, Query(description="Only events before this time")] = None,
+    before: Annotated[DateTimeParam | None, Query(description="Only events before this time")] = None,
 ) -> list[InteractionOut]:
     """The user's interactions, newest first (page with `before`)."""
     return svc.user_interactions(user_id, limit, before)

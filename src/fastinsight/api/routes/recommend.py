@@ -29,7 +29,8 @@ router = APIRouter(tags=["recommendations"])
 
 K = Annotated[int, Query(ge=1, le=500, description="How many items (1-500)")]
 MAX_ID = 128
-_WINDOW = re.compile(r"^(\d{1,3})([dh])$")
+# 1-30 days or 1-720 hours.
+_WINDOW = re.compile(r"^(([1-9]|[12][0-9]|30)d|([1-9]|[1-9][0-9]|[1-6][0-9]{2}|7[01][0-9]|720)h)$")
 
 
 def tracked_of(request: Request) -> TrackedRecommendations:
@@ -80,17 +81,15 @@ UserId = Annotated[str | None, Query(min_length=1, max_length=MAX_ID,
 def trending(
     svc: TrackedDep,
     k: K = 10,
-    window: Annotated[str, Query(description="e.g. 7d or 24h (at most 30d)")] = "7d",
+    window: Annotated[str, Query(description="e.g. 7d or 24h (at most 30d)",
+                                 json_schema_extra={"pattern": _WINDOW.pattern})] = "7d",
     category: Annotated[str | None, Query(max_length=100)] = None,
     user_id: UserId = None,
 ) -> TrendingOut:
-    match = _WINDOW.match(window)
-    if not match:
-        raise ValidationFailed.field("window", "use a number followed by d or h, e.g. 7d or 24h")
-    amount, unit = int(match.group(1)), match.group(2)
-    days = amount if unit == "d" else max(1, -(-amount // 24))
-    if days < 1 or days > 30:
-        raise ValidationFailed.field("window", "must be between 1h and 30d")
+    if not _WINDOW.match(window):
+        raise ValidationFailed.field("window", "use 1d to 30d or 1h to 720h, e.g. 7d or 24h")
+    amount, unit = int(window[:-1]), window[-1]
+    days = amount if unit == "d" else -(-amount // 24)
     return svc.trending(k, days, category, user_id)
 
 

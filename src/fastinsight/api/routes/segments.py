@@ -35,7 +35,8 @@ def _csv(text: str, filename: str) -> Response:
 
 
 def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80]
+    """A file name for the header: ASCII only (headers are Latin-1; ids may be any text)."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name)[:80]
 
 
 @router.get("/v1/items/{item_id}/audience", response_model=AudienceOut)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, StringConstraints
 
 from fastinsight.config import Settings
 from fastinsight.errors import ValidationFailed
@@ -25,6 +25,9 @@ ArchiveName = Annotated[
 ]
 DbName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,63}$")]
 Algorithm = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+# JSON types as declared: ``0`` is not ``false`` and ``true`` is not ``1.0``; a number
+# may be written as an integer (and an integer as ``5.0``, as JSON Schema allows).
+Number = Annotated[float, Field(strict=True)]
 
 
 class JobArgs(BaseModel):
@@ -32,30 +35,30 @@ class JobArgs(BaseModel):
 
 
 class BackupArgs(JobArgs):
-    pause_writes: bool = False
+    pause_writes: StrictBool = False
     keep: int | None = Field(default=None, ge=1, le=1000)
-    keep_days: float | None = Field(default=None, gt=0, le=3650)
+    keep_days: Number | None = Field(default=None, gt=0, le=3650)
 
 
 class RestoreArgs(JobArgs):
     archive: ArchiveName = Field(description="File name in the backup directory, or 'latest'.")
     target_db: DbName | None = None
-    drop: bool = False
-    dry_run: bool = False
+    drop: StrictBool = False
+    dry_run: StrictBool = False
 
 
 class CleanupArgs(JobArgs):
-    log_days: float | None = Field(default=None, gt=0, le=3650)
+    log_days: Number | None = Field(default=None, gt=0, le=3650)
     model_keep: int | None = Field(default=None, ge=2, le=1000)
-    job_days: float | None = Field(default=None, gt=0, le=3650)
-    dry_run: bool = False
+    job_days: Number | None = Field(default=None, gt=0, le=3650)
+    dry_run: StrictBool = False
 
 
 class MonitorArgs(JobArgs):
-    check: bool = True
+    check: StrictBool = True
     samples: int = Field(default=1, ge=1, le=120)
-    interval: float = Field(default=5.0, ge=0, le=600)
-    api: bool = True
+    interval: Number = Field(default=5.0, ge=0, le=600)
+    api: StrictBool = True
 
 
 class RetrainArgs(JobArgs):
@@ -63,8 +66,8 @@ class RetrainArgs(JobArgs):
     params: dict[str, JsonValue] = Field(
         default_factory=dict, max_length=64,
         description="The algorithm's parameters; checked against its params class before the job starts.")
-    activate: bool = Field(default=True, description="Switch serving to the new version.")
-    evaluate: bool = True
+    activate: StrictBool = Field(default=True, description="Switch serving to the new version.")
+    evaluate: StrictBool = True
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class CatalogService:
         return ItemOut.model_validate(doc)
 
     def patch_item(self, item_id: str, patch: ItemPatch) -> ItemOut:
-        doc = self.items.patch(item_id, patch.model_dump(exclude_unset=True))
+        doc = self.items.patch(item_id, patch.changes())
         if doc is None:
             raise NotFoundError(f"item {item_id!r} does not exist")
         self._item_changed(item_id)

@@ -19,6 +19,7 @@ from typing import IO, Any
 from fastinsight.errors import UnsupportedMediaType, ValidationFailed
 
 CHUNK = 64 * 1024
+TOO_DEEP = "nested too deeply to decode (attributes allow 10 levels)"
 
 
 class Format(StrEnum):
@@ -89,6 +90,9 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
         except (ValueError, UnicodeDecodeError) as exc:
             yield row, RowError("(row)", f"not valid JSON: {exc}")
             continue
+        except RecursionError:
+            yield row, RowError("(row)", TOO_DEEP)
+            continue
         yield row, value if isinstance(value, dict) else RowError("(row)", "must be a JSON object")
 
 
@@ -138,6 +142,16 @@ def _json_array_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
                 return
             try:
                 value, end = decoder.raw_decode(buf, pos)
+            except RecursionError:
+                skipped = _end_of_value(buf, pos)
+                if skipped is None:
+                    if more():
+                        continue
+                    raise ValidationFailed.field("body", "the JSON array is not closed with ']'") from None
+                row += 1
+                pos = skipped
+                yield row, RowError("(row)", TOO_DEEP)
+                continue
             except ValueError as exc:
                 if more():
                     continue
@@ -157,14 +171,51 @@ def _json_array_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
     raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
 
 
+def _end_of_value(buf: str, start: int) -> int | None:
+    """Where the array or object at ``start`` ends, found without recursion (for a value
+    too deep to decode); None when ``buf`` ends first."""
+    depth = 0
+    in_string = escaped = False
+    for index in range(start, len(buf)):
+        ch = buf[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
+
+
 _LIST_FIELDS = {"categories", "tags"}
 _JSON_FIELDS = {"attributes"}
+# CSV holds only text: these columns become the JSON types the models expect (strictly).
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_BOOL_FIELDS = {"hidden"}
+_NUMBER_FIELDS = {"value"}
+
+
+_CSV_REQUIRED = {"users": ("user_id",), "items": ("item_id",),
+                 "interactions": ("user_id", "item_id", "type")}
 
 
 def _csv_rows(stream: IO[bytes], kind: str) -> Iterator[ParsedRow]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
     try:
+        missing = [c for c in _CSV_REQUIRED.get(kind, ()) if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValidationFailed.field(
+                "body", f"the CSV header line must name the columns {', '.join(missing)}")
         for number, record in enumerate(reader, start=1):
             yield number, _csv_record(record, kind)
     except UnicodeDecodeError as exc:
@@ -185,6 +236,10 @@ def _csv_record(record: dict[str | Any, Any], kind: str) -> dict[str, Any] | Row
             continue
         if key in _LIST_FIELDS:
             row[key] = [part.strip() for part in value.split("|") if part.strip()]
+        elif key in _BOOL_FIELDS:
+            row[key] = _BOOLEANS.get(value.strip().lower(), value)
+        elif key in _NUMBER_FIELDS:
+            row[key] = _number(value)
         elif key in _JSON_FIELDS:
             try:
                 row[key] = json.loads(value)
@@ -199,6 +254,13 @@ def _csv_record(record: dict[str | Any, Any], kind: str) -> dict[str, Any] | Row
         if isinstance(attrs, dict):
             attrs.update(extra)
     return row
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the model names the field and the problem
 
 
 def rows_from_objects(objects: Iterable[Any]) -> Iterator[ParsedRow]:
