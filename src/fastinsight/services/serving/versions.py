@@ -38,7 +38,6 @@ class ModelManager:
         self.settings = settings
         self.current: ModelBundle | None = None
         self.catalog = ItemCatalog()
-        self.catalog_revision = 0
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._ticker = Ticker("model-poller", lambda: self.settings.model_poll_seconds, self.poll,
@@ -48,6 +47,10 @@ class ModelManager:
         # derived per-version state is rebuilt there rather than in a request.
         self.changed_listeners: list[Callable[[], None]] = []
         self._catalog_seen = datetime.now(UTC)
+
+    @property
+    def catalog_revision(self) -> int:
+        return self.catalog.revision
 
     @property
     def active_version(self) -> str | None:
@@ -85,11 +88,8 @@ class ModelManager:
     def refresh_catalog(self) -> None:
         """Reload all item metadata (start-up and version switches)."""
         started = datetime.now(UTC)
-        before = self.catalog.items
         self.catalog.refresh(self.items.all_documents())
         self._catalog_seen = started
-        if self.catalog.items != before:
-            self.catalog_revision += 1
 
     def refresh_changed_items(self) -> None:
         """Apply items other processes changed or deleted since the last look.
@@ -106,14 +106,12 @@ class ModelManager:
                 if i not in alive and self.catalog.get(i) is not None]
         for item_id in gone:
             self.catalog.apply(None, item_id)
-        if self.catalog.merge(changed) or gone:
-            self.catalog_revision += 1
+        self.catalog.merge(changed)
         self._catalog_seen = started
 
     def item_changed(self, item_id: str) -> None:
         """Apply a write this process made, so filters see it on the next request."""
         self.catalog.apply(self.items.get(item_id), item_id)
-        self.catalog_revision += 1
 
     # ---- background polling -----------------------------------------------------------
     def start(self) -> None:
