@@ -19,9 +19,7 @@ by content. It covers
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,14 +33,38 @@ from fastinsight.services.serving.view import CatalogView
 NO_ITEMS = np.empty(0, dtype=np.int64)
 
 
-@dataclass(frozen=True)
 class UserHistory:
-    """One user's history: the training row plus the events posted since."""
+    """One user's history: the training row plus the events posted since.
 
-    row: sp.csr_matrix  # 1 x n_items weights on the version's items
-    disliked: np.ndarray  # the version's items the user disliked, at training or since
-    new_seen: frozenset[str] = frozenset()  # items outside the version, with a positive event
-    new_disliked: frozenset[str] = frozenset()  # items outside the version, disliked
+    ``seen``: the version's items with a positive signal; ``row``: the same as a 1 x
+    n_items weight matrix (built on first use: the training-time lists never need it);
+    ``disliked``: the version's items the user disliked, at training or since;
+    ``new_seen`` / ``new_disliked``: ids of items the version has no column for.
+    """
+
+    def __init__(self, bundle: ModelBundle, row: int | None, disliked: np.ndarray,
+                 merged: sp.csr_matrix | None = None, new_seen: frozenset[str] = frozenset(),
+                 new_disliked: frozenset[str] = frozenset()) -> None:
+        self._bundle, self._row, self._merged = bundle, row, merged
+        self.disliked = disliked
+        self.new_seen, self.new_disliked = new_seen, new_disliked
+
+    @property
+    def seen(self) -> np.ndarray:
+        if self._merged is not None:  # the folded-in row, or the training row once built
+            return np.asarray(self._merged.indices)
+        trained = self._bundle.model.user_items
+        if self._row is None or trained is None:
+            return NO_ITEMS
+        return np.asarray(trained.indices[trained.indptr[self._row]:trained.indptr[self._row + 1]])
+
+    @property
+    def row(self) -> sp.csr_matrix:
+        if self._merged is None:
+            trained = self._bundle.model.user_items
+            self._merged = (row_of(trained, self._row) if self._row is not None and trained is not None
+                            else sp.csr_matrix((1, len(self._bundle.item_ids)), dtype=np.float32))
+        return self._merged
 
 
 def user_history(
@@ -51,14 +73,11 @@ def user_history(
     """Fold the events posted since training into trained row ``row`` (None: no row), by
     the same rules as training: weights summed per item, a dislike wins over an older
     positive signal. Events on items the version does not know are kept apart by id."""
-    n_items = len(bundle.item_ids)
-    trained = bundle.model.user_items
-    base = (row_of(trained, row) if row is not None and trained is not None
-            else sp.csr_matrix((1, n_items), dtype=np.float32))
     neg = bundle.negatives
     disliked = neg.indices[neg.indptr[row]:neg.indptr[row + 1]] if row is not None else NO_ITEMS
     if not fresh:
-        return UserHistory(base, disliked)
+        return UserHistory(bundle, row, disliked)
+    base = UserHistory(bundle, row, disliked).row
     index = bundle.item_index
     positive, negative = fresh_weights(fresh, settings.interaction_weights,
                                        half_life_days=settings.time_decay_half_life_days,
@@ -73,18 +92,10 @@ def user_history(
         minlength=len(cols)).astype(np.float32)
     keep = ~np.isin(cols, extra_neg) if len(extra_neg) else np.ones(len(cols), dtype=bool)
     merged = sp.csr_matrix((summed[keep], cols[keep], np.array([0, int(keep.sum())])),
-                           shape=(1, n_items), dtype=np.float32)
-    return UserHistory(merged, np.union1d(disliked, extra_neg).astype(np.int64),
+                           shape=(1, len(bundle.item_ids)), dtype=np.float32)
+    return UserHistory(bundle, row, np.union1d(disliked, extra_neg).astype(np.int64), merged,
                        frozenset(i for i in positive if i not in index),
                        frozenset(i for i in negative if i not in index))
-
-
-def member(values: np.ndarray, of: np.ndarray) -> np.ndarray:
-    """``np.isin`` for a short candidate list, without its sorting overhead."""
-    if len(values) * len(of) > 4096:
-        return np.isin(values, of)
-    inside = set(of.tolist())
-    return np.fromiter((v in inside for v in values.tolist()), dtype=bool, count=len(values))
 
 
 class NeverShow:
@@ -92,13 +103,17 @@ class NeverShow:
 
     ``blocked``: arrays of the version's item indices; ``blocked_ids``: ids of items the
     version has no column for. Hidden and deleted items of the version are read from the
-    view at the time of the check.
+    view at the time of the check. (Derived sets are cached by hand: one object per
+    request, and ``functools.cached_property`` takes a lock on every first access.)
     """
 
     def __init__(self, view: CatalogView, blocked: Sequence[np.ndarray],
                  blocked_ids: Iterable[str] = ()) -> None:
         self._visible = view.visible
+        self._everything = view.everything
         self._parts = blocked
+        self._indices: np.ndarray | None = None
+        self._set: frozenset[int] | None = None
         self.ids = frozenset(blocked_ids)
 
     @classmethod
@@ -110,7 +125,7 @@ class NeverShow:
             parts.append(view.indices(exclude))
             ids.update(i for i in exclude if i not in view.bundle.item_index)
         if exclude_seen:
-            parts.append(history.row.indices)
+            parts.append(history.seen)
             ids.update(history.new_seen)
         return cls(view, parts, ids)
 
@@ -120,19 +135,29 @@ class NeverShow:
         both = [*items, *exclude]
         return cls(view, [view.indices(both)], (i for i in both if i not in view.bundle.item_index))
 
-    @cached_property
+    @property
     def indices(self) -> np.ndarray:
-        """The version's items blocked for this user (hidden ones aside), sorted."""
-        parts = [p for p in self._parts if len(p)]
-        return np.unique(np.concatenate(parts)).astype(np.int64) if parts else NO_ITEMS
+        """The version's items blocked for this user (hidden ones aside; may repeat)."""
+        if self._indices is None:
+            parts = [p for p in self._parts if len(p)]
+            self._indices = (np.concatenate(parts) if len(parts) > 1
+                             else parts[0] if parts else NO_ITEMS)
+        return self._indices
 
-    @cached_property
-    def _index_set(self) -> frozenset[int]:
-        return frozenset(self.indices.tolist())
+    @property
+    def index_set(self) -> frozenset[int]:
+        """``indices`` as a set, for checks one item at a time."""
+        if self._set is None:
+            self._set = frozenset().union(*(p.tolist() for p in self._parts))
+        return self._set
+
+    def __len__(self) -> int:
+        """How many of the version's items are blocked (an upper bound: they may repeat)."""
+        return len(self.indices)
 
     def allows(self, index: int) -> bool:
         """Whether the version's item ``index`` may be shown."""
-        return bool(self._visible[index]) and index not in self._index_set
+        return self._visible[index] and index not in self.index_set
 
     def allows_new(self, info: ItemInfo) -> bool:
         """Whether an item added after training (a visible one) may be shown."""
@@ -141,14 +166,22 @@ class NeverShow:
     def keep(self, candidates: np.ndarray) -> np.ndarray:
         """Which of ``candidates`` (the version's item indices) may be shown."""
         keep = np.asarray(self._visible[candidates], dtype=bool)
-        if len(self.indices):
-            keep &= ~member(candidates, self.indices)
+        blocked = self.indices
+        if not len(blocked):
+            return keep
+        if len(candidates) * len(blocked) > 4096:
+            keep &= ~np.isin(candidates, blocked)
+        else:
+            inside = self.index_set  # a short candidate list: no sorting
+            keep &= ~np.fromiter((c in inside for c in candidates.tolist()), dtype=bool,
+                                 count=len(candidates))
         return keep
 
-    def mask(self, scores: np.ndarray) -> np.ndarray:
-        """``scores`` over the whole item axis (float32, modified) with -inf where an item
-        may not be shown."""
-        scores[~self._visible] = -np.inf
+    def scores(self, scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Scores over the whole item axis as a new float32 array, -inf where an item may
+        not be shown or ``allowed`` (the category filters) leaves it out."""
+        shown = self._visible if allowed is self._everything else allowed & self._visible
+        out = np.where(shown, scores, -np.inf).astype(np.float32, copy=False)
         if len(self.indices):
-            scores[self.indices] = -np.inf
-        return scores
+            out[self.indices] = -np.inf
+        return out

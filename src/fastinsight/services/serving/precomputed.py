@@ -34,8 +34,9 @@ def walk(
     out: list[tuple[int, int]] = []
     per_cat: Counter[str] = Counter()
     primary = view.primary
+    allows = never.allows
     for pos, item in ordered:
-        if not allowed[item] or not never.allows(item):
+        if not allowed[item] or not allows(item):
             continue
         if cap is not None:
             cat = primary[item]

@@ -145,7 +145,7 @@ class RecommendService:
             self._from_lists(bundle, view, never, row, k, offset, filters) if listed else None)
         if items is None:
             items = self._rank(bundle, view, history.row, never, k, offset, filters,
-                               row if listed and history.row.nnz else None)
+                               row if listed and len(history.seen) else None)
         return {"user_id": user_id, "model_version": bundle.version, "items": items}
 
     def _listed(self, bundle: ModelBundle, fresh: Sequence[Record], row: int | None,
@@ -276,7 +276,7 @@ class RecommendService:
     def _want(self, n: int, never: NeverShow) -> int:
         """Candidates to fetch: what apply_rules looks at plus room for blocked items; a
         user who blocks more than the room may fall back to exact scoring."""
-        return look_ahead(n, self.settings) + min(len(never.indices), BLOCKED_ROOM)
+        return look_ahead(n, self.settings) + min(len(never), BLOCKED_ROOM)
 
     def _pinned(self, bundle: ModelBundle) -> list[int]:
         return [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]

@@ -42,7 +42,7 @@ def apply_rules(
     has one (same order), else placed by ``cold_profile`` (the user's categories).
     """
     if candidates is None:
-        s = never.mask(np.where(allowed, scores, -np.inf).astype(np.float32))
+        s = never.scores(scores, allowed)
         finite = np.flatnonzero(np.isfinite(s))
         values = s[finite]
     else:
