@@ -88,6 +88,20 @@ def test_a_version_covering_everything_evicted_resets_the_filter(db: Database[di
     assert [r[0] for r in state.events("b")] == ["i2"]
 
 
+def test_an_evicted_user_erased_meanwhile_gets_nothing_back_from_before(
+    db: Database[dict[str, object]]
+) -> None:
+    state = RealtimeState(_CountingRepo(db), UserRepository(db), max_users=1)
+    now = datetime.now(UTC)
+    _store(db, state, [_event(1, "gone", now - timedelta(seconds=5)), _event(2, "other", now)])
+    assert not state.in_memory("gone")
+    # Erased by this process; its rows are still being deleted when the read runs.
+    state.user_erased("gone", now - timedelta(seconds=1))
+    assert state.events("gone") == []
+    _store(db, state, [_event(3, "gone", now + timedelta(seconds=1))])  # the id created again
+    assert [r[0] for r in state.events("gone")] == ["i3"]
+
+
 def test_start_up_streams_the_buffer_in_batches(
     db: Database[dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

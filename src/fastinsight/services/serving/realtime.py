@@ -175,14 +175,14 @@ class RealtimeState:
         started = datetime.now(UTC)
         docs = self.interactions.fresh_of_user(user_id)
         with self._lock:
+            # Erased while this read ran: events from before the erasure are gone.
             erased = self._erased.get(erasure_key(user_id)) if self._erased else None
-            if erased is not None and erased >= started - OVERLAP:
-                return []  # erased while reading: what was read is gone
             rows = self._events.pop(user_id, [])
             have = {r[1] for r in rows}
             for doc in docs:
                 event_id, ingested = str(doc["_id"]), doc.get("ingested_at") or started
-                if event_id in have or (self._cutoff is not None and ingested <= self._cutoff):
+                if (event_id in have or (self._cutoff is not None and ingested <= self._cutoff)
+                        or (erased is not None and ingested <= erased)):
                     continue
                 rows.append((ingested, event_id, _record(doc)))
                 have.add(event_id)
