@@ -49,10 +49,6 @@ class ModelManager:
         self._catalog_seen = datetime.now(UTC)
 
     @property
-    def catalog_revision(self) -> int:
-        return self.catalog.revision
-
-    @property
     def active_version(self) -> str | None:
         bundle = self.current
         return bundle.version if bundle else None
