@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(default=2.0, gt=0)
     catalog_refresh_seconds: float = Field(default=60.0, gt=0)
     realtime_poll_seconds: float = Field(default=0.05, gt=0)
+    realtime_max_users: int = Field(
+        default=100_000, ge=1,
+        description="users whose real-time events each API process holds in memory (at most "
+        "1,000 events each), the least recently used evicted first. An evicted user's events "
+        "are read back from the database on their next request, so the bound trades memory "
+        "for reads, never for correctness.",
+    )
     ann_exact_max_items: int = Field(default=20_000, ge=0)
     candidate_cache_size: int = Field(
         default=50, ge=0, le=1000,

@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
+from fastinsight.services.serving.exclusions import NeverShow, user_history
 from fastinsight.services.serving.recommend import Filters
 from fastinsight.services.training.pipeline import train
 from tests.api.test_recommend import seed
@@ -35,8 +36,9 @@ def test_retrieval_index_matches_exact_scoring(
         svc = services_of(approx).recommend
         bundle = svc.manager.current
         assert bundle.retrieval is not None and not bundle.retrieval.exact
-        history, _ = svc._history(bundle, "a1", bundle.user_index["a1"])
-        assert svc._retrieve(bundle, history, 5, history.indices, Filters()) is not None
+        history = user_history(bundle, bundle.user_index["a1"], svc.realtime.events("a1"), svc.settings)
+        never = NeverShow.for_user(svc._view(bundle), history, exclude_seen=True, exclude=())
+        assert svc._retrieve(bundle, history.row, 5, never, Filters()) is not None
         # An event posted to one process reaches the other through its poller.
         assert exact.post("/v1/interactions", json={
             "user_id": "a5", "item_id": "b1", "type": "purchase"}).status_code == 201

@@ -75,7 +75,8 @@ class Services:
         client = connect(settings)
         db = get_database(client, settings)
         models = ModelManager(db, settings)
-        realtime = RealtimeState(InteractionRepository(db), UserRepository(db))
+        realtime = RealtimeState(InteractionRepository(db), UserRepository(db),
+                                 max_users=settings.realtime_max_users)
         insights = InsightsService(db)
         recommend = RecommendService(db, settings, models, realtime)
         impression_repo = ImpressionRepository(db)
@@ -119,6 +120,7 @@ class Services:
         models.changed_listeners.append(self.recommend.warm)
         self.model_admin.activated_listeners.append(models.sync)
         self.catalog.item_listeners.append(models.item_changed)
+        self.catalog.item_listeners.append(self.recommend.item_changed)  # after the catalogue
         self.catalog.user_erased_listeners.extend([realtime.user_erased, self.tracked.user_erased])
         self.ingest.fresh_listeners.append(realtime.record)
         models.start()

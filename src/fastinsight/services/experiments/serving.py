@@ -33,8 +33,8 @@ from fastinsight.services.serving.background import Ticker
 from fastinsight.services.serving.bundle import ItemCatalog, ModelBundle
 from fastinsight.services.serving.realtime import RealtimeState
 from fastinsight.services.serving.recommend import RecommendService
-from fastinsight.services.serving.rules import CatalogViewCache
 from fastinsight.services.serving.versions import ModelManager
+from fastinsight.services.serving.view import CatalogViewCache
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.experiments import ExperimentRepository
 from fastinsight.storage.mongo.models import ModelVersionRepository
@@ -68,10 +68,6 @@ class PinnedModel:
     @property
     def catalog(self) -> ItemCatalog:
         return self.manager.catalog
-
-    @property
-    def catalog_revision(self) -> int:
-        return self.manager.catalog_revision
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,36 +168,77 @@ class ItemCatalog:
     """Item metadata for filtering and explaining; refreshed from MongoDB in the background.
 
     Items this process writes are applied at once (``apply``), others on the next refresh.
+    Every change moves ``revision`` on and is journalled, so a serving view built at an
+    earlier revision updates just the items changed since (``changes_since``) instead of
+    passing over the whole catalogue again. Changes mutate the item map in place, under a
+    lock: a write costs the same at 100 items as at 100,000.
     """
+
+    JOURNAL = 20_000  # changes remembered; a view further behind is rebuilt
 
     def __init__(self) -> None:
         self.items: dict[str, ItemInfo] = {}
         self.refreshed_at: datetime | None = None
+        self.revision = 0
+        self._base = 0  # revision of the last full reload: views from before it rebuild
+        self._journal: deque[tuple[int, str]] = deque(maxlen=self.JOURNAL)
+        self._lock = threading.Lock()
 
-    def refresh(self, documents: list[Document]) -> None:
+    def refresh(self, documents: list[Document]) -> bool:
+        """Replace everything (start-up and version switches); True if anything changed."""
         items = {d["item_id"]: _info(d) for d in documents}
-        self.items = items
-        self.refreshed_at = datetime.now(UTC)
+        with self._lock:
+            changed = self.refreshed_at is None or items != self.items
+            self.items = items
+            self.refreshed_at = datetime.now(UTC)
+            if changed:
+                self.revision += 1
+                self._base = self.revision
+                self._journal.clear()
+        return changed
 
     def merge(self, documents: list[Document]) -> bool:
         """Apply changed items; True if anything changed."""
-        if not documents:
-            return False
-        items = dict(self.items)
-        items.update({d["item_id"]: _info(d) for d in documents})
-        self.items = items
-        return True
+        for d in documents:
+            self._set(d["item_id"], _info(d))
+        return bool(documents)
 
     def apply(self, document: Document | None, item_id: str) -> None:
-        items = dict(self.items)
-        if document is None:
-            items.pop(item_id, None)
-        else:
-            items[item_id] = _info(document)
-        self.items = items
+        self._set(item_id, None if document is None else _info(document))
+
+    def _set(self, item_id: str, info: ItemInfo | None) -> None:
+        with self._lock:
+            if info is None:
+                self.items.pop(item_id, None)
+            else:
+                self.items[item_id] = info
+            self.revision += 1
+            self._journal.append((self.revision, item_id))
 
     def get(self, item_id: str) -> ItemInfo | None:
         return self.items.get(item_id)
+
+    def snapshot(self) -> tuple[int, dict[str, ItemInfo]]:
+        """(revision, a copy of the item map at that revision): for a full view build."""
+        with self._lock:
+            return self.revision, dict(self.items)
+
+    def changes_since(self, revision: int) -> tuple[int, list[tuple[str, ItemInfo | None]]] | None:
+        """(current revision, [(item id, its entry now or None if deleted)]) for everything
+        changed after ``revision``; None when the journal no longer reaches back that far
+        or the whole catalogue was reloaded since (the caller rebuilds)."""
+        with self._lock:
+            if revision < self._base or revision > self.revision:
+                return None
+            # The journal holds consecutive revisions up to the current one.
+            if revision < self.revision and self._journal[0][0] > revision + 1:
+                return None
+            changed: dict[str, None] = {}
+            for at, item_id in reversed(self._journal):
+                if at <= revision:
+                    break
+                changed[item_id] = None
+            return self.revision, [(i, self.items.get(i)) for i in reversed(changed)]
 
 
 def _info(d: Document) -> ItemInfo:

@@ -2,10 +2,11 @@
 
 A known user whose history has not changed since training gets the training-time
 candidate list (:mod:`fastinsight.recsys.candidates`); a user without history gets the
-version's trending order. Both lists are already best first and free of the user's
-seen and disliked items, so a request only walks the list: it skips hidden items,
-caller exclusions and excluded categories, applies the per-category cap, and stops at
-``offset + k``. That is the live path's answer whenever the live path would have
+version's trending order. Both lists are already best first, and a trained user's is
+free of their seen and disliked items, so a request only walks the list: it skips
+what the request's ``NeverShow`` blocks (hidden items, caller exclusions, and the
+user's history again) and excluded categories, applies the per-category cap, and
+stops at ``offset + k``. That is the live path's answer whenever the live path would have
 picked from the same list: the caller checks the conditions (see
 ``RecommendService._walkable``) and this returns None when the list runs out.
 """
@@ -18,21 +19,24 @@ from typing import Any
 
 import numpy as np
 
-from fastinsight.services.serving.rules import CatalogView
+from fastinsight.services.serving.exclusions import NeverShow
+from fastinsight.services.serving.view import CatalogView
 
 _CHUNK = 64
 
 
 def walk(
     ordered: Iterator[tuple[int, int]], view: CatalogView, allowed: np.ndarray,
-    excluded: set[int], need: int, cap: int | None,
+    never: NeverShow, need: int, cap: int | None,
 ) -> list[tuple[int, int]] | None:
-    """The first ``need`` (position, item) pairs that may be shown, or None if too few."""
+    """The first ``need`` (position, item) pairs that may be shown, or None if too few:
+    let through by the category filters (``allowed``) and by ``never``."""
     out: list[tuple[int, int]] = []
     per_cat: Counter[str] = Counter()
     primary = view.primary
+    allows = never.allows
     for pos, item in ordered:
-        if not allowed[item] or item in excluded:
+        if not allowed[item] or not allows(item):
             continue
         if cap is not None:
             cat = primary[item]

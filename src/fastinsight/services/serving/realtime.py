@@ -6,10 +6,18 @@ per request costs more than the scoring itself. Each serving process therefore k
 - the real-time events (``fresh_interactions``) per user. Events this process stores
   are applied as they are written (``record``); events stored by other processes
   arrive by polling the collection every ``realtime_poll_seconds`` (one query for all
-  users, re-reading a short overlap and de-duplicating by ``_id``);
+  users, re-reading a short overlap and de-duplicating by ``_id``), read and applied in
+  batches of ``LOAD_BATCH``, so start-up streams the buffer instead of loading it whole;
 - the erasure tombstones (digests of erased user ids), so a user erased through any
   process stops being served from the trained row within one poll;
 - a bounded set of user ids confirmed to exist, so only unknown ids reach the database.
+
+Memory is bounded twice: at most ``MAX_EVENTS_PER_USER`` events per user (the newest),
+and at most ``max_users`` users (``FASTINSIGHT_REALTIME_MAX_USERS``), the least recently
+used ones evicted first. An evicted user is remembered in a fixed-size filter (no false
+negatives); their next request, or an event of theirs, reads their events back from the
+database (``fresh_of_user``) before the answer is computed, so eviction costs a read,
+never a wrong answer. Once a new version covers everything evicted, the filter is reset.
 
 Events the served version already covers (ingested before its snapshot) are dropped
 when a newer version is switched in. The database keeps them until no servable version
@@ -20,6 +28,7 @@ an older version (a roll-back) reads them again.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -35,17 +44,65 @@ from fastinsight.storage.mongo.users import UserRepository, erasure_key
 log = logging.getLogger(__name__)
 
 Record = tuple[str, str, Any, datetime]  # item id, type, value, timestamp
+Row = tuple[datetime, str, Record]  # ingested at, event id, record
 OVERLAP = timedelta(seconds=2)  # re-read window: writes commit a little after their stamp
 MAX_EVENTS_PER_USER = 1_000
 KNOWN_USERS_CACHE = 200_000
+LOAD_BATCH = 5_000  # events read and applied per step of a poll
+DEFAULT_MAX_USERS = 100_000
+
+
+class SpillFilter:
+    """Users whose events were evicted from memory: a Bloom filter of fixed size (1 MiB).
+
+    It never misses a user it was given; it names a user it was not given with a small
+    probability (about 2% after a million evictions), which costs that user one read.
+    """
+
+    BITS = 1 << 23
+    HASHES = 4
+
+    def __init__(self) -> None:
+        self._bits = bytearray(self.BITS // 8)
+        self.count = 0
+
+    def _positions(self, user_id: str) -> list[int]:
+        digest = hashlib.blake2b(user_id.encode(), digest_size=4 * self.HASHES).digest()
+        return [int.from_bytes(digest[4 * n: 4 * n + 4], "little") % self.BITS
+                for n in range(self.HASHES)]
+
+    def add(self, user_id: str) -> None:
+        for bit in self._positions(user_id):
+            self._bits[bit >> 3] |= 1 << (bit & 7)
+        self.count += 1
+
+    def __contains__(self, user_id: str) -> bool:
+        if not self.count:
+            return False
+        return all(self._bits[bit >> 3] & (1 << (bit & 7)) for bit in self._positions(user_id))
+
+    def clear(self) -> None:
+        if self.count:
+            self._bits = bytearray(self.BITS // 8)
+            self.count = 0
+
+
+def _record(doc: Document) -> Record:
+    return str(doc["item_id"]), str(doc["type"]), doc.get("value"), doc["timestamp"]
 
 
 class RealtimeState:
-    def __init__(self, interactions: InteractionRepository, users: UserRepository) -> None:
+    def __init__(self, interactions: InteractionRepository, users: UserRepository,
+                 max_users: int = DEFAULT_MAX_USERS) -> None:
         self.interactions = interactions
         self.users = users
-        self._events: dict[str, list[tuple[datetime, str, Record]]] = {}
+        self.max_users = max_users
+        self._events: OrderedDict[str, list[Row]] = OrderedDict()  # least recently used first
         self._ids: set[str] = set()
+        self._spilled = SpillFilter()
+        self._spilled_until: datetime | None = None  # newest event among the evicted
+        self._partial: set[str] = set()  # in memory, but may lack events evicted earlier
+        self._clean: OrderedDict[str, None] = OrderedDict()  # read back: nothing buffered
         self._erased: dict[str, datetime] = {}
         self._known: OrderedDict[str, None] = OrderedDict()
         self._cutoff: datetime | None = None
@@ -65,27 +122,94 @@ class RealtimeState:
             for doc in documents:
                 self._add(doc)
 
-    def _add(self, doc: Document) -> None:
+    def _add(self, doc: Document) -> bool:
         event_id = str(doc["_id"])
         ingested = doc.get("ingested_at") or datetime.now(UTC)
         if event_id in self._ids or (self._cutoff is not None and ingested <= self._cutoff):
-            return
+            return False
         self._ids.add(event_id)
         user = str(doc["user_id"])
-        rows = self._events.setdefault(user, [])
-        row = (ingested, event_id,
-               (str(doc["item_id"]), str(doc["type"]), doc.get("value"), doc["timestamp"]))
+        rows = self._events.get(user)
+        if rows is None:
+            rows = self._events[user] = []
+            if user not in self._clean and user in self._spilled:
+                self._partial.add(user)  # the rest is read back on the next request
+            self._clean.pop(user, None)
+        else:
+            self._events.move_to_end(user)
+        row = (ingested, event_id, _record(doc))
         if rows and ingested < rows[-1][0]:  # read again after a roll-back: keep the order
             bisect.insort(rows, row, key=lambda r: r[0])
         else:
             rows.append(row)
         if len(rows) > MAX_EVENTS_PER_USER:
+            for row in rows[: len(rows) - MAX_EVENTS_PER_USER]:
+                self._ids.discard(row[1])
             del rows[: len(rows) - MAX_EVENTS_PER_USER]
         self._remember(user)
+        self._evict()
+        return True
+
+    def _evict(self) -> None:
+        while len(self._events) > self.max_users:
+            user, rows = self._events.popitem(last=False)
+            self._partial.discard(user)
+            for row in rows:
+                self._ids.discard(row[1])
+            self._spilled.add(user)
+            newest = max(row[0] for row in rows)
+            if self._spilled_until is None or newest > self._spilled_until:
+                self._spilled_until = newest
+
+    def in_memory(self, user_id: str) -> bool:
+        """True when ``events`` answers without a database read."""
+        if user_id in self._partial:
+            return False
+        return user_id in self._events or user_id not in self._spilled or user_id in self._clean
 
     def events(self, user_id: str) -> list[Record]:
+        """The user's events since the served version, oldest first (read back from the
+        database if they were evicted from memory)."""
         rows = self._events.get(user_id)
-        return [r[2] for r in rows] if rows else []
+        if rows is not None and user_id not in self._partial:
+            if self._lock.acquire(blocking=False):  # recency is a hint: never wait for it
+                try:
+                    if user_id in self._events:
+                        self._events.move_to_end(user_id)
+                finally:
+                    self._lock.release()
+            return [r[2] for r in rows]
+        if rows is None and (user_id not in self._spilled or user_id in self._clean):
+            return []
+        return self._read_back(user_id)
+
+    def _read_back(self, user_id: str) -> list[Record]:
+        started = datetime.now(UTC)
+        docs = self.interactions.fresh_of_user(user_id)
+        with self._lock:
+            # Erased while this read ran: events from before the erasure are gone.
+            erased = self._erased.get(erasure_key(user_id)) if self._erased else None
+            rows = self._events.pop(user_id, [])
+            have = {r[1] for r in rows}
+            for doc in docs:
+                event_id, ingested = str(doc["_id"]), doc.get("ingested_at") or started
+                if (event_id in have or (self._cutoff is not None and ingested <= self._cutoff)
+                        or (erased is not None and ingested <= erased)):
+                    continue
+                rows.append((ingested, event_id, _record(doc)))
+                have.add(event_id)
+            rows.sort(key=lambda r: (r[0], r[1]))
+            del rows[: max(0, len(rows) - MAX_EVENTS_PER_USER)]
+            self._partial.discard(user_id)
+            if rows:
+                self._events[user_id] = rows
+                self._ids.update(r[1] for r in rows)
+                self._evict()
+            else:
+                self._clean[user_id] = None
+                if len(self._clean) > self.max_users:
+                    self._clean.popitem(last=False)
+            return [r[2] for r in rows]
 
     def set_cutoff(self, cutoff: datetime) -> None:
         """A version trained on data up to ``cutoff`` is served: drop what it covers.
@@ -118,6 +242,12 @@ class RealtimeState:
             else:
                 del self._events[user]
         self._ids = {r[1] for rows in self._events.values() for r in rows}
+        if self._spilled_until is not None and cutoff >= self._spilled_until:
+            # Everything evicted is covered by the served version now.
+            self._spilled.clear()
+            self._spilled_until = None
+            self._partial.clear()
+            self._clean.clear()
 
     # ---- users ---------------------------------------------------------------------
     def erased_at(self, user_id: str) -> datetime | None:
@@ -134,10 +264,11 @@ class RealtimeState:
         if self._erased.get(key) == when:
             return
         self._erased[key] = when
-        for user in [u for u in self._events if erasure_key(u) == key]:
+        for user in [u for u in list(self._events) if erasure_key(u) == key]:
             for row in self._events.pop(user):
                 self._ids.discard(row[1])
-        for user in [u for u in self._known if erasure_key(u) == key]:
+            self._partial.discard(user)
+        for user in [u for u in list(self._known) if erasure_key(u) == key]:
             del self._known[user]
 
     def is_known(self, user_id: str) -> bool:
@@ -155,26 +286,30 @@ class RealtimeState:
 
     # ---- polling -------------------------------------------------------------------
     def poll(self) -> int:
-        """Read what other processes wrote since the last poll; returns new events."""
+        """Read what other processes wrote since the last poll; returns new events.
+
+        Erasures first, then the events in batches of ``LOAD_BATCH``, each applied under
+        the lock on its own: requests are served between batches, and only one batch is
+        held at a time (the first poll reads the whole buffer)."""
         started = datetime.now(UTC)
         with self._lock:
             reload = self._reload_asked
             whole = reload != self._reload_done
         since = self._fresh_cursor - OVERLAP if self._fresh_cursor and not whole else None
-        docs = self.interactions.fresh_since(since)
         erasures = self.users.erasures_since(
             self._erasure_cursor - OVERLAP if self._erasure_cursor else None)
         with self._lock:
-            before = len(self._ids)
             for tomb in erasures:
                 self._erase(str(tomb["_id"]), tomb["erased_at"])
-            for doc in docs:
-                self._add(doc)
-            added = len(self._ids) - before
+        added = 0
+        for batch in self.interactions.fresh_since(since, LOAD_BATCH):
+            with self._lock:
+                added += sum(self._add(doc) for doc in batch)
+        with self._lock:
             self._reload_done = max(self._reload_done, reload)
         self._fresh_cursor = started
         self._erasure_cursor = started
-        return max(0, added)
+        return added
 
 
 # At most this share of wall time goes to polling. On MongoDB a poll is an index range

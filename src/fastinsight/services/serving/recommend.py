@@ -6,8 +6,10 @@ by :mod:`fastinsight.services.serving.realtime`), folded in at request time so a
 changes the next answer without retraining. A request for a known user makes no
 database round trip; when the user has no events since training, the answer is walked
 from the version's per-user candidate lists (:mod:`fastinsight.services.serving.precomputed`).
-Hidden, disliked, seen and caller-excluded items are masked before ranking; business
-rules (boost/bury categories, pinned items, max items per category) are applied after.
+What the user must never be shown (seen, disliked, hidden, caller-excluded items, known
+to the served version or not) is one set per request (``exclusions.NeverShow``), checked
+by every path that adds an item; business rules (boost/bury categories, pinned items, max
+items per category) are applied after.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -25,7 +26,7 @@ from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.errors import NotFoundError, Unavailable
-from fastinsight.recsys.matrix import fresh_weights, row_of
+from fastinsight.recsys.matrix import row_of
 from fastinsight.schemas.recs import (
     RecommendationsOut,
     RecommendedItem,
@@ -34,15 +35,11 @@ from fastinsight.schemas.recs import (
 )
 from fastinsight.services.serving import precomputed
 from fastinsight.services.serving.bundle import ModelBundle
-from fastinsight.services.serving.realtime import RealtimeState
-from fastinsight.services.serving.rules import (
-    CatalogView,
-    CatalogViewCache,
-    Explain,
-    apply_rules,
-    look_ahead,
-)
+from fastinsight.services.serving.exclusions import NeverShow, user_history
+from fastinsight.services.serving.realtime import RealtimeState, Record
+from fastinsight.services.serving.rules import apply_rules, look_ahead
 from fastinsight.services.serving.versions import ServedModel
+from fastinsight.services.serving.view import CatalogView, CatalogViewCache, ColdItems, Explain
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.users import UserRepository
@@ -70,7 +67,8 @@ class RecommendService:
         self.settings = settings
         self.manager = manager
         self.users = UserRepository(db)
-        self.realtime = realtime or RealtimeState(InteractionRepository(db), self.users)
+        self.realtime = realtime or RealtimeState(InteractionRepository(db), self.users,
+                                                  max_users=settings.realtime_max_users)
         self.views = views or CatalogViewCache()
         self._cutoff_for: str | None = None
 
@@ -78,6 +76,11 @@ class RecommendService:
         """Build what the served version needs (cutoff, catalogue view) before a request does."""
         if self.manager.current is not None:
             self._view(self._bundle())
+
+    def item_changed(self, _item_id: str) -> None:
+        """An item write of this process: bring the view up to date in the writer's thread
+        (only that item's entries change), so no request waits for it."""
+        self.warm()
 
     def _bundle(self) -> ModelBundle:
         bundle = self.manager.current
@@ -110,7 +113,7 @@ class RecommendService:
         return row
 
     def _view(self, bundle: ModelBundle) -> CatalogView:
-        return self.views.get(bundle, self.manager.catalog, self.manager.catalog_revision)
+        return self.views.get(bundle, self.manager.catalog)
 
     # ---- per user --------------------------------------------------------------------
     def answers_from_memory(self, user_id: str) -> bool:
@@ -118,8 +121,9 @@ class RecommendService:
         it may run on the event loop instead of a worker thread."""
         bundle = self.manager.current
         if (bundle is None or bundle.version != self._cutoff_for
-                or not self.views.ready(bundle, self.manager.catalog_revision)
-                or self.realtime.erased_at(user_id) is not None):
+                or not self.views.ready(bundle, self.manager.catalog)
+                or self.realtime.erased_at(user_id) is not None
+                or not self.realtime.in_memory(user_id)):
             return False
         return user_id in bundle.user_index or self.realtime.is_known(user_id)
 
@@ -131,36 +135,38 @@ class RecommendService:
         that serialises it straight to JSON (validating it first would cost more than
         the answer when it comes from the training-time lists)."""
         bundle = self._bundle()
+        view = self._view(bundle)
         row = self._trained_row(bundle, user_id)
-        listed = self._listed(bundle, user_id, row, filters)
+        fresh = self.realtime.events(user_id)
+        history = user_history(bundle, row, fresh, self.settings)
+        never = NeverShow.for_user(view, history, filters.exclude_seen, filters.exclude)
+        listed = self._listed(bundle, fresh, row, filters)
         items: list[dict[str, Any]] | list[RecommendedItem] | None = (
-            self._from_lists(bundle, row, k, offset, filters) if listed else None)
+            self._from_lists(bundle, view, never, row, k, offset, filters) if listed else None)
         if items is None:
-            history, disliked = self._history(bundle, user_id, row)
-            items = self._rank(bundle, history, disliked, k, offset, filters,
-                               row if listed and history.nnz else None)
+            items = self._rank(bundle, view, history.row, never, k, offset, filters,
+                               row if listed and len(history.seen) else None)
         return {"user_id": user_id, "model_version": bundle.version, "items": items}
 
-    def _listed(self, bundle: ModelBundle, user_id: str, row: int | None, filters: Filters) -> bool:
+    def _listed(self, bundle: ModelBundle, fresh: Sequence[Record], row: int | None,
+                filters: Filters) -> bool:
         """Whether the training-time candidates (or, without history, the trending order)
         hold this request's answer: the history is the training row, seen items are to be
         excluded, and no category restriction, boost or pin can promote another item."""
         return (filters.exclude_seen and self._narrowable(filters) and not self.settings.pinned_items
-                and not self.realtime.events(user_id)
-                and (row is None or bundle.candidates is not None))
+                and not fresh and (row is None or bundle.candidates is not None))
 
     def _from_lists(
-        self, bundle: ModelBundle, row: int | None, k: int, offset: int, filters: Filters
+        self, bundle: ModelBundle, view: CatalogView, never: NeverShow, row: int | None, k: int,
+        offset: int, filters: Filters,
     ) -> list[dict[str, Any]] | None:
         """The answer walked from an ordered list (see services.precomputed), or None."""
-        view = self._view(bundle)
         allowed = view.mask((), filters.exclude_categories)
-        excluded = set(view.indices(filters.exclude).tolist()) if filters.exclude else set()
         cap, need = self.settings.max_per_category, k + offset
         if row is None:
             trending = bundle.cold_start_scores(COLD_WINDOW_DAYS)
             picked = precomputed.walk(precomputed.in_order(bundle.ranked_by(trending)), view,
-                                      allowed, excluded, need, cap)
+                                      allowed, never, need, cap)
             if picked is None:
                 return None
             shown = [item for _, item in picked[offset:]]
@@ -169,7 +175,7 @@ class RecommendService:
         lists, trained = bundle.candidates, bundle.model.user_items
         if lists is None or trained is None or view.cold or trained.indptr[row] == trained.indptr[row + 1]:
             return None
-        picked = precomputed.walk(precomputed.in_list(lists.ids[row]), view, allowed, excluded,
+        picked = precomputed.walk(precomputed.in_list(lists.ids[row]), view, allowed, never,
                                   need, cap)
         if picked is None:
             return None
@@ -187,66 +193,31 @@ class RecommendService:
 
     def for_session(self, item_ids: Sequence[str], k: int, exclude: Sequence[str]) -> RecommendationsOut:
         bundle = self._bundle()
+        view = self._view(bundle)
         cols = [bundle.item_index[i] for i in dict.fromkeys(item_ids) if i in bundle.item_index]
         history = sp.csr_matrix(
             (np.ones(len(cols), dtype=np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
             shape=(1, len(bundle.item_ids)),
         )
-        filters = Filters(exclude=tuple(exclude) + tuple(item_ids))
-        items = self._rank(bundle, history, np.empty(0, dtype=np.int64), k, 0, filters)
+        never = NeverShow.for_session(view, item_ids, exclude)
+        items = self._rank(bundle, view, history, never, k, 0, Filters(exclude=tuple(exclude)))
         return RecommendationsOut(user_id=None, model_version=bundle.version, items=items)
 
-    def _history(
-        self, bundle: ModelBundle, user_id: str, row: int | None
-    ) -> tuple[sp.csr_matrix, np.ndarray]:
-        n_items = len(bundle.item_ids)
-        trained = bundle.model.user_items
-        base = (row_of(trained, row) if row is not None and trained is not None
-                else sp.csr_matrix((1, n_items), dtype=np.float32))
-        neg = bundle.negatives
-        disliked = (neg.indices[neg.indptr[row]:neg.indptr[row + 1]] if row is not None
-                    else np.empty(0, np.int64))
-        fresh = self.realtime.events(user_id)
-        if fresh:
-            index = bundle.item_index
-            positive, negative = fresh_weights(
-                (r for r in fresh if r[0] in index), self.settings.interaction_weights,
-                half_life_days=self.settings.time_decay_half_life_days, now=datetime.now(UTC))
-            extra_cols = np.fromiter((index[i] for i in positive), dtype=np.int64, count=len(positive))
-            extra_neg = np.fromiter((index[i] for i in negative), dtype=np.int64, count=len(negative))
-            # Training row plus fresh weights, summed per item; a fresh dislike wins over
-            # an older positive signal (same rules as training).
-            cols, at = np.unique(np.concatenate([base.indices.astype(np.int64), extra_cols]),
-                                 return_inverse=True)
-            summed = np.bincount(at, weights=np.concatenate(
-                [base.data.astype(np.float64), np.fromiter(positive.values(), dtype=np.float64)]),
-                minlength=len(cols)).astype(np.float32)
-            keep = ~np.isin(cols, extra_neg) if len(extra_neg) else np.ones(len(cols), dtype=bool)
-            base = sp.csr_matrix((summed[keep], cols[keep], np.array([0, int(keep.sum())])),
-                                 shape=(1, n_items), dtype=np.float32)
-            disliked = np.union1d(disliked, extra_neg)
-        return base, np.asarray(disliked, dtype=np.int64)
-
     def _rank(
-        self, bundle: ModelBundle, history: sp.csr_matrix, disliked: np.ndarray, k: int,
-        offset: int, filters: Filters, listed: int | None = None,
+        self, bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix, never: NeverShow,
+        k: int, offset: int, filters: Filters, listed: int | None = None,
     ) -> list[RecommendedItem]:
         """``listed``: a trained row whose training-time candidates replace retrieval."""
-        view = self._view(bundle)
-        blocked_parts = [disliked, view.indices(filters.exclude)]
-        if filters.exclude_seen:
-            blocked_parts.append(history.indices.astype(np.int64))
-        blocked = np.concatenate(blocked_parts)
         reasons: Explain = (view.history_reasons(history) if history.nnz
                             else view.trending_reasons)
-        scores, candidates, exact = self._scores(bundle, history, k + offset, blocked, filters, listed)
+        scores, candidates, exact = self._scores(bundle, history, k + offset, never, filters, listed)
+        cold = view.cold_items  # read once: the view may take a catalogue change meanwhile
         rules = partial(
             apply_rules, allowed=view.mask(filters.categories, filters.exclude_categories),
-            blocked=blocked, view=view, settings=self.settings, n=k + offset,
-            cold_profile=view.category_profile(history) if history.nnz and view.cold else None,
-            include_categories=filters.categories, excluded_ids=set(filters.exclude),
-            exclude_categories=filters.exclude_categories,
-            cold_scores=self._cold_scores(bundle, view, history),
+            never=never, view=view, settings=self.settings, n=k + offset, cold=cold,
+            cold_profile=view.category_profile(history) if history.nnz and cold else None,
+            include_categories=filters.categories, exclude_categories=filters.exclude_categories,
+            cold_scores=self._cold_scores(bundle, cold, history),
         )
         picked = rules(scores, candidates=candidates)
         if candidates is not None and len(picked) < k + offset:
@@ -261,7 +232,7 @@ class RecommendService:
         ]
 
     def _scores(
-        self, bundle: ModelBundle, history: sp.csr_matrix, n: int, blocked: np.ndarray,
+        self, bundle: ModelBundle, history: sp.csr_matrix, n: int, never: NeverShow,
         filters: Filters, listed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
         """(scores, candidates, exact): scores of the candidate items, or of the whole
@@ -275,7 +246,7 @@ class RecommendService:
             trending = bundle.cold_start_scores(COLD_WINDOW_DAYS)
             if not self._narrowable(filters):
                 return trending, None, lambda: trending
-            order = bundle.ranked_by(trending)[: self._want(n, blocked)]
+            order = bundle.ranked_by(trending)[: self._want(n, never)]
             candidates = self._with_pinned(bundle, order)
             return trending[candidates], candidates, lambda: trending
 
@@ -283,7 +254,7 @@ class RecommendService:
             return np.asarray(bundle.model.score_history(history)[0], dtype=np.float32)
 
         found = (self._listed_candidates(bundle, listed) if listed is not None
-                 else self._retrieve(bundle, history, n, blocked, filters))
+                 else self._retrieve(bundle, history, n, never, filters))
         if found is None:
             return exact(), None, exact
         return found[0], found[1], exact
@@ -302,10 +273,10 @@ class RecommendService:
         a category restriction or a boost could promote an item from outside it."""
         return not filters.categories and not self.settings.boost_categories
 
-    def _want(self, n: int, blocked: np.ndarray) -> int:
+    def _want(self, n: int, never: NeverShow) -> int:
         """Candidates to fetch: what apply_rules looks at plus room for blocked items; a
         user who blocks more than the room may fall back to exact scoring."""
-        return look_ahead(n, self.settings) + min(len(blocked), BLOCKED_ROOM)
+        return look_ahead(n, self.settings) + min(len(never), BLOCKED_ROOM)
 
     def _pinned(self, bundle: ModelBundle) -> list[int]:
         return [bundle.item_index[i] for i in self.settings.pinned_items if i in bundle.item_index]
@@ -317,7 +288,7 @@ class RecommendService:
         return np.concatenate([ids, np.setdiff1d(np.asarray(pinned, dtype=np.int64), ids)])
 
     def _retrieve(
-        self, bundle: ModelBundle, history: sp.csr_matrix, n: int, blocked: np.ndarray,
+        self, bundle: ModelBundle, history: sp.csr_matrix, n: int, never: NeverShow,
         filters: Filters,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Best items through the retrieval index: (their scores, their indices), or None.
@@ -332,19 +303,19 @@ class RecommendService:
             return None
         # Blocked items are masked by the rules afterwards: the search leaves none out.
         found, scores = bundle.model.recommend_many(
-            history, self._want(n, blocked), index=index, exclude_history=False,
+            history, self._want(n, never), index=index, exclude_history=False,
             include=self._pinned(bundle))
         keep = found[0] >= 0
         return scores[0][keep], found[0][keep]
 
     @staticmethod
-    def _cold_scores(bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix) -> np.ndarray | None:
-        if view.cold_vectors is None or history.nnz == 0:
+    def _cold_scores(bundle: ModelBundle, cold: ColdItems, history: sp.csr_matrix) -> np.ndarray | None:
+        if cold.vectors is None or history.nnz == 0:
             return None
         query = bundle.model.cold_query_vector(history)
         if query is None:
             return None
-        return np.asarray(view.cold_vectors @ query, dtype=np.float32)
+        return np.asarray(cold.vectors @ query, dtype=np.float32)
 
     # ---- per item --------------------------------------------------------------------
     def similar(self, item_id: str, k: int) -> SimilarOut:

@@ -54,9 +54,6 @@ class ServedModel(Protocol):
     @property
     def catalog(self) -> ItemCatalog: ...
 
-    @property
-    def catalog_revision(self) -> int: ...
-
 
 class ModelManager:
     def __init__(self, db: Database[Document], settings: Settings) -> None:
@@ -65,7 +62,6 @@ class ModelManager:
         self.settings = settings
         self.current: ModelBundle | None = None
         self.catalog = ItemCatalog()
-        self.catalog_revision = 0
         self.last_error: str | None = None
         self.failed: dict[str, LoadFailure] = {}
         self._lock = threading.Lock()
@@ -145,11 +141,8 @@ class ModelManager:
     def refresh_catalog(self) -> None:
         """Reload all item metadata (start-up and version switches)."""
         started = datetime.now(UTC)
-        before = self.catalog.items
         self.catalog.refresh(self.items.all_documents())
         self._catalog_seen = started
-        if self.catalog.items != before:
-            self.catalog_revision += 1
 
     def refresh_changed_items(self) -> None:
         """Apply items other processes changed or deleted since the last look.
@@ -166,14 +159,12 @@ class ModelManager:
                 if i not in alive and self.catalog.get(i) is not None]
         for item_id in gone:
             self.catalog.apply(None, item_id)
-        if self.catalog.merge(changed) or gone:
-            self.catalog_revision += 1
+        self.catalog.merge(changed)
         self._catalog_seen = started
 
     def item_changed(self, item_id: str) -> None:
         """Apply a write this process made, so filters see it on the next request."""
         self.catalog.apply(self.items.get(item_id), item_id)
-        self.catalog_revision += 1
 
     # ---- background polling -----------------------------------------------------------
     def start(self) -> None:

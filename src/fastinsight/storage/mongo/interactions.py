@@ -24,6 +24,7 @@ from fastinsight.storage.mongo.schema import FRESH_INTERACTIONS, INTERACTIONS
 PUBLIC_FIELDS = {"_id": 0, "user_id": 1, "item_id": 1, "type": 1, "value": 1, "timestamp": 1,
                  "event_id": 1}
 TRAINING_FIELDS = {"_id": 0, "user_id": 1, "item_id": 1, "type": 1, "value": 1, "timestamp": 1}
+FRESH_FIELDS = {**TRAINING_FIELDS, "_id": 1, "ingested_at": 1}
 
 
 def interaction_key(
@@ -73,10 +74,23 @@ class InteractionRepository:
         cursor = self.col.find(query, PUBLIC_FIELDS).sort("timestamp", DESCENDING).limit(limit)
         return list(cursor)
 
-    def fresh_since(self, since: datetime | None) -> list[Document]:
-        """Real-time events ingested at or after ``since`` (all without), with ``_id``."""
+    def fresh_since(self, since: datetime | None, batch_size: int = 5_000) -> Iterator[list[Document]]:
+        """Real-time events ingested at or after ``since`` (all without), with ``_id``, in
+        lists of at most ``batch_size``: a reader holds one batch at a time, never the
+        whole buffer."""
         query: Document = {"ingested_at": {"$gte": since}} if since else {}
-        return list(self.fresh.find(query, {**TRAINING_FIELDS, "_id": 1, "ingested_at": 1}))
+        batch: list[Document] = []
+        for doc in self.fresh.find(query, FRESH_FIELDS, batch_size=batch_size):
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def fresh_of_user(self, user_id: str) -> list[Document]:
+        """One user's real-time events (capped per user by whoever reads them)."""
+        return list(self.fresh.find({"user_id": literal(user_id)}, FRESH_FIELDS))
 
     def truncate_fresh(self, until: datetime) -> int:
         """Drop real-time events already covered by a training snapshot ending at ``until``."""
