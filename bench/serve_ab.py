@@ -85,6 +85,7 @@ def summary(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base-ref", required=True, help="git ref of the reference code")
+    parser.add_argument("--head-ref", default="", help="git ref to compare (default: this working tree)")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--interactions", type=int, default=1_000_000)
@@ -92,17 +93,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--db", default="", help="reuse (or create and keep) this database")
+    parser.add_argument("--name", default="serve_ab", help="results file name (results/NAME.json)")
     args = parser.parse_args()
     name = args.db or f"bench_ab_{uuid.uuid4().hex[:8]}"
     client: MongoClient[dict[str, object]] = MongoClient(mongo_uri(), tz_aware=True)
     db = client[name]
     base_tree = checkout_ref(args.base_ref)
+    head_tree = checkout_ref(args.head_ref) if args.head_ref else ROOT
     procs: list[subprocess.Popen[bytes]] = []
     rows: list[dict[str, Any]] = []
     try:
         version, _ = prepare(db, name, args)
         urls: dict[str, str] = {}
-        for label, tree in (("base", base_tree), ("this tree", ROOT)):
+        for label, tree in (("base", base_tree), ("this tree", head_tree)):
             proc, urls[label] = start(tree, name)
             procs.append(proc)
         for url in urls.values():
@@ -126,11 +129,13 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
         drop_checkout(base_tree)
+        if head_tree != ROOT:
+            drop_checkout(head_tree)
         if not args.db:
             client.drop_database(name)
         client.close()
     out: dict[str, Any] = {"benchmark": "serve_ab", "base_ref": args.base_ref,
-                           "head": head(),
+                           "head": args.head_ref or head(),
                            "items": args.items, "users": args.users, "interactions": args.interactions,
                            "concurrency": args.concurrency, "seconds_per_run": args.seconds,
                            "identical_answers": {"listed_users": same_listed, "live_users": same_live},
@@ -148,7 +153,7 @@ def main() -> None:
     print(table(rows, ["round", "code", "kind", "requests", "errors", "req_per_s", "p50_ms", "p99_ms"]))
     for kind, s in out["by_kind"].items():
         print(f"{kind}: this tree / base = {s['ratio median']:.3f} (rounds {s['ratio this tree / base, by round']})")
-    write_result("serve_ab", out)
+    write_result(args.name, out)
 
 
 if __name__ == "__main__":
