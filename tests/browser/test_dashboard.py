@@ -61,7 +61,7 @@ def test_overview_renders_numbers_and_charts(tab: Tab, server: Server) -> None:
     sign_in(tab, server)
     open_view(tab, server, "#overview")
     tab.page.wait_for_selector("[data-testid=stat-interactions]")
-    tab.page.wait_for_function("document.querySelector('[data-testid=activity-chart]')?.width > 0")
+    tab.page.wait_for_function("() => document.querySelector('[data-testid=activity-chart]')?.width > 0")
     assert tab.page.inner_text("[data-testid=stat-interactions] .value").replace(",", "") == "4000"
     assert "Numbers as of" in tab.page.inner_text("[data-testid=as-of]")
     found = charts(tab)
@@ -91,7 +91,7 @@ def test_segments_view_after_rebuild(tab: Tab, server: Server) -> None:
     assert built.status_code == 200, built.text
     sign_in(tab, server)
     open_view(tab, server, "#segments")
-    tab.page.wait_for_function("document.querySelector('[data-testid=segments-chart]')?.width > 0")
+    tab.page.wait_for_function("() => document.querySelector('[data-testid=segments-chart]')?.width > 0")
     assert charts(tab)["segments-chart"]["painted"] > 500
     assert "Campaign suggestions" in tab.page.inner_text("main")
     shot(tab, "segments")

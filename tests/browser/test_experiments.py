@@ -43,13 +43,13 @@ def test_experiments_page(tab: Tab, server: Server) -> None:
     open_view(tab, server, "#experiments")
     tab.page.wait_for_selector("a.experiment-link")
     assert "older vs newer ALS" in tab.page.inner_text("main")
-    tab.page.wait_for_function("document.querySelector('[data-testid=online-ctr-chart]')?.width > 0")
+    tab.page.wait_for_function("() => document.querySelector('[data-testid=online-ctr-chart]')?.width > 0")
     assert charts(tab)["online-ctr-chart"]["painted"] > 200
     assert sum(tab.page.evaluate(PLOTTED, "online-ctr-chart")) >= 2  # a bar per served version
     shot(tab, "experiments")
 
     tab.page.click("a.experiment-link")
-    tab.page.wait_for_function("document.querySelector('[data-testid=running-lift-chart]')?.width > 0")
+    tab.page.wait_for_function("() => document.querySelector('[data-testid=running-lift-chart]')?.width > 0")
     verdict = tab.page.inner_text("[data-testid=verdict]")
     assert "B vs A" in verdict or "Not enough data" in verdict or "better" in verdict, verdict
     found = charts(tab)
@@ -66,7 +66,7 @@ def test_experiments_page(tab: Tab, server: Server) -> None:
     tab.page.select_option(f"{form} select[name=arm-a]", "algorithm:als")
     tab.page.select_option(f"{form} select[name=arm-b]", f"version:{older}")
     tab.page.click(f"{form} button[type=submit]")
-    tab.page.wait_for_function(f"document.querySelector('{form} .error').textContent.includes('overlaps')")
+    tab.page.wait_for_function(f"() => document.querySelector('{form} .error').textContent.includes('overlaps')")
     # ...and one on the other half starts and opens its (empty) report
     tab.page.fill(f"{form} input[name=traffic-from]", "0.5")
     tab.page.click(f"{form} button[type=submit]")
