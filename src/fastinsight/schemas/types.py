@@ -176,6 +176,8 @@ def _bad(path: str, message: str) -> PydanticCustomError:
 def _check_key(key: object, path: str) -> None:
     if not isinstance(key, str):
         raise _bad(path, "keys must be strings")
+    if not key:  # an empty key cannot be patched on its own ("attributes." is no path)
+        raise _bad(path, "keys must not be empty")
     if len(key) > MAX_ATTRIBUTE_KEY:
         raise _bad(path, f"keys must be at most {MAX_ATTRIBUTE_KEY} characters")
     if key.startswith("$") or "." in key:
@@ -231,7 +233,7 @@ def check_attributes(value: dict[str, Any]) -> dict[str, Any]:
 
 # The JSON schema of one attribute value, recursive: ``api.openapi`` installs it as the
 # component ``AttributeValue``. The depth and size limits are in the description only.
-ATTRIBUTE_KEYS = {"maxLength": MAX_ATTRIBUTE_KEY, "pattern": r"^([^$.\u0000][^.\u0000]*)?$"}
+ATTRIBUTE_KEYS = {"maxLength": MAX_ATTRIBUTE_KEY, "pattern": r"^[^$.\u0000][^.\u0000]*$"}
 ATTRIBUTE_VALUE_REF = {"$ref": "#/components/schemas/AttributeValue"}
 _OBJECT = {"type": "object", "propertyNames": ATTRIBUTE_KEYS, "additionalProperties": ATTRIBUTE_VALUE_REF}
 ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
@@ -247,7 +249,7 @@ ATTRIBUTE_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [
 Attributes = Annotated[
     dict[str, Any], AfterValidator(check_attributes),
     WithJsonSchema({**_OBJECT, "description": (
-        "Free-form JSON object. Keys: no '$' prefix, no '.', no NUL. Values: text without "
+        "Free-form JSON object. Keys: not empty, no '$' prefix, no '.', no NUL. Values: text without "
         "NUL, 64-bit integers, finite numbers, booleans, null, objects, and arrays of those "
         f"(no arrays directly inside arrays); at most {MAX_ATTRIBUTE_DEPTH} levels deep and "
         f"{MAX_ATTRIBUTES_BYTES} bytes as JSON."
