@@ -48,6 +48,7 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure, PyMongoError
 
 from fastinsight.errors import Conflict
+from fastinsight.ops.jobs.process import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +134,7 @@ def _alive(journal: Document) -> bool:
     owner = journal.get("owner") or {}
     if owner.get("host") == socket.gethostname():
         pid = int(owner.get("pid") or 0)
-        if pid <= 0 or pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return 0 < pid != os.getpid() and pid_alive(pid)
     return time.time() - float(journal.get("heartbeat") or 0.0) < LEASE_SECONDS
 
 
