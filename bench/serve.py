@@ -248,6 +248,13 @@ def prepare(db: Any, name: str, args: argparse.Namespace) -> tuple[str, float]:
     return str(version["version"]), seconds
 
 
+def server_env(db_name: str) -> dict[str, str]:
+    """The environment of an API process over ``db_name`` with the benchmark's keys."""
+    return {**os.environ, "FASTINSIGHT_MONGODB_URI": mongo_uri(), "FASTINSIGHT_MONGODB_DB": db_name,
+            "FASTINSIGHT_API_KEY": KEY, "FASTINSIGHT_ADMIN_KEY": KEY + "-admin",
+            "FASTINSIGHT_LOG_DIR": "/tmp/fastinsight-bench-log", "FASTINSIGHT_LOG_LEVEL": "WARNING"}
+
+
 def start_server(env: dict[str, str], workers: int, version: str) -> tuple[subprocess.Popen[bytes], str]:
     """The API plus a constant route with the recommendations route's signature
     (bench/serve_floor.py), once it serves ``version``."""
@@ -315,9 +322,7 @@ def main() -> None:
     proc = None
     try:
         version, train_seconds = prepare(db, name, args)
-        env = {**os.environ, "FASTINSIGHT_MONGODB_URI": mongo_uri(), "FASTINSIGHT_MONGODB_DB": name,
-               "FASTINSIGHT_API_KEY": KEY, "FASTINSIGHT_ADMIN_KEY": KEY + "-admin",
-               "FASTINSIGHT_LOG_DIR": "/tmp/fastinsight-bench-log", "FASTINSIGHT_LOG_LEVEL": "WARNING"}
+        env = server_env(name)
         # The framework's own ceiling (the constant route) is measured in the same run.
         proc, url = start_server(env, args.workers, version)
         rng = np.random.default_rng(1)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -36,14 +35,12 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _common import ROOT, checkout_ref, drop_checkout, head, mongo_uri, table, write_result
-from serve import KEY, free_port, load, post_events, prepare
+from serve import KEY, free_port, load, post_events, prepare, server_env
 
 
 def start(tree: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "FASTINSIGHT_MONGODB_URI": mongo_uri(),
-           "FASTINSIGHT_MONGODB_DB": name, "FASTINSIGHT_API_KEY": KEY, "FASTINSIGHT_ADMIN_KEY": KEY + "-admin",
-           "FASTINSIGHT_LOG_DIR": "/tmp/fastinsight-bench-log", "FASTINSIGHT_LOG_LEVEL": "WARNING"}
+    env = {**server_env(name), "PYTHONPATH": str(tree / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fastinsight.api.asgi:app", "--port", str(port),
                              "--log-level", "warning", "--no-access-log"], env=env, cwd=str(tree))
     return proc, f"http://127.0.0.1:{port}"

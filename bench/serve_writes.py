@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import threading
 import time
@@ -41,7 +39,7 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _common import mongo_uri, table, write_result
-from serve import BENCH, KEY, first_visits, free_port, load, prepare
+from serve import KEY, first_visits, load, prepare, server_env, start_server
 
 
 class ItemWriter:
@@ -131,20 +129,7 @@ def main() -> None:
     proc = None
     try:
         version, _ = prepare(db, name, args)
-        port = free_port()
-        env = {**os.environ, "FASTINSIGHT_MONGODB_URI": mongo_uri(), "FASTINSIGHT_MONGODB_DB": name,
-               "FASTINSIGHT_API_KEY": KEY, "FASTINSIGHT_ADMIN_KEY": KEY + "-admin",
-               "FASTINSIGHT_LOG_DIR": "/tmp/fastinsight-bench-log", "FASTINSIGHT_LOG_LEVEL": "WARNING"}
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "serve_floor:app",
-                                 "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).json().get("model_version") == version:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        proc, url = start_server(server_env(name), 1, version)
         rng = np.random.default_rng(1)
         users = [f"u{u}" for u in rng.choice(args.users, min(1700, args.users), replace=False)]
         paths = [f"/v1/users/{u}/recommendations?k=10" for u in users]
