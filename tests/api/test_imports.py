@@ -80,6 +80,29 @@ def test_reimport_creates_no_duplicates(client: TestClient, db: Database[dict[st
     assert db["items"].count_documents({}) == 3
 
 
+def test_reimport_without_timestamps_or_event_ids(
+    client: TestClient, db: Database[dict[str, object]]
+) -> None:
+    """Untimed rows are keyed by content and row number: the same file twice stores each
+    row once, and two identical rows of one file are two events."""
+    _items(client)
+    csv_body = "user_id,item_id,type,value\n" + "".join(
+        f"u{k % 2},i{k % 3},{'rating' if k % 4 == 0 else 'view'},{k % 5 if k % 4 == 0 else ''}\n"
+        for k in range(12)) + "u0,i0,view,\n" * 2
+    first = client.post("/v1/interactions/import", content=csv_body,
+                        headers={"Content-Type": "text/csv"}).json()
+    assert (first["inserted"], first["duplicates"], first["rejected"]) == (14, 0, [])
+    second = client.post("/v1/interactions/import", content=csv_body,
+                         headers={"Content-Type": "text/csv"}).json()
+    assert (second["inserted"], second["duplicates"]) == (0, 14)
+    assert db["interactions"].count_documents({}) == 14
+    # A live event without a time is a new event each time it arrives.
+    live = {"user_id": "u0", "item_id": "i0", "type": "view"}
+    assert client.post("/v1/interactions", json=live).json()["inserted"] == 1
+    assert client.post("/v1/interactions", json=live).json()["inserted"] == 1
+    assert db["interactions"].count_documents({}) == 16
+
+
 def test_event_id_makes_retries_idempotent(client: TestClient) -> None:
     _items(client)
     event = {"user_id": "u", "item_id": "i0", "type": "purchase", "event_id": "order-17"}

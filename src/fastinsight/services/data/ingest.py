@@ -187,7 +187,7 @@ class IngestService:
         for batch in _batches(rows, self.settings.import_batch_size):
             valid = _validate(batch, InteractionIn, report)
             valid = self._check_interactions(valid, known_items, report)
-            docs = [self._interaction_doc(m) for _, m in valid]
+            docs = [self._interaction_doc(m, None if realtime else n) for n, m in valid]
             # Bare users for unknown ids: one unordered insert; existing ones are skipped.
             new_users = {d["user_id"] for d in docs} - created_users
             if new_users:
@@ -244,7 +244,10 @@ class IngestService:
         return kept
 
     @staticmethod
-    def _interaction_doc(m: InteractionIn) -> Document:
+    def _interaction_doc(m: InteractionIn, file_row: int | None) -> Document:
+        """A live event without a time is stamped on arrival (retries should send
+        ``event_id``); a file row without time or event id is keyed by its row number."""
+        untimed = m.timestamp is None and not m.event_id
         ts = m.timestamp or datetime.now(UTC)
         return interaction_document(m.user_id, m.item_id, m.type, m.value, ts, m.event_id,
-                                    m.recommendation_id)
+                                    m.recommendation_id, file_row if untimed else None)

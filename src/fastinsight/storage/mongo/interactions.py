@@ -28,21 +28,30 @@ FRESH_FIELDS = {**TRAINING_FIELDS, "_id": 1, "ingested_at": 1}
 
 
 def interaction_key(
-    user_id: str, item_id: str, type_: str, timestamp: datetime, event_id: str | None
+    user_id: str, item_id: str, type_: str, timestamp: datetime, event_id: str | None,
+    file_row: int | None = None, value: float | None = None,
 ) -> str:
-    """Deterministic ``_id``: the client's event id, else a hash of what identifies the event."""
+    """Deterministic ``_id``: the client's event id, else a hash of what identifies the event.
+
+    ``file_row`` is set for a file row that has neither a timestamp nor an event id: its
+    time is the import's, so the key hashes the row's content and its row number instead,
+    and sending the same file again finds the same keys (no duplicates).
+    """
     if event_id:
         return f"e:{event_id}"
+    if file_row is not None:
+        raw = f"{user_id}\x1f{item_id}\x1f{type_}\x1f{value!r}\x1frow {file_row}".encode()
+        return "r:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
     raw = f"{user_id}\x1f{item_id}\x1f{type_}\x1f{timestamp.isoformat()}".encode()
     return "h:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def interaction_document(
     user_id: str, item_id: str, type_: str, value: float | None, timestamp: datetime,
-    event_id: str | None, recommendation_id: str | None = None,
+    event_id: str | None, recommendation_id: str | None = None, file_row: int | None = None,
 ) -> Document:
     doc: Document = {
-        "_id": interaction_key(user_id, item_id, type_, timestamp, event_id),
+        "_id": interaction_key(user_id, item_id, type_, timestamp, event_id, file_row, value),
         "user_id": user_id, "item_id": item_id, "type": type_, "value": value,
         "timestamp": timestamp, "day": timestamp.strftime("%Y-%m-%d"),
     }
