@@ -58,6 +58,24 @@ def test_mixed_good_and_bad_rows(client: TestClient, db: Database[dict[str, obje
     assert rejected[7][0]["field"] == "timestamp"
     assert db["interactions"].count_documents({}) == 2
     assert report["users_created"] == 2
+    assert report["rejected_count"] == 5
+
+
+def test_rejections_are_bounded(client: TestClient, db: Database[dict[str, object]]) -> None:
+    """A file of bad rows answers with the first 1,000 by row number and the full count;
+    every good row among them is still stored."""
+    _items(client)
+    lines = [f"u{k},i0,{'view' if k % 7 == 0 else 'teleport'},,2026-01-01T00:00:00Z"
+             for k in range(1, 3001)]
+    body = "user_id,item_id,type,value,timestamp\n" + "\n".join(lines) + "\n"
+    report = client.post("/v1/interactions/import", content=body,
+                         headers={"Content-Type": "text/csv"}).json()
+    good = sum(1 for k in range(1, 3001) if k % 7 == 0)
+    assert report["inserted"] == good == db["interactions"].count_documents({})
+    assert report["rejected_count"] == 3000 - good
+    rows = [r["row"] for r in report["rejected"]]
+    assert len(rows) == 1000
+    assert rows == sorted(k for k in range(1, 3001) if k % 7)[:1000]
 
 
 def test_reimport_creates_no_duplicates(client: TestClient, db: Database[dict[str, object]]) -> None:

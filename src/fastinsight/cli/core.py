@@ -40,13 +40,13 @@ def _print_report(name: str, report: ImportReport, max_rejected: int = 20) -> No
     console.print(
         f"{name}: inserted={report.inserted} updated={report.updated} "
         f"unchanged={report.unchanged} duplicates={report.duplicates} "
-        f"rejected={len(report.rejected)} users_created={report.users_created}"
+        f"rejected={report.rejected_count} users_created={report.users_created}"
     )
     for rej in report.rejected[:max_rejected]:
         errs = "; ".join(f"{e.field}: {e.message}" for e in rej.errors)
         console.print(f"  row {rej.row}: {errs}")
-    if len(report.rejected) > max_rejected:
-        console.print(f"  ... {len(report.rejected) - max_rejected} more rejected rows")
+    if report.rejected_count > max_rejected:
+        console.print(f"  ... {report.rejected_count - max_rejected} more rejected rows")
 
 
 def _writable_or_exit(db: Database[Document], what: str, close: Callable[[], None]) -> None:

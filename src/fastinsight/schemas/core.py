@@ -147,17 +147,30 @@ class RejectedRow(BaseModel):
     errors: list[FieldError]
 
 
+REJECTED_SHOWN = 1000
+
+
 class ImportReport(BaseModel):
     inserted: int = 0
     updated: int = 0
     unchanged: int = Field(0, description="Rows identical to what is stored (re-sent)")
     duplicates: int = Field(0, description="Interactions already stored (idempotent retry)")
-    rejected: list[RejectedRow] = Field(default_factory=list)
+    rejected: list[RejectedRow] = Field(
+        default_factory=list,
+        description=f"The first {REJECTED_SHOWN:,} rejected rows, by row number")
+    rejected_count: int = Field(0, description="Rejected rows in all (also those not listed)")
     users_created: int = 0
 
     @property
     def accepted(self) -> int:
         return self.inserted + self.updated + self.unchanged + self.duplicates
+
+    def add_rejected(self, rows: list[RejectedRow]) -> None:
+        """Count every rejected row; keep the first ``REJECTED_SHOWN`` (bounded memory)."""
+        self.rejected_count += len(rows)
+        room = REJECTED_SHOWN - len(self.rejected)
+        if room > 0:
+            self.rejected.extend(sorted(rows, key=lambda r: r.row)[:room])
 
     def merge(self, other: ImportReport) -> None:
         self.inserted += other.inserted
@@ -165,7 +178,8 @@ class ImportReport(BaseModel):
         self.unchanged += other.unchanged
         self.duplicates += other.duplicates
         self.users_created += other.users_created
-        self.rejected.extend(other.rejected)
+        self.add_rejected(other.rejected)
+        self.rejected_count += other.rejected_count - len(other.rejected)
 
 
 class ErrorBody(BaseModel):

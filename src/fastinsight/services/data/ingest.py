@@ -55,19 +55,19 @@ def _batches(rows: Iterable[ParsedRow], size: int) -> Iterator[list[ParsedRow]]:
 
 
 def _validate(
-    batch: list[ParsedRow], model: type[M], report: ImportReport
+    batch: list[ParsedRow], model: type[M], rejected: list[RejectedRow]
 ) -> list[tuple[int, M]]:
     valid: list[tuple[int, M]] = []
     for number, row in batch:
         if isinstance(row, RowError):
-            report.rejected.append(
+            rejected.append(
                 RejectedRow(row=number, errors=[FieldError(field=row.field, message=row.message)])
             )
             continue
         try:
             valid.append((number, model.model_validate(row)))
         except ValidationError as exc:
-            report.rejected.append(RejectedRow(row=number, errors=_field_errors(exc)))
+            rejected.append(RejectedRow(row=number, errors=_field_errors(exc)))
     return valid
 
 
@@ -147,7 +147,9 @@ class IngestService:
     ) -> ImportReport:
         report = ImportReport()
         for batch in _batches(rows, self.settings.import_batch_size):
-            valid = _validate(batch, model, report)
+            rejected: list[RejectedRow] = []
+            valid = _validate(batch, model, rejected)
+            report.add_rejected(rejected)
             now = datetime.now(UTC)
             # The last row wins when a file names the same id twice.
             latest: dict[str, Document] = {}
@@ -185,8 +187,10 @@ class IngestService:
         known_items = KnownIds(self.items.get_many, self.items.all_ids)
         created_users: set[str] = set()
         for batch in _batches(rows, self.settings.import_batch_size):
-            valid = _validate(batch, InteractionIn, report)
-            valid = self._check_interactions(valid, known_items, report)
+            rejected: list[RejectedRow] = []
+            valid = _validate(batch, InteractionIn, rejected)
+            valid = self._check_interactions(valid, known_items, rejected)
+            report.add_rejected(rejected)
             docs = [self._interaction_doc(m, None if realtime else n) for n, m in valid]
             # Bare users for unknown ids: one unordered insert; existing ones are skipped.
             new_users = {d["user_id"] for d in docs} - created_users
@@ -205,14 +209,13 @@ class IngestService:
                     listener(fresh)
             if progress:
                 progress(len(batch))
-        report.rejected.sort(key=lambda r: r.row)
         return report
 
     def _check_interactions(
         self,
         valid: list[tuple[int, InteractionIn]],
         known_items: KnownIds,
-        report: ImportReport,
+        rejected: list[RejectedRow],
     ) -> list[tuple[int, InteractionIn]]:
         types = self.settings.interaction_types
         allowed = ", ".join(sorted(types))
@@ -238,7 +241,7 @@ class IngestService:
                     message=f"unknown item {m.item_id!r}; create the item first",
                 ))
             if errors:
-                report.rejected.append(RejectedRow(row=number, errors=errors))
+                rejected.append(RejectedRow(row=number, errors=errors))
             else:
                 kept.append((number, m))
         return kept
