@@ -46,6 +46,7 @@ from _common import mongo_uri, table, write_result
 from fastinsight.config import Settings
 from fastinsight.services.training.pipeline import train
 from fastinsight.storage.mongo import apply_indexes
+from fastinsight.storage.mongo.impressions import ImpressionRepository
 from fastinsight.storage.mongo.interactions import InteractionRepository, interaction_document
 from fastinsight.storage.mongo.models import ACTIVE_KEY, ModelVersionRepository
 
@@ -281,13 +282,13 @@ def impression_rounds(url: str, env: dict[str, str], rec_paths: list[str], args:
     try:
         first_visits(off_url, rec_paths)  # the same warm state as the recording server
         time.sleep(3)  # earlier answers' impressions are written by now
-        before = db["impressions"].estimated_document_count()
+        before = ImpressionRepository(db).count()
         rounds = []
         for n in range(args.impression_rounds):
             order = [("with", url), ("without", off_url)][:: 1 if n % 2 == 0 else -1]
             rounds.append({label: load(target, rec_paths, args.concurrency, args.seconds) for label, target in order})
         time.sleep(3)  # the recording server writes what it still holds
-        written = db["impressions"].estimated_document_count() - before
+        written = ImpressionRepository(db).count() - before
     finally:
         off.terminate()
         off.wait(timeout=30)

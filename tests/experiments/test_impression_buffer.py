@@ -4,7 +4,7 @@ everything written on stop."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.database import Database
@@ -14,6 +14,8 @@ from fastinsight.services.experiments.impressions import ImpressionBuffer
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.common import InsertOutcome
 from fastinsight.storage.mongo.impressions import ImpressionRepository
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _doc(n: int) -> Document:
@@ -34,7 +36,9 @@ def test_batches_and_flush_on_stop(db: Database[Document]) -> None:
     for n in range(1050):
         assert buffer.record(_doc(n))
     buffer.stop()  # the flush interval never came: stop writes everything
-    assert db["impressions"].count_documents({}) == 1050
+    stored = list(repo.between(EPOCH, datetime.now(UTC)))
+    assert [d["_id"] for d in stored] == [f"r{n}" for n in range(1050)]
+    assert db["impressions"].count_documents({}) == 11  # one bucket per batch
     assert max(sizes) == 100 and sum(sizes) == 1050 and len(buffer) == 0
 
 
@@ -52,10 +56,64 @@ def test_bounded_and_retried_while_the_database_fails(db: Database[Document]) ->
     assert accepted == 300 and buffer.dropped == 100 and len(buffer) == 300
     with pytest.raises(AutoReconnect):
         buffer.flush()
-    assert len(buffer) == 300  # the failed batch went back to the front, in order
-    assert buffer._queue[0]["_id"] == "r0"
+    assert len(buffer) == 300  # the failed batch is kept, to be retried first, unchanged
+    assert [d["_id"] for d in buffer._failed] == [f"r{n}" for n in range(50)]
     down = False
     assert buffer.flush() == 300
-    buffer.flush()  # nothing left; re-sending a written batch would be harmless (same ids)
-    assert repo.insert_many([_doc(0)]).duplicate_positions == [0]
-    assert db["impressions"].count_documents({}) == 300
+    buffer.flush()  # nothing left; re-sending a written batch would be harmless (same bucket)
+    assert repo.insert_many([_doc(n) for n in range(50)]).duplicate_positions == list(range(50))
+    assert sorted(d["_id"] for d in repo.between(EPOCH, datetime.now(UTC))) == sorted(
+        f"r{n}" for n in range(300))
+
+
+def test_a_write_that_landed_but_failed_is_not_repeated(db: Database[Document]) -> None:
+    """The database wrote the bucket but the answer was lost: the retry is the same bucket
+    and changes nothing, even with more impressions queued meanwhile."""
+    repo = ImpressionRepository(db)
+    calls = 0
+
+    def write(docs: Sequence[Document]) -> InsertOutcome:
+        nonlocal calls
+        calls += 1
+        outcome = repo.insert_many(docs)
+        if calls == 1:
+            raise AutoReconnect("connection lost after the write")
+        return outcome
+
+    buffer = ImpressionBuffer(write, max_queued=1000, batch_size=40, flush_seconds=3600)
+    for n in range(30):
+        buffer.record(_doc(n))
+    with pytest.raises(AutoReconnect):
+        buffer.flush()
+    for n in range(30, 60):
+        buffer.record(_doc(n))
+    buffer.flush()
+    ids = [d["_id"] for d in repo.between(EPOCH, datetime.now(UTC))]
+    assert sorted(ids) == sorted(f"r{n}" for n in range(60))
+
+
+def test_buckets_of_two_writers_merge_in_time_order(db: Database[Document]) -> None:
+    """Two processes' buckets overlap in time; reading gives one stream, oldest first,
+    and only the asked-for range; one-per-document impressions are read too."""
+    repo = ImpressionRepository(db)
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def doc(rid: str, seconds: int) -> Document:
+        return {**_doc(0), "_id": rid, "ts": t0 + timedelta(seconds=seconds)}
+
+    repo.insert_many([doc("a1", 1), doc("a2", 4), doc("a3", 9)])
+    repo.insert_many([doc("b1", 2), doc("b2", 3), doc("b3", 12)])
+    db["impressions"].insert_one(doc("old", 5))
+    got = [(d["_id"], d["ts"]) for d in repo.between(t0 + timedelta(seconds=2), t0 + timedelta(seconds=10))]
+    assert [rid for rid, _ in got] == ["b1", "b2", "a2", "old", "a3"]
+    assert got[0][1] == t0 + timedelta(seconds=2)
+
+
+def test_erasing_a_user_rewrites_their_buckets(db: Database[Document]) -> None:
+    repo = ImpressionRepository(db)
+    repo.insert_many([_doc(n) for n in range(21)])  # users u0..u6, three rows each
+    db["impressions"].insert_one({**_doc(99), "user_id": "u3"})
+    assert repo.erase_user("u3") == 4
+    left = list(repo.between(EPOCH, datetime.now(UTC)))
+    assert len(left) == 18 and all(d["user_id"] != "u3" for d in left)
+    assert repo.erase_user("u3") == 0

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pymongo.database import Database
 from fastinsight.config import Settings
 from fastinsight.services.experiments.assignment import assign
 from fastinsight.services.training.pipeline import train
+from fastinsight.storage.mongo.impressions import ImpressionRepository
 from tests.conftest import ADMIN_KEY, API_KEY
 from tests.experiments.conftest import Shop, experiment, seed
 
@@ -104,7 +106,8 @@ def test_graceful_stop_writes_every_queued_impression(trained: Settings, tmp_pat
         assert db["impressions"].count_documents({}) == 0  # all still queued
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after its shutdown
-    assert {d["_id"] for d in db["impressions"].find({}, {"_id": 1})} == ids
+    stored = ImpressionRepository(db).between(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
+    assert {d["_id"] for d in stored} == ids
 
 
 def test_traffic_shares_within_tolerance_over_10000_users(shop: Shop) -> None:

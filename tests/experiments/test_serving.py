@@ -9,6 +9,7 @@ from typing import Any
 
 from fastinsight.services.experiments.assignment import assign
 from fastinsight.services.training.pipeline import train
+from fastinsight.storage.mongo.impressions import ImpressionRepository
 from tests.conftest import services_of
 from tests.experiments.conftest import Shop, experiment
 
@@ -17,7 +18,8 @@ USERS = [f"a{u}" for u in range(15)] + [f"b{u}" for u in range(15)]
 
 def _impressions(shop: Shop) -> dict[str, dict[str, Any]]:
     services_of(shop.client).impressions.flush()
-    return {d["_id"]: d for d in shop.db["impressions"].find({})}
+    stored = ImpressionRepository(shop.db).between(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
+    return {d["_id"]: d for d in stored}
 
 
 def test_arms_answer_with_their_version_and_rules(shop: Shop) -> None:

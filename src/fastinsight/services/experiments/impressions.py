@@ -2,10 +2,11 @@
 
 A request only appends a small document to a deque (no lock, no I/O). A daemon thread
 writes the queue in batches of ``impression_batch_size`` at least every
-``impression_flush_seconds``, and as soon as a full batch is waiting. While the database
-is down a failed batch goes back to the front of the queue and is retried; once the
-queue holds ``impression_buffer_max`` documents new impressions are dropped (counted
-in ``fastinsight_impressions_dropped_total``) so memory stays bounded. ``stop`` writes
+``impression_flush_seconds``, and as soon as a full batch is waiting; the storage packs
+each batch into one bucket document. While the database is down the failed batch is kept
+as it is and retried first (same bucket, so a write that did land is not repeated); once
+queue and failed batch hold ``impression_buffer_max`` impressions new ones are dropped
+(counted in ``fastinsight_impressions_dropped_total``) so memory stays bounded. ``stop`` writes
 everything still queued before it returns (graceful shutdown). What a crash (SIGKILL,
 power loss) loses is what was queued: at most about one flush interval of impressions
 in normal operation (docs/experiments.md).
@@ -45,6 +46,7 @@ class ImpressionBuffer:
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self._queue: deque[Document] = deque()
+        self._failed: list[Document] = []  # a batch whose write failed, retried as it is
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._flush_lock = threading.Lock()
@@ -54,13 +56,13 @@ class ImpressionBuffer:
         self.last_error: str | None = None
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._failed)
 
     # ---- request path -------------------------------------------------------------
     def record(self, doc: Document) -> bool:
         """Queue one impression; False if the queue is full and it was dropped."""
         queue = self._queue
-        if len(queue) >= self.max_queued:
+        if len(queue) + len(self._failed) >= self.max_queued:
             self.dropped += 1
             IMPRESSIONS_DROPPED.inc()
             return False
@@ -75,28 +77,23 @@ class ImpressionBuffer:
         database fails (the unwritten batch stays queued)."""
         written = 0
         with self._flush_lock:
-            while self._queue:
+            while self._queue or self._failed:
                 written += self._write_batch()
         return written
 
     def _write_batch(self) -> int:
-        queue = self._queue
-        batch: list[Document] = []
-        while queue and len(batch) < self.batch_size:
-            batch.append(queue.popleft())
+        # A failed batch is retried exactly as it was: it is one bucket, one id.
+        batch, self._failed = self._failed, []
+        if not batch:
+            queue = self._queue
+            while queue and len(batch) < self.batch_size:
+                batch.append(queue.popleft())
         if not batch:
             return 0
         try:
             self._write(batch)
         except Exception:
-            # Back to the front in the original order; newer ones beyond the bound go.
-            room = max(0, self.max_queued - len(queue))
-            kept = batch[:room]
-            queue.extendleft(reversed(kept))
-            lost = len(batch) - len(kept)
-            if lost:
-                self.dropped += lost
-                IMPRESSIONS_DROPPED.inc(lost)
+            self._failed = batch
             raise
         self.written += len(batch)
         IMPRESSIONS_WRITTEN.inc(len(batch))

@@ -1,17 +1,32 @@
 """Served recommendation lists (impressions) and what clients report as displayed.
 
-An impression's ``_id`` is its recommendation id, so an interaction that names one finds
-it by ``_id`` and a retried batch insert turns into duplicate-key errors, not copies.
-Documents: ``{_id, user_id, endpoint, items, model_version, ts}`` plus ``offset``,
-``experiment_id`` and ``variant`` when set; displays: ``{_id: recommendation id, items, displayed_at,
-received_at}`` (the first report of a list wins).
+Impressions are written in **buckets**: one document per batch the writer flushes,
+``{_id: "b:<first recommendation id>", ts, ts_end, n, format, users, rows}``, where
+``rows`` is one compressed binary field (zlib of a JSON array of rows
+``[recommendation id, user id, endpoint, items, model version, ms since epoch, offset,
+experiment id, variant]``) and ``users`` the distinct user ids it holds (erasure finds
+them there). A served list is one row, never a document of its own: on the development
+server (FerretDB/SQLite) a document costs ~60 µs of database CPU per impression and a
+packed row ~6 µs (the bucket pattern pays on MongoDB too: one index entry per batch).
+A bucket's id is its first recommendation id and the writer retries a failed batch
+unchanged, so a retried write is a duplicate-key error, not a copy.
+
+Impressions stored one per document (``{_id: recommendation id, user_id, endpoint,
+items, model_version, ts, offset?, experiment_id?, variant?}``, the format before
+buckets) are read the same way. Displays: ``{_id: recommendation id, items,
+displayed_at, received_at}`` (the first report of a list wins).
 """
 
 from __future__ import annotations
 
+import heapq
+import json
+import zlib
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from bson import Binary
 from pymongo import ASCENDING
 from pymongo.database import Database
 
@@ -19,10 +34,51 @@ from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.common import InsertOutcome, insert_ignoring_duplicates, literal
 from fastinsight.storage.mongo.schema import IMPRESSION_DISPLAYS, IMPRESSIONS, INTERACTIONS
 
-JOIN_FIELDS = {"_id": 1, "user_id": 1, "items": 1, "offset": 1, "ts": 1, "experiment_id": 1,
-               "variant": 1, "model_version": 1, "endpoint": 1}
+FORMAT = 1
 EVENT_FIELDS = {"_id": 1, "user_id": 1, "item_id": 1, "type": 1, "value": 1, "timestamp": 1,
                 "recommendation_id": 1}
+# How far a bucket's time span may reach: one flush interval in normal operation, longer
+# while the database was down (the writer retries the same batch).
+MAX_BUCKET_SPAN_SECONDS = 24 * 3600
+
+
+def _millis(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _row(doc: Document) -> list[Any]:
+    return [doc["_id"], doc.get("user_id"), doc.get("endpoint"), list(doc.get("items") or ()),
+            doc.get("model_version"), _millis(doc["ts"]), int(doc.get("offset") or 0),
+            doc.get("experiment_id"), doc.get("variant")]
+
+
+def pack(documents: Sequence[Document]) -> Document:
+    """One bucket document for a batch of impressions (in the order they were served)."""
+    rows = [_row(d) for d in documents]
+    times = [r[5] for r in rows]
+    blob = zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), 1)
+    return {
+        "_id": f"b:{rows[0][0]}", "format": FORMAT, "n": len(rows),
+        "ts": datetime.fromtimestamp(min(times) / 1000, UTC),
+        "ts_end": datetime.fromtimestamp(max(times) / 1000, UTC),
+        "users": sorted({r[1] for r in rows if r[1] is not None}),
+        "rows": Binary(blob),
+    }
+
+
+def unpack(bucket: Document) -> list[Document]:
+    """The impressions of a bucket as documents of the one-per-document format."""
+    out: list[Document] = []
+    for rid, user, endpoint, items, version, ms, offset, experiment, variant in json.loads(
+            zlib.decompress(bytes(bucket["rows"]))):
+        out.append({"_id": rid, "user_id": user, "endpoint": endpoint, "items": items,
+                    "model_version": version, "ts": datetime.fromtimestamp(ms / 1000, UTC),
+                    "offset": offset, "experiment_id": experiment, "variant": variant})
+    return out
+
+
+def _expand(doc: Document) -> list[Document]:
+    return unpack(doc) if "rows" in doc else [doc]
 
 
 class ImpressionRepository:
@@ -32,18 +88,45 @@ class ImpressionRepository:
         self.interactions = db[INTERACTIONS]
 
     def insert_many(self, documents: Sequence[Document]) -> InsertOutcome:
-        return insert_ignoring_duplicates(self.col, documents)
+        """Write a batch as one bucket; ``inserted`` counts impressions (0 if the bucket
+        was already written: a retry)."""
+        if not documents:
+            return InsertOutcome(0, [])
+        outcome = insert_ignoring_duplicates(self.col, [pack(documents)])
+        if outcome.duplicate_positions:
+            return InsertOutcome(0, list(range(len(documents))))
+        return InsertOutcome(len(documents), [])
+
+    def count(self) -> int:
+        """Impressions stored (a bucket counts its rows)."""
+        return sum(int(d.get("n", 1)) for d in self.col.find({}, {"n": 1}))
 
     def insert_displays(self, documents: Sequence[Document]) -> InsertOutcome:
         return insert_ignoring_duplicates(self.displays, documents)
 
-    def get(self, recommendation_id: str) -> Document | None:
-        return self.col.find_one({"_id": literal(recommendation_id)})
+    def between(self, start: datetime, end: datetime, batch_size: int = 500) -> Iterator[Document]:
+        """Impressions served in ``[start, end]``, oldest first.
 
-    def between(self, start: datetime, end: datetime, batch_size: int = 5_000) -> Iterator[Document]:
-        """Impressions served in ``[start, end]``, oldest first (the fields a join needs)."""
-        query = {"ts": {"$gte": start, "$lte": end}}
-        yield from self.col.find(query, JOIN_FIELDS, batch_size=batch_size).sort("ts", ASCENDING)
+        Buckets of several processes overlap in time: they are read in order of their
+        first impression and merged through a heap, so memory holds only the buckets
+        that overlap the current time.
+        """
+        lower = start.timestamp() - MAX_BUCKET_SPAN_SECONDS
+        query = {"ts": {"$gte": datetime.fromtimestamp(max(lower, 0), UTC), "$lte": end},
+                 "$or": [{"ts_end": {"$gte": start}}, {"ts_end": {"$exists": False}}]}
+        heap: list[tuple[float, int, Document]] = []
+        seq = 0
+        for doc in self.col.find(query, batch_size=batch_size).sort("ts", ASCENDING):
+            opened = doc["ts"].timestamp()
+            while heap and heap[0][0] <= opened:
+                yield heapq.heappop(heap)[2]
+            for row in _expand(doc):
+                ts = row["ts"]
+                if start <= ts <= end:
+                    heapq.heappush(heap, (ts.timestamp(), seq, row))
+                    seq += 1
+        while heap:
+            yield heapq.heappop(heap)[2]
 
     def displays_between(self, start: datetime, end: datetime) -> Iterator[Document]:
         """Display reports received in ``[start, end]``."""
@@ -56,8 +139,20 @@ class ImpressionRepository:
         yield from self.interactions.find(query, EVENT_FIELDS, batch_size=batch_size)
 
     def erase_user(self, user_id: str) -> int:
-        """Delete a user's impressions (part of erasing the user)."""
-        return int(self.col.delete_many({"user_id": literal(user_id)}).deleted_count)
-
-    def count_for(self, experiment_id: str) -> int:
-        return int(self.col.count_documents({"experiment_id": literal(experiment_id)}))
+        """Delete a user's impressions (part of erasing the user): the buckets that hold
+        them are rewritten without their rows. No index serves ``users`` (FerretDB would
+        not use one): this reads the buckets' ``users`` lists, which is fine for a rare
+        operation."""
+        user = literal(user_id)
+        erased = int(self.col.delete_many({"user_id": user}).deleted_count)  # one-per-document
+        for bucket in self.col.find({"users": user}):
+            rows = unpack(bucket)
+            kept = [r for r in rows if r.get("user_id") != user_id]
+            erased += len(rows) - len(kept)
+            if kept:
+                rewritten = pack(kept)
+                rewritten["_id"] = bucket["_id"]
+                self.col.replace_one({"_id": bucket["_id"]}, rewritten)
+            else:
+                self.col.delete_one({"_id": bucket["_id"]})
+        return erased

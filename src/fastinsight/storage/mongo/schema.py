@@ -69,11 +69,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     EVALUATIONS: [
         IndexModel([("model_version", ASCENDING)], name="model_version"),
     ],
-    # Served lists (``_id`` = recommendation id): reports read one experiment's, attribution
-    # a user's recent ones, online metrics a time range.
+    # Served lists in buckets (storage/mongo/impressions.py): reports, attribution and
+    # online metrics read a time range. Databases created before buckets keep their
+    # per-document indexes (experiment_ts, user_newest_first); they do no harm.
     IMPRESSIONS: [
-        IndexModel([("experiment_id", ASCENDING), ("ts", ASCENDING)], name="experiment_ts"),
-        IndexModel([("user_id", ASCENDING), ("ts", DESCENDING)], name="user_newest_first"),
         IndexModel([("ts", ASCENDING)], name="ts"),
     ],
     IMPRESSION_DISPLAYS: [
