@@ -67,6 +67,13 @@ def test_version_stored_and_withheld_item_first(trained: TestClient, db: Databas
     assert len(versions) == 1 and versions[0]["active"] and versions[0]["algorithm"] == "itemknn"
     assert versions[0]["snapshot"]["interactions"] == db["interactions"].count_documents({})
     assert db["model_chunks"].count_documents({}) >= 3
+    stages = versions[0]["stages"]
+    assert {"read", "matrix", "fit", "artefacts", "candidates", "upload",
+            "check_and_activate"} <= set(stages)
+    assert all(stages[s]["seconds"] >= 0 and stages[s]["peak_rss_mb"] > 0
+               for s in stages if s != "peak_is_per_stage")
+    assert stages["peak_is_per_stage"] is True  # Linux: each peak is the stage's own
+    assert versions[0]["artefact_bytes"] > 0
     r = trained.get("/v1/users/a0/recommendations", params={"k": 3})
     assert r.status_code == 200, r.text
     body = r.json()

@@ -87,6 +87,11 @@ class ModelVersionOut(BaseModel):
     snapshot: dict[str, object]
     fit_seconds: float | None = None
     duration_seconds: float | None = None
+    stages: dict[str, object] = Field(
+        default_factory=dict,
+        description="Per training stage: seconds and peak_rss_mb (peak_is_per_stage says "
+                    "whether each peak is the stage's own)")
+    artefact_bytes: int | None = Field(default=None, description="Size of the stored artefacts")
     reason: str | None = None
     rejected_reason: str | None = Field(
         default=None, description="Why the version failed its check at activation (status rejected)")

@@ -24,6 +24,7 @@ def version_out(doc: dict[str, Any], active: str | None, load_error: str | None 
         active=doc["version"] == active, created_at=doc["created_at"], params=doc.get("params", {}),
         metrics=doc.get("metrics", {}), snapshot=doc.get("snapshot", {}),
         fit_seconds=doc.get("fit_seconds"), duration_seconds=doc.get("duration_seconds"),
+        stages=doc.get("stages") or {}, artefact_bytes=doc.get("artefact_bytes"),
         reason=doc.get("reason"), rejected_reason=doc.get("rejected_reason"), load_error=load_error,
     )
 

@@ -32,6 +32,7 @@ from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
 from fastinsight.recsys.side import ContentFeatures, SideData
 from fastinsight.services.serving.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
 from fastinsight.services.training.retention import prune_versions, trim_realtime_buffer
+from fastinsight.services.training.stages import StageClock
 from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
@@ -146,8 +147,14 @@ def train(
     progress: Progress | None = None,
     select_from: Sequence[str] | None = None,
     select_search: SelectSearch = "none",
+    columns: Mapping[str, np.ndarray] | None = None,
 ) -> Document:
     """Train one model version and (by default) activate it. Returns the version document.
+
+    ``columns`` are interactions already read (as ``read_interactions`` returns them), for
+    a caller that holds them (``bench/scale.py`` at sizes the development database cannot
+    ingest in reasonable time); by default the database is read. The time and peak memory
+    of each stage are recorded in the version's ``stages`` (:mod:`.stages`).
 
     With ``select_from``, each candidate algorithm is measured on a validation holdout
     first and the best by NDCG@10 is trained; the scores and reasons are recorded.
@@ -160,17 +167,22 @@ def train(
     ensure_writable(db, "training")  # and a backup in progress, too
     started = time.perf_counter()
     snapshot_at = datetime.now(UTC)
-    columns = read_interactions(db)
-    items = ItemRepository(db).all_documents()
+    clock = StageClock()
+    with clock.stage("read"):
+        if columns is None:
+            columns = read_interactions(db)
+        items = ItemRepository(db).all_documents()
     if len(columns["users"]) == 0:
         raise ValidationFailed.field("interactions", "there are no interactions to train on")
-    catalogue = np.asarray(sorted({d["item_id"] for d in items} | set(columns["items"].tolist())),
-                           dtype=str)
-    data = from_arrays(
-        columns["users"], columns["items"], columns["types"], columns["values"],
-        columns["timestamps"], settings.interaction_weights,
-        half_life_days=settings.time_decay_half_life_days, now=snapshot_at, item_ids=catalogue,
-    )
+    with clock.stage("matrix"):
+        catalogue = np.asarray(
+            sorted({d["item_id"] for d in items} | set(np.unique(columns["items"]).tolist())),
+            dtype=str)
+        data = from_arrays(
+            columns["users"], columns["items"], columns["types"], columns["values"],
+            columns["timestamps"], settings.interaction_weights,
+            half_life_days=settings.time_decay_half_life_days, now=snapshot_at, item_ids=catalogue,
+        )
     say(f"read {len(columns['users'])} interactions: {data.n_users} users x {data.n_items} items "
         f"in {time.perf_counter() - started:.1f}s")
     content: list[ContentFeatures] = []
@@ -197,13 +209,17 @@ def train(
     def prepare(model: Recommender[Any]) -> None:
         side_for(model).give_to(model)
 
-    metrics = offline_metrics(algorithm, params, data.matrix, prepare) if evaluate else {}
+    metrics: dict[str, float] = {}
+    if evaluate:
+        with clock.stage("evaluate"):
+            metrics = offline_metrics(algorithm, params, data.matrix, prepare)
     if metrics:
         say(f"held-out metrics: ndcg@10={metrics.get('ndcg@10', 0):.4f} "
             f"recall@10={metrics.get('recall@10', 0):.4f}")
     model = registry.create(algorithm, dict(params or {}))
-    prepare(model)
-    model.fit(data.matrix)
+    with clock.stage("fit"):
+        prepare(model)
+        model.fit(data.matrix)
     say(f"fitted {algorithm} in {model.fit_seconds:.1f}s")
 
     version = new_version(algorithm, snapshot_at)
@@ -222,19 +238,28 @@ def train(
     }
     if selection is not None:
         doc["selection"] = selection
-    daily = daily_item_counts(columns, data, settings.interaction_weights, snapshot_at)
     repo = ModelVersionRepository(db)
     ensure_writable(db, "storing the trained version")  # a backup may have started meanwhile
     with tempfile.TemporaryDirectory(prefix="fastinsight-train-") as tmp:
         out = Path(tmp)
-        model.save(out / "model")
-        _write_serving_arrays(out, data, daily)
-        _write_embeddings(out, model, data)
-        doc["candidates"] = _write_candidates(out, model, data, settings)
+        with clock.stage("artefacts"):
+            daily = daily_item_counts(columns, data, settings.interaction_weights, snapshot_at)
+            model.save(out / "model")
+            _write_serving_arrays(out, data, daily)
+            _write_embeddings(out, model, data)
+        with clock.stage("candidates"):
+            doc["candidates"] = _write_candidates(out, model, data, settings)
+        doc["artefact_bytes"] = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         doc["duration_seconds"] = round(time.perf_counter() - started, 3)
-        repo.save(doc, out)
+        doc["stages"] = clock.to_doc()
+        with clock.stage("upload"):
+            repo.save(doc, out)
+    repo.set_fields(version, stages=clock.to_doc())
     if activate:
-        check_and_activate(db, settings, version, reason)
+        with clock.stage("check_and_activate"):
+            check_and_activate(db, settings, version, reason)
+        repo.set_fields(version, stages=clock.to_doc())
+    doc["stages"] = clock.to_doc()
     # Pruning also trims the real-time buffer, but only up to the oldest snapshot a
     # servable version needs: a version stored without activation leaves it alone.
     prune_versions(db, settings.model_keep_versions)

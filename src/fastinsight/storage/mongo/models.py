@@ -81,6 +81,9 @@ class ModelVersionRepository:
     def set_status(self, version: str, status: str, **fields: Any) -> None:
         self.col.update_one({"_id": literal(version)}, {"$set": {"status": status, **fields}})
 
+    def set_fields(self, version: str, **fields: Any) -> None:
+        self.col.update_one({"_id": literal(version)}, {"$set": fields})
+
     def activate(self, version: str, reason: str = "") -> None:
         now = datetime.now(UTC)
         # Kept on the version too: the most recently active one besides the current is
