@@ -234,10 +234,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def stage_value(row: dict[str, Any], stage: str, field: str) -> float | None:
-    if stage == "ingest":
-        value = row.get("ingest", {}).get(field)
-    else:
-        value = row["stages"].get(stage, {}).get(field)
+    source = row.get("ingest", {}) if stage == "ingest" else row["stages"].get(stage, {})
+    value = source.get(field)
     return float(value) if value is not None else None
 
 
