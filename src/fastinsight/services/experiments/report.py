@@ -160,7 +160,8 @@ def _summarise(exp: Experiment, arms: dict[str, ArmData], now: datetime, end: da
     others = [a for a in exp.arms if a.name != exp.control]
     alpha = st.ALPHA / max(1, len(others))
     exposures = sum(len(a.exposure_ts) for a in arms.values())
-    primary = {a.name: st.ratio_estimate(*arms[a.name].sample(exp.primary_metric, until)) for a in exp.arms}
+    samples = {a.name: arms[a.name].sample(exp.primary_metric, until) for a in exp.arms}
+    primary = {name: st.ratio_estimate(*sample) for name, sample in samples.items()}
     reports = []
     comparisons: dict[str, st.Comparison] = {}
     for spec in exp.arms:
@@ -169,7 +170,8 @@ def _summarise(exp: Experiment, arms: dict[str, ArmData], now: datetime, end: da
         if spec.name != exp.control:
             comparisons[spec.name] = st.compare(primary[exp.control], primary[spec.name],
                                                 min_lift=exp.min_detectable_lift, alpha=alpha,
-                                                exposures=exposures)
+                                                exposures=exposures,
+                                                samples=(samples[exp.control], samples[spec.name]))
             vs = Comparison(**asdict(comparisons[spec.name]))
         reports.append(_arm_report(spec.name, spec.name == exp.control, spec.share, data, until, vs))
     users = {a.name: len(arms[a.name].users) for a in exp.arms}
