@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 TARGET = Path(__file__).resolve().parents[1] / "src" / "fastinsight_client" / "models.py"
 HEADER = '''"""Every request and answer of the FastInsight API as Pydantic models.
@@ -147,16 +148,16 @@ def render(openapi: dict[str, Any]) -> str:
 
 
 def server_openapi() -> dict[str, Any]:
-    """The document of a server with default settings (no caller's ``FASTINSIGHT_*``)."""
-    for key in [k for k in os.environ if k.startswith("FASTINSIGHT_")]:
-        del os.environ[key]
+    """The document of a server with default settings (none of the caller's ``FASTINSIGHT_*``)."""
     from fastinsight.api.app import create_app
     from fastinsight.config import Settings
 
-    settings = Settings(mongodb_uri="mongodb://127.0.0.1:1/", mongodb_db="openapi",
-                        api_key="generator-api-key", admin_key="generator-admin-key",
-                        _env_file=None)  # type: ignore[call-arg]
-    return create_app(settings).openapi()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FASTINSIGHT_")}
+    with mock.patch.dict(os.environ, clean, clear=True):
+        settings = Settings(mongodb_uri="mongodb://127.0.0.1:1/", mongodb_db="openapi",
+                            api_key="generator-api-key", admin_key="generator-admin-key",
+                            _env_file=None)  # type: ignore[call-arg]
+        return create_app(settings).openapi()
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ IMPORT_ITEMS = Route("POST", "/v1/items/import", model(ImportReport), body="impo
 
 def upsert_user(user: UserIn | Mapping[str, Any]) -> Call[UserOut]:
     """Create the user or replace its attributes (201 created, 200 replaced)."""
-    return UPSERT_USER.call(json_body=UserIn.model_validate(user))
+    return UPSERT_USER.call(json_body=user)
 
 
 def list_users(limit: int | None = None, cursor: str | None = None) -> Call[PageUserOut]:
@@ -50,7 +50,7 @@ def get_user(user_id: str) -> Call[UserOut]:
 
 def patch_user(user_id: str, patch: UserPatch | Mapping[str, Any]) -> Call[UserOut]:
     """Merge attributes: a key set to ``None`` is removed."""
-    return PATCH_USER.call({"user_id": user_id}, json_body=UserPatch.model_validate(patch))
+    return PATCH_USER.call({"user_id": user_id}, json_body=patch)
 
 
 def delete_user(user_id: str) -> Call[DeletedOut]:
@@ -60,7 +60,7 @@ def delete_user(user_id: str) -> Call[DeletedOut]:
 
 def upsert_item(item: ItemIn | Mapping[str, Any]) -> Call[ItemOut]:
     """Create the item or replace it (201 created, 200 replaced)."""
-    return UPSERT_ITEM.call(json_body=ItemIn.model_validate(item))
+    return UPSERT_ITEM.call(json_body=item)
 
 
 def list_items(limit: int | None = None, cursor: str | None = None,
@@ -75,7 +75,7 @@ def get_item(item_id: str) -> Call[ItemOut]:
 
 def patch_item(item_id: str, patch: ItemPatch | Mapping[str, Any]) -> Call[ItemOut]:
     """Change only the fields given; ``None`` resets one to its empty value."""
-    return PATCH_ITEM.call({"item_id": item_id}, json_body=ItemPatch.model_validate(patch))
+    return PATCH_ITEM.call({"item_id": item_id}, json_body=patch)
 
 
 def delete_item(item_id: str) -> Call[DeletedOut]:

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastinsight_client._call import Call, Route, list_of, model
 from fastinsight_client.models import (
-    DisplayedBatchIn,
     DisplayedIn,
     DisplayedOut,
     ImportReport,
@@ -71,5 +70,4 @@ def user_interactions(user_id: str, limit: int | None = None,
 
 def report_displayed(impressions: Iterable[DisplayedIn | Mapping[str, Any]]) -> Call[DisplayedOut]:
     """Which items of each answer were actually shown (the first report of an answer counts)."""
-    body = DisplayedBatchIn(impressions=[DisplayedIn.model_validate(i) for i in impressions])
-    return DISPLAYED.call(json_body=body)
+    return DISPLAYED.call(json_body={"impressions": list(impressions)})

@@ -26,7 +26,7 @@ def list_experiments() -> Call[list[ExperimentOut]]:
 
 def create_experiment(experiment: ExperimentIn | Mapping[str, Any]) -> Call[ExperimentOut]:
     """Admin: start (or schedule) an A/B test; 409 if it overlaps another."""
-    return CREATE.call(json_body=ExperimentIn.model_validate(experiment))
+    return CREATE.call(json_body=experiment)
 
 
 def get_experiment(experiment_id: str) -> Call[ExperimentOut]:
@@ -35,7 +35,7 @@ def get_experiment(experiment_id: str) -> Call[ExperimentOut]:
 
 def update_experiment(experiment_id: str, patch: ExperimentPatch | Mapping[str, Any]) -> Call[ExperimentOut]:
     """Admin: rename, describe, reschedule the stop; arms and traffic only before the start."""
-    return UPDATE.call({"experiment_id": experiment_id}, json_body=ExperimentPatch.model_validate(patch))
+    return UPDATE.call({"experiment_id": experiment_id}, json_body=patch)
 
 
 def delete_experiment(experiment_id: str) -> Call[None]:
