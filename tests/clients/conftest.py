@@ -8,6 +8,8 @@ for the demo shop page's origin, which the browser test serves on a port of its 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -79,3 +81,23 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         pytest.fail(str(exc), pytrace=False)
     finally:
         drop_database(db_name)
+
+
+JS_CLIENT = ROOT / "clients" / "js"
+NODE = shutil.which("node") or "node"
+
+
+@pytest.fixture(scope="package")
+def js_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JS client compiled by tsc in a copy under a temporary directory (``dist/``
+    there, nothing written in the repository)."""
+    compiler = JS_CLIENT / "node_modules" / "typescript" / "bin" / "tsc"
+    if not compiler.exists():
+        pytest.fail("clients/js/node_modules has no typescript: run scripts/bootstrap.sh", pytrace=False)
+    build = tmp_path_factory.mktemp("js") / "fastinsight-client"
+    shutil.copytree(JS_CLIENT, build, ignore=shutil.ignore_patterns("node_modules", "dist", "*.tgz"))
+    (build / "node_modules").symlink_to(JS_CLIENT / "node_modules", target_is_directory=True)
+    done = subprocess.run([NODE, str(compiler), "-p", "tsconfig.json"], cwd=build, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return build

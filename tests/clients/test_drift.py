@@ -1,7 +1,8 @@
-"""The Python client cannot drift from the server: its models are what the generator
-makes of the current OpenAPI document, every route of the document is an operation of
-the client with the same query parameters, body and answer, and both clients offer the
-same methods. The package stays standalone and passes mypy --strict."""
+"""The clients cannot drift from the server: the Python models and the browser client's
+types are what the generator makes of the current OpenAPI document, every route of the
+document is an operation of the Python client with the same query parameters, body and
+answer, and its sync and async clients offer the same methods. The Python package stays
+standalone and passes mypy --strict."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def test_the_committed_models_are_those_of_the_current_server(openapi: dict[str,
     committed = (CLIENT / "src" / "fastinsight_client" / "models.py").read_text(encoding="utf-8")
     assert _generator().render(openapi) == committed, (
         "the server's schemas changed: run PYTHONPATH=src .venv/bin/python clients/python/tools/generate_models.py")
+
+
+def test_the_browser_client_types_are_those_of_the_current_server(openapi: dict[str, Any]) -> None:
+    committed = (ROOT / "clients" / "js" / "src" / "api-types.ts").read_text(encoding="utf-8")
+    assert _generator().render_ts(openapi) == committed, "run clients/python/tools/generate_models.py"
 
 
 def _schema_name(schema: dict[str, Any] | None) -> str:

@@ -4,6 +4,7 @@ built from a copy in a temporary directory, so nothing is left in the repository
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -53,3 +54,22 @@ def test_python_client_builds_a_wheel_that_installs_and_imports(tmp_path: Path) 
     assert out[0].startswith(str(site)) and out[1] == "0.1.0" and out[2] == "True"
     assert out[3] == "http://127.0.0.1:9"
     assert not list(PY_CLIENT.glob("**/*.egg-info")) and not (PY_CLIENT / "build").exists()
+
+
+def test_js_client_packs_into_a_tarball_that_installs_and_imports(js_build: Path, tmp_path: Path) -> None:
+    packed = json.loads(_run(["npm", "pack", "--json", "--pack-destination", str(tmp_path)], js_build))
+    files = {f["path"] for f in packed[0]["files"]}
+    assert {"package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/tracker.js",
+            "dist/api-types.d.ts"} <= files
+    assert not [f for f in files if f.startswith(("src/", "test/", "demo/", "node_modules/"))]
+    tarball = tmp_path / packed[0]["filename"]
+
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "package.json").write_text('{"name": "shop", "version": "1.0.0", "private": true}')
+    _run(["npm", "install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", str(tarball)], shop)
+    probe = ("import('fastinsight-client').then((m) => console.log(typeof m.createTracker, "
+             "typeof m.FastInsightClient, new m.FastInsightError(404, null, 'x', null).status))")
+    assert _run(["node", "-e", probe], shop).split() == ["function", "function", "404"]
+    manifest = json.loads((shop / "node_modules" / "fastinsight-client" / "package.json").read_text())
+    assert "dependencies" not in manifest  # nothing to download at run time
