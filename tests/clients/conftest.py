@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from pymongo import MongoClient
+from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.services.data.demo import DemoSize, load_synthetic
@@ -44,7 +45,7 @@ class Live:
     shop_origin: str  # the one web origin allowed to call the API from a browser
     shop_port: int
 
-    def db(self) -> Any:
+    def db(self) -> tuple[MongoClient[dict[str, Any]], Database[dict[str, Any]]]:
         """A short-lived handle on the server's database (close the client after use)."""
         client: MongoClient[dict[str, Any]] = MongoClient(self.mongo_uri, tz_aware=True)
         return client, client[self.db_name]
