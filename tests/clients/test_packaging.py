@@ -4,6 +4,7 @@ built from a copy in a temporary directory, so nothing is left in the repository
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +27,8 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def test_python_client_builds_a_wheel_that_installs_and_imports(tmp_path: Path) -> None:
+    missing = [m for m in ("build", "wheel") if importlib.util.find_spec(m) is None]
+    assert not missing, f"{missing} missing: the dev extras install them (scripts/bootstrap.sh)"
     src = tmp_path / "fastinsight-client"
     shutil.copytree(PY_CLIENT, src, ignore=IGNORED)
     dist = tmp_path / "dist"
