@@ -7,7 +7,7 @@ SHELL := /bin/bash
 help:
 	@echo "make run    install, start the local database, load demo data, train, serve API + dashboard"
 	@echo "make test   install, start the local database, run the test suite, stop what it started"
-	@echo "make lint   ruff + mypy on src/"
+	@echo "make lint   ruff, mypy (server and Python client), tsc (browser client)"
 	@echo "make bench  run the benchmarks in bench/ (results in bench/results/)"
 	@echo "make fuzz   long schema fuzz of a real server, API and admin key (before a release)"
 
@@ -27,8 +27,10 @@ test:
 	scripts/test.sh
 
 lint: install
-	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff check src tests bench clients
 	.venv/bin/mypy
+	cd clients/python && ../../.venv/bin/mypy
+	node clients/js/node_modules/typescript/bin/tsc -p clients/js/tsconfig.json --noEmit
 
 bench: install
 	scripts/bench.sh

@@ -10,7 +10,7 @@ started_db=0
 if ! scripts/db.sh status >/dev/null 2>&1; then scripts/db.sh start; started_db=1; fi
 trap 'if [[ $started_db == 1 ]]; then scripts/db.sh stop >/dev/null || true; fi' EXIT
 
-all=(ingest serve serve_writes train ann backup insights movielens_eval movielens_seeds two_tower_fit cold_start)
+all=(ingest serve serve_writes train ann backup insights movielens_eval movielens_seeds two_tower_fit cold_start clients_js_size)
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=("${all[@]}")
 install_wrk() {

@@ -16,6 +16,13 @@ if [[ ! -f "$dash/node_modules/chart.js/package.json" ]]; then
   command -v npm >/dev/null || { echo "bootstrap: npm is needed for the dashboard's chart library" >&2; exit 2; }
   (cd "$dash" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+# The browser client (clients/js) is compiled by TypeScript, its one devDependency,
+# installed the same way into clients/js/node_modules/ (git-ignored).
+js=clients/js
+if [[ ! -f "$js/node_modules/typescript/package.json" ]]; then
+  command -v npm >/dev/null || { echo "bootstrap: npm is needed to build the browser client" >&2; exit 2; }
+  (cd "$js" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 
 stamp=.venv/.fastinsight-installed
 if [[ -f "$stamp" && "$stamp" -nt pyproject.toml ]]; then

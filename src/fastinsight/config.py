@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins (e.g. https://shop.example) whose pages may call the API from "
+        "the browser (the tracker in clients/js); empty: no cross-origin answers",
+    )
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
     reject_unknown_items: bool = True
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from fastinsight import __version__
 from fastinsight.api.composition import Services
@@ -18,6 +19,7 @@ from fastinsight.api.middleware import BodyLimitMiddleware, RequestContextMiddle
 from fastinsight.api.openapi import document_api
 from fastinsight.api.routes import (
     admin,
+    beacon,
     dashboard,
     experiments,
     health,
@@ -37,11 +39,12 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Recommendations and customer insight over your users, items and interactions.
 
 Every route under `/v1/` needs the `X-API-Key` header; routes under `/v1/admin/` need the
-admin key. Public, without a key: `/health/live`, `/health/ready`, `/metrics` (Prometheus:
-request counts and latencies per route template, no user data), this documentation
-(`/docs`, `/redoc`, `/openapi.json`) and the dashboard shell (`/dashboard` and its static
-files; every data call it makes sends a key). Errors share one body: `{"error", "message",
-"details": [{"field", "message"}], "request_id"}`."""
+admin key. `POST /v1/beacon` (browsers leaving a page) takes the API key in its body
+instead, and refuses the admin key. Public, without a key: `/health/live`,
+`/health/ready`, `/metrics` (Prometheus: request counts and latencies per route template,
+no user data), this documentation (`/docs`, `/redoc`, `/openapi.json`) and the dashboard
+shell (`/dashboard` and its static files; every data call it makes sends a key). Errors
+share one body: `{"error", "message", "details": [{"field", "message"}], "request_id"}`."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -70,6 +73,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_hardening(app, settings)
+    if settings.cors_origins:
+        # Outermost: a preflight is answered before any other layer sees it.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type"], expose_headers=["Retry-After", "X-Request-ID"],
+            max_age=600)
     _include_routers(app)
     document_api(app, settings)  # every router is in: the OpenAPI document can be built
     return app
@@ -101,3 +110,4 @@ def _include_routers(app: FastAPI) -> None:
     for module in (users, items, interactions):
         app.include_router(module.router, dependencies=protected)
     app.include_router(experiments.write_router, dependencies=protected)
+    app.include_router(beacon.router, dependencies=[Depends(require_writable)])  # key in the body

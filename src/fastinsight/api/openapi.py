@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from fastinsight.api.deps import require_writable
 from fastinsight.api.security import require_admin, require_api_key
 from fastinsight.config import Settings
-from fastinsight.schemas.core import ErrorBody
+from fastinsight.schemas.core import BeaconIn, ErrorBody
 from fastinsight.schemas.types import ATTRIBUTE_VALUE_SCHEMA
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -54,6 +54,8 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/v1/admin/segments/rebuild"): {
         404: "No model version is active yet", 409: "A rebuild is already running"},
     ("GET", "/v1/segments"): {404: "No segments for this model version yet"},
+    ("POST", "/v1/beacon"): {401: "Missing or unknown key in the body",
+                             403: "The admin key, which must never be sent from a browser"},
     ("GET", "/v1/segments/campaigns"): {404: "No segments for this model version yet"},
 }
 READS = {"GET", "HEAD"}
@@ -175,6 +177,8 @@ def _set_enum(schema: dict[str, Any], field: str, values: list[str]) -> None:
 def _error_schema(doc: dict[str, Any]) -> None:
     schemas = doc["components"].setdefault("schemas", {})
     schemas["ErrorBody"] = _component(schemas, ErrorBody)
+    # Read by a route from its raw body (text/plain too), so FastAPI does not list it.
+    schemas["BeaconIn"] = _component(schemas, BeaconIn)
     schemas["AttributeValue"] = ATTRIBUTE_VALUE_SCHEMA
     # FastAPI's own 422 body is replaced by ErrorBody everywhere.
     for name in ("HTTPValidationError", "ValidationError"):

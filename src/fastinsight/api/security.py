@@ -27,7 +27,8 @@ def secret_bytes(secret: SecretStr | None) -> bytes:
     return secret.get_secret_value().encode() if secret is not None else b""
 
 
-def _scope_for(request: Request, key: str | None) -> Scope:
+def scope_for_key(request: Request, key: str | None) -> Scope:
+    """The scope of ``key``: 401 when it is missing or unknown."""
     if not key:
         raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
     services: Services = request.app.state.services
@@ -43,11 +44,11 @@ def _scope_for(request: Request, key: str | None) -> Scope:
 async def require_api_key(
     request: Request, key: Annotated[str | None, Security(_header)] = None
 ) -> Scope:
-    return _scope_for(request, key)
+    return scope_for_key(request, key)
 
 
 async def require_admin(request: Request, key: Annotated[str | None, Security(_header)] = None) -> Scope:
-    scope = _scope_for(request, key)
+    scope = scope_for_key(request, key)
     if scope is not Scope.ADMIN:
         raise HTTPException(403, "this route needs the admin key")
     return scope
@@ -56,7 +57,7 @@ async def require_admin(request: Request, key: Annotated[str | None, Security(_h
 def authorize(request: Request) -> Scope:
     """``require_api_key`` for a route that reads its request itself (no dependency to
     resolve). Such a route declares ``API_KEY_DOCS`` so OpenAPI still shows the scheme."""
-    return _scope_for(request, request.headers.get("x-api-key"))
+    return scope_for_key(request, request.headers.get("x-api-key"))
 
 
 API_KEY_DOCS: dict[str, object] = {"security": [{"APIKeyHeader": []}]}

@@ -126,6 +126,15 @@ class InteractionBatchIn(_In):
     interactions: Annotated[list[Any], Field(min_length=1, max_length=10_000)]
 
 
+class BeaconIn(_In):
+    """``POST /v1/beacon``: events a page sends as it is left (``navigator.sendBeacon``),
+    which cannot set headers, so the API key travels in the body."""
+
+    key: Annotated[str, StringConstraints(max_length=256)] = Field(
+        description="The API key (the admin key is refused: it must never reach a browser)")
+    interactions: Annotated[list[Any], Field(min_length=1, max_length=1000)]
+
+
 # ---- common ---------------------------------------------------------------------------
 T = TypeVar("T")
 

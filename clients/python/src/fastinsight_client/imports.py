@@ -1,0 +1,201 @@
+"""Bulk import: a file or an iterable, sent in batches, one merged per-row report.
+
+A batch is a complete body of the import routes (CSV with its header, JSON Lines, or a
+JSON array), so the server parses and checks each as it would a whole file. Row numbers
+in the merged report count data rows of the whole source from 1, as the server counts
+them in one file: blank lines are skipped, the CSV header is not counted.
+
+CSV and JSON Lines are read as they are sent (memory holds one batch); a JSON array file
+is read whole (use JSON Lines for big files). Interactions that have neither
+``event_id`` nor ``timestamp`` get an ``event_id``, so a batch sent again after a lost
+answer is not stored twice (with a timestamp the server already recognises a re-send).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, cast
+
+from pydantic import BaseModel
+
+from fastinsight_client._call import Call, Route, encode_json, to_jsonable
+from fastinsight_client.models import ImportReport, RejectedRow
+from fastinsight_client.ops.catalog import IMPORT_ITEMS, IMPORT_USERS
+from fastinsight_client.ops.events import IMPORT_INTERACTIONS
+
+Kind = Literal["users", "items", "interactions"]
+Format = Literal["csv", "jsonl", "json"]
+Source = str | os.PathLike[str] | IO[bytes] | Iterable[Mapping[str, Any] | BaseModel]
+ROUTES: dict[str, Route[ImportReport]] = {
+    "users": IMPORT_USERS, "items": IMPORT_ITEMS, "interactions": IMPORT_INTERACTIONS}
+MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "json": "application/json"}
+DEFAULT_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Batch:
+    body: bytes
+    format: Format
+    rows: int
+    first_row: int
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Passed to ``on_progress`` after each batch: the report so far covers ``rows`` rows."""
+
+    batches: int
+    rows: int
+    report: ImportReport
+
+
+ProgressCallback = Callable[[ImportProgress], None]
+
+
+def import_call(kind: Kind, batch: Batch, timeout: float | None) -> Call[ImportReport]:
+    return ROUTES[kind].call(content=batch.body, content_type=MEDIA_TYPES[batch.format], timeout=timeout)
+
+
+def format_of(name: str) -> Format:
+    lower = name.lower()
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lower.endswith(".json"):
+        return "json"
+    if lower.endswith(".csv"):
+        return "csv"
+    raise ValueError(f"cannot tell the format of {name!r}: pass format='csv', 'jsonl' or 'json'")
+
+
+def batches(source: Source, kind: Kind, fmt: Format | None = None,
+            batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
+    """The source cut into bodies of at most ``batch_size`` rows."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if isinstance(source, str | os.PathLike):
+        fmt = fmt or format_of(os.fspath(source))
+        with ExitStack() as stack:
+            yield from _file_batches(stack.enter_context(Path(source).open("rb")), kind, fmt, batch_size)
+        return
+    if hasattr(source, "read"):
+        stream = cast(IO[bytes], source)
+        fmt = fmt or format_of(str(getattr(stream, "name", "")))
+        yield from _file_batches(stream, kind, fmt, batch_size)
+        return
+    yield from _object_batches(cast(Iterable[Any], source), kind, batch_size)
+
+
+def _file_batches(stream: IO[bytes], kind: Kind, fmt: Format, size: int) -> Iterator[Batch]:
+    if fmt == "csv":
+        return _csv_batches(stream, kind, size)
+    if fmt == "jsonl":
+        return _jsonl_batches(stream, kind, size)
+    return _object_batches(_json_array(stream), kind, size)
+
+
+def _needs_event_id(kind: Kind, row: Mapping[str, Any]) -> bool:
+    return kind == "interactions" and not row.get("event_id") and not row.get("timestamp")
+
+
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _object_batches(objects: Iterable[Any], kind: Kind, size: int) -> Iterator[Batch]:
+    first = 1
+    for chunk in _chunks(objects, size):
+        rows = [to_jsonable(o) for o in chunk]
+        rows = [{**r, "event_id": uuid.uuid4().hex} if isinstance(r, dict) and _needs_event_id(kind, r) else r
+                for r in rows]
+        body = encode_json(rows)
+        yield Batch(body, "json", len(rows), first)
+        first += len(rows)
+
+
+def _json_array(stream: IO[bytes]) -> list[Any]:
+    value = json.load(stream)
+    if not isinstance(value, list):
+        raise ValueError("a JSON import must be an array of objects (or use JSON Lines)")
+    return value
+
+
+def _jsonl_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
+    first = 1
+    lines = (line for line in stream if line.strip())
+    for chunk in _chunks(lines, size):
+        yield Batch(b"".join(_jsonl_line(line, kind) for line in chunk), "jsonl", len(chunk), first)
+        first += len(chunk)
+
+
+def _jsonl_line(line: bytes, kind: Kind) -> bytes:
+    line = line.rstrip(b"\r\n") + b"\n"
+    if kind != "interactions":
+        return line
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return line  # the server reports the row
+    if isinstance(row, dict) and _needs_event_id(kind, row):
+        return json.dumps({**row, "event_id": uuid.uuid4().hex}, ensure_ascii=False).encode() + b"\n"
+    return line
+
+
+def _csv_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        records = (r for r in reader if r)  # the server's csv.DictReader skips blank lines
+        first = 1
+        for chunk in _chunks(records, size):
+            yield Batch(_csv_body(header, chunk, kind), "csv", len(chunk), first)
+            first += len(chunk)
+    finally:
+        text.detach()
+
+
+def _csv_body(header: list[str], records: list[list[str]], kind: Kind) -> bytes:
+    columns = header
+    if kind == "interactions" and "event_id" not in header and any(
+            _needs_event_id(kind, dict(zip(header, r, strict=False))) for r in records):
+        columns = [*header, "event_id"]
+        records = [_with_event_id(header, r) for r in records]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(records)
+    return out.getvalue().encode()
+
+
+def _with_event_id(header: list[str], record: list[str]) -> list[str]:
+    if len(record) > len(header):
+        return [*record, ""]  # still longer than the header: the server still refuses it
+    padded = record + [""] * (len(header) - len(record))
+    needs = _needs_event_id("interactions", dict(zip(header, record, strict=False)))
+    return [*padded, uuid.uuid4().hex if needs else ""]
+
+
+def merge(total: ImportReport, part: ImportReport, batch: Batch) -> ImportReport:
+    """``total`` plus one batch's report, its rejected rows renumbered for the whole source."""
+    offset = batch.first_row - 1
+    rejected = total.rejected + [RejectedRow(row=r.row + offset, errors=r.errors) for r in part.rejected]
+    counts = {name: getattr(total, name) + getattr(part, name)
+              for name, value in total if isinstance(value, int)}
+    return ImportReport(**counts, rejected=rejected)
