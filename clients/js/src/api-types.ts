@@ -26,6 +26,7 @@ export interface ImportReport {
   unchanged?: number;
   duplicates?: number;
   rejected?: Array<RejectedRow>;
+  rejected_count?: number;
   users_created?: number;
 }
 

@@ -192,7 +192,7 @@ class AsyncFastInsight:
                       timeout: float | None) -> ImportReport:
         total, rows, count = ImportReport(), 0, 0
         for batch in imports.batches(source, kind, fmt, batch_size):
-            total = imports.merge(total, await self.send(imports.import_call(kind, batch, timeout)), batch)
+            total = imports.merge(total, await self.send(imports.import_call(kind, batch, timeout)))
             rows, count = rows + batch.rows, count + 1
             if on_progress is not None:
                 on_progress(imports.ImportProgress(count, rows, total))

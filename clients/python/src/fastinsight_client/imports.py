@@ -6,9 +6,12 @@ in the merged report count data rows of the whole source from 1, as the server c
 them in one file: blank lines are skipped, the CSV header is not counted.
 
 CSV and JSON Lines are read as they are sent (memory holds one batch); a JSON array file
-is read whole (use JSON Lines for big files). Interactions that have neither
-``event_id`` nor ``timestamp`` get an ``event_id``, so a batch sent again after a lost
-answer is not stored twice (with a timestamp the server already recognises a re-send).
+is read whole (use JSON Lines for big files). Each batch tells the server the number of
+its first row (``first_row``): the server numbers rejections by it, and keys an
+interaction without ``event_id`` or ``timestamp`` by its row number in the whole source,
+so a batch sent again after a lost answer, or the whole file sent again, stores nothing
+twice. The merged report lists the first ``REJECTED_SHOWN`` rejected rows and counts
+them all, as the server does for one request.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import csv
 import io
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from typing import IO, Any, Literal, cast
 from pydantic import BaseModel
 
 from fastinsight_client._call import Call, Route, encode_json, to_jsonable
-from fastinsight_client.models import ImportReport, RejectedRow
+from fastinsight_client.models import ImportReport
 from fastinsight_client.ops.catalog import IMPORT_ITEMS, IMPORT_USERS
 from fastinsight_client.ops.events import IMPORT_INTERACTIONS
 
@@ -38,6 +40,7 @@ ROUTES: dict[str, Route[ImportReport]] = {
     "users": IMPORT_USERS, "items": IMPORT_ITEMS, "interactions": IMPORT_INTERACTIONS}
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "json": "application/json"}
 DEFAULT_BATCH = 1000
+REJECTED_SHOWN = 1000
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ ProgressCallback = Callable[[ImportProgress], None]
 
 
 def import_call(kind: Kind, batch: Batch, timeout: float | None) -> Call[ImportReport]:
-    return ROUTES[kind].call(content=batch.body, content_type=MEDIA_TYPES[batch.format], timeout=timeout)
+    return ROUTES[kind].call(query={"first_row": batch.first_row}, content=batch.body,
+                             content_type=MEDIA_TYPES[batch.format], timeout=timeout)
 
 
 def format_of(name: str) -> Format:
@@ -101,10 +105,6 @@ def _file_batches(stream: IO[bytes], kind: Kind, fmt: Format, size: int) -> Iter
     return _object_batches(_json_array(stream), kind, size)
 
 
-def _needs_event_id(kind: Kind, row: Mapping[str, Any]) -> bool:
-    return kind == "interactions" and not row.get("event_id") and not row.get("timestamp")
-
-
 def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for row in rows:
@@ -120,8 +120,6 @@ def _object_batches(objects: Iterable[Any], kind: Kind, size: int) -> Iterator[B
     first = 1
     for chunk in _chunks(objects, size):
         rows = [to_jsonable(o) for o in chunk]
-        rows = [{**r, "event_id": uuid.uuid4().hex} if isinstance(r, dict) and _needs_event_id(kind, r) else r
-                for r in rows]
         body = encode_json(rows)
         yield Batch(body, "json", len(rows), first)
         first += len(rows)
@@ -138,21 +136,8 @@ def _jsonl_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
     first = 1
     lines = (line for line in stream if line.strip())
     for chunk in _chunks(lines, size):
-        yield Batch(b"".join(_jsonl_line(line, kind) for line in chunk), "jsonl", len(chunk), first)
+        yield Batch(b"".join(line.rstrip(b"\r\n") + b"\n" for line in chunk), "jsonl", len(chunk), first)
         first += len(chunk)
-
-
-def _jsonl_line(line: bytes, kind: Kind) -> bytes:
-    line = line.rstrip(b"\r\n") + b"\n"
-    if kind != "interactions":
-        return line
-    try:
-        row = json.loads(line)
-    except ValueError:
-        return line  # the server reports the row
-    if isinstance(row, dict) and _needs_event_id(kind, row):
-        return json.dumps({**row, "event_id": uuid.uuid4().hex}, ensure_ascii=False).encode() + b"\n"
-    return line
 
 
 def _csv_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
@@ -165,37 +150,24 @@ def _csv_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
         records = (r for r in reader if r)  # the server's csv.DictReader skips blank lines
         first = 1
         for chunk in _chunks(records, size):
-            yield Batch(_csv_body(header, chunk, kind), "csv", len(chunk), first)
+            yield Batch(_csv_body(header, chunk), "csv", len(chunk), first)
             first += len(chunk)
     finally:
         text.detach()
 
 
-def _csv_body(header: list[str], records: list[list[str]], kind: Kind) -> bytes:
-    columns = header
-    if kind == "interactions" and "event_id" not in header and any(
-            _needs_event_id(kind, dict(zip(header, r, strict=False))) for r in records):
-        columns = [*header, "event_id"]
-        records = [_with_event_id(header, r) for r in records]
+def _csv_body(header: list[str], records: list[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow(header)
     writer.writerows(records)
     return out.getvalue().encode()
 
 
-def _with_event_id(header: list[str], record: list[str]) -> list[str]:
-    if len(record) > len(header):
-        return [*record, ""]  # still longer than the header: the server still refuses it
-    padded = record + [""] * (len(header) - len(record))
-    needs = _needs_event_id("interactions", dict(zip(header, record, strict=False)))
-    return [*padded, uuid.uuid4().hex if needs else ""]
-
-
-def merge(total: ImportReport, part: ImportReport, batch: Batch) -> ImportReport:
-    """``total`` plus one batch's report, its rejected rows renumbered for the whole source."""
-    offset = batch.first_row - 1
-    rejected = total.rejected + [RejectedRow(row=r.row + offset, errors=r.errors) for r in part.rejected]
+def merge(total: ImportReport, part: ImportReport) -> ImportReport:
+    """``total`` plus one batch's report (the server numbered its rows for the whole
+    source): counts added, the first ``REJECTED_SHOWN`` rejected rows kept."""
+    rejected = (total.rejected + part.rejected)[:REJECTED_SHOWN]
     counts = {name: getattr(total, name) + getattr(part, name)
               for name, value in total if isinstance(value, int)}
-    return ImportReport(**counts, rejected=rejected)
+    return ImportReport(**{**counts, "rejected": rejected})

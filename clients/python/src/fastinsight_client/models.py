@@ -304,7 +304,8 @@ class ImportReport(Model):
     updated: int = 0
     unchanged: int = Field(default=0, description='Rows identical to what is stored (re-sent)')
     duplicates: int = Field(default=0, description='Interactions already stored (idempotent retry)')
-    rejected: list[RejectedRow] = Field(default_factory=list)
+    rejected: list[RejectedRow] = Field(default_factory=list, description='The first 1,000 rejected rows, by row number')
+    rejected_count: int = Field(default=0, description='Rejected rows in all (also those not listed)')
     users_created: int = 0
 
 
@@ -483,6 +484,8 @@ class ModelVersionOut(Model):
     snapshot: dict[str, JsonValue]
     fit_seconds: float | None = None
     duration_seconds: float | None = None
+    stages: dict[str, JsonValue] = Field(default_factory=dict, description="Per training stage: seconds and peak_rss_mb (peak_is_per_stage says whether each peak is the stage's own)")
+    artefact_bytes: int | None = Field(default=None, description='Size of the stored artefacts')
     reason: str | None = None
     rejected_reason: str | None = Field(default=None, description='Why the version failed its check at activation (status rejected)')
     load_error: str | None = Field(default=None, description='Why this API process could not load the version; it is not tried again until the version is activated again or changes')

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from fastinsight.errors import PayloadTooLarge
@@ -25,11 +26,20 @@ IMPORT_DOC = {
 }
 
 
+FirstRow = Annotated[int, Query(
+    ge=1, le=10**12,
+    description="Number of this body's first data row, for a file sent in several requests: "
+                "rejected rows are reported, and interactions without timestamp or event_id "
+                "are keyed, by their row number in the whole file (so re-sending the file "
+                "in the same batches stores nothing twice)")]
+
+
 async def run_import(
     request: Request,
     kind: str,
     importer: Callable[[Iterable[ParsedRow]], ImportReport],
     max_bytes: int,
+    first_row: int = 1,
 ) -> ImportReport:
     fmt = format_from_content_type(request.headers.get("content-type"))
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
@@ -42,6 +52,9 @@ async def run_import(
         spool.seek(0)
 
         def work() -> ImportReport:
-            return importer(read_rows(spool, fmt, kind))
+            rows = read_rows(spool, fmt, kind)
+            if first_row != 1:
+                rows = ((number + first_row - 1, row) for number, row in rows)
+            return importer(rows)
 
         return await run_in_threadpool(work)

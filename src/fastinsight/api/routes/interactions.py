@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, status
 
 from fastinsight.api.deps import CatalogDep, IngestDep, SettingsDep
-from fastinsight.api.routes._imports import IMPORT_DOC, run_import
+from fastinsight.api.routes._imports import IMPORT_DOC, FirstRow, run_import
 from fastinsight.errors import ValidationFailed
 from fastinsight.schemas.core import ImportReport, InteractionBatchIn, InteractionIn, InteractionOut
 from fastinsight.schemas.types import DateTimeParam
@@ -39,11 +39,11 @@ def post_interactions(body: InteractionBatchIn, svc: IngestDep) -> ImportReport:
 
 @router.post("/v1/interactions/import", openapi_extra={"requestBody": IMPORT_DOC})
 async def import_interactions(
-    request: Request, svc: IngestDep, settings: SettingsDep
+    request: Request, svc: IngestDep, settings: SettingsDep, first_row: FirstRow = 1
 ) -> ImportReport:
     """Bulk load (backfill). Picked up by the next training run."""
     return await run_import(request, "interactions", svc.import_interactions,
-                            settings.max_body_bytes)
+                            settings.max_body_bytes, first_row)
 
 
 @router.get("/v1/users/{user_id}/interactions")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from fastinsight.api.deps import CatalogDep, IngestDep, SettingsDep
-from fastinsight.api.routes._imports import IMPORT_DOC, run_import
+from fastinsight.api.routes._imports import IMPORT_DOC, FirstRow, run_import
 from fastinsight.schemas.core import DeletedOut, ImportReport, ItemIn, ItemOut, ItemPatch, Page
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
@@ -33,8 +33,10 @@ def list_items(
 
 
 @router.post("/import", openapi_extra={"requestBody": IMPORT_DOC})
-async def import_items(request: Request, svc: IngestDep, settings: SettingsDep) -> ImportReport:
-    return await run_import(request, "items", svc.import_items, settings.max_body_bytes)
+async def import_items(
+    request: Request, svc: IngestDep, settings: SettingsDep, first_row: FirstRow = 1
+) -> ImportReport:
+    return await run_import(request, "items", svc.import_items, settings.max_body_bytes, first_row)
 
 
 @router.get("/{item_id}")

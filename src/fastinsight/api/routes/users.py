@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from fastinsight.api.deps import CatalogDep, IngestDep, SettingsDep
-from fastinsight.api.routes._imports import IMPORT_DOC, run_import
+from fastinsight.api.routes._imports import IMPORT_DOC, FirstRow, run_import
 from fastinsight.schemas.core import DeletedOut, ImportReport, Page, UserIn, UserOut, UserPatch
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -32,8 +32,10 @@ def list_users(
 
 
 @router.post("/import", openapi_extra={"requestBody": IMPORT_DOC})
-async def import_users(request: Request, svc: IngestDep, settings: SettingsDep) -> ImportReport:
-    return await run_import(request, "users", svc.import_users, settings.max_body_bytes)
+async def import_users(
+    request: Request, svc: IngestDep, settings: SettingsDep, first_row: FirstRow = 1
+) -> ImportReport:
+    return await run_import(request, "users", svc.import_users, settings.max_body_bytes, first_row)
 
 
 @router.get("/{user_id}")

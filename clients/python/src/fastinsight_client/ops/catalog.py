@@ -24,14 +24,14 @@ LIST_USERS = Route("GET", "/v1/users", model(PageUserOut), query=("limit", "curs
 GET_USER = Route("GET", "/v1/users/{user_id}", model(UserOut))
 PATCH_USER = Route("PATCH", "/v1/users/{user_id}", model(UserOut), body="UserPatch")
 DELETE_USER = Route("DELETE", "/v1/users/{user_id}", model(DeletedOut))
-IMPORT_USERS = Route("POST", "/v1/users/import", model(ImportReport), body="import")
+IMPORT_USERS = Route("POST", "/v1/users/import", model(ImportReport), query=("first_row",), body="import")
 
 UPSERT_ITEM = Route("POST", "/v1/items", model(ItemOut), body="ItemIn")
 LIST_ITEMS = Route("GET", "/v1/items", model(PageItemOut), query=("limit", "cursor", "category"))
 GET_ITEM = Route("GET", "/v1/items/{item_id}", model(ItemOut))
 PATCH_ITEM = Route("PATCH", "/v1/items/{item_id}", model(ItemOut), body="ItemPatch")
 DELETE_ITEM = Route("DELETE", "/v1/items/{item_id}", model(DeletedOut))
-IMPORT_ITEMS = Route("POST", "/v1/items/import", model(ImportReport), body="import")
+IMPORT_ITEMS = Route("POST", "/v1/items/import", model(ImportReport), query=("first_row",), body="import")
 
 
 def upsert_user(user: UserIn | Mapping[str, Any]) -> Call[UserOut]:

@@ -23,7 +23,8 @@ from fastinsight_client.models import (
 
 TRACK = Route("POST", "/v1/interactions", model(ImportReport), body="InteractionIn")
 TRACK_MANY = Route("POST", "/v1/interactions/batch", model(ImportReport), body="InteractionBatchIn")
-IMPORT_INTERACTIONS = Route("POST", "/v1/interactions/import", model(ImportReport), body="import")
+IMPORT_INTERACTIONS = Route("POST", "/v1/interactions/import", model(ImportReport), query=("first_row",),
+                            body="import")
 USER_INTERACTIONS = Route("GET", "/v1/users/{user_id}/interactions", list_of(InteractionOut),
                           query=("limit", "before"))
 DISPLAYED = Route("POST", "/v1/impressions", model(DisplayedOut), body="DisplayedBatchIn")
