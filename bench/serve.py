@@ -18,6 +18,10 @@ throughput without it, p99 within the latency target).
 
 Usage: ``python bench/serve.py [--items 100000 --users 200000 --interactions 1000000]
 [--workers 1] [--db NAME]`` (``--db`` keeps the prepared database for the next run).
+
+``--mode workers`` measures instead, on the same data, the memory of each worker (RSS
+and PSS) with 1, 2 and 4 uvicorn workers, and the live path against the trivial route
+at 1 and 2 workers (``bench/serve_workers.py``; results in ``results/serve_workers.json``).
 """
 
 from __future__ import annotations
@@ -250,8 +254,11 @@ def prepare(db: Any, name: str, args: argparse.Namespace) -> tuple[str, float]:
 
 
 def server_env(db_name: str) -> dict[str, str]:
-    """The environment of an API process over ``db_name`` with the benchmark's keys."""
-    return {**os.environ, "FASTINSIGHT_MONGODB_URI": mongo_uri(), "FASTINSIGHT_MONGODB_DB": db_name,
+    """The environment of an API process over ``db_name`` with the benchmark's keys, running
+    this tree's code (an installed copy elsewhere, e.g. another worktree's, comes after)."""
+    path = os.pathsep.join(p for p in (str(BENCH.parent / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path,
+            "FASTINSIGHT_MONGODB_URI": mongo_uri(), "FASTINSIGHT_MONGODB_DB": db_name,
             "FASTINSIGHT_API_KEY": KEY, "FASTINSIGHT_ADMIN_KEY": KEY + "-admin",
             "FASTINSIGHT_LOG_DIR": "/tmp/fastinsight-bench-log", "FASTINSIGHT_LOG_LEVEL": "WARNING"}
 
@@ -267,11 +274,15 @@ def start_server(env: dict[str, str], workers: int, version: str) -> tuple[subpr
     for _ in range(600):
         try:
             if httpx.get(f"{url}/health/ready", timeout=2).json().get("model_version") == version:
-                break
+                return proc, url
         except httpx.HTTPError:
             pass
+        if proc.poll() is not None:
+            break
         time.sleep(0.5)
-    return proc, url
+    proc.terminate()
+    proc.wait(timeout=30)
+    raise SystemExit(f"the API did not serve {version} (see its log above)")
 
 
 def impression_rounds(url: str, env: dict[str, str], rec_paths: list[str], args: argparse.Namespace,
@@ -316,10 +327,25 @@ def main() -> None:
     parser.add_argument("--impression-rounds", type=int, default=3,
                         help="rounds with against without impressions recorded (0: skip)")
     parser.add_argument("--db", default="", help="reuse (or create and keep) this database")
+    parser.add_argument("--mode", choices=["full", "workers"], default="full",
+                        help="workers: memory per worker and the live path by worker count")
+    parser.add_argument("--worker-counts", type=_counts, default=[1, 2, 4],
+                        help="--mode workers: worker counts whose memory is measured")
+    parser.add_argument("--live-workers", type=_counts, default=[1, 2],
+                        help="--mode workers: worker counts whose live path is measured")
     args = parser.parse_args()
     name = args.db or f"bench_serve_{uuid.uuid4().hex[:8]}"
     client: MongoClient[dict[str, object]] = MongoClient(mongo_uri(), tz_aware=True)
     db = client[name]
+    if args.mode == "workers":
+        try:
+            version, _ = prepare(db, name, args)
+            workers_mode(args, name, version)
+        finally:
+            if not args.db:
+                client.drop_database(name)
+            client.close()
+        return
     proc = None
     try:
         version, train_seconds = prepare(db, name, args)
@@ -391,6 +417,33 @@ def main() -> None:
         out["served_recall_vs_exact"] = recall
         print(f"served lists vs exact scoring: {recall}")
     write_result("serve" if args.workers == 1 else f"serve_{args.workers}_workers", out)
+
+
+def _counts(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n.strip()]
+
+
+def workers_mode(args: argparse.Namespace, name: str, version: str) -> None:
+    import serve_workers
+
+    out = serve_workers.run(args, name, version)
+    print(json.dumps(out, indent=2))
+    memory_rows, live_rows = serve_workers.rows(out)
+    print(table(memory_rows, ["workers", "worker", "rss_mib", "pss_mib", "pss_anon_mib", "pss_file_mib",
+                              "model_files_rss_mib", "model_files_pss_mib"]))
+    for s in out["sweep"]:
+        print(f"{s['workers']} worker(s): PSS total {s['pss_total_mib']:,.1f} MiB, RSS total "
+              f"{s['rss_total_mib']:,.1f} MiB, model files PSS total {s['model_files_pss_total_mib']:,.1f} MiB; "
+              f"ready in {s['ready_seconds']} s")
+    print(f"host copy {out['host_copy_bytes'] / 2**20:,.1f} MiB on disk, of which HNSW graphs "
+          f"{out['hnsw_bytes'] / 2**20:,.1f} MiB (read into each worker)")
+    print(table(live_rows, ["workers", "round", "kind", "requests", "errors", "req_per_s", "p50_ms", "p99_ms"]))
+    for s in out["sweep"]:
+        if "live" in s:
+            lv = s["live"]
+            print(f"{s['workers']} worker(s): live path = {lv['live_vs_trivial_throughput']:.0%} of trivial "
+                  f"(rounds {lv['by_round']}), p99 worst {lv['live_p99_ms_worst_round']} ms")
+    write_result("serve_workers", out)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     var_dir: Path = Path("var")
     log_dir: Path = Path("var/log")
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="where the API processes of a host keep their one shared copy of each "
+        "served model version, mapped read-only by every worker; default <var_dir>/models",
+    )
     log_json: bool = True
 
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)

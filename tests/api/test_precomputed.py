@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pymongo.database import Database
@@ -115,7 +116,11 @@ def test_lists_are_sanity_checked_before_activation(
     doc = train(db, settings, "als", {"factors": 8, "iterations": 15}, evaluate=False)
     bundle = ModelBundle.load(ModelVersionRepository(db), doc["version"], tmp_path, build_index=False)
     assert bundle.candidates is not None and bundle.sanity_problem() is None
-    bundle.candidates.ids[3, 0] = len(bundle.item_ids)
+    with pytest.raises(ValueError, match="read-only"):  # served arrays are never written
+        bundle.candidates.ids[3, 0] = len(bundle.item_ids)
+    ids = np.array(bundle.candidates.ids)
+    ids[3, 0] = len(bundle.item_ids)
+    bundle.candidates.ids = ids
     assert bundle.sanity_problem() == "candidate lists name items outside the catalogue"
 
 

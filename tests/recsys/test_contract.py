@@ -6,6 +6,8 @@ with no change to this file (optionally one line in ``conftest.FAST_PARAMS``).
 
 from __future__ import annotations
 
+import json
+import mmap as mmap_module
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,16 @@ NAN_PARAMS: dict[str, dict[str, object]] = {
     "edlae": {"l2": 1e39},
     "als": {"alpha": 1e38},  # confidences overflow float32
 }
+
+
+def mapped(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is a view of a memory-mapped file (not a private copy)."""
+    base: object = arr
+    while base is not None:
+        if isinstance(base, np.memmap | mmap_module.mmap):
+            return True
+        base = getattr(base, "base", None)
+    return False
 
 
 def is_popularity(algorithm: str) -> bool:
@@ -136,10 +148,11 @@ def test_query_vector_reproduces_scores_when_offered(algorithm: str) -> None:
 
 
 @pytest.mark.parametrize("algorithm", ALL)
-def test_save_and_load_give_identical_scores(algorithm: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_and_load_give_identical_scores(algorithm: str, mmap: bool, tmp_path: Path) -> None:
     model = fitted(algorithm)
     model.save(tmp_path / "m")
-    loaded = load_model(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", mmap=mmap)
     assert type(loaded) is type(model)
     assert loaded.params == model.params
     assert (loaded.n_users, loaded.n_items) == (model.n_users, model.n_items)
@@ -153,8 +166,57 @@ def test_save_and_load_give_identical_scores(algorithm: str, tmp_path: Path) -> 
             np.testing.assert_array_equal(a, b)
     for a, b in zip(loaded.recommend(3, 5), model.recommend(3, 5), strict=True):
         np.testing.assert_array_equal(a, b)
-    saved = np.load(tmp_path / "m" / "arrays.npz", allow_pickle=False)
-    assert all(saved[name].dtype != object for name in saved.files)
+    for a, b in zip(loaded.recommend_many(history, 5), model.recommend_many(history, 5),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(loaded.recommend(None, 5, history=history), model.recommend(None, 5, history=history),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    files = sorted((tmp_path / "m" / "arrays").glob("*.npy"))
+    assert sorted(meta["arrays"].values()) == [f.name for f in files]
+    assert all(np.load(f, allow_pickle=False).dtype != object for f in files)
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_mapped_arrays_are_read_only_views_of_the_saved_files(algorithm: str, tmp_path: Path) -> None:
+    """Serving maps every model array: shared by the processes of a host, never written."""
+    model = fitted(algorithm)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", mmap=True)
+    arrays = dict(loaded._state_arrays())
+    assert loaded.user_items is not None
+    arrays.update(ui_data=loaded.user_items.data, ui_indices=loaded.user_items.indices)
+    for name, arr in arrays.items():
+        assert not arr.flags.writeable, name
+        assert mapped(arr), f"{name} was copied into private memory"
+        if arr.size:
+            with pytest.raises(ValueError, match="read-only"):
+                arr.reshape(-1)[0] = 0
+def as_format_1(directory: Path) -> None:
+    """Rewrite a saved model the way models were saved before format 2: one arrays.npz."""
+    for meta_path in directory.rglob("meta.json"):
+        meta = json.loads(meta_path.read_text())
+        files = meta.pop("arrays")
+        arrays = {name: np.load(meta_path.parent / "arrays" / file) for name, file in files.items()}
+        np.savez(meta_path.parent / "arrays.npz", **arrays)  # type: ignore[arg-type]
+        for file in files.values():
+            (meta_path.parent / "arrays" / file).unlink()
+        (meta_path.parent / "arrays").rmdir()
+        meta["format_version"] = 1
+        meta_path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_models_saved_as_one_archive_still_load_read_only(algorithm: str, tmp_path: Path) -> None:
+    model = fitted(algorithm)
+    model.save(tmp_path / "m")
+    as_format_1(tmp_path / "m")
+    loaded = load_model(tmp_path / "m", mmap=True)
+    users = np.arange(N_USERS)
+    np.testing.assert_array_equal(loaded.score_users(users), model.score_users(users))
+    for name, arr in loaded._state_arrays().items():
+        assert not arr.flags.writeable, name
 
 
 @pytest.mark.parametrize("algorithm", ALL)

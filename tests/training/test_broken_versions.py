@@ -18,6 +18,7 @@ A version that fails to load is remembered with the reason (``load_error`` in
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ from tests.conftest import ADMIN_KEY, API_KEY, services_of
 Db = Database[dict[str, Any]]
 ADMIN = {"X-API-Key": ADMIN_KEY}
 ALS = {"factors": 8, "iterations": 15}
-ARRAYS = "model/arrays.npz"
+USER_FACTORS = "model/arrays/000_user_factors.npy"  # ALS saves user_factors first
 
 
 @pytest.fixture()
@@ -80,10 +81,11 @@ def _copy_version(db: Db, version: str, new: str, workdir: Path,
     doc = repo.get(version)
     assert doc is not None
     out = repo.download(version, workdir / new)
-    with np.load(out / ARRAYS, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    files = json.loads((out / "model" / "meta.json").read_text())["arrays"]
+    arrays = {name: np.load(out / "model" / "arrays" / file) for name, file in files.items()}
     change(arrays)
-    np.savez(out / ARRAYS, **arrays)  # type: ignore[arg-type]
+    for name, file in files.items():
+        np.save(out / "model" / "arrays" / file, arrays[name])
     keep = {k: v for k, v in doc.items() if k not in {"_id", "files", "last_activated_at"}}
     repo.save({**keep, "version": new, "status": "ready", "created_at": datetime.now(UTC)}, out)
     return new
@@ -128,9 +130,9 @@ def test_a_version_with_a_corrupted_chunk_is_never_activated_and_serving_keeps_t
     # Same data, other parameters: the arrays differ but have the same shapes.
     v2 = str(train(db, settings, "als", {**ALS, "iterations": 14}, evaluate=False,
                    activate=False)["version"])
-    chunk = f"{v2}/{ARRAYS}#00000"
+    chunk = f"{v2}/{USER_FACTORS}#00000"
     original = db[CHUNKS].find_one({"_id": chunk})
-    older = db[CHUNKS].find_one({"_id": f"{v1}/{ARRAYS}#00000"})
+    older = db[CHUNKS].find_one({"_id": f"{v1}/{USER_FACTORS}#00000"})
     assert original is not None and older is not None and original["data"] != older["data"]
     # A chunk holding another version's bytes: a valid file that loads and passes the
     # sanity check; only its SHA-256 shows it is not what training stored for v2.
@@ -154,25 +156,32 @@ def test_a_version_that_fails_to_load_is_not_downloaded_again_until_it_changes(
     client, v1 = serving
     repo = ModelVersionRepository(db)
     manager = services_of(client).models
+    attempts: list[str] = []
     downloads: list[str] = []
-    download = manager.repo.download
+    fetch, download = manager.artefacts.fetch, manager.repo.download
 
-    def counted(version: str, target: Path) -> Path:
+    def counted_fetch(repo: ModelVersionRepository, version: str) -> tuple[Path, dict[str, Any]]:
+        attempts.append(version)
+        return fetch(repo, version)
+
+    def counted_download(version: str, target: Path, doc: dict[str, Any] | None = None) -> Path:
         downloads.append(version)
-        return download(version, target)
+        return download(version, target, doc)
 
-    monkeypatch.setattr(manager.repo, "download", counted)
+    monkeypatch.setattr(manager.artefacts, "fetch", counted_fetch)
+    monkeypatch.setattr(manager.repo, "download", counted_download)
     bad = _copy_version(db, v1, "nan-again", tmp_path, _nan_factors)
     repo.activate(bad, "skipped the check")
     assert _wait(lambda: bad in manager.load_errors())
     time.sleep(12 * 0.2)  # a dozen polls
-    assert downloads == [bad]
+    assert attempts == [bad] and downloads == [bad]
     assert manager.active_version == v1
 
     repo.activate(bad, "an operator tries again")  # activated again: one more attempt
-    assert _wait(lambda: len(downloads) == 2)
+    assert _wait(lambda: len(attempts) == 2)
     time.sleep(5 * 0.2)
-    assert downloads == [bad, bad] and manager.active_version == v1
+    # ... from this host's copy: the stored files did not change, so no second download.
+    assert attempts == [bad, bad] and downloads == [bad] and manager.active_version == v1
 
     repo.activate(v1, "back to the good one")
     time.sleep(3 * 0.2)

@@ -1,5 +1,6 @@
-"""Response hardening: security headers on every answer, loopback-only development mode,
-and truthful ``405``/``OPTIONS`` answers (``Allow`` lists every method of the path)."""
+"""Response hardening: the security headers of every answer (added by
+``api.middleware.RequestContextMiddleware``), loopback-only development mode, and truthful
+``405``/``OPTIONS`` answers (``Allow`` lists every method of the path)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastinsight.api.keys import is_loopback
 from fastinsight.config import Settings
@@ -33,36 +34,19 @@ DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
 
 
-def _csp(path: str, content_type: bytes) -> str:
+_FIXED = ((b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+          (b"referrer-policy", b"no-referrer"))
+_DATA = ((b"content-security-policy", DATA_CSP.encode()), *_FIXED)
+_DOCS = ((b"content-security-policy", DOCS_CSP.encode()), *_FIXED)
+_DASHBOARD = ((b"content-security-policy", DASHBOARD_CSP.encode()), *_FIXED)
+
+
+def security_headers(path: str, content_type: bytes) -> tuple[tuple[bytes, bytes], ...]:
+    """CSP, X-Frame-Options, X-Content-Type-Options and Referrer-Policy for an answer to
+    ``path`` of ``content_type`` (added to every answer by ``RequestContextMiddleware``)."""
     if not content_type.startswith(b"text/html"):
-        return DATA_CSP
-    return DOCS_CSP if path.startswith(DOCS_PATHS) else DASHBOARD_CSP
-
-
-class SecurityHeadersMiddleware:
-    """CSP, X-Frame-Options, X-Content-Type-Options and Referrer-Policy on every answer."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                headers.extend([
-                    (b"content-security-policy", _csp(scope["path"], content_type).encode()),
-                    (b"x-frame-options", b"DENY"),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                ])
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        return _DATA
+    return _DOCS if path.startswith(DOCS_PATHS) else _DASHBOARD
 
 
 class LoopbackOnlyMiddleware:
@@ -105,6 +89,7 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
 
 
 def install_hardening(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(SecurityHeadersMiddleware)
+    """Development mode's loopback-only guard, outside everything else. (The security
+    headers are added with the request id, see ``api.middleware``.)"""
     if settings.dev_mode:
         app.add_middleware(LoopbackOnlyMiddleware)

@@ -1,13 +1,16 @@
-"""ASGI middleware: request ids, access metrics, and the request-body size limit."""
+"""ASGI middleware: what every answer carries (request id, security headers, metrics,
+access log) and the request-body size limit."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fastinsight.api.hardening import security_headers
 from fastinsight.errors import PayloadTooLarge
 from fastinsight.observability import REQUEST_SECONDS, REQUESTS
 
@@ -15,18 +18,30 @@ log = logging.getLogger("fastinsight.access")
 
 
 class RequestContextMiddleware:
-    """Assigns ``X-Request-ID``, records Prometheus metrics per route template, logs access."""
+    """One send wrapper for what every HTTP answer carries: the ``X-Request-ID`` (the
+    caller's, up to 64 characters, or a new one), the security headers (CSP by path and
+    content type, X-Frame-Options, X-Content-Type-Options, Referrer-Policy), Prometheus
+    metrics per route template, and an access log line.
+
+    One wrapper instead of two: each layer of ASGI middleware is another coroutine call
+    and another closure per message on every request, the hottest included. The metric
+    children are kept per label set, so a request skips prometheus_client's locked
+    ``labels()`` lookup."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
-        request_id = incoming or uuid.uuid4().hex
+        incoming = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                incoming = value
+        request_id = incoming.decode("latin-1")[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -35,7 +50,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(security_headers(scope["path"], content_type))
             await send(message)
 
         try:
@@ -44,12 +62,27 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], template, str(status)).inc()
-            REQUEST_SECONDS.labels(scope["method"], template).observe(elapsed)
+            method = scope["method"]
+            self._counter(method, template, str(status)).inc()
+            self._timer(method, template).observe(elapsed)
             log.info(
-                "%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000,
+                "%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000,
                 extra={"request_id": request_id, "route": template, "status": status},
             )
+
+    def _counter(self, method: str, template: str, status: str) -> Any:
+        key = (method, template, status)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = REQUESTS.labels(method, template, status)
+        return child
+
+    def _timer(self, method: str, template: str) -> Any:
+        key = (method, template)
+        child = self._timers.get(key)
+        if child is None:
+            child = self._timers[key] = REQUEST_SECONDS.labels(method, template)
+        return child
 
 
 class BodyLimitMiddleware:

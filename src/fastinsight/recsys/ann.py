@@ -186,24 +186,38 @@ class VectorIndex:
         return np.asarray(labels, dtype=np.int64), np.asarray(dist)
 
     # ---- persistence --------------------------------------------------------------
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, *, with_vectors: bool = True) -> None:
+        """The graph (``hnsw.bin``), the settings and, unless the caller keeps them
+        elsewhere (``with_vectors=False``; pass them back to ``load``), the vectors."""
         directory.mkdir(parents=True, exist_ok=True)
-        np.save(directory / _VECTORS_FILE, self.vectors, allow_pickle=False)
+        if with_vectors:
+            np.save(directory / _VECTORS_FILE, self.vectors, allow_pickle=False)
         if self._hnsw is not None:
             self._hnsw.save_index(str(directory / _INDEX_FILE))
         meta = {"metric": self.metric, "exact": self.exact, "exact_threshold":
                 self.exact_threshold, "m": self.m, "ef_construction": self.ef_construction,
-                "ef": self.ef, "seed": self.seed}
+                "ef": self.ef, "seed": self.seed, "size": self.size,
+                "dim": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0}
         (directory / _META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, directory: Path, *, num_threads: int = 1) -> VectorIndex:
+    def load(cls, directory: Path, *, num_threads: int = 1, vectors: np.ndarray | None = None,
+             mmap: bool = False) -> VectorIndex:
+        """An index ``save`` wrote. ``vectors``: the very vectors it was built over, when
+        they were saved apart; ``mmap``: map the saved vectors read-only. The HNSW graph
+        itself is always read into this process's memory (hnswlib cannot map it)."""
         meta = json.loads((directory / _META_FILE).read_text())
         index = cls(exact_threshold=int(meta["exact_threshold"]), m=int(meta["m"]),
                     ef_construction=int(meta["ef_construction"]), ef=int(meta["ef"]),
                     num_threads=num_threads, seed=int(meta["seed"]))
         index.metric = meta["metric"]
-        index.vectors = np.load(directory / _VECTORS_FILE, allow_pickle=False)
+        if vectors is None:
+            vectors = np.load(directory / _VECTORS_FILE, mmap_mode="r" if mmap else None,
+                              allow_pickle=False)
+        elif "size" in meta and vectors.shape != (int(meta["size"]), int(meta["dim"])):
+            raise ValueError(f"{directory}: index of {meta['size']} x {meta['dim']} vectors, "
+                             f"given {vectors.shape}")
+        index.vectors = vectors
         if not meta["exact"]:
             import hnswlib
 

@@ -2,8 +2,13 @@
 
 Models see only integer indices and SciPy sparse matrices; mapping to string ids is
 the job of :mod:`fastinsight.recsys.matrix` and the services. A fitted model is a
-directory of ``meta.json`` (algorithm, params, extra state) and ``arrays.npz``
-(loaded with ``allow_pickle=False``). Subclasses declare their typed parameters as a
+directory of ``meta.json`` (algorithm, params, extra state, the array manifest) and one
+``.npy`` file per array under ``arrays/`` (loaded with ``allow_pickle=False``). Serving
+loads them with ``mmap=True``: every array is mapped read-only from its file, so the
+worker processes of one host share one copy in the page cache, and any write to a
+model array raises instead of diverging between processes. Models saved before
+(format 1: one ``arrays.npz``) still load, into memory, and are marked read-only the
+same way. Subclasses declare their typed parameters as a
 Pydantic model and implement ``_fit``, ``score_history`` and ``similar_items``; they
 return the arrays worth saving from ``_state_arrays`` and restore them in
 ``_restore``. Ranking is one rule for all of them: ``recommend_many`` ranks many
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -43,8 +49,9 @@ from fastinsight.recsys.ranking import (
 log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
-ARRAYS_FILE = "arrays.npz"
-FORMAT_VERSION = 1
+ARRAYS_DIR = "arrays"  # one .npy per array (format 2)
+ARRAYS_FILE = "arrays.npz"  # format 1: every array in one archive (still loaded)
+FORMAT_VERSION = 2
 _RANK_CELLS = 8_000_000  # rows x items scored per block by recommend_many without an index
 
 
@@ -303,7 +310,7 @@ class Recommender(ABC, Generic[P]):
         for name, arr in arrays.items():
             if arr.dtype == object:
                 raise ModelError(f"array {name!r} has dtype object; it cannot be saved safely")
-        np.savez(directory / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
+        files = save_arrays(directory / ARRAYS_DIR, arrays)
         meta = {
             "format_version": FORMAT_VERSION,
             "algorithm": self.algorithm,
@@ -312,11 +319,13 @@ class Recommender(ABC, Generic[P]):
             "n_items": self.n_items,
             "fit_seconds": self.fit_seconds,
             "state": self._state_meta(),
+            "arrays": files,
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: Path, *, mmap: bool = False) -> Self:
+        """The model saved in ``directory``. ``mmap``: map its arrays read-only (serving)."""
         meta = json.loads((directory / META_FILE).read_text())
         if meta.get("algorithm") != cls.algorithm:
             raise ModelError(f"{directory} holds {meta.get('algorithm')!r}, not {cls.algorithm!r}")
@@ -324,8 +333,14 @@ class Recommender(ABC, Generic[P]):
         model.n_users = int(meta["n_users"])
         model.n_items = int(meta["n_items"])
         model.fit_seconds = float(meta.get("fit_seconds", 0.0))
-        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        if "arrays" in meta:
+            arrays = load_arrays(directory / ARRAYS_DIR, meta["arrays"], mmap=mmap)
+        else:
+            with np.load(directory / ARRAYS_FILE, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            if mmap:
+                for arr in arrays.values():
+                    arr.setflags(write=False)
         if "_ui_data" in arrays:
             model.user_items = sp.csr_matrix(
                 (arrays.pop("_ui_data"), arrays.pop("_ui_indices"), arrays.pop("_ui_indptr")),
@@ -340,3 +355,32 @@ class Recommender(ABC, Generic[P]):
             if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
                 raise ModelError(f"{self.algorithm}: fit produced non-finite values in {name}")
 
+
+
+# ---- array files ------------------------------------------------------------------------
+def save_arrays(directory: Path, arrays: dict[str, np.ndarray]) -> dict[str, str]:
+    """Each array as a C-ordered ``.npy`` file (mappable as it is); returns name -> file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    for n, (name, arr) in enumerate(arrays.items()):
+        # Array names may hold "/" (layer weights): the file name only keeps them readable.
+        file = f"{n:03d}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)[:80]}.npy"
+        np.save(directory / file, np.ascontiguousarray(arr), allow_pickle=False)
+        files[name] = file
+    return files
+
+
+def load_arrays(directory: Path, files: dict[str, str], *, mmap: bool) -> dict[str, np.ndarray]:
+    """What ``save_arrays`` wrote; ``mmap``: mapped read-only instead of read into memory."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, file in files.items():
+        if Path(file).name != file or not file.endswith(".npy"):
+            raise ModelError(f"{directory}: array file {file!r} is not a plain .npy name")
+        arrays[name] = load_npy(directory / file, mmap=mmap)
+    return arrays
+
+
+def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
+    """One ``.npy`` file: mapped read-only with ``mmap``, else read into memory."""
+    arr: np.ndarray = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    return arr

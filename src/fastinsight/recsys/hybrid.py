@@ -235,7 +235,7 @@ class BlendRecommender(Recommender[B], Generic[B]):
         }
 
     def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.weights = arrays["weights"].astype(np.float64)
+        self.weights = arrays["weights"].astype(np.float64, copy=False)
         self.search = meta.get("search", {})
         self._saved = [int(i) for i in meta.get("saved_components", [])]
 
@@ -248,12 +248,13 @@ class BlendRecommender(Recommender[B], Generic[B]):
             model.save(self._component_dir(directory, i))
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
+    def load(cls, directory: Path, *, mmap: bool = False) -> Self:
         from fastinsight.recsys import registry
 
-        model = super().load(directory)
+        model = super().load(directory, mmap=mmap)
         model.components = {
-            i: registry.load_model(model._component_dir(directory, i)) for i in model._saved
+            i: registry.load_model(model._component_dir(directory, i), mmap=mmap)
+            for i in model._saved
         }
         return model
 

@@ -94,8 +94,9 @@ class ModelRegistry:
             summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
             raise ValidationFailed(f"invalid {algorithm} params: {summary}", details=details) from exc
 
-    def load(self, directory: Path) -> Recommender[Any]:
-        """Load whatever model ``directory`` holds, dispatching on ``meta.json``."""
+    def load(self, directory: Path, *, mmap: bool = False) -> Recommender[Any]:
+        """Load whatever model ``directory`` holds, dispatching on ``meta.json``; ``mmap``
+        maps its arrays read-only (see ``Recommender.load``)."""
         try:
             meta = json.loads((Path(directory) / META_FILE).read_text())
         except (OSError, ValueError) as exc:
@@ -108,7 +109,7 @@ class ModelRegistry:
         except ValidationFailed as exc:
             raise ModelError(f"{directory}: {exc.message}") from exc
         try:
-            return cls.load(Path(directory))
+            return cls.load(Path(directory), mmap=mmap)
         except (OSError, KeyError, ValueError) as exc:
             raise ModelError(f"{directory}: cannot load {algorithm} model: {exc}") from exc
 
@@ -153,5 +154,5 @@ def validate_params(algorithm: str, params: Mapping[str, Any] | None = None) -> 
     return MODELS.validate_params(algorithm, params)
 
 
-def load_model(directory: Path) -> Recommender[Any]:
-    return MODELS.load(directory)
+def load_model(directory: Path, *, mmap: bool = False) -> Recommender[Any]:
+    return MODELS.load(directory, mmap=mmap)

@@ -307,8 +307,8 @@ class TwoTower(Recommender[TwoTowerParams]):
         self.weights = {k[2:]: v for k, v in arrays.items() if k.startswith("w/")}
         self.item_vectors = arrays["item_vectors"]
         self.user_vectors = arrays["user_vectors"]
-        self.user_trained = arrays["user_trained"].astype(bool)
-        self.item_trained = arrays["item_trained"].astype(bool)
+        self.user_trained = arrays["user_trained"].astype(bool, copy=False)
+        self.item_trained = arrays["item_trained"].astype(bool, copy=False)
         self.n_features = int(meta.get("n_features", 0))
         self.history = meta.get("history", {})
 
@@ -335,8 +335,8 @@ class TwoTower(Recommender[TwoTowerParams]):
             self.content_encoder.save(directory / CONTENT_DIR)
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
-        model = super().load(directory)
+    def load(cls, directory: Path, *, mmap: bool = False) -> Self:
+        model = super().load(directory, mmap=mmap)
         model._source = directory
         if (directory / CONTENT_DIR).exists():
             model.content_encoder = load_encoder(directory / CONTENT_DIR)

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pymongo.database import Database
 
@@ -29,6 +27,7 @@ from fastinsight.config import Settings
 from fastinsight.schemas.experiments import ServingStatus
 from fastinsight.services.experiments.assignment import ArmPicker, bucket, traffic_bucket
 from fastinsight.services.experiments.definition import Arm, Experiment
+from fastinsight.services.serving.artefacts import HostArtefacts
 from fastinsight.services.serving.background import Ticker
 from fastinsight.services.serving.bundle import ItemCatalog, ModelBundle
 from fastinsight.services.serving.realtime import RealtimeState
@@ -251,16 +250,17 @@ class ExperimentRuntime:
             raise LookupError(f"model version {version!r} does not exist")
         size = sum(int(f.get("bytes", 0)) for f in doc.get("files", []))
         bundle = active if is_active and active is not None else _load(
-            self.versions, version, self.settings.ann_exact_max_items)
+            self.manager.artefacts, self.versions, version, self.settings.ann_exact_max_items)
         pinned = PinnedModel(self.manager, bundle, size)
         self._pinned[version] = pinned
         return pinned
 
 
-def _load(repo: ModelVersionRepository, version: str, exact_max_items: int) -> ModelBundle:
+def _load(host: HostArtefacts, repo: ModelVersionRepository, version: str, exact_max_items: int
+          ) -> ModelBundle:
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="fastinsight-arm-") as tmp:
-        bundle = ModelBundle.load(repo, version, Path(tmp), exact_max_items=exact_max_items)
+    directory, doc = host.fetch(repo, version)
+    bundle = ModelBundle.open(directory, doc, host=host, exact_max_items=exact_max_items)
     problem = bundle.sanity_problem()
     if problem:
         raise ValueError(f"model version {version} failed its sanity check: {problem}")

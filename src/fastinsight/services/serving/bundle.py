@@ -1,10 +1,17 @@
-"""What a serving process holds in memory: a loaded model version and the item catalogue."""
+"""What a serving process holds: a loaded model version and the item catalogue.
+
+A version's arrays (model factors, id maps, candidate lists, unit item vectors) are mapped
+read-only from this host's copy of its files (:mod:`~fastinsight.services.serving.artefacts`),
+so the processes of a host share them; the HNSW graphs, which hnswlib cannot map, are built
+once per host, saved beside them and read by each process into its own memory.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,16 +20,19 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from fastinsight.recsys.ann import EXACT_MAX_ITEMS, VectorIndex
+from fastinsight.recsys.ann import EXACT_MAX_ITEMS, HNSW_EF, HNSW_EF_CONSTRUCTION, HNSW_M, VectorIndex
 from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.candidates import CandidateLists
 from fastinsight.recsys.registry import load_model
+from fastinsight.services.serving.artefacts import HostArtefacts, read_arrays
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.models import ModelVersionRepository
 
 log = logging.getLogger(__name__)
 
-SERVING_FILE = "serving.npz"
+SERVING_DIR = "serving"  # user_ids, item_ids, neg_data/indices/indptr, daily (.npy each)
+CANDIDATES_DIR = "candidates"  # ids, scores, because (.npy each)
+SERVING_FILE = "serving.npz"  # the same, in versions stored before the .npy layout
 CANDIDATES_FILE = "candidates.npz"
 TRENDING_DAYS = 30
 
@@ -54,14 +64,28 @@ class ModelBundle:
         cls, repo: ModelVersionRepository, version: str, workdir: Path, *, build_index: bool = True,
         exact_max_items: int = EXACT_MAX_ITEMS,
     ) -> ModelBundle:
-        """Download and load a version; ``build_index=False`` skips the ANN (sanity checks)."""
+        """Download a version into ``workdir`` and open it there (a private copy, as for a
+        sanity check); ``build_index=False`` skips the ANN. Serving uses ``open`` on this
+        host's shared copy instead."""
         doc = repo.get(version)
         if doc is None:
             raise KeyError(version)
-        repo.download(version, workdir)
-        model = load_model(workdir / "model")
-        with np.load(workdir / SERVING_FILE, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        repo.download(version, workdir, doc=doc)
+        return cls.open(workdir, doc, build_index=build_index, exact_max_items=exact_max_items)
+
+    @classmethod
+    def open(
+        cls, directory: Path, doc: Document, *, host: HostArtefacts | None = None,
+        build_index: bool = True, exact_max_items: int = EXACT_MAX_ITEMS,
+    ) -> ModelBundle:
+        """The version whose files are in ``directory``, its arrays mapped read-only. With
+        ``host`` (the folder is that store's), what is derived from them is built once per
+        host and kept beside them."""
+        version = str(doc["version"])
+        model = load_model(directory / "model", mmap=True)
+        arrays = read_arrays(directory, SERVING_DIR, SERVING_FILE)
+        if arrays is None:
+            raise ValueError(f"model version {version} has no serving arrays")
         user_ids, item_ids = arrays["user_ids"], arrays["item_ids"]
         negatives = sp.csr_matrix(
             (arrays["neg_data"], arrays["neg_indices"], arrays["neg_indptr"]),
@@ -73,20 +97,25 @@ class ModelBundle:
             user_index={str(u): i for i, u in enumerate(user_ids.tolist())},
             item_index={str(i): n for n, i in enumerate(item_ids.tolist())},
         )
-        if (workdir / CANDIDATES_FILE).exists():
-            with np.load(workdir / CANDIDATES_FILE, allow_pickle=False) as npz:
-                lists = CandidateLists.from_arrays({k: npz[k] for k in npz.files})
+        found = read_arrays(directory, CANDIDATES_DIR, CANDIDATES_FILE)
+        if found is not None:
+            lists = CandidateLists.from_arrays(found)
             if lists.ids.shape[0] == len(user_ids):
                 bundle.candidates = lists
         space = model.embedding_space()
         if space is not None and space.n_items == len(item_ids):
-            bundle.item_unit_vectors = space.unit_items()
+            bundle.item_unit_vectors = (
+                host.derived_array(directory, "item_unit_vectors", space.unit_items)
+                if host is not None else read_only(space.unit_items()))
             # Exact below 20,000 items, an HNSW graph above (see recsys.ann).
             if build_index:
-                bundle.ann = VectorIndex(exact_threshold=exact_max_items, num_threads=2).build(
-                    bundle.item_unit_vectors, metric="ip")
-                bundle.retrieval = space.retrieval_index(exact_threshold=exact_max_items,
-                                                         num_threads=2)
+                unit = bundle.item_unit_vectors
+                bundle.ann = _index(host, directory, "similar", unit, exact_max_items, lambda: (
+                    VectorIndex(exact_threshold=exact_max_items, num_threads=2).build(unit, metric="ip")))
+                bundle.retrieval = _index(
+                    host, directory, "retrieval", np.asarray(space.items, dtype=np.float32),
+                    exact_max_items, lambda: space.retrieval_index(exact_threshold=exact_max_items,
+                                                                   num_threads=2))
         return bundle
 
     def similar_by_vector(self, index: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -152,6 +181,23 @@ class ModelBundle:
         scores.setflags(write=False)
         self._trending[key] = scores
         return scores
+
+
+def read_only(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
+
+
+def _index(host: HostArtefacts | None, directory: Path, name: str, vectors: np.ndarray,
+           exact_max_items: int, build: Callable[[], VectorIndex]) -> VectorIndex:
+    """``build()``, or with ``host`` above the exact threshold its HNSW graph built once per
+    host, saved, and read back over the same (mapped) ``vectors``."""
+    if host is None or len(vectors) <= exact_max_items:
+        return build()
+    folder = host.derived_folder(
+        directory, f"{name}-hnsw-m{HNSW_M}-efc{HNSW_EF_CONSTRUCTION}-ef{HNSW_EF}",
+        lambda into: build().save(into, with_vectors=False))
+    return VectorIndex.load(folder, num_threads=2, vectors=vectors)
 
 
 @dataclass

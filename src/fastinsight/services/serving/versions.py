@@ -11,13 +11,11 @@ downloaded again on every poll: the failure is remembered until the version chan
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 from pymongo.database import Database
@@ -26,6 +24,7 @@ from pymongo.errors import PyMongoError
 from fastinsight.config import Settings
 from fastinsight.observability import MODEL_LOADED_AT, MODEL_VERSION
 from fastinsight.services.serving import heap
+from fastinsight.services.serving.artefacts import HostArtefacts
 from fastinsight.services.serving.background import Ticker
 from fastinsight.services.serving.bundle import ItemCatalog, ModelBundle
 from fastinsight.storage.mongo.client import Document
@@ -60,6 +59,7 @@ class ModelManager:
         self.repo = ModelVersionRepository(db)
         self.items = ItemRepository(db)
         self.settings = settings
+        self.artefacts = HostArtefacts(settings.model_cache_dir or settings.var_dir / "models")
         self.current: ModelBundle | None = None
         self.catalog = ItemCatalog()
         self.last_error: str | None = None
@@ -119,9 +119,9 @@ class ModelManager:
         return True
 
     def _load(self, version: str) -> ModelBundle:
-        with tempfile.TemporaryDirectory(prefix="fastinsight-model-") as tmp:
-            bundle = ModelBundle.load(self.repo, version, Path(tmp),
-                                      exact_max_items=self.settings.ann_exact_max_items)
+        directory, doc = self.artefacts.fetch(self.repo, version)
+        bundle = ModelBundle.open(directory, doc, host=self.artefacts,
+                                  exact_max_items=self.settings.ann_exact_max_items)
         problem = bundle.sanity_problem()
         if problem:
             raise ValueError(f"sanity check failed: {problem}")
@@ -133,6 +133,14 @@ class ModelManager:
         doc = self.repo.get(version) or {}
         files = tuple((f.get("name"), f.get("sha256")) for f in doc.get("files", []))
         return ((pointer or {}).get("activated_at"), files)
+
+    def prune_host_copies(self) -> None:
+        """Remove this host's copies of versions no longer stored (pruned by retention)."""
+        try:
+            self.artefacts.prune([str(d["version"]) for d in self.repo.list(limit=None)])
+        except OSError:
+            log.warning("could not prune this host's model copies in %s", self.artefacts.root,
+                        exc_info=True)
 
     def load_errors(self) -> dict[str, str]:
         """Versions this process could not load, with the reason (for the admin API)."""
@@ -182,6 +190,8 @@ class ModelManager:
     def poll(self) -> None:
         """One poller step: switch versions, keep the catalogue current."""
         switched = self.sync()
+        if switched:
+            self.prune_host_copies()
         if switched or self.catalog.refreshed_at is None:
             self.refresh_catalog()  # a new version: align everything once
         elif time.monotonic() >= self._catalog_due:

@@ -30,7 +30,8 @@ from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.candidates import precompute
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
 from fastinsight.recsys.side import ContentFeatures, SideData
-from fastinsight.services.serving.bundle import CANDIDATES_FILE, SERVING_FILE, TRENDING_DAYS, ModelBundle
+from fastinsight.services.serving.artefacts import write_arrays
+from fastinsight.services.serving.bundle import CANDIDATES_DIR, SERVING_DIR, TRENDING_DAYS, ModelBundle
 from fastinsight.services.training.retention import prune_versions, trim_realtime_buffer
 from fastinsight.services.training.stages import StageClock
 from fastinsight.services.writes import ensure_writable
@@ -271,11 +272,11 @@ def train(
 
 def _write_serving_arrays(out: Path, data: InteractionMatrix, daily: sp.csr_matrix) -> None:
     neg = data.negatives.tocsr()
-    np.savez(
-        out / SERVING_FILE, user_ids=data.user_ids, item_ids=data.item_ids,
-        neg_data=neg.data, neg_indices=neg.indices, neg_indptr=neg.indptr,
-        daily=daily.toarray().astype(np.float32),
-    )
+    write_arrays(out / SERVING_DIR, {
+        "user_ids": data.user_ids, "item_ids": data.item_ids,
+        "neg_data": neg.data, "neg_indices": neg.indices, "neg_indptr": neg.indptr,
+        "daily": daily.toarray().astype(np.float32),
+    })
 
 
 def _write_embeddings(out: Path, model: Recommender[Any], data: InteractionMatrix) -> None:
@@ -297,7 +298,8 @@ def _write_candidates(
                        exact_threshold=settings.ann_exact_max_items)
     if lists is None:
         return None
-    np.savez(out / CANDIDATES_FILE, ids=lists.ids, scores=lists.scores, because=lists.because)
+    write_arrays(out / CANDIDATES_DIR, {"ids": lists.ids, "scores": lists.scores,
+                                        "because": lists.because})
     return {"size": lists.size, "users": int(lists.ids.shape[0]),
             "seconds": round(lists.seconds, 3)}
 

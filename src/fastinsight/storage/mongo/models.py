@@ -1,8 +1,10 @@
 """Model versions: a document per version plus its artefact files as chunked documents.
 
-Artefacts are the files a model's ``save`` wrote (``meta.json``, ``arrays.npz``, a
-``.keras`` file...) plus ``embeddings.npz`` (user/item ids and vectors) and
-``serving.npz`` (trending counts, dislikes). Each file is stored in 4 MB chunks whose
+Artefacts are the files a model's ``save`` wrote (``meta.json``, one ``.npy`` per array,
+a ``.keras`` file...) plus ``embeddings.npz`` (user/item ids and vectors), the serving
+arrays (``serving/*.npy``: id maps, trending counts, dislikes) and the per-user candidate
+lists (``candidates/*.npy``); versions stored before kept those in ``arrays.npz``,
+``serving.npz`` and ``candidates.npz``. Each file is stored in 4 MB chunks whose
 ``_id`` is ``<version>/<name>#<n>``, read back one ``_id`` at a time and checked against
 its SHA-256. (GridFS was the first choice; on FerretDB its chunk cursor returns a whole
 large file in one reply, which exceeds the server's own 48 MB message limit.) The
@@ -130,9 +132,10 @@ class ModelVersionRepository:
         doc = self.active()
         return str(doc["version"]) if doc else None
 
-    def download(self, version: str, target: Path) -> Path:
-        """Write the version's artefacts under ``target`` and return it."""
-        doc = self.get(version)
+    def download(self, version: str, target: Path, doc: Document | None = None) -> Path:
+        """Write the version's artefacts under ``target`` and return it (``doc``: the
+        version document, when the caller has read it already)."""
+        doc = doc if doc is not None else self.get(version)
         if doc is None:
             raise KeyError(version)
         for f in doc.get("files", []):

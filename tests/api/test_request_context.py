@@ -1,0 +1,61 @@
+"""What the one response middleware adds to every answer: the request id (echoed or made
+up), the security headers, Prometheus metrics per route template and an access log line.
+Written against the two middlewares it replaced, unchanged since."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fastinsight.api.hardening import DATA_CSP
+
+SECURITY = {"x-frame-options": "DENY", "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer"}
+
+
+def _secured(headers: object) -> bool:
+    return all(headers[k] == v for k, v in SECURITY.items())  # type: ignore[index]
+
+
+def test_request_id_is_echoed_or_made_and_matches_the_error_body(client: TestClient) -> None:
+    r = client.get("/v1/users/nobody", headers={"X-Request-ID": "abc-123"})
+    assert r.status_code == 404
+    assert r.headers["x-request-id"] == "abc-123" and r.json()["request_id"] == "abc-123"
+    made = client.get("/v1/users/nobody").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    assert client.get("/health/live", headers={"X-Request-ID": "x" * 100}).headers["x-request-id"] == "x" * 64
+    r = client.get("/v1/users", params={"limit": "many"})
+    assert r.status_code == 422 and r.json()["request_id"] == r.headers["x-request-id"]
+
+
+def test_every_answer_has_one_set_of_security_headers(client: TestClient) -> None:
+    responses = [client.get("/health/live"), client.get("/v1/users/nobody"),
+                 client.get("/v1/users", headers={"X-API-Key": "wrong"}),
+                 client.post("/v1/users", content=b"x" * 100, headers={"Content-Length": str(10**12)}),
+                 client.get("/metrics")]
+    assert [r.status_code for r in responses] == [200, 404, 401, 413, 200]
+    for r in responses:
+        assert _secured(r.headers), r.url
+        assert r.headers["content-security-policy"] == DATA_CSP
+        for name in (*SECURITY, "content-security-policy", "x-request-id"):
+            assert len(r.headers.get_list(name)) == 1, name
+
+
+def test_metrics_count_by_route_template_and_access_lines_are_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fastinsight.access")
+    client.get("/v1/users/someone-1")
+    client.get("/v1/users/someone-2", headers={"X-Request-ID": "rid-7"})
+    text = client.get("/metrics").text
+    line = next(ln for ln in text.splitlines() if ln.startswith("fastinsight_http_requests_total")
+                and 'route="/v1/users/{user_id}"' in ln and 'status="404"' in ln)
+    assert float(line.rsplit(" ", 1)[1]) >= 2
+    assert 'fastinsight_http_request_seconds_count{method="GET",route="/v1/users/{user_id}"}' in text
+    records = [r for r in caplog.records if r.name == "fastinsight.access"]
+    mine = next(r for r in records if getattr(r, "request_id", None) == "rid-7")
+    assert mine.getMessage().startswith("GET /v1/users/someone-2 404 ")
+    assert mine.route == "/v1/users/{user_id}" and mine.status == 404  # type: ignore[attr-defined]
