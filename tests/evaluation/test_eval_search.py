@@ -76,6 +76,19 @@ def test_complete_search_widens_until_the_best_is_interior():
     assert budget.widenings == [] and budget.on_edge() == ["a"]  # reported, never widened
 
 
+def test_widening_is_a_line_search_from_the_best_point():
+    """Two parameters, the best of one on an edge: each round adds one trial (the new
+    value with the other parameter at its best), not a column of the grid."""
+    def evaluate(params):
+        return {"ndcg@10": -abs(np.log2(params["a"] / 1600.0)) - abs(params["b"] - 2)}, 0.0
+
+    result = run_search(evaluate, {"a": [100.0, 200.0, 400.0], "b": [1, 2, 3]}, complete=True,
+                        max_widenings=5)
+    assert result.best.params == {"a": 1600.0, "b": 2} and result.on_edge() == []
+    assert len(result.trials) == 9 + 3
+    assert [t.params["b"] for t in result.trials[9:]] == [2, 2, 2]
+
+
 def test_evaluate_candidate_widens_only_to_values_the_model_accepts():
     split = random_split(blocks((12, 8), 10), validation=0.1, test=0.1, seed=1)
     result = evaluate_candidate(

@@ -250,11 +250,16 @@ def _widen_until_interior(
             if limits:
                 result.widenings.append({"round": round_, "added": {}, "at_limit": limits})
             return
+        # A line search from the best point: the new value of each edge parameter, the
+        # others held at their best. Crossing the new value with the whole grid would
+        # multiply the cost (one more ALS factor count is 12 trials at the largest size).
+        best_before = result.best.score
+        best_params = dict(result.best.params)
         for name, value in added.items():
             result.space[name] = sorted([*result.space[name], value])
         done = [t.params for t in result.trials]
-        new = [c for c in plan(result.space, mode, seed) if c not in done]
-        best_before = result.best.score
+        new = [c for c in ({**best_params, name: value} for name, value in added.items())
+               if c not in done]
         for params in new:
             _run_trial(evaluate, params, result.metric, result, clock)
         result.grid_size = len(result.trials)
