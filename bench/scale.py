@@ -212,10 +212,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     sizes = [r["interactions"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for stage in STAGES:
-        ys = [stage_value(r, stage, "seconds") for r in rows]
+        # ``read`` beyond the database sizes reads the items only: not plotted.
+        ys = [stage_value(r, stage, "seconds") if measured(r, stage) else None for r in rows]
         if any(ys):
             left.plot(sizes, [y or np.nan for y in ys], marker="o", label=stage)
-        ms = [stage_value(r, stage, "peak_rss_mb") for r in rows]
+        ms = [stage_value(r, stage, "peak_rss_mb") if measured(r, stage) else None for r in rows]
         if any(ms):
             right.plot(sizes, [m or np.nan for m in ms], marker="o", label=stage)
     right.plot(sizes, [r.get("serving", {}).get("pss_mb") or np.nan for r in rows], marker="s",
@@ -233,6 +234,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def measured(row: dict[str, Any], stage: str) -> bool:
+    """Reading interactions is measured only where they came from the database."""
+    return stage not in ("ingest", "read") or row["interactions_from"] == "database"
+
+
 def stage_value(row: dict[str, Any], stage: str, field: str) -> float | None:
     source = row.get("ingest", {}) if stage == "ingest" else row["stages"].get(stage, {})
     value = source.get(field)
@@ -246,10 +252,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="serving load per size")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plot from results/scale.json")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child mode: one size
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
     db_max = parse_size(args.db_max)
+    if args.plot_only:
+        plot(json.loads((BENCH / "results" / "scale.json").read_text())["rows"],
+             BENCH / "results" / "plots" / "scale.png")
+        return 0
     if args.one is not None:
         print(json.dumps(run_size(args.one, db_max, args.db)))
         return 0
@@ -277,11 +288,10 @@ def main() -> int:
     sizes = [r["interactions"] for r in rows]
     curves: dict[str, Any] = {}
     for stage in STAGES:
-        # Reading interactions is measured only where they came from the database.
-        measured = [r for r in rows if stage not in ("ingest", "read") or r["interactions_from"] == "database"]
+        kept = [r for r in rows if measured(r, stage)]
         for field in ("seconds", "peak_rss_mb"):
-            values = [stage_value(r, stage, field) for r in measured]
-            fitted = growth([r["interactions"] for r, v in zip(measured, values, strict=True) if v is not None],
+            values = [stage_value(r, stage, field) for r in kept]
+            fitted = growth([r["interactions"] for r, v in zip(kept, values, strict=True) if v is not None],
                             [v for v in values if v is not None])
             if fitted:
                 curves[f"{stage}.{field}"] = fitted
