@@ -253,6 +253,18 @@ def prepare(db: Any, name: str, args: argparse.Namespace) -> tuple[str, float]:
     return str(version["version"]), seconds
 
 
+def version_costs(db: Any, version: str) -> dict[str, Any]:
+    """What training the served version cost: its stages, the per-user lists and their
+    stored size (from the version document)."""
+    doc = ModelVersionRepository(db).get(version) or {}
+    files = doc.get("files") or []
+    return {"version": version, "snapshot": doc.get("snapshot"), "stages": doc.get("stages"),
+            "candidates": doc.get("candidates"),
+            "candidates_mb": round(sum(f["bytes"] for f in files
+                                       if str(f["name"]).startswith("candidates")) / 2**20, 1),
+            "artefact_mb": round(sum(f["bytes"] for f in files) / 2**20, 1)}
+
+
 def server_env(db_name: str) -> dict[str, str]:
     """The environment of an API process over ``db_name`` with the benchmark's keys, running
     this tree's code (an installed copy elsewhere, e.g. another worktree's, comes after)."""
@@ -349,6 +361,7 @@ def main() -> None:
     proc = None
     try:
         version, train_seconds = prepare(db, name, args)
+        trained = version_costs(db, version)
         env = server_env(name)
         # The framework's own ceiling (the constant route) is measured in the same run.
         proc, url = start_server(env, args.workers, version)
@@ -399,7 +412,8 @@ def main() -> None:
            "live_scoring_vs_trivial_throughput": round(fresh["req_per_s"] / trivial_rps, 3),
            "first_visits": first, "reflect": reflect,
            "targets": {"recs_vs_trivial": 0.6, "p99_ms": 25, "reflect_ms": 50},
-           "server": f"{args.workers} uvicorn worker(s); wrk in the same 2-core machine; FerretDB 1.24 (SQLite)"}
+           "server": f"{args.workers} uvicorn worker(s); wrk in the same 2-core machine; FerretDB 1.24 (SQLite)",
+           "version": trained}
     print(json.dumps(out, indent=2))
     print(table(rows, ["endpoint", "load", "requests", "errors", "req_per_s", "p50_ms", "p90_ms", "p99_ms"]))
     print(f"recommendations = {ratio:.0%} of trivial throughput, median of {len(ratios)} rounds "
