@@ -258,7 +258,8 @@ def version_costs(db: Any, version: str) -> dict[str, Any]:
     stored size (from the version document)."""
     doc = ModelVersionRepository(db).get(version) or {}
     files = doc.get("files") or []
-    return {"version": version, "snapshot": doc.get("snapshot"), "stages": doc.get("stages"),
+    snapshot = {k: str(v) if isinstance(v, datetime) else v for k, v in (doc.get("snapshot") or {}).items()}
+    return {"version": version, "snapshot": snapshot, "stages": doc.get("stages"),
             "candidates": doc.get("candidates"),
             "candidates_mb": round(sum(f["bytes"] for f in files
                                        if str(f["name"]).startswith("candidates")) / 2**20, 1),
