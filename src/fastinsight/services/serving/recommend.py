@@ -5,10 +5,12 @@ the events posted since that version's snapshot (``fresh_interactions``, held in
 by :mod:`fastinsight.services.serving.realtime`), folded in at request time so a new interaction
 changes the next answer without retraining. A request for a known user makes no
 database round trip; when the user has no events since training, the answer is walked
-from the version's per-user candidate lists (:mod:`fastinsight.services.serving.precomputed`).
-What the user must never be shown (seen, disliked, hidden, caller-excluded items, known
-to the served version or not) is one set per request (``exclusions.NeverShow``), checked
-by every path that adds an item; business rules (boost/bury categories, pinned items, max
+from the version's per-user candidate lists (:mod:`fastinsight.services.serving.precomputed`);
+with events since, it is scored exactly from a short candidate pool
+(:mod:`fastinsight.services.serving.live`), or through the retrieval index. What the
+user must never be shown (seen, disliked, hidden, caller-excluded items, known to the
+served version or not) is one set per request (``exclusions.NeverShow``), checked by
+every path that adds an item; business rules (boost/bury categories, pinned items, max
 items per category) are applied after.
 """
 
