@@ -202,33 +202,47 @@ def post_events(url: str, users: list[str], n_items: int) -> list[str]:
     return [f"/v1/users/{u}/recommendations?k=10" for u in users]
 
 
-def served_recall(name: str, users: list[str], k: int = 10) -> dict[str, float]:
+def served_recall(name: str, users: list[str], live: list[str], k: int = 10) -> dict[str, Any]:
     """Recall@k of the served lists against exact scoring, same rules.
 
     Served lists come from the training-time candidate lists (built through the HNSW
-    index) or, for users they do not cover, from live HNSW retrieval; the reference
-    process drops the lists and scores the whole catalogue for every user."""
+    index); users with events since training (``live``) are scored from the version's
+    candidate pools (exact unless the bound reaches too far, then the HNSW index). The
+    reference process drops the lists and the pools and scores the whole catalogue for
+    every user."""
     from fastinsight.services.serving.recommend import Filters, RecommendService
     from fastinsight.services.serving.versions import ModelManager
     from fastinsight.storage.mongo import connect, get_database
 
-    lists = []
-    for exact_max in (20_000, 10**9):  # the default, then an exact-only process
-        settings = Settings(mongodb_uri=mongo_uri(), mongodb_db=name, api_key=KEY, admin_key=KEY + "-admin",
-                            ann_exact_max_items=exact_max, _env_file=None)  # type: ignore[call-arg]
-        client = connect(settings)
-        db = get_database(client, settings)
-        manager = ModelManager(db, settings)
-        manager.refresh_catalog()
-        manager.sync()
-        if exact_max > 20_000 and manager.current is not None:
-            manager.current.candidates = None
-        svc = RecommendService(db, settings, manager)
-        lists.append([[i.item_id for i in svc.for_user(u, k, 0, Filters()).items] for u in users])
-        client.close()
-    hits = [len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(lists[0], lists[1], strict=True)]
-    return {"users": len(users), "k": k, "recall": float(np.mean(hits)),
-            "identical_lists": float(np.mean([a == b for a, b in zip(lists[0], lists[1], strict=True)]))}
+    lists: list[list[list[str]]] = []
+    cache = tempfile.mkdtemp(prefix="fi-bench-recall-")  # one host copy for both processes
+    try:
+        for exact_max in (20_000, 10**9):  # the default, then an exact-only process
+            settings = Settings(mongodb_uri=mongo_uri(), mongodb_db=name, api_key=KEY,
+                                admin_key=KEY + "-admin", ann_exact_max_items=exact_max,
+                                live_pools=exact_max == 20_000, model_cache_dir=Path(cache),
+                                _env_file=None)  # type: ignore[call-arg]
+            client = connect(settings)
+            db = get_database(client, settings)
+            manager = ModelManager(db, settings)
+            manager.refresh_catalog()
+            manager.sync()
+            if exact_max > 20_000 and manager.current is not None:
+                manager.current.candidates = None
+            svc = RecommendService(db, settings, manager)
+            svc.realtime.poll()  # the events posted for the live users
+            lists.append([[i.item_id for i in svc.for_user(u, k, 0, Filters()).items] for u in users + live])
+            client.close()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    def agreement(got: list[list[str]], want: list[list[str]]) -> dict[str, float]:
+        hits = [len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(got, want, strict=True)]
+        return {"users": len(got), "k": k, "recall": float(np.mean(hits)) if hits else 0.0,
+                "identical_lists": float(np.mean([a == b for a, b in zip(got, want, strict=True)])) if got else 0.0}
+
+    n = len(users)
+    return {**agreement(lists[0][:n], lists[1][:n]), "live": agreement(lists[0][n:], lists[1][n:])}
 
 
 def prepare(db: Any, name: str, args: argparse.Namespace) -> tuple[str, float]:
@@ -384,7 +398,8 @@ def main() -> None:
         fresh = load(url, post_events(url, users[-300:], args.items), args.concurrency,
                      args.seconds)
         reflect = reflect_latency(url, users[-340:-300])
-        recall = served_recall(name, users[: args.recall_users]) if args.recall_users else None
+        recall = (served_recall(name, users[: args.recall_users], users[-300:][: args.recall_users])
+                  if args.recall_users else None)
     finally:
         if proc is not None:
             proc.terminate()

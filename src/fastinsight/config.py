@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         default=50, ge=0, le=1000,
         description="best items kept per trained user at training time; 0 turns it off",
     )
+    live_pools: bool = Field(
+        default=True,
+        description="score users with events since training from the version's candidate "
+        "pools, exactly (recsys/pools.py); false: through the retrieval index (HNSW above "
+        "ann_exact_max_items items), as versions trained without pools are",
+    )
     default_algorithm: str = "als"
 
     boost_categories: dict[str, float] = Field(default_factory=dict)

@@ -29,6 +29,14 @@ MODEL_LOADED_AT = Gauge(
     "fastinsight_model_loaded_timestamp_seconds",
     "Unix time at which the served model version was switched in.",
 )
+LIVE_PATHS = ("pool", "pool_scan", "index", "exact")
+LIVE_SCORING = Counter(
+    "fastinsight_live_scoring_total",
+    "Answers scored live (users with events since training, sessions), by how the candidates "
+    "were found: the version's pools (pool), the pools plus the items the bound added "
+    "(pool_scan), the HNSW index (index, versions without pools), or every item (exact).",
+    ["path"],
+)
 TRAINING_SECONDS = Histogram(
     "fastinsight_training_seconds",
     "Wall time of a training run by algorithm.",
@@ -62,6 +70,8 @@ __all__ = [
     "JOBS_RUNNING",
     "JOB_OUTCOMES",
     "JOB_SECONDS",
+    "LIVE_PATHS",
+    "LIVE_SCORING",
     "MODEL_LOADED_AT",
     "MODEL_VERSION",
     "REQUESTS",

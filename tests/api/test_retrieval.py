@@ -1,7 +1,8 @@
 """Serving through the HNSW retrieval index gives the lists exact scoring gives.
 
 The catalogue here is tiny, so ``ann_exact_max_items=0`` forces the graph; the
-answers must match a process that scores every item.
+answers must match a process that scores every item. Both processes leave the
+version's candidate pools aside (``live_pools=False``, tested in ``test_live_pools``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def test_retrieval_index_matches_exact_scoring(
 ) -> None:
     seed(db, settings)
     train(db, settings, "als", {"factors": 8, "iterations": 15}, evaluate=False)
+    settings = settings.model_copy(update={"live_pools": False})
     graph = settings.model_copy(update={"ann_exact_max_items": 0})
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as exact, \
             TestClient(create_app(graph), headers={"X-API-Key": API_KEY}) as approx:

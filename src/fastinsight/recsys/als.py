@@ -110,28 +110,35 @@ class ALSRecommender(SessionAware, Recommender[ALSParams]):
     def query_vectors(self, history: sp.csr_matrix) -> np.ndarray | None:
         return self.fold_in(history)
 
+    def query_vector_of(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+        self._require_fitted()
+        return self._fold(np.asarray(items), np.asarray(weights)).astype(np.float32)
+
     def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """User factors (rows x factors, float32) for histories over the training items."""
         self._require_fitted()
         rows = history if sp.issparse(history) and history.format == "csr" else sp.csr_matrix(history)
         if rows.shape[1] != self.n_items:
             raise ValueError(f"history has {rows.shape[1]} items, model has {self.n_items}")
-        gram = self._item_gram()
         out = np.zeros((rows.shape[0], self._items.shape[1]), dtype=np.float32)
         for r in range(rows.shape[0]):
             start, stop = rows.indptr[r], rows.indptr[r + 1]
-            items, weights = rows.indices[start:stop], rows.data[start:stop].astype(np.float64)
-            keep = weights > 0
-            if not keep.any():
-                continue
-            conf = self.params.alpha * weights[keep]
-            # Only the user's rows are converted: copying all item factors per call
-            # cost tens of milliseconds on a 100k-item catalogue.
-            y_u = self._items[items[keep]].astype(np.float64)
-            lhs = gram + (y_u.T * (conf - 1.0)) @ y_u
-            rhs = y_u.T @ conf
-            out[r] = _solve(lhs, rhs)
+            out[r] = self._fold(rows.indices[start:stop], rows.data[start:stop])
         return out
+
+    def _fold(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """One history's factors (float64): the solve every fold-in goes through."""
+        keep = weights > 0
+        if not keep.all():
+            items, weights = items[keep], weights[keep]
+        if not len(items):
+            return np.zeros(self._items.shape[1])
+        conf = self.params.alpha * weights.astype(np.float64)
+        # Only the user's rows are converted: copying all item factors per call
+        # cost tens of milliseconds on a 100k-item catalogue.
+        y_u = self._items[items].astype(np.float64)
+        lhs = self._item_gram() + (y_u.T * (conf - 1.0)) @ y_u
+        return _solve(lhs, y_u.T @ conf)
 
     def _item_gram(self) -> np.ndarray:
         if self._gram is None:

@@ -272,6 +272,13 @@ class Recommender(ABC, Generic[P]):
         """
         return None
 
+    def query_vector_of(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+        """``query_vector`` of one history given as item indices (sorted, unique) and their
+        weights, without building a sparse matrix (the per-request path)."""
+        row = sp.csr_matrix((np.asarray(weights, dtype=np.float32), np.asarray(items),
+                             np.array([0, len(items)])), shape=(1, self.n_items))
+        return self.query_vector(row)
+
     def query_vectors(self, history: sp.csr_matrix) -> np.ndarray | None:
         """``query_vector`` for each row of ``history`` (rows x dim), or None."""
         rows = sp.csr_matrix(history, dtype=np.float32)
@@ -381,6 +388,12 @@ def load_arrays(directory: Path, files: dict[str, str], *, mmap: bool) -> dict[s
 
 
 def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
-    """One ``.npy`` file: mapped read-only with ``mmap``, else read into memory."""
-    arr: np.ndarray = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    return arr
+    """One ``.npy`` file: mapped read-only with ``mmap``, else read into memory.
+
+    A mapped array is returned as a plain ``ndarray`` view of the ``np.memmap`` (its
+    ``base``): the same pages, but indexing skips ``memmap.__getitem__``, which costs
+    microseconds per call in Python on the serving path."""
+    if not mmap:
+        loaded: np.ndarray = np.load(path, allow_pickle=False)
+        return loaded
+    return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))

@@ -13,6 +13,10 @@ for models scored by an inner product, by exact scores for the others when users
 items stays under ``max_cells``. ``because`` is, for each candidate, the history item
 whose embedding is closest by cosine (what "similar to X you liked" names), or -1
 without embeddings.
+
+``item_pools`` answers the same question for every item: the model's best items for a
+history of that one item. Serving scores a live user from their list plus the pools of
+the items they took since (:mod:`fastinsight.recsys.pools`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from fastinsight.recsys.ann import EXACT_MAX_ITEMS
+from fastinsight.recsys.ann import EXACT_MAX_ITEMS, VectorIndex
 from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.embedding import EmbeddingSpace
 
@@ -58,11 +62,12 @@ class CandidateLists:
 def precompute(
     model: Recommender[Any], matrix: sp.csr_matrix, negatives: sp.csr_matrix, size: int, *,
     exact_threshold: int = EXACT_MAX_ITEMS, num_threads: int = 2,
-    max_cells: int = MAX_SCORE_CELLS,
+    max_cells: int = MAX_SCORE_CELLS, index: VectorIndex | None = None,
 ) -> CandidateLists | None:
     """The best ``size`` unseen, not-disliked items of every user of ``matrix``.
 
     None when the model can be scored neither by embeddings nor within ``max_cells``.
+    ``index``: the embedding space's retrieval index, when the caller has built it.
     """
     started = time.perf_counter()
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
@@ -78,8 +83,10 @@ def precompute(
         return None
     ids = np.full((n_users, size), -1, dtype=np.int32)
     scores = np.full((n_users, size), -np.inf, dtype=np.float32)
-    index = (space.retrieval_index(exact_threshold=exact_threshold, num_threads=num_threads)
-             if space is not None else None)
+    if space is None:
+        index = None
+    elif index is None:
+        index = space.retrieval_index(exact_threshold=exact_threshold, num_threads=num_threads)
     # Users sorted by how many items they block: a batch asks the index for
     # ``size`` plus its longest block, so similar lengths keep batches cheap.
     blocked_counts = np.diff(matrix.indptr) + np.diff(negatives.indptr)
@@ -96,6 +103,23 @@ def precompute(
     log.info("candidates: %d users x %d in %.1fs (%s)", n_users, size, lists.seconds,
              "embeddings" if space is not None else "full scores")
     return lists
+
+
+def item_pools(model: Recommender[Any], size: int, index: VectorIndex) -> np.ndarray:
+    """items x ``size`` (int32, -1 padded): for each item, the model's best other items for
+    a history of that one item (weight 1), ranked through ``index`` as serving ranks."""
+    started = time.perf_counter()
+    n_items = model.n_items
+    size = max(0, min(size, n_items - 1))
+    pools = np.full((n_items, size), -1, dtype=np.int32)
+    for start in range(0, n_items, _BATCH):
+        items = np.arange(start, min(n_items, start + _BATCH))
+        rows = sp.csr_matrix((np.ones(len(items), dtype=np.float32), items,
+                              np.arange(len(items) + 1)), shape=(len(items), n_items))
+        found, _ = model.recommend_many(rows, size, index=index)
+        pools[items] = found
+    log.info("item pools: %d items x %d in %.1fs", n_items, size, time.perf_counter() - started)
+    return pools
 
 
 def _because(space: EmbeddingSpace | None, matrix: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import scipy.sparse as sp
 from fastinsight.recsys.ann import EXACT_MAX_ITEMS, HNSW_EF, HNSW_EF_CONSTRUCTION, HNSW_M, VectorIndex
 from fastinsight.recsys.base import Recommender
 from fastinsight.recsys.candidates import CandidateLists
+from fastinsight.recsys.pools import NormOrder
 from fastinsight.recsys.registry import load_model
 from fastinsight.services.serving.artefacts import HostArtefacts, read_arrays
 from fastinsight.storage.mongo.client import Document
@@ -35,6 +37,7 @@ CANDIDATES_DIR = "candidates"  # ids, scores, because (.npy each)
 SERVING_FILE = "serving.npz"  # the same, in versions stored before the .npy layout
 CANDIDATES_FILE = "candidates.npz"
 TRENDING_DAYS = 30
+LIST_QUERIES = 20_000  # remembered query vectors of trained rows (80 MB at most at 1,024 dims)
 
 
 @dataclass
@@ -55,9 +58,13 @@ class ModelBundle:
     ann: VectorIndex | None = None  # cosine between items: similar items
     retrieval: VectorIndex | None = None  # inner product with a user's query vector
     candidates: CandidateLists | None = None  # each trained user's best items (training time)
+    item_pools: np.ndarray | None = None  # each item's pool (training time, recsys.pools)
+    norm_order: NormOrder | None = None  # the item vectors by length, for the pools' bound
+    item_vectors: np.ndarray | None = None  # what query vectors are scored against (with pools)
     _trending: dict[tuple[int, float | None], np.ndarray] = field(default_factory=dict)
     _cold_start: dict[int, np.ndarray] = field(default_factory=dict)
     _orders: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _list_queries: dict[int, np.ndarray | None] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -103,6 +110,17 @@ class ModelBundle:
             if lists.ids.shape[0] == len(user_ids):
                 bundle.candidates = lists
         space = model.embedding_space()
+        pools = found.get("pools") if found is not None else None
+        if (space is not None and space.n_items == len(item_ids) and pools is not None
+                and pools.ndim == 2 and pools.shape[0] == len(item_ids)):
+            bundle.item_pools = pools
+            items = bundle.item_vectors = np.asarray(space.items, dtype=np.float32)
+            by_norm = cache(lambda: NormOrder.of(items))  # derived once, in three files
+            bundle.norm_order = (NormOrder(
+                order=host.derived_array(directory, "norm_order", lambda: by_norm().order),
+                lengths=host.derived_array(directory, "lengths", lambda: by_norm().lengths),
+                vectors=host.derived_array(directory, "items_by_norm", lambda: by_norm().vectors),
+            ) if host is not None else by_norm())
         if space is not None and space.n_items == len(item_ids):
             bundle.item_unit_vectors = (
                 host.derived_array(directory, "item_unit_vectors", space.unit_items)
@@ -117,6 +135,17 @@ class ModelBundle:
                     exact_max_items, lambda: space.retrieval_index(exact_threshold=exact_max_items,
                                                                    num_threads=2))
         return bundle
+
+    def list_query(self, row: int, compute: Callable[[], np.ndarray | None]) -> np.ndarray | None:
+        """The query vector trained row ``row``'s candidate list was ranked with (its
+        training history folded in): ``compute()``, remembered for the users asking again
+        (at most ``LIST_QUERIES`` rows, then forgotten all at once)."""
+        found = self._list_queries.get(row)
+        if found is None:
+            if len(self._list_queries) >= LIST_QUERIES:
+                self._list_queries.clear()
+            found = self._list_queries[row] = compute()
+        return found
 
     def similar_by_vector(self, index: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Nearest items by embedding cosine through the ANN index; None without vectors."""

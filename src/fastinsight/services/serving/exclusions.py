@@ -31,40 +31,56 @@ from fastinsight.services.serving.realtime import Record
 from fastinsight.services.serving.view import CatalogView
 
 NO_ITEMS = np.empty(0, dtype=np.int64)
+NO_WEIGHTS = np.empty(0, dtype=np.float32)
 
 
 class UserHistory:
     """One user's history: the training row plus the events posted since.
 
-    ``seen``: the version's items with a positive signal; ``row``: the same as a 1 x
-    n_items weight matrix (built on first use: the training-time lists never need it);
-    ``disliked``: the version's items the user disliked, at training or since;
-    ``new_seen`` / ``new_disliked``: ids of items the version has no column for.
+    ``items`` / ``weights``: the version's items with a positive signal (sorted) and their
+    weights; ``seen`` is ``items``; ``row``: the same as a 1 x n_items matrix (built on
+    first use: neither the training-time lists nor the live pools need it);
+    ``trained_row`` / ``trained_items`` / ``trained_weights``: the training row (None /
+    empty without one); ``fresh_items``: the
+    version's items with a positive event since training; ``disliked``: the version's
+    items the user disliked, at training or since; ``new_seen`` / ``new_disliked``: ids of
+    items the version has no column for.
     """
 
     def __init__(self, bundle: ModelBundle, row: int | None, disliked: np.ndarray,
-                 merged: sp.csr_matrix | None = None, new_seen: frozenset[str] = frozenset(),
+                 merged: tuple[np.ndarray, np.ndarray] | None = None,
+                 fresh_items: np.ndarray = NO_ITEMS, new_seen: frozenset[str] = frozenset(),
                  new_disliked: frozenset[str] = frozenset()) -> None:
-        self._bundle, self._row, self._merged = bundle, row, merged
+        self._bundle, self._row = bundle, row
+        self.trained_row = row
+        trained = bundle.model.user_items
+        if row is not None and trained is not None:
+            start, stop = trained.indptr[row], trained.indptr[row + 1]
+            self.trained_items = np.asarray(trained.indices[start:stop])
+            self.trained_weights = np.asarray(trained.data[start:stop])
+        else:
+            self.trained_items, self.trained_weights = NO_ITEMS, NO_WEIGHTS
+        self.items, self.weights = merged or (self.trained_items, self.trained_weights)
+        self.fresh_items = fresh_items
         self.disliked = disliked
         self.new_seen, self.new_disliked = new_seen, new_disliked
+        self._row_matrix: sp.csr_matrix | None = None
 
     @property
     def seen(self) -> np.ndarray:
-        if self._merged is not None:  # the folded-in row, or the training row once built
-            return np.asarray(self._merged.indices)
-        trained = self._bundle.model.user_items
-        if self._row is None or trained is None:
-            return NO_ITEMS
-        return np.asarray(trained.indices[trained.indptr[self._row]:trained.indptr[self._row + 1]])
+        return self.items
 
     @property
     def row(self) -> sp.csr_matrix:
-        if self._merged is None:
+        if self._row_matrix is None:
             trained = self._bundle.model.user_items
-            self._merged = (row_of(trained, self._row) if self._row is not None and trained is not None
-                            else sp.csr_matrix((1, len(self._bundle.item_ids)), dtype=np.float32))
-        return self._merged
+            if self.items is self.trained_items and self._row is not None and trained is not None:
+                self._row_matrix = row_of(trained, self._row)
+            else:
+                self._row_matrix = sp.csr_matrix(
+                    (self.weights, self.items, np.array([0, len(self.items)])),
+                    shape=(1, len(self._bundle.item_ids)), dtype=np.float32)
+        return self._row_matrix
 
 
 def user_history(
@@ -75,25 +91,28 @@ def user_history(
     positive signal. Events on items the version does not know are kept apart by id."""
     neg = bundle.negatives
     disliked = neg.indices[neg.indptr[row]:neg.indptr[row + 1]] if row is not None else NO_ITEMS
+    base = UserHistory(bundle, row, disliked)
     if not fresh:
-        return UserHistory(bundle, row, disliked)
-    base = UserHistory(bundle, row, disliked).row
+        return base
     index = bundle.item_index
     positive, negative = fresh_weights(fresh, settings.interaction_weights,
                                        half_life_days=settings.time_decay_half_life_days,
                                        now=datetime.now(UTC))
-    known = {i: w for i, w in positive.items() if i in index}
-    extra_cols = np.fromiter((index[i] for i in known), dtype=np.int64, count=len(known))
-    extra_neg = np.array([index[i] for i in negative if i in index], dtype=np.int64)
-    cols, at = np.unique(np.concatenate([base.indices.astype(np.int64), extra_cols]),
-                         return_inverse=True)
-    summed = np.bincount(at, weights=np.concatenate(
-        [base.data.astype(np.float64), np.fromiter(known.values(), dtype=np.float64)]),
-        minlength=len(cols)).astype(np.float32)
-    keep = ~np.isin(cols, extra_neg) if len(extra_neg) else np.ones(len(cols), dtype=bool)
-    merged = sp.csr_matrix((summed[keep], cols[keep], np.array([0, int(keep.sum())])),
-                           shape=(1, len(bundle.item_ids)), dtype=np.float32)
-    return UserHistory(bundle, row, np.union1d(disliked, extra_neg).astype(np.int64), merged,
+    # A handful of items: dictionaries cost less than array set operations here.
+    extra = {index[i]: w for i, w in positive.items() if i in index}
+    extra_neg = {index[i] for i in negative if i in index}
+    merged = dict(zip(base.trained_items.tolist(), base.trained_weights.tolist(), strict=True))
+    for col, w in extra.items():
+        merged[col] = merged.get(col, 0.0) + w
+    for col in extra_neg:
+        merged.pop(col, None)
+    cols = sorted(merged)
+    if extra_neg:
+        disliked = np.union1d(disliked, np.fromiter(extra_neg, dtype=np.int64, count=len(extra_neg)))
+    return UserHistory(bundle, row, disliked,
+                       (np.array(cols, dtype=np.int64),
+                        np.array([merged[c] for c in cols], dtype=np.float32)),
+                       np.array(sorted(extra.keys() - extra_neg), dtype=np.int64),
                        frozenset(i for i in positive if i not in index),
                        frozenset(i for i in negative if i not in index))
 

@@ -5,10 +5,12 @@ the events posted since that version's snapshot (``fresh_interactions``, held in
 by :mod:`fastinsight.services.serving.realtime`), folded in at request time so a new interaction
 changes the next answer without retraining. A request for a known user makes no
 database round trip; when the user has no events since training, the answer is walked
-from the version's per-user candidate lists (:mod:`fastinsight.services.serving.precomputed`).
-What the user must never be shown (seen, disliked, hidden, caller-excluded items, known
-to the served version or not) is one set per request (``exclusions.NeverShow``), checked
-by every path that adds an item; business rules (boost/bury categories, pinned items, max
+from the version's per-user candidate lists (:mod:`fastinsight.services.serving.precomputed`);
+with events since, it is scored exactly from a short candidate pool
+(:mod:`fastinsight.services.serving.live`), or through the retrieval index. What the
+user must never be shown (seen, disliked, hidden, caller-excluded items, known to the
+served version or not) is one set per request (``exclusions.NeverShow``), checked by
+every path that adds an item; business rules (boost/bury categories, pinned items, max
 items per category) are applied after.
 """
 
@@ -26,7 +28,8 @@ from pymongo.database import Database
 
 from fastinsight.config import Settings
 from fastinsight.errors import NotFoundError, Unavailable
-from fastinsight.recsys.matrix import row_of
+from fastinsight.observability import LIVE_PATHS, LIVE_SCORING
+from fastinsight.recsys.ranking import row_items
 from fastinsight.schemas.recs import (
     RecommendationsOut,
     RecommendedItem,
@@ -35,7 +38,8 @@ from fastinsight.schemas.recs import (
 )
 from fastinsight.services.serving import precomputed
 from fastinsight.services.serving.bundle import ModelBundle
-from fastinsight.services.serving.exclusions import NeverShow, user_history
+from fastinsight.services.serving.exclusions import NO_ITEMS, NeverShow, UserHistory, user_history
+from fastinsight.services.serving.live import pooled
 from fastinsight.services.serving.realtime import RealtimeState, Record
 from fastinsight.services.serving.rules import apply_rules, look_ahead
 from fastinsight.services.serving.versions import ServedModel
@@ -71,6 +75,7 @@ class RecommendService:
                                                   max_users=settings.realtime_max_users)
         self.views = views or CatalogViewCache()
         self._cutoff_for: str | None = None
+        self._paths = {path: LIVE_SCORING.labels(path) for path in LIVE_PATHS}
 
     def warm(self) -> None:
         """Build what the served version needs (cutoff, catalogue view) before a request does."""
@@ -141,11 +146,13 @@ class RecommendService:
         history = user_history(bundle, row, fresh, self.settings)
         never = NeverShow.for_user(view, history, filters.exclude_seen, filters.exclude)
         listed = self._listed(bundle, fresh, row, filters)
-        items: list[dict[str, Any]] | list[RecommendedItem] | None = (
-            self._from_lists(bundle, view, never, row, k, offset, filters) if listed else None)
+        items = self._from_lists(bundle, view, never, row, k, offset, filters) if listed else None
+        tried = False
+        if items is None and not listed and self._walkable_pools(bundle, view, history, filters):
+            items, tried = self._from_pools(bundle, view, history, never, k, offset, filters), True
         if items is None:
-            items = self._rank(bundle, view, history.row, never, k, offset, filters,
-                               row if listed and len(history.seen) else None)
+            items = self._rank(bundle, view, history, never, k, offset, filters,
+                               row if listed and len(history.seen) else None, tried)
         return {"user_id": user_id, "model_version": bundle.version, "items": items}
 
     def _listed(self, bundle: ModelBundle, fresh: Sequence[Record], row: int | None,
@@ -188,36 +195,75 @@ class RecommendService:
             titles = view.titles
             reasons = [f"similar to {titles[b]} you liked" for b in because]
         else:
-            reasons = view.history_reasons(row_of(trained, row))(shown)
+            reasons = view.history_reasons(row_items(trained, row))(shown)
         return precomputed.items(shown, [scores_row[pos] for pos, _ in picked], reasons, view)
+
+    def _poolable(self, bundle: ModelBundle, filters: Filters) -> bool:
+        """Whether the version's candidate pools can hold the answer (services.serving.live)."""
+        return (bundle.item_pools is not None and self.settings.live_pools
+                and self._narrowable(filters))
+
+    def _walkable_pools(self, bundle: ModelBundle, view: CatalogView, history: UserHistory,
+                        filters: Filters) -> bool:
+        """Whether the pools' best-first candidates are the answer once walked: no rule (pin,
+        cap, item added after training) can change the order apply_rules would give."""
+        return (self._poolable(bundle, filters) and len(history.items) > 0
+                and not self.settings.pinned_items and self.settings.max_per_category is None
+                and not view.cold)
+
+    def _from_pools(
+        self, bundle: ModelBundle, view: CatalogView, history: UserHistory, never: NeverShow,
+        k: int, offset: int, filters: Filters,
+    ) -> list[dict[str, Any]] | None:
+        """A live user's answer walked from their candidate pool, best first (the exact
+        answer, see services.serving.live); None when the bound reaches too far."""
+        allowed = view.mask((), filters.exclude_categories)
+        need = k + offset
+        allows = never.allows
+        pool = pooled(bundle, history, need, lambda i: bool(allowed[i]) and allows(i), [],
+                      include_seen=not filters.exclude_seen)
+        if pool is None:
+            return None
+        picked = precomputed.walk(enumerate(pool.ids.tolist()), view, allowed, never, need, None)
+        if picked is None:
+            return None
+        self._paths["pool_scan" if pool.scanned else "pool"].inc()
+        picked = picked[offset:]
+        shown = [item for _, item in picked]
+        scores = pool.scores.tolist()
+        return precomputed.items(shown, [scores[pos] for pos, _ in picked],
+                                 view.history_reasons(history.items)(shown), view)
 
     def for_session(self, item_ids: Sequence[str], k: int, exclude: Sequence[str]) -> RecommendationsOut:
         bundle = self._bundle()
         view = self._view(bundle)
-        cols = [bundle.item_index[i] for i in dict.fromkeys(item_ids) if i in bundle.item_index]
-        history = sp.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
-            shape=(1, len(bundle.item_ids)),
-        )
+        cols = np.unique(np.array([bundle.item_index[i] for i in item_ids if i in bundle.item_index],
+                                  dtype=np.int64))
+        history = UserHistory(bundle, None, NO_ITEMS, (cols, np.ones(len(cols), dtype=np.float32)),
+                              fresh_items=cols)
         never = NeverShow.for_session(view, item_ids, exclude)
         items = self._rank(bundle, view, history, never, k, 0, Filters(exclude=tuple(exclude)))
         return RecommendationsOut(user_id=None, model_version=bundle.version, items=items)
 
     def _rank(
-        self, bundle: ModelBundle, view: CatalogView, history: sp.csr_matrix, never: NeverShow,
-        k: int, offset: int, filters: Filters, listed: int | None = None,
-    ) -> list[RecommendedItem]:
-        """``listed``: a trained row whose training-time candidates replace retrieval."""
-        reasons: Explain = (view.history_reasons(history) if history.nnz
+        self, bundle: ModelBundle, view: CatalogView, history: UserHistory, never: NeverShow,
+        k: int, offset: int, filters: Filters, listed: int | None = None, pools_tried: bool = False,
+    ) -> list[dict[str, Any]]:
+        """``listed``: a trained row whose training-time candidates replace retrieval;
+        ``pools_tried``: the pools' bound reached too far already (``_from_pools``)."""
+        reasons: Explain = (view.history_reasons(history.items) if len(history.items)
                             else view.trending_reasons)
-        scores, candidates, exact = self._scores(bundle, history, k + offset, never, filters, listed)
+        allowed = view.mask(filters.categories, filters.exclude_categories)
+        scores, candidates, exact = self._scores(bundle, history, k + offset, never, filters,
+                                                 allowed, listed, pools_tried)
         cold = view.cold_items  # read once: the view may take a catalogue change meanwhile
+        seen = len(history.items) > 0
         rules = partial(
-            apply_rules, allowed=view.mask(filters.categories, filters.exclude_categories),
+            apply_rules, allowed=allowed,
             never=never, view=view, settings=self.settings, n=k + offset, cold=cold,
-            cold_profile=view.category_profile(history) if history.nnz and cold else None,
+            cold_profile=view.category_profile(history.row) if seen and cold else None,
             include_categories=filters.categories, exclude_categories=filters.exclude_categories,
-            cold_scores=self._cold_scores(bundle, cold, history),
+            cold_scores=self._cold_scores(bundle, cold, history) if seen and cold else None,
         )
         picked = rules(scores, candidates=candidates)
         if candidates is not None and len(picked) < k + offset:
@@ -225,24 +271,24 @@ class RecommendService:
             picked = rules(exact())
         shown = picked[offset: offset + k]
         explained = iter(reasons([index for _, index, _, reason in shown if not reason]))
-        return [
-            RecommendedItem(item_id=item_id, score=round(float(score), 6),
-                            reason=reason or next(explained))
-            for item_id, index, score, reason in shown
-        ]
+        # Plain data, validated once with the whole response (see precomputed.items).
+        return [{"item_id": item_id, "score": round(float(score), 6),
+                 "reason": reason or next(explained)}
+                for item_id, index, score, reason in shown]
 
     def _scores(
-        self, bundle: ModelBundle, history: sp.csr_matrix, n: int, never: NeverShow,
-        filters: Filters, listed: int | None = None,
+        self, bundle: ModelBundle, history: UserHistory, n: int, never: NeverShow,
+        filters: Filters, allowed: np.ndarray, listed: int | None = None, pools_tried: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None, Callable[[], np.ndarray]]:
         """(scores, candidates, exact): scores of the candidate items, or of the whole
         catalogue when ``candidates`` is None; ``exact()`` scores the whole catalogue.
 
         A user without history gets trending items; others the model's scores: the
-        training-time candidates of trained row ``listed`` when given, else through the
+        training-time candidates of trained row ``listed`` when given, else the version's
+        candidate pools (exact, see ``services.serving.live``), else through the
         retrieval index where it gives the same answer (see ``_retrieve``).
         """
-        if history.nnz == 0:
+        if not len(history.items):
             trending = bundle.cold_start_scores(COLD_WINDOW_DAYS)
             if not self._narrowable(filters):
                 return trending, None, lambda: trending
@@ -251,10 +297,21 @@ class RecommendService:
             return trending[candidates], candidates, lambda: trending
 
         def exact() -> np.ndarray:
-            return np.asarray(bundle.model.score_history(history)[0], dtype=np.float32)
+            return np.asarray(bundle.model.score_history(history.row)[0], dtype=np.float32)
 
-        found = (self._listed_candidates(bundle, listed) if listed is not None
-                 else self._retrieve(bundle, history, n, never, filters))
+        found = None
+        if listed is not None:
+            found = self._listed_candidates(bundle, listed)
+        elif self._poolable(bundle, filters) and not pools_tried:
+            pool = pooled(bundle, history, look_ahead(n, self.settings),
+                          lambda i: bool(allowed[i]) and never.allows(i), self._pinned(bundle),
+                          include_seen=not filters.exclude_seen)
+            if pool is not None:
+                self._paths["pool_scan" if pool.scanned else "pool"].inc()
+                found = pool.scores, pool.ids
+        if found is None and listed is None:
+            found = self._retrieve(bundle, history.row, n, never, filters)
+            self._paths["exact" if found is None else "index"].inc()
         if found is None:
             return exact(), None, exact
         return found[0], found[1], exact
@@ -309,10 +366,10 @@ class RecommendService:
         return scores[0][keep], found[0][keep]
 
     @staticmethod
-    def _cold_scores(bundle: ModelBundle, cold: ColdItems, history: sp.csr_matrix) -> np.ndarray | None:
-        if cold.vectors is None or history.nnz == 0:
+    def _cold_scores(bundle: ModelBundle, cold: ColdItems, history: UserHistory) -> np.ndarray | None:
+        if cold.vectors is None or not len(history.items):
             return None
-        query = bundle.model.cold_query_vector(history)
+        query = bundle.model.cold_query_vector(history.row)
         if query is None:
             return None
         return np.asarray(cold.vectors @ query, dtype=np.float32)

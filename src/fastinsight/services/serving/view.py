@@ -177,9 +177,9 @@ class CatalogView:
     def trending_reasons(self, indices: Sequence[int]) -> list[str]:
         return [f"trending in {self.primary[i]}" if self.primary[i] else "popular" for i in indices]
 
-    def history_reasons(self, history: sp.csr_matrix) -> Explain:
-        """Explains picks for this history: the liked item each one is most similar to."""
-        seen = history.indices
+    def history_reasons(self, seen: np.ndarray) -> Explain:
+        """Explains picks for a history of the items ``seen``: the liked item each one is
+        most similar to."""
         vectors = self.bundle.item_unit_vectors
         neighbours = self.bundle.model.item_neighbours()
         if vectors is None and neighbours is not None and len(seen):

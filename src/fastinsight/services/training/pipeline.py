@@ -27,7 +27,7 @@ from fastinsight.errors import RejectedVersion, ValidationFailed
 from fastinsight.observability import TRAINING_SECONDS
 from fastinsight.recsys import registry
 from fastinsight.recsys.base import Recommender
-from fastinsight.recsys.candidates import precompute
+from fastinsight.recsys.candidates import item_pools, precompute
 from fastinsight.recsys.matrix import InteractionMatrix, from_arrays
 from fastinsight.recsys.side import ContentFeatures, SideData
 from fastinsight.services.serving.artefacts import write_arrays
@@ -291,17 +291,25 @@ def _write_embeddings(out: Path, model: Recommender[Any], data: InteractionMatri
 def _write_candidates(
     out: Path, model: Recommender[Any], data: InteractionMatrix, settings: Settings
 ) -> dict[str, Any] | None:
-    """Each trained user's best items, ready for serving (see recsys.candidates)."""
+    """Each trained user's best items, and each item's pool, ready for serving (see
+    recsys.candidates and recsys.pools)."""
     if not settings.candidate_cache_size:
         return None
+    space = model.embedding_space()
+    index = (space.retrieval_index(exact_threshold=settings.ann_exact_max_items, num_threads=2)
+             if space is not None and space.n_items == data.n_items else None)
     lists = precompute(model, data.matrix, data.negatives, settings.candidate_cache_size,
-                       exact_threshold=settings.ann_exact_max_items)
+                       exact_threshold=settings.ann_exact_max_items, index=index)
     if lists is None:
         return None
-    write_arrays(out / CANDIDATES_DIR, {"ids": lists.ids, "scores": lists.scores,
-                                        "because": lists.because})
+    arrays = {"ids": lists.ids, "scores": lists.scores, "because": lists.because}
+    started = time.perf_counter()
+    if index is not None:
+        arrays["pools"] = item_pools(model, settings.candidate_cache_size, index)
+    write_arrays(out / CANDIDATES_DIR, arrays)
     return {"size": lists.size, "users": int(lists.ids.shape[0]),
-            "seconds": round(lists.seconds, 3)}
+            "seconds": round(lists.seconds, 3),
+            "item_pools_seconds": round(time.perf_counter() - started, 3) if index is not None else None}
 
 
 def check_and_activate(db: Database[Document], settings: Settings, version: str, reason: str) -> None:
