@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -145,22 +146,15 @@ def run_size(n_rows: int, db_max: int, db_name: str) -> dict[str, Any]:
 
 
 # ---- serving -------------------------------------------------------------------------------
-def pss_of(pid: int) -> dict[str, float]:
-    fields: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        parts = line.split()
-        if parts[0] in ("Rss:", "Pss:"):
-            fields[parts[0][:-1].lower() + "_mb"] = round(int(parts[1]) / 1024, 1)
-    return fields
-
-
 def serve_size(db_name: str, version: str, n_users: int, seconds: float) -> dict[str, Any]:
     import httpx
 
     from serve import free_port, load, server_env
+    from serve_workers import memory
 
     port = free_port()
-    env = server_env(db_name)
+    models = Path(tempfile.mkdtemp(prefix="fi-scale-models-"))
+    env = {**server_env(db_name), "FASTINSIGHT_MODEL_CACHE_DIR": str(models)}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "fastinsight.api.asgi:app",
                              "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env)
@@ -181,11 +175,13 @@ def serve_size(db_name: str, version: str, n_users: int, seconds: float) -> dict
         paths = [f"/v1/users/u{u}/recommendations?k=10" for u in rng.choice(n_users, 2000, replace=False)]
         load(url, paths[:200], 4, 3)  # warm up
         result = load(url, paths, 16, seconds)
-        memory = pss_of(proc.pid)
+        used = memory(proc.pid, models)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    return {"startup_seconds": round(startup, 1), **memory,
+        shutil.rmtree(models, ignore_errors=True)
+    return {"startup_seconds": round(startup, 1), "rss_mb": used["rss_mib"], "pss_mb": used["pss_mib"],
+            "model_files_pss_mb": used["model_files_pss_mib"],
             "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "req_per_s": result["req_per_s"],
             "errors": result.get("errors", 0)}
 
@@ -311,7 +307,8 @@ def main() -> int:
              "pss_mb": r["serving"].get("pss_mb"), "p50_ms": r["serving"]["p50_ms"],
              "p99_ms": r["serving"]["p99_ms"]} for r in rows]
     print(table(flat, list(flat[0])))
-    print(table([{"curve": k, **c} for k, c in curves.items()], ["curve", "exponent", "shape", "points"]))
+    if curves:  # a curve needs two sizes
+        print(table([{"curve": k, **c} for k, c in curves.items()], ["curve", "exponent", "shape", "points"]))
     print(f"grows faster than its input: {', '.join(faster) or 'nothing'}")
     if not args.no_write:
         print(f"wrote {write_result('scale', result)}")

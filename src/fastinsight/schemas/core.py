@@ -181,15 +181,6 @@ class ImportReport(BaseModel):
         if room > 0:
             self.rejected.extend(sorted(rows, key=lambda r: r.row)[:room])
 
-    def merge(self, other: ImportReport) -> None:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.duplicates += other.duplicates
-        self.users_created += other.users_created
-        self.add_rejected(other.rejected)
-        self.rejected_count += other.rejected_count - len(other.rejected)
-
 
 class ErrorBody(BaseModel):
     """The one error shape for every 4xx/5xx response."""

@@ -191,7 +191,7 @@ class AsyncFastInsight:
                       batch_size: int, on_progress: imports.ProgressCallback | None,
                       timeout: float | None) -> ImportReport:
         total, rows, count = ImportReport(), 0, 0
-        for batch in imports.batches(source, kind, fmt, batch_size):
+        for batch in imports.batches(source, fmt, batch_size):
             total = imports.merge(total, await self.send(imports.import_call(kind, batch, timeout)))
             rows, count = rows + batch.rows, count + 1
             if on_progress is not None:

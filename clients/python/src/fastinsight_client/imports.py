@@ -79,7 +79,7 @@ def format_of(name: str) -> Format:
     raise ValueError(f"cannot tell the format of {name!r}: pass format='csv', 'jsonl' or 'json'")
 
 
-def batches(source: Source, kind: Kind, fmt: Format | None = None,
+def batches(source: Source, fmt: Format | None = None,
             batch_size: int = DEFAULT_BATCH) -> Iterator[Batch]:
     """The source cut into bodies of at most ``batch_size`` rows."""
     if batch_size < 1:
@@ -87,22 +87,22 @@ def batches(source: Source, kind: Kind, fmt: Format | None = None,
     if isinstance(source, str | os.PathLike):
         fmt = fmt or format_of(os.fspath(source))
         with ExitStack() as stack:
-            yield from _file_batches(stack.enter_context(Path(source).open("rb")), kind, fmt, batch_size)
+            yield from _file_batches(stack.enter_context(Path(source).open("rb")), fmt, batch_size)
         return
     if hasattr(source, "read"):
         stream = cast(IO[bytes], source)
         fmt = fmt or format_of(str(getattr(stream, "name", "")))
-        yield from _file_batches(stream, kind, fmt, batch_size)
+        yield from _file_batches(stream, fmt, batch_size)
         return
-    yield from _object_batches(cast(Iterable[Any], source), kind, batch_size)
+    yield from _object_batches(cast(Iterable[Any], source), batch_size)
 
 
-def _file_batches(stream: IO[bytes], kind: Kind, fmt: Format, size: int) -> Iterator[Batch]:
+def _file_batches(stream: IO[bytes], fmt: Format, size: int) -> Iterator[Batch]:
     if fmt == "csv":
-        return _csv_batches(stream, kind, size)
+        return _csv_batches(stream, size)
     if fmt == "jsonl":
-        return _jsonl_batches(stream, kind, size)
-    return _object_batches(_json_array(stream), kind, size)
+        return _jsonl_batches(stream, size)
+    return _object_batches(_json_array(stream), size)
 
 
 def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -116,7 +116,7 @@ def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _object_batches(objects: Iterable[Any], kind: Kind, size: int) -> Iterator[Batch]:
+def _object_batches(objects: Iterable[Any], size: int) -> Iterator[Batch]:
     first = 1
     for chunk in _chunks(objects, size):
         rows = [to_jsonable(o) for o in chunk]
@@ -132,7 +132,7 @@ def _json_array(stream: IO[bytes]) -> list[Any]:
     return value
 
 
-def _jsonl_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
+def _jsonl_batches(stream: IO[bytes], size: int) -> Iterator[Batch]:
     first = 1
     lines = (line for line in stream if line.strip())
     for chunk in _chunks(lines, size):
@@ -140,7 +140,7 @@ def _jsonl_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
         first += len(chunk)
 
 
-def _csv_batches(stream: IO[bytes], kind: Kind, size: int) -> Iterator[Batch]:
+def _csv_batches(stream: IO[bytes], size: int) -> Iterator[Batch]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     try:
         reader = csv.reader(text)
