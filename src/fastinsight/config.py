@@ -35,6 +35,33 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     admin_key: SecretStr | None = None
     dev_mode: bool = False
+    operator_key: SecretStr | None = Field(
+        default=None,
+        description="the key of the operator API (/v1/operator/: tenants, their keys, usage); "
+        "unset: no operator API, and the deployment serves its one default tenant as before",
+    )
+    control_db: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,63}$",
+        description="database of tenants and their hashed keys; default <mongodb_db>_control",
+    )
+    tenant_max_loaded: int = Field(
+        default=32, ge=1, description="tenants whose services (model, caches, pollers) one API "
+        "process keeps loaded, the least recently used unloaded first; the default tenant stays")
+    tenant_model_memory_mb: float = Field(
+        default=4096.0, gt=0, description="bound on the model files of loaded tenants in one API "
+        "process (MiB); loading one more unloads the least recently used others first")
+    tenant_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often a loaded tenant other than the default polls "
+        "for new versions, events of other processes and experiments")
+    tenant_cache_seconds: float = Field(
+        default=2.0, gt=0, description="how long an API process trusts its copy of the tenants "
+        "and keys: a revoked key or a suspension reaches every process within this time")
+    tenant_rate_limit: float | None = Field(
+        default=None, gt=0, description="requests per second per tenant per API process for "
+        "tenants created without their own limit; unset: no limit")
+    job_max_concurrent: int = Field(
+        default=2, ge=1, description="operations jobs (retrains, backups, ...) one API process "
+        "runs at once over all tenants; more wait their turn (status queued)")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

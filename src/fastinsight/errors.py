@@ -64,6 +64,29 @@ class Unavailable(FastInsightError):
         self.retry_after = retry_after
 
 
+class Forbidden(FastInsightError):
+    code = "forbidden"
+    status = 403
+
+
+class QuotaExceeded(FastInsightError):
+    """A write would take a tenant past one of its quotas (rows of a kind)."""
+
+    code = "quota_exceeded"
+    status = 403
+
+
+class RateLimited(FastInsightError):
+    """A tenant sent more requests than its rate limit allows; retry after ``retry_after``."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ModelError(FastInsightError):
     """A model could not be fitted, saved or loaded (NaN, too large, bad file)."""
 

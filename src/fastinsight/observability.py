@@ -64,6 +64,20 @@ DB_ERRORS = Counter(
     "Database errors by operation (e.g. find, insert, ping).",
     ["operation"],
 )
+TENANTS_LOADED = Gauge(
+    "fastinsight_tenants_loaded",
+    "Tenants whose services this process has loaded (the default tenant included).",
+)
+TENANT_MODEL_BYTES = Gauge(
+    "fastinsight_tenant_model_bytes",
+    "Bytes of model files this process maps for each loaded tenant.",
+    ["tenant"],
+)
+TENANT_REQUESTS = Counter(
+    "fastinsight_tenant_requests_total",
+    "Requests authenticated for each tenant, and how many its rate limit refused.",
+    ["tenant", "outcome"],
+)
 
 __all__ = [
     "DB_ERRORS",
@@ -76,5 +90,8 @@ __all__ = [
     "MODEL_VERSION",
     "REQUESTS",
     "REQUEST_SECONDS",
+    "TENANTS_LOADED",
+    "TENANT_MODEL_BYTES",
+    "TENANT_REQUESTS",
     "TRAINING_SECONDS",
 ]

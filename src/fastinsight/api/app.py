@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from fastinsight import __version__
-from fastinsight.api.composition import Services
+from fastinsight.api.deployment import Deployment
 from fastinsight.api.deps import require_writable
 from fastinsight.api.errors import install_error_handlers
 from fastinsight.api.hardening import install_hardening
@@ -27,11 +27,12 @@ from fastinsight.api.routes import (
     interactions,
     items,
     jobs,
+    operator,
     recommend,
     segments,
     users,
 )
-from fastinsight.api.security import require_admin, require_api_key
+from fastinsight.api.security import require_admin, require_api_key, require_operator
 from fastinsight.config import Settings
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,15 @@ def create_app(settings: Settings) -> FastAPI:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1)
-        services = Services.build(settings)
-        app.state.services = services
-        services.start()
+        deployment = Deployment.build(settings)
+        app.state.deployment = deployment
+        app.state.services = deployment.default  # the default tenant's, for tools and tests
+        deployment.start()
         log.info("fastinsight %s started (db=%s)", __version__, settings.mongodb_db)
         try:
             yield
         finally:
-            services.stop()
+            deployment.stop()
 
     app = FastAPI(
         title="FastInsight", version=__version__, description=DESCRIPTION, lifespan=lifespan
@@ -110,4 +112,5 @@ def _include_routers(app: FastAPI) -> None:
     for module in (users, items, interactions):
         app.include_router(module.router, dependencies=protected)
     app.include_router(experiments.write_router, dependencies=protected)
-    app.include_router(beacon.router, dependencies=[Depends(require_writable)])  # key in the body
+    app.include_router(beacon.router)  # the key is in the body: the route checks it itself
+    app.include_router(operator.router, dependencies=[Depends(require_operator)])

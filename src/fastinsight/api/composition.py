@@ -1,14 +1,19 @@
-"""The composition root: every service of the API process, built once in the app's lifespan.
+"""The composition root: every service of the API process, built in the app's lifespan.
 
-``Services.build`` constructs everything without touching the database; ``start`` wires
-the listeners between services and starts the background work; ``stop`` undoes it in
-reverse order. Routes reach the services only through the typed aliases of ``api.deps``.
+``Services`` are one tenant's: ``build`` constructs them without touching the database;
+``start`` wires the listeners between them and starts the background work; ``stop``
+undoes it in reverse order. The :class:`Deployment` holds what all tenants share (the
+client, the tenant directory, the pool of loaded tenants, rate limits, job slots) and the
+default tenant's services, loaded at start-up like before tenancy. Routes reach a
+tenant's services only through the typed aliases of ``api.deps``, which resolve the
+tenant from the request's key.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pymongo import MongoClient
@@ -17,6 +22,7 @@ from pymongo.database import Database
 from fastinsight.api.readiness import Readiness
 from fastinsight.config import Settings
 from fastinsight.errors import NotFoundError
+from fastinsight.ops.jobs.kinds import JOB_KINDS, TENANT_JOB_KINDS, Paths
 from fastinsight.ops.jobs.runner import JobService
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.services.data.catalog import CatalogService
@@ -33,6 +39,8 @@ from fastinsight.services.serving import heap
 from fastinsight.services.serving.realtime import RealtimePoller, RealtimeState
 from fastinsight.services.serving.recommend import RecommendService
 from fastinsight.services.serving.versions import ModelManager
+from fastinsight.services.tenancy.keys import DEFAULT_TENANT
+from fastinsight.services.tenancy.quotas import RowQuota, no_quota
 from fastinsight.services.training.admin import ModelAdmin
 from fastinsight.services.writes import WriteGate
 from fastinsight.storage.mongo import connect, get_database
@@ -47,6 +55,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    tenant: str
+    owns_client: bool  # the single-tenant tools' own client; a deployment's is shared
     settings: Settings
     client: MongoClient[Document]
     db: Database[Document]
@@ -70,10 +80,14 @@ class Services:
     online: OnlineMetrics
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, *, client: MongoClient[Document] | None = None,
+              tenant: str = DEFAULT_TENANT, quotas: Mapping[str, int | None] | None = None,
+              paths: Paths | None = None, job_slots: threading.Semaphore | None = None) -> Services:
         """Construct every service; opens the client (lazily) but reads nothing yet."""
-        client = connect(settings)
+        owns_client = client is None
+        client = client if client is not None else connect(settings)
         db = get_database(client, settings)
+        admit = RowQuota(db, quotas).admit if quotas else no_quota
         models = ModelManager(db, settings)
         realtime = RealtimeState(InteractionRepository(db), UserRepository(db),
                                  max_users=settings.realtime_max_users)
@@ -84,15 +98,17 @@ class Services:
             impression_repo.insert_many, max_queued=settings.impression_buffer_max,
             batch_size=settings.impression_batch_size, flush_seconds=settings.impression_flush_seconds)
         runtime = ExperimentRuntime(db, settings, models, recommend, realtime)
+        default = tenant == DEFAULT_TENANT
         return cls(
-            settings=settings, client=client, db=db,
+            tenant=tenant, owns_client=owns_client, settings=settings, client=client, db=db,
             readiness=Readiness(client, db, models),
-            catalog=CatalogService(db), ingest=IngestService(db, settings),
+            catalog=CatalogService(db, admit), ingest=IngestService(db, settings, admit),
             models=models, realtime=realtime,
             poller=RealtimePoller(realtime, settings.realtime_poll_seconds),
             recommend=recommend,
             model_admin=ModelAdmin(db, settings, load_errors=models.load_errors),
-            jobs=JobService(JobStore(db), settings=settings, ops=OpsSettings()),
+            jobs=JobService(JobStore(db), settings=settings, ops=OpsSettings(), paths=paths,
+                            kinds=JOB_KINDS if default else TENANT_JOB_KINDS, slots=job_slots),
             write_gate=WriteGate(db),
             insights=insights,
             audience=AudienceService(db, insights),
@@ -103,11 +119,12 @@ class Services:
             online=OnlineMetrics(db, settings),
         )
 
-    def start(self) -> None:
+    def start(self, background: bool = False) -> None:
         """Wire listeners and start background work; a database that is down is tolerated
-        (each step logs and its poller or the readiness check retries)."""
+        (each step logs and its poller or the readiness check retries). ``background``:
+        load the model in a thread, answering from its popular items meanwhile."""
         self.readiness.ensure_schema()
-        self._start_serving()
+        self._start_serving(background)
         try:
             self.jobs.recover_stale()
         except Exception:  # the database may be down at start-up; serve anyway
@@ -115,7 +132,12 @@ class Services:
         threading.Thread(target=_warm_insights, args=(self.insights,), name="insights-warm",
                          daemon=True).start()
 
-    def _start_serving(self) -> None:
+    def model_bytes(self) -> int:
+        """Bytes of the served version's model files (what this tenant maps)."""
+        bundle = self.models.current
+        return int(bundle.doc.get("artefact_bytes", 0)) if bundle is not None else 0
+
+    def _start_serving(self, background: bool) -> None:
         models, realtime = self.models, self.realtime
         models.changed_listeners.append(self.recommend.warm)
         self.model_admin.activated_listeners.append(models.sync)
@@ -123,7 +145,7 @@ class Services:
         self.catalog.item_listeners.append(self.recommend.item_changed)  # after the catalogue
         self.catalog.user_erased_listeners.extend([realtime.user_erased, self.tracked.user_erased])
         self.ingest.fresh_listeners.append(realtime.record)
-        models.start()
+        models.start(background=background)
         self.recommend.warm()
         self._start_experiments()
         heap.settle()  # the loaded version is long-lived: keep full collections off it
@@ -144,7 +166,8 @@ class Services:
         self.experiment_runtime.stop()
         self.models.stop()
         self.impressions.stop()  # writes what is still queued: nothing lost on a graceful stop
-        self.client.close()
+        if self.owns_client:
+            self.client.close()
 
 
 def _warm_insights(insights: InsightsService) -> None:

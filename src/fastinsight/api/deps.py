@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 
 from fastinsight.api.composition import Services
 from fastinsight.api.readiness import Readiness
+from fastinsight.api.security import Principal, deployment_of
 from fastinsight.config import Settings
 from fastinsight.ops.jobs.runner import JobService
 from fastinsight.services.data.catalog import CatalogService
@@ -19,73 +21,88 @@ from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.audience import AudienceService
 from fastinsight.services.insights.segments import SegmentService
 from fastinsight.services.serving.recommend import RecommendService
+from fastinsight.services.tenancy.admin import TenantAdmin
 from fastinsight.services.training.admin import ModelAdmin
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
+async def services_of(request: Request) -> Services:
+    """The services of the tenant the request's key names (loaded on first use, in a
+    worker thread). Fails closed: a route whose key check did not run answers 401."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or not principal.tenant:
+        raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+    pool = deployment_of(request).pool
+    services = pool.peek(principal.tenant)
+    if services is None:
+        services = await run_in_threadpool(pool.get, principal.tenant)
     return services
 
 
-# The getters only read app state, so they are ``async def``: FastAPI runs a plain ``def``
-# dependency in the thread pool, a hop that costs more than the lookup itself.
+# The getters are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+# pool, a hop that costs more than the lookup itself.
 async def get_settings_dep(request: Request) -> Settings:
-    return services_of(request).settings
+    return (await services_of(request)).settings
 
 
 async def get_readiness(request: Request) -> Readiness:
-    return services_of(request).readiness
+    """The deployment's readiness (its database, the default tenant's served version)."""
+    return deployment_of(request).default.readiness
 
 
 async def get_catalog(request: Request) -> CatalogService:
-    return services_of(request).catalog
+    return (await services_of(request)).catalog
 
 
 async def get_ingest(request: Request) -> IngestService:
-    return services_of(request).ingest
+    return (await services_of(request)).ingest
 
 
 async def get_recommender(request: Request) -> RecommendService:
-    return services_of(request).recommend
+    return (await services_of(request)).recommend
 
 
 async def get_model_admin(request: Request) -> ModelAdmin:
-    return services_of(request).model_admin
+    return (await services_of(request)).model_admin
 
 
 async def get_jobs(request: Request) -> JobService:
-    return services_of(request).jobs
+    return (await services_of(request)).jobs
 
 
 async def get_insights(request: Request) -> InsightsService:
-    return services_of(request).insights
+    return (await services_of(request)).insights
 
 
 async def get_audience(request: Request) -> AudienceService:
-    return services_of(request).audience
+    return (await services_of(request)).audience
 
 
 async def get_segments(request: Request) -> SegmentService:
-    return services_of(request).segments
+    return (await services_of(request)).segments
 
 
 async def get_tracked(request: Request) -> TrackedRecommendations:
-    return services_of(request).tracked
+    return (await services_of(request)).tracked
 
 
 async def get_experiments(request: Request) -> ExperimentService:
-    return services_of(request).experiments
+    return (await services_of(request)).experiments
 
 
 async def get_online(request: Request) -> OnlineMetrics:
-    return services_of(request).online
+    return (await services_of(request)).online
 
 
-def require_writable(request: Request) -> None:
-    """Write routes answer 503 (Retry-After) while a backup pauses writes; reads go on."""
+async def get_tenants(request: Request) -> TenantAdmin:
+    return deployment_of(request).tenants
+
+
+async def require_writable(request: Request) -> None:
+    """Write routes answer 503 (Retry-After) while a backup of the tenant pauses writes;
+    reads go on."""
     if request.method in {"GET", "HEAD", "OPTIONS"}:
         return
-    services_of(request).write_gate.check()
+    (await services_of(request)).write_gate.check()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -101,3 +118,4 @@ SegmentsDep = Annotated[SegmentService, Depends(get_segments)]
 TrackedDep = Annotated[TrackedRecommendations, Depends(get_tracked)]
 ExperimentsDep = Annotated[ExperimentService, Depends(get_experiments)]
 OnlineDep = Annotated[OnlineMetrics, Depends(get_online)]
+TenantsDep = Annotated[TenantAdmin, Depends(get_tenants)]

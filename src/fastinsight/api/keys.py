@@ -53,6 +53,13 @@ def key_problems(settings: Settings) -> list[str]:
     api, admin = _value(settings.api_key), _value(settings.admin_key)
     if api and api == admin:
         problems.append("FASTINSIGHT_API_KEY and FASTINSIGHT_ADMIN_KEY are the same")
+    operator = _value(settings.operator_key)
+    if settings.operator_key is not None and not operator.strip():
+        problems.append("FASTINSIGHT_OPERATOR_KEY is set but empty")
+    elif operator.lower() in WELL_KNOWN_KEYS:
+        problems.append("FASTINSIGHT_OPERATOR_KEY is a well-known value")
+    elif operator and operator in (api, admin):
+        problems.append("FASTINSIGHT_OPERATOR_KEY is the same as another key")
     return problems
 
 

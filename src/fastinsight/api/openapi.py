@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
 from fastinsight.api.deps import require_writable
-from fastinsight.api.security import require_admin, require_api_key
+from fastinsight.api.security import require_admin, require_api_key, require_operator
 from fastinsight.config import Settings
 from fastinsight.schemas.core import BeaconIn, ErrorBody
 from fastinsight.schemas.types import ATTRIBUTE_VALUE_SCHEMA
@@ -32,12 +32,14 @@ DESCRIPTIONS = {
     400: "The request could not be read: malformed HTTP, a request line or headers over the "
          "HTTP server's size limits, or a JSON body nested too deeply to decode",
     401: "Missing or unknown X-API-Key",
-    403: "This route needs the admin key",
+    403: "The key may not call this route (the admin key needed; a tracking key off its routes; "
+         "the operator key on a tenant's route), the tenant is suspended, or a row quota is reached",
     404: "Not found",
     409: "Conflict: the same kind of work is already running",
     413: "The request body is larger than the limit (FASTINSIGHT_MAX_BODY_BYTES)",
     415: "Content-Type is not one of the accepted media types",
     422: "Validation failed; `details` names each field",
+    429: "The tenant is over its request rate limit; see Retry-After",
     503: "The database is unreachable, writes are paused for a backup, or the work needs what "
          "is not ready yet (a trained model, a running refresh); see Retry-After",
 }
@@ -55,7 +57,8 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
         404: "No model version is active yet", 409: "A rebuild is already running"},
     ("GET", "/v1/segments"): {404: "No segments for this model version yet"},
     ("POST", "/v1/beacon"): {401: "Missing or unknown key in the body",
-                             403: "The admin key, which must never be sent from a browser"},
+                             403: "The admin key, which must never be sent from a browser",
+                             429: DESCRIPTIONS[429]},
     ("GET", "/v1/segments/campaigns"): {404: "No segments for this model version yet"},
 }
 READS = {"GET", "HEAD"}
@@ -75,10 +78,10 @@ def route_errors(route: Any, method: str) -> dict[int, str]:
     calls = set(_calls(route.dependant))
     extra = route.openapi_extra or {}
     codes: dict[int, str] = {400: DESCRIPTIONS[400]}  # the HTTP server's own refusals
-    if require_admin in calls:
+    if require_operator in calls:
         codes.update({401: DESCRIPTIONS[401], 403: DESCRIPTIONS[403]})
-    elif require_api_key in calls or "security" in extra:
-        codes[401] = DESCRIPTIONS[401]
+    elif require_admin in calls or require_api_key in calls or "security" in extra:
+        codes.update({401: DESCRIPTIONS[401], 403: DESCRIPTIONS[403], 429: DESCRIPTIONS[429]})
     has_params = bool(route.dependant.query_params or route.dependant.path_params
                       or extra.get("parameters"))
     reads_body = route.body_field is not None or "requestBody" in extra

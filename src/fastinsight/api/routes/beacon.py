@@ -16,8 +16,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from fastinsight.api.deps import IngestDep
-from fastinsight.api.security import Scope, scope_for_key
+from fastinsight.api.deps import get_ingest, require_writable
+from fastinsight.api.security import Scope, tenant_principal
 from fastinsight.errors import UnsupportedMediaType, ValidationFailed
 from fastinsight.schemas.core import BeaconIn, ImportReport
 from fastinsight.services.data.parsing import rows_from_objects
@@ -54,10 +54,13 @@ def parse_beacon(raw: bytes, content_type: str | None) -> BeaconIn:
 
 
 @router.post("/v1/beacon", openapi_extra={"requestBody": BEACON_DOC, "security": []})
-async def beacon(request: Request, svc: IngestDep) -> ImportReport:
-    """Record up to 1,000 events like `POST /v1/interactions/batch`; the key is the body's `key`."""
+async def beacon(request: Request) -> ImportReport:
+    """Record up to 1,000 events like `POST /v1/interactions/batch`; the key is the body's
+    `key` (an API or tracking key of the tenant)."""
     body = parse_beacon(await request.body(), request.headers.get("content-type"))
-    if scope_for_key(request, body.key) is Scope.ADMIN:
+    if tenant_principal(request, body.key).scope is Scope.ADMIN:
         raise HTTPException(403, "the admin key is refused here: it must never be sent from a browser")
+    await require_writable(request)
+    ingest = await get_ingest(request)
     rows = rows_from_objects(body.interactions)
-    return await run_in_threadpool(svc.import_interactions, rows, realtime=True)
+    return await run_in_threadpool(ingest.import_interactions, rows, realtime=True)

@@ -26,7 +26,7 @@ def list_jobs(
     jobs: JobsDep,
     name: Annotated[str | None, Query(max_length=64)] = None,
     job_status: Annotated[
-        str | None, Query(alias="status", pattern=r"^(running|succeeded|failed|timed_out)$")
+        str | None, Query(alias="status", pattern=r"^(queued|running|succeeded|failed|timed_out)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobList:

@@ -10,8 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic_core import to_json
 from starlette.responses import Response
 
-from fastinsight.api.composition import Services
-from fastinsight.api.deps import TrackedDep
+from fastinsight.api.deps import TrackedDep, get_tracked
 from fastinsight.api.query import openapi_query, parse_query
 from fastinsight.api.security import API_KEY_DOCS, authorize
 from fastinsight.errors import ValidationFailed
@@ -22,7 +21,6 @@ from fastinsight.schemas.recs import (
     SimilarOut,
     TrendingOut,
 )
-from fastinsight.services.experiments.tracking import TrackedRecommendations
 from fastinsight.services.serving.recommend import Filters
 
 router = APIRouter(tags=["recommendations"])
@@ -31,12 +29,6 @@ K = Annotated[int, Query(ge=1, le=500, description="How many items (1-500)")]
 MAX_ID = 128
 # 1-30 days or 1-720 hours.
 _WINDOW = re.compile(r"^(([1-9]|[12][0-9]|30)d|([1-9]|[1-9][0-9]|[1-6][0-9]{2}|7[01][0-9]|720)h)$")
-
-
-def tracked_of(request: Request) -> TrackedRecommendations:
-    """``TrackedDep`` for the hot route, which resolves no dependencies."""
-    services: Services = request.app.state.services
-    return services.tracked
 
 
 # The hottest route has a router of its own, without dependencies or declared
@@ -59,7 +51,7 @@ async def recommendations(request: Request) -> Response:
     if len(user_id) > MAX_ID:
         raise ValidationFailed.field("user_id", f"at most {MAX_ID} characters")
     query = parse_query(request, RecommendationQuery)
-    tracked = tracked_of(request)
+    tracked = await get_tracked(request)  # the key's tenant (loaded on first use)
     route = tracked.route(user_id, "user")
     filters = Filters(exclude_seen=query.exclude_seen, categories=tuple(query.categories),
                       exclude_categories=tuple(query.exclude_categories),

@@ -167,3 +167,21 @@ JOB_KINDS: dict[str, JobKind] = {
         JobKind("retrain", RetrainArgs, _retrain, "fastinsight train", _check_retrain),
     )
 }
+
+
+def _own_database_only(args: JobArgs, settings: Settings) -> None:
+    assert isinstance(args, RestoreArgs)
+    if args.target_db is not None:
+        raise ValidationFailed.field(
+            "args.target_db", "a tenant restores into its own database only; leave it unset")
+
+
+# What a tenant other than the default may run: its own backups, restores into its own
+# database and retrains. Log clean-up and host monitoring are the deployment's (the
+# default tenant's admin key or the operator's CLI).
+TENANT_JOB_KINDS: dict[str, JobKind] = {
+    "backup": JOB_KINDS["backup"],
+    "restore": JobKind("restore", RestoreArgs, _restore, JOB_KINDS["restore"].description,
+                       _own_database_only),
+    "retrain": JOB_KINDS["retrain"],
+}

@@ -9,6 +9,7 @@ output tail, kills the whole group on timeout and writes the final status.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -62,6 +63,11 @@ def default_paths(settings: Settings, ops: OpsSettings) -> Paths:
     return Paths(scripts_dir=scripts.resolve(), cli=cli, backup_dir=backups)
 
 
+TENANT_SETTINGS = ("interaction_weights", "time_decay_half_life_days", "default_algorithm",
+                   "boost_categories", "pinned_items", "max_per_category", "conversion_types",
+                   "attribution_window_seconds")
+
+
 def job_environment(settings: Settings, ops: OpsSettings, paths: Paths) -> dict[str, str]:
     """The child's environment: ours plus the settings this process actually runs with."""
     env = dict(os.environ)
@@ -76,6 +82,13 @@ def job_environment(settings: Settings, ops: OpsSettings, paths: Paths) -> dict[
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # A tenant's own settings (services.tenancy.settings) reach its jobs the same way.
+    for name in TENANT_SETTINGS:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"FASTINSIGHT_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    if settings.model_cache_dir is not None:
+        env["FASTINSIGHT_MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
     return env
 
 
@@ -90,6 +103,7 @@ class JobService:
         kinds: Mapping[str, JobKind] = JOB_KINDS,
         clock: Clock = utcnow,
         kill_grace: float = 5.0,
+        slots: threading.Semaphore | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -98,6 +112,9 @@ class JobService:
         self.kinds = kinds
         self.clock = clock
         self.kill_grace = kill_grace
+        # Shared by the job services of every tenant of the process: at most that many
+        # commands run at once; the others wait their turn as "queued".
+        self.slots = slots
         self.env = job_environment(settings, ops, self.paths)
         self.log_dir = settings.log_dir / "jobs"
         self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "instance": uuid.uuid4().hex}
@@ -211,6 +228,11 @@ class JobService:
         timeout, log_path = doc["timeout_seconds"], Path(doc["log_path"])
         started = time.monotonic()
         status, exit_code, error = "failed", None, None
+        if not self._take_slot(job_id):
+            self._finish(doc, "failed", None, "the job runner shut down before the job started",
+                         started, log_path)
+            return
+        started = time.monotonic()  # the timeout counts from the start, not the queue
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("wb") as out:
@@ -230,6 +252,28 @@ class JobService:
         except Exception as exc:  # the record must never stay "running"
             log.exception("job %s (%s) could not run", job_id, name)
             error = f"{exc.__class__.__name__}: {exc}"
+        finally:
+            if self.slots is not None:
+                self.slots.release()
+        self._finish(doc, status, exit_code, error, started, log_path)
+
+    def _take_slot(self, job_id: str) -> bool:
+        """Wait for one of the process's job slots, heartbeating the record as
+        ``queued`` meanwhile; False if the runner stops first."""
+        if self.slots is None or self.slots.acquire(blocking=False):
+            return True
+        self.store.update(job_id, {"status": "queued"})
+        while not self.slots.acquire(timeout=2.0):
+            if self._stopping.is_set():
+                return False
+            self.store.update(job_id, {"heartbeat_at": self.clock()})
+        now = self.clock()
+        self.store.update(job_id, {"status": "running", "started_at": now, "heartbeat_at": now})
+        return True
+
+    def _finish(self, doc: Document, status: str, exit_code: int | None, error: str | None,
+                started: float, log_path: Path) -> None:
+        job_id, name = doc["_id"], doc["name"]
         duration = time.monotonic() - started
         try:
             # The command has exited: free the kind first, so that a client who sees the
@@ -321,7 +365,7 @@ class JobService:
                 log.warning("job %s (%s) marked failed: owner died", doc["_id"], doc["name"])
         for lock in self.store.all_locks():
             job = self.store.get(lock.get("job_id", ""))
-            if job is not None and job.get("status") == "running":
+            if job is not None and job.get("status") in ("running", "queued"):
                 continue
             if job is None and not self._owner_dead(lock.get("owner") or {}, lock.get("acquired_at")):
                 continue  # a submit in flight elsewhere: lock taken, record not yet written

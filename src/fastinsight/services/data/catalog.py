@@ -19,6 +19,7 @@ from fastinsight.schemas.core import (
     UserIn,
     UserOut,
 )
+from fastinsight.services.tenancy.quotas import Admit, no_quota
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
 from fastinsight.storage.mongo.items import ItemRepository
@@ -28,7 +29,8 @@ T = TypeVar("T")
 
 
 class CatalogService:
-    def __init__(self, db: Database[Document]) -> None:
+    def __init__(self, db: Database[Document], admit: Admit = no_quota) -> None:
+        self.admit = admit  # the tenant's row quotas (services.tenancy.quotas)
         self.users = UserRepository(db)
         self.items = ItemRepository(db)
         self.interactions = InteractionRepository(db)
@@ -41,6 +43,7 @@ class CatalogService:
 
     # users
     def upsert_user(self, user: UserIn) -> tuple[UserOut, bool]:
+        self.admit("users", [user.user_id])
         doc, created = self.users.upsert(user.user_id, user.attributes)
         return UserOut.model_validate(doc), created
 
@@ -70,6 +73,7 @@ class CatalogService:
 
     # items
     def upsert_item(self, item: ItemIn) -> tuple[ItemOut, bool]:
+        self.admit("items", [item.item_id])
         doc, created = self.items.upsert(item.model_dump())
         self._item_changed(item.item_id)
         return ItemOut.model_validate(doc), created

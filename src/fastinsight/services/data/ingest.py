@@ -26,6 +26,7 @@ from fastinsight.schemas.core import (
     UserIn,
 )
 from fastinsight.services.data.parsing import ParsedRow, RowError
+from fastinsight.services.tenancy.quotas import Admit, no_quota
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository, interaction_document
 from fastinsight.storage.mongo.items import ItemRepository
@@ -109,8 +110,9 @@ class KnownIds:
 
 
 class IngestService:
-    def __init__(self, db: Database[Document], settings: Settings) -> None:
+    def __init__(self, db: Database[Document], settings: Settings, admit: Admit = no_quota) -> None:
         self.settings = settings
+        self.admit = admit  # the tenant's row quotas (services.tenancy.quotas)
         self.users = UserRepository(db)
         self.items = ItemRepository(db)
         self.interactions = InteractionRepository(db)
@@ -120,14 +122,14 @@ class IngestService:
     # ---- users and items --------------------------------------------------------------
     def import_users(self, rows: Iterable[ParsedRow], progress: Progress | None = None) -> ImportReport:
         return self._import_entities(
-            rows, UserIn, self.users.insert_many_new, self.users.get_many, self.users.replace,
+            "users", rows, UserIn, self.users.insert_many_new, self.users.get_many, self.users.replace,
             lambda m, now: self.users.document(m.user_id, m.attributes, now),
             ("attributes",), progress,
         )
 
     def import_items(self, rows: Iterable[ParsedRow], progress: Progress | None = None) -> ImportReport:
         return self._import_entities(
-            rows, ItemIn, self.items.insert_many_new, self.items.get_many, self.items.replace,
+            "items", rows, ItemIn, self.items.insert_many_new, self.items.get_many, self.items.replace,
             lambda m, now: self.items.document(m.model_dump(), now),
             ("title", "description", "categories", "tags", "attributes", "hidden",
              "published_at"),
@@ -136,6 +138,7 @@ class IngestService:
 
     def _import_entities(
         self,
+        kind: str,
         rows: Iterable[ParsedRow],
         model: type[M],
         insert: Callable[[list[Document]], tuple[int, list[int]]],
@@ -157,6 +160,7 @@ class IngestService:
                 doc = to_doc(m, now)
                 latest[doc["_id"]] = doc
             docs = list(latest.values())
+            self.admit(kind, list(latest))
             inserted, dup_positions = insert(docs)
             report.inserted += inserted
             existing_docs = [docs[p] for p in dup_positions]
@@ -194,6 +198,8 @@ class IngestService:
             docs = [self._interaction_doc(m, None if realtime else n) for n, m in valid]
             # Bare users for unknown ids: one unordered insert; existing ones are skipped.
             new_users = {d["user_id"] for d in docs} - created_users
+            self.admit("interactions", [d["_id"] for d in docs])
+            self.admit("users", sorted(new_users))
             if new_users:
                 report.users_created += self.users.ensure_exist(new_users)
                 created_users.update(new_users)
@@ -221,6 +227,7 @@ class IngestService:
         allowed = ", ".join(sorted(types))
         unknown_items = known_items.missing({m.item_id for _, m in valid})
         if unknown_items and not self.settings.reject_unknown_items:
+            self.admit("items", sorted(unknown_items))
             now = datetime.now(UTC)
             self.items.insert_many_new(
                 [self.items.document(ItemIn(item_id=i).model_dump(), now) for i in unknown_items]

@@ -68,6 +68,10 @@ class PinnedModel:
     def catalog(self) -> ItemCatalog:
         return self.manager.catalog
 
+    @property
+    def fallback(self) -> Document | None:
+        return None
+
 
 @dataclass(frozen=True)
 class _Live:

@@ -46,6 +46,7 @@ from fastinsight.services.serving.versions import ServedModel
 from fastinsight.services.serving.view import CatalogView, CatalogViewCache, ColdItems, Explain
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.interactions import InteractionRepository
+from fastinsight.storage.mongo.items import ItemRepository
 from fastinsight.storage.mongo.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class RecommendService:
         self.settings = settings
         self.manager = manager
         self.users = UserRepository(db)
+        self.interactions = InteractionRepository(db)
+        self.items = ItemRepository(db)
         self.realtime = realtime or RealtimeState(InteractionRepository(db), self.users,
                                                   max_users=settings.realtime_max_users)
         self.views = views or CatalogViewCache()
@@ -139,6 +142,8 @@ class RecommendService:
         """``for_user`` as plain data in the shape of ``RecommendationsOut``, for the route
         that serialises it straight to JSON (validating it first would cost more than
         the answer when it comes from the training-time lists)."""
+        if self.manager.current is None and self.manager.fallback is not None:
+            return self._while_loading(self.manager.fallback, user_id, k, offset, filters)
         bundle = self._bundle()
         view = self._view(bundle)
         row = self._trained_row(bundle, user_id)
@@ -154,6 +159,27 @@ class RecommendService:
             items = self._rank(bundle, view, history, never, k, offset, filters,
                                row if listed and len(history.seen) else None, tried)
         return {"user_id": user_id, "model_version": bundle.version, "items": items}
+
+    def _while_loading(self, fallback: Document, user_id: str, k: int, offset: int,
+                       filters: Filters) -> dict[str, Any]:
+        """The answer while this process loads the active version (a tenant loaded on
+        demand): its most popular items, minus what the user interacted with (the newest
+        1,000 events), hidden items and the request's exclusions. Category filters need the
+        catalogue and are not applied; the next answers come from the loaded version."""
+        if self.users.get(user_id) is None:
+            raise NotFoundError(f"user {user_id!r} does not exist")
+        events = self.interactions.for_user(user_id, 1000)
+        weights = self.settings.interaction_weights
+        skip = set(filters.exclude) | {str(d["item_id"]) for d in events
+                                       if filters.exclude_seen or weights.get(d["type"], 0.0) < 0}
+        ranked = [(str(item), float(score)) for item, score in
+                  zip(fallback["items"], fallback["scores"], strict=True) if item not in skip]
+        wanted = ranked[:offset + k + 100]
+        hidden = self.items.hidden_among([item for item, _ in wanted])
+        shown = [(item, score) for item, score in wanted if item not in hidden]
+        return {"user_id": user_id, "model_version": str(fallback.get("version", "loading")),
+                "items": [{"item_id": item, "score": round(score, 6), "reason": "popular"}
+                          for item, score in shown[offset:offset + k]]}
 
     def _listed(self, bundle: ModelBundle, fresh: Sequence[Record], row: int | None,
                 filters: Filters) -> bool:

@@ -53,6 +53,11 @@ class ServedModel(Protocol):
     @property
     def catalog(self) -> ItemCatalog: ...
 
+    @property
+    def fallback(self) -> Document | None:
+        """While the active version's files are still loading: its stored list of the
+        most popular items (``fallback`` of the version document), else None."""
+
 
 class ModelManager:
     def __init__(self, db: Database[Document], settings: Settings) -> None:
@@ -72,6 +77,8 @@ class ModelManager:
         # derived per-version state is rebuilt there rather than in a request.
         self.changed_listeners: list[Callable[[], None]] = []
         self._catalog_seen = datetime.now(UTC)
+        self.fallback: Document | None = None
+        self._stopped = threading.Event()
 
     @property
     def active_version(self) -> str | None:
@@ -175,16 +182,40 @@ class ModelManager:
         self.catalog.apply(self.items.get(item_id), item_id)
 
     # ---- background polling -----------------------------------------------------------
-    def start(self) -> None:
+    def start(self, background: bool = False) -> None:
+        """Load the active version, then poll. ``background``: load in a thread and answer
+        from the version's ``fallback`` list meanwhile (a tenant loaded on demand)."""
+        if not background:
+            self._first_load(notify=False)
+            return
+        try:
+            pointer = self.repo.active()
+            doc = self.repo.get(str(pointer["version"])) if pointer else None
+            self.fallback = (doc or {}).get("fallback")
+        except Exception:
+            log.warning("could not read the active version's fallback list", exc_info=True)
+        threading.Thread(target=self._first_load, args=(True,), name="model-first-load",
+                         daemon=True).start()
+
+    def _first_load(self, notify: bool) -> None:
         try:
             self.refresh_catalog()
             self.sync()
         except Exception:  # the database may be down at start; the poller retries
             log.warning("initial model load failed; the poller retries", exc_info=True)
+        self.fallback = None
+        if notify and self.current is not None:
+            for listener in self.changed_listeners:
+                try:
+                    listener()
+                except Exception:
+                    log.exception("model listener failed after the first load")
         self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
-        self._ticker.start()
+        if not self._stopped.is_set():
+            self._ticker.start()
 
     def stop(self) -> None:
+        self._stopped.set()
         self._ticker.stop()
 
     def poll(self) -> None:

@@ -248,6 +248,7 @@ def train(
             model.save(out / "model")
             _write_serving_arrays(out, data, daily)
             _write_embeddings(out, model, data)
+            doc["fallback"] = fallback_list(daily, data.item_ids)
         with clock.stage("candidates"):
             doc["candidates"] = _write_candidates(out, model, data, settings)
         doc["artefact_bytes"] = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
@@ -268,6 +269,22 @@ def train(
     say(f"model version {version} stored{' and activated' if activate else ''}")
     doc.pop("_id", None)
     return doc
+
+
+FALLBACK_ITEMS = 500
+
+
+def fallback_list(daily: sp.csr_matrix, item_ids: np.ndarray, window_days: int = 7) -> Document:
+    """The most interacted-with items of the last ``window_days`` (all kept days when that
+    window is empty), stored in the version document itself: what a process answers
+    with while it is still loading this version's files (a tenant loaded on demand)."""
+    days = max(1, min(window_days, daily.shape[1]))
+    scores = np.asarray(daily[:, :days].sum(axis=1)).ravel()
+    if not scores.any():
+        scores = np.asarray(daily.sum(axis=1)).ravel()
+    top = np.argsort(-scores, kind="stable")[:FALLBACK_ITEMS]
+    top = top[scores[top] > 0]
+    return {"items": [str(item_ids[i]) for i in top], "scores": [float(scores[i]) for i in top]}
 
 
 def _write_serving_arrays(out: Path, data: InteractionMatrix, daily: sp.csr_matrix) -> None:

@@ -81,6 +81,13 @@ class ItemRepository:
         outcome = insert_ignoring_duplicates(self.col, documents)
         return outcome.inserted, outcome.duplicate_positions
 
+    def hidden_among(self, item_ids: Sequence[str]) -> set[str]:
+        """Which of ``item_ids`` are hidden or no longer stored."""
+        ids = [literal(i) for i in item_ids]
+        found = {d["_id"]: bool(d.get("hidden", False))
+                 for d in self.col.find({"_id": {"$in": ids}}, {"_id": 1, "hidden": 1})}
+        return {i for i in item_ids if found.get(i, True)}
+
     def get_many(self, item_ids: Iterable[str]) -> dict[str, Document]:
         return find_by_ids(self.col, item_ids)
 

@@ -81,7 +81,7 @@ class JobStore:
         return list(cursor)
 
     def running(self) -> list[Document]:
-        return list(self.jobs.find({"status": "running"}))
+        return list(self.jobs.find({"status": {"$in": ["running", "queued"]}}))
 
     def delete_finished_before(self, cutoff: datetime, *, dry_run: bool = False) -> int:
         query = {"status": {"$in": list(FINAL_STATUSES)}, "finished_at": {"$lt": cutoff}}

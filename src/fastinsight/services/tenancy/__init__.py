@@ -1,0 +1,1 @@
+"""Tenants: keys and their scopes, per-tenant settings, quotas, rate limits, loaded services."""
