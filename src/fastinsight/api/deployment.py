@@ -9,7 +9,6 @@ principal, applying suspension and the tenant's rate limit.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections import Counter
@@ -22,7 +21,7 @@ from fastinsight.api.composition import Services
 from fastinsight.config import Settings
 from fastinsight.errors import Forbidden, NotFoundError, RateLimited
 from fastinsight.observability import TENANT_REQUESTS
-from fastinsight.ops.jobs.runner import default_paths
+from fastinsight.ops.jobs.tenant_jobs import tenant_paths
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.services.serving.background import Ticker
 from fastinsight.services.tenancy.admin import TenantAdmin
@@ -69,8 +68,7 @@ class Deployment:
                 raise NotFoundError(f"tenant {tenant_id!r} does not exist")
             built[tenant_id] = record
             tenant_settings = settings_for(settings, record)
-            paths = dataclasses.replace(default_paths(tenant_settings, ops),
-                                        backup_dir=backup_root / "tenants" / tenant_id)
+            paths = tenant_paths(tenant_settings, ops, backup_root, tenant_id)
             return Services.build(tenant_settings, client=client, tenant=tenant_id,
                                   quotas=record.quotas, paths=paths, job_slots=slots)
 

@@ -281,26 +281,27 @@ def cleanup(
 def scheduler(
     once: Annotated[bool, typer.Option(help="Run every scheduled job now, wait, exit")] = False,
 ) -> None:
-    """Run jobs on their cron schedules (UTC) until SIGTERM/SIGINT."""
-    from fastinsight.ops.jobs.runner import JobService
-    from fastinsight.ops.jobs.scheduler import Scheduler, parse_schedules
-    from fastinsight.storage.mongo.jobs import JobStore
+    """Run jobs on their cron schedules (UTC) until SIGTERM/SIGINT: the deployment's, and
+    each tenant's (its own schedules, else the deployment's backup and retrain ones)."""
+    from fastinsight.ops.jobs.tenant_jobs import TenantScheduler
+    from fastinsight.services.tenancy.directory import TenantDirectory
+    from fastinsight.storage.mongo import connect
+    from fastinsight.storage.mongo.tenants import TenantRepository
 
     settings, ops = get_settings(), get_ops_settings()
-    with _database(settings) as db:
-        service = JobService(JobStore(db), settings=settings, ops=ops)
-        service.recover_stale()
-        sched = Scheduler(
-            parse_schedules(ops.schedules),
-            lambda name, args: service.submit(name, args, requested_by="scheduler"),
-        )
+    client = connect(settings)
+    try:
+        repo = TenantRepository(client, settings.control_db or f"{settings.mongodb_db}_control")
+        service = TenantScheduler(settings, ops, TenantDirectory(settings, repo), client)
+        service.refresh()
+        sched = service.scheduler
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         if once:
             sched.next_run = dict.fromkeys(sched.next_run, sched.clock())
             fired = sched.run_pending()
-            finished = [service.wait(job_id) for job_id in service.active_ids()]
+            finished = [s.wait(job_id) for s in service.services.values() for job_id in s.active_ids()]
             _emit(
                 {
                     "fired": [{"name": f.name, "outcome": f.outcome} for f in fired],
@@ -310,5 +311,7 @@ def scheduler(
             if any(r.status != "succeeded" for r in finished):
                 raise typer.Exit(EXIT_FAILED)
         else:
-            sched.run_forever(stop)
+            service.run_forever(stop)
         service.shutdown(timeout=ops.job_heartbeat_seconds * 2)
+    finally:
+        client.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 Category = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Weight = Annotated[float, Field(ge=-100, le=100)]
+TenantJob = Literal["backup", "retrain"]
+Cron = Annotated[str, StringConstraints(max_length=100)]
 
 
 class _Strict(BaseModel):
@@ -31,6 +34,17 @@ class TenantSettings(_Strict):
     max_per_category: int | None = Field(default=None, ge=1, le=500)
     conversion_types: list[EventType] | None = Field(default=None, min_length=1, max_length=16)
     attribution_window_seconds: float | None = Field(default=None, gt=0, le=90 * 86_400)
+    schedules: dict[TenantJob, Cron] | None = Field(
+        default=None, description="Cron expressions (UTC) of the tenant's jobs for `fastinsight "
+        "scheduler`; an empty one turns that job off; unset: the deployment's schedules")
+
+    @field_validator("schedules")
+    @classmethod
+    def _crons(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, cron in (value or {}).items():
+            if cron.strip() and not croniter.is_valid(cron):
+                raise ValueError(f"{name}: invalid cron expression {cron!r}")
+        return value
 
 
 class TenantQuotas(_Strict):

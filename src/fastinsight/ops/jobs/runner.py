@@ -252,10 +252,11 @@ class JobService:
         except Exception as exc:  # the record must never stay "running"
             log.exception("job %s (%s) could not run", job_id, name)
             error = f"{exc.__class__.__name__}: {exc}"
-        finally:
+        try:
+            self._finish(doc, status, exit_code, error, started, log_path)
+        finally:  # the slot goes to the next job once this one's record is final
             if self.slots is not None:
                 self.slots.release()
-        self._finish(doc, status, exit_code, error, started, log_path)
 
     def _take_slot(self, job_id: str) -> bool:
         """Wait for one of the process's job slots, heartbeating the record as

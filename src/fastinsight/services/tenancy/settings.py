@@ -6,6 +6,8 @@ from fastinsight.config import Settings
 from fastinsight.services.tenancy.directory import TenantRecord
 from fastinsight.services.tenancy.keys import DEFAULT_TENANT
 
+NOT_SERVING = frozenset({"schedules"})  # read by the scheduler (ops.jobs.tenant_jobs)
+
 
 def settings_for(base: Settings, record: TenantRecord) -> Settings:
     """The default tenant runs on ``base`` unchanged. Another tenant gets its database, its
@@ -15,8 +17,9 @@ def settings_for(base: Settings, record: TenantRecord) -> Settings:
         return base
     models = base.model_cache_dir or base.var_dir / "models"
     poll = base.tenant_poll_seconds
+    own = {name: value for name, value in record.settings.items() if name not in NOT_SERVING}
     update = {
-        **record.settings,
+        **own,
         "mongodb_db": record.database,
         "model_cache_dir": models / "tenants" / record.id,
         "log_dir": base.log_dir / "tenants" / record.id,
