@@ -18,12 +18,12 @@ import pytest
 
 from fastinsight_client import AsyncFastInsight, FastInsight, ops
 from fastinsight_client._call import Route
-from fastinsight_client.ops import admin, audiences, catalog, events, experiments, insights, recs
+from fastinsight_client.ops import admin, audiences, catalog, events, experiments, insights, operator, recs
 from tests.clients.recorder import BROWSER_ONLY
 from tests.conftest import ROOT
 
 CLIENT = ROOT / "clients" / "python"
-OP_MODULES = (admin, audiences, catalog, events, experiments, insights, recs)
+OP_MODULES = (admin, audiences, catalog, events, experiments, insights, operator, recs)
 IMPORT_MEDIA = {"application/json", "application/x-ndjson", "text/csv"}
 SKIPPED_QUERY = {"format"}  # CSV answers: the client reads JSON
 

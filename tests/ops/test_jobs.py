@@ -29,7 +29,7 @@ ADMIN = {"X-API-Key": "test-admin-key"}
 SLEEPER = """
 import subprocess, sys, time
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-print(f"pid={__import__('os').getpid()} grandchild={child.pid}", flush=True)
+print(f"pid={__import__('os').getpid()} grandchild={child.pid} nice={__import__('os').nice(0)}", flush=True)
 time.sleep(float(sys.argv[1]))
 print("done", flush=True)
 """
@@ -153,6 +153,7 @@ def test_success_failure_and_validation(db: Db, settings: Settings) -> None:
     service = _service(db, settings)
     ok = service.wait(service.submit("sleep", {"seconds": 0}).id, timeout=20)
     assert ok.status == "succeeded" and ok.exit_code == 0 and "done" in ok.output_tail
+    assert "nice=10" in ok.output_tail  # job commands yield the CPU to serving (ops.job_nice)
     with pytest.raises(ValidationFailed) as err:
         service.submit("sleep", {"seconds": -1})
     assert err.value.details[0]["field"] == "args.seconds"
@@ -225,6 +226,7 @@ def test_write_gate_dependency_answers_503_while_writes_are_paused(client: TestC
     from fastapi import Depends
 
     from fastinsight.api.deps import require_writable
+    from fastinsight.api.security import require_api_key
     from fastinsight.ops.maintenance import FLAG_ID, STATE_COLLECTION
 
     def write() -> dict[str, bool]:
@@ -234,7 +236,7 @@ def test_write_gate_dependency_answers_503_while_writes_are_paused(client: TestC
         "/_test_write",
         write,
         methods=["POST"],  # type: ignore[attr-defined]
-        dependencies=[Depends(require_writable)],
+        dependencies=[Depends(require_api_key), Depends(require_writable)],  # the key names the tenant
     )
     assert client.post("/_test_write").json() == {"written": True}
     db[STATE_COLLECTION].insert_one({"_id": FLAG_ID, "read_only": True, "reason": "backup"})

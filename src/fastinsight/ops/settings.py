@@ -48,6 +48,9 @@ class OpsSettings(BaseSettings):
     job_heartbeat_seconds: float = Field(default=5.0, gt=0)
     job_stale_seconds: float = Field(default=60.0, gt=0)
     job_output_tail_chars: int = Field(default=4000, ge=100)
+    job_nice: int = Field(
+        default=10, ge=0, le=19, description="niceness of job commands (retrains, backups): "
+        "the CPU goes to serving first, so one tenant's retrain does not starve others' answers")
     schedules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
 
     monitor_url: str = "http://127.0.0.1:8000"

@@ -22,7 +22,7 @@ from fastinsight_client._transport import (
 )
 from fastinsight_client.errors import JobFailedError, JobTimeoutError, TransportError
 from fastinsight_client.models import ImportReport, ItemOut, JobOut, SegmentMember, UserOut
-from fastinsight_client.ops import admin, audiences, catalog, events, insights, recs
+from fastinsight_client.ops import admin, audiences, catalog, events, insights, operator, recs
 from fastinsight_client.ops import experiments as experiment_ops
 
 T = TypeVar("T")
@@ -132,6 +132,17 @@ class FastInsight:
     start_job = _m(admin.start_job)
     list_jobs = _m(admin.list_jobs)
     get_job = _m(admin.get_job)
+    # The operator API: a client whose api_key is the operator key.
+    create_tenant = _m(operator.create_tenant)
+    list_tenants = _m(operator.list_tenants)
+    get_tenant = _m(operator.get_tenant)
+    update_tenant = _m(operator.update_tenant)
+    suspend_tenant = _m(operator.suspend_tenant)
+    resume_tenant = _m(operator.resume_tenant)
+    delete_tenant = _m(operator.delete_tenant)
+    create_key = _m(operator.create_key)
+    list_keys = _m(operator.list_keys)
+    revoke_key = _m(operator.revoke_key)
 
     def iter_users(self, page_size: int | None = None) -> Iterator[UserOut]:
         """Every user, page after page (``page_size`` per request)."""

@@ -462,6 +462,34 @@ class JobOut(Model):
     error: str | None = None
 
 
+class KeyCreated(Model):
+    key_id: str
+    tenant: str
+    scope: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    key: str = Field(description='The key itself: shown once, stored only as its SHA-256.')
+
+
+class KeyIn(RequestModel):
+    scope: Literal['tracking', 'api', 'admin'] = Field(description='tracking: events and recommendations only (for browsers); api: the data and recommendation routes; admin: everything of the tenant, jobs included')
+    name: str = Field(default='', description='What the key is for.')
+
+
+class KeyList(Model):
+    keys: list[KeyOut]
+
+
+class KeyOut(Model):
+    key_id: str
+    tenant: str
+    scope: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class ModelHealth(Model):
     version: str
     algorithm: str
@@ -687,6 +715,81 @@ class TaskStatus(Model):
     current: Snapshot | None = None
 
 
+class TenantDeleted(Model):
+    id: str
+    deleted: bool
+    databases_dropped: list[str]
+    files_removed: int
+
+
+class TenantIn(RequestModel):
+    id: str = Field(description="Lower-case letters, digits and '-'; names its database.")
+    name: str = ''
+    settings: TenantSettings | None = None
+    quotas: TenantQuotas | None = None
+    limits: TenantLimits | None = None
+
+
+class TenantLimits(RequestModel):
+    """Requests per second per API process (unset: the deployment's tenant_rate_limit)."""
+    requests_per_second: float | None = None
+    burst: int | None = None
+
+
+class TenantList(Model):
+    tenants: list[TenantOut]
+
+
+class TenantOut(Model):
+    id: str
+    name: str
+    status: Literal['active', 'suspended']
+    database: str
+    created_at: datetime | None
+    settings: TenantSettings
+    quotas: TenantQuotas
+    limits: TenantLimits
+    usage: TenantUsage | None = None
+
+
+class TenantPatch(RequestModel):
+    name: str | None = None
+    settings: TenantSettings | None = None
+    quotas: TenantQuotas | None = None
+    limits: TenantLimits | None = None
+
+
+class TenantQuotas(RequestModel):
+    """Most rows a tenant may store, per kind; unset: no bound."""
+    users: int | None = None
+    items: int | None = None
+    interactions: int | None = None
+
+
+class TenantSettings(RequestModel):
+    """The settings a tenant may set for itself; unset ones take the deployment's."""
+    interaction_weights: dict[str, float] | None = None
+    time_decay_half_life_days: float | None = None
+    default_algorithm: str | None = None
+    boost_categories: dict[str, float] | None = None
+    pinned_items: list[str] | None = None
+    max_per_category: int | None = None
+    conversion_types: list[str] | None = None
+    attribution_window_seconds: float | None = None
+    schedules: dict[str, str] | None = Field(default=None, description="Cron expressions (UTC) of the tenant's jobs for `fastinsight scheduler`; an empty one turns that job off; unset: the deployment's schedules")
+
+
+class TenantUsage(Model):
+    users: int
+    items: int
+    interactions: int
+    storage_bytes: int | None = Field(description="the database's data size, as the server reports it")
+    loaded: bool = Field(description='whether this API process has the tenant loaded')
+    model_bytes: int = Field(description='model files this process maps for the tenant')
+    requests: int = Field(description='requests this process answered for the tenant')
+    rate_limited: int = Field(description='requests this process refused with 429')
+
+
 class TopOut(Model):
     computed_at: datetime = Field(description='Every number in this response is as of this time (the rollup snapshot); events recorded later appear after the next refresh.')
     snapshot_id: str
@@ -803,6 +906,10 @@ __all__ = [
     "JobInRetrain",
     "JobList",
     "JobOut",
+    "KeyCreated",
+    "KeyIn",
+    "KeyList",
+    "KeyOut",
     "ModelHealth",
     "ModelVersionOut",
     "ModelsHealthOut",
@@ -832,6 +939,15 @@ __all__ = [
     "Snapshot",
     "Srm",
     "TaskStatus",
+    "TenantDeleted",
+    "TenantIn",
+    "TenantLimits",
+    "TenantList",
+    "TenantOut",
+    "TenantPatch",
+    "TenantQuotas",
+    "TenantSettings",
+    "TenantUsage",
     "TopOut",
     "TrainIn",
     "TrainStartedOut",

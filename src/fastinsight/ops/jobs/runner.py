@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -237,7 +238,7 @@ class JobService:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("wb") as out:
                 proc = subprocess.Popen(
-                    argv,
+                    self._niced(argv),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -257,6 +258,14 @@ class JobService:
         finally:  # the slot goes to the next job once this one's record is final
             if self.slots is not None:
                 self.slots.release()
+
+    def _niced(self, argv: list[str]) -> list[str]:
+        """The command under ``nice`` (coreutils) at ``job_niceness``: serving gets the CPU
+        first, so one tenant's retrain does not starve the others' answers."""
+        nice = shutil.which("nice")
+        if self.ops.job_nice <= 0 or nice is None:
+            return argv
+        return [nice, "-n", str(self.ops.job_nice), *argv]
 
     def _take_slot(self, job_id: str) -> bool:
         """Wait for one of the process's job slots, heartbeating the record as
