@@ -4,7 +4,8 @@ Used by ``tests/api/test_fuzz.py`` (a bounded, seeded run in ``make test``) and 
 ``make fuzz`` (``python -m tests.fuzz``: tens of thousands of cases before a release).
 Each run starts uvicorn on a free loopback port over a new database holding a small
 synthetic catalogue, one trained model, the insight rollups and segments, then runs
-every Schemathesis check once with the API key and once with the admin key.
+every Schemathesis check once with the API key, once with the admin key and once with
+the operator key (which creates, changes and deletes tenants).
 
 Nothing is excluded, but a restore job (which, above all with ``drop``, would replace
 the database under the run) is sent as a dry run into a scratch database name
@@ -34,8 +35,17 @@ from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.segments import SegmentService
 from fastinsight.services.training.pipeline import train
+from tests.api.tenants import OPERATOR_KEY, drop_deployment
 from tests.conftest import ADMIN_KEY, API_KEY, ROOT
-from tests.live import drop_database, free_port, live_process, live_settings, server_env, uvicorn_argv
+from tests.live import (
+    drop_database,
+    free_port,
+    live_process,
+    live_settings,
+    mongo_uri_for_tests,
+    server_env,
+    uvicorn_argv,
+)
 
 # Failures that break the contract: a 5xx, an answer the document does not describe.
 CONTRACT_FAILURES = (
@@ -82,11 +92,17 @@ def fuzz_server(tmp: Path) -> Iterator[str]:
     port = free_port()
     try:
         seed(db_name, tmp)
-        env = server_env(db_name, tmp, FASTINSIGHT_SCRIPTS_DIR=str(ROOT / "scripts"))
+        env = server_env(db_name, tmp, FASTINSIGHT_SCRIPTS_DIR=str(ROOT / "scripts"),
+                         FASTINSIGHT_OPERATOR_KEY=OPERATOR_KEY)
         with live_process(uvicorn_argv(port), env, tmp, port) as live:
             yield live.url
     finally:
         drop_database(db_name)
+        drop_tenants(db_name)  # the operator run creates tenants, each with a database
+
+
+def drop_tenants(db_name: str) -> None:
+    drop_deployment(mongo_uri_for_tests(), db_name)
 
 
 def run_schemathesis(url: str, key: str, label: str, max_examples: int, seed_value: int,
@@ -121,7 +137,8 @@ def fuzz(max_examples: int, seed_value: int, out_dir: Path, timeout: float = 360
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fi-fuzz-") as tmp, fuzz_server(Path(tmp)) as url:
         return [run_schemathesis(url, key, label, max_examples, seed_value, out_dir, timeout)
-                for label, key in (("api-key", API_KEY), ("admin-key", ADMIN_KEY))]
+                for label, key in (("api-key", API_KEY), ("admin-key", ADMIN_KEY),
+                                   ("operator-key", OPERATOR_KEY))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ DESCRIPTIONS = {
     503: "The database is unreachable, writes are paused for a backup, or the work needs what "
          "is not ready yet (a trained model, a running refresh); see Retry-After",
 }
+TENANT = "/v1/operator/tenants/{tenant_id}"
 NO_SNAPSHOT = {404: "No insights snapshot yet: an admin starts one (POST /v1/admin/insights/refresh)"}
 # Statuses that come from the work a route does rather than from its shape.
 ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
@@ -60,6 +61,10 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
                              403: "The admin key, which must never be sent from a browser",
                              429: DESCRIPTIONS[429]},
     ("GET", "/v1/segments/campaigns"): {404: "No segments for this model version yet"},
+    ("POST", "/v1/operator/tenants"): {409: "The tenant id (or its database) is taken"},
+    **{(method, path): {409: "The default tenant is configured through the deployment's settings"}
+       for method, path in (("PATCH", TENANT), ("DELETE", TENANT), ("POST", f"{TENANT}/suspend"),
+                            ("POST", f"{TENANT}/resume"))},
 }
 READS = {"GET", "HEAD"}
 # Routes whose handler never touches the database.
