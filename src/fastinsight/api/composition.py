@@ -22,6 +22,7 @@ from pymongo.database import Database
 from fastinsight.api.readiness import Readiness
 from fastinsight.config import Settings
 from fastinsight.errors import NotFoundError
+from fastinsight.observability import TENANT_MODEL_BYTES
 from fastinsight.ops.jobs.kinds import JOB_KINDS, TENANT_JOB_KINDS, Paths
 from fastinsight.ops.jobs.runner import JobService
 from fastinsight.ops.settings import OpsSettings
@@ -137,9 +138,13 @@ class Services:
         bundle = self.models.current
         return int(bundle.doc.get("artefact_bytes", 0)) if bundle is not None else 0
 
+    def _export_model_bytes(self) -> None:
+        TENANT_MODEL_BYTES.labels(tenant=self.tenant).set(self.model_bytes())
+
     def _start_serving(self, background: bool) -> None:
         models, realtime = self.models, self.realtime
         models.changed_listeners.append(self.recommend.warm)
+        models.changed_listeners.append(self._export_model_bytes)
         self.model_admin.activated_listeners.append(models.sync)
         self.catalog.item_listeners.append(models.item_changed)
         self.catalog.item_listeners.append(self.recommend.item_changed)  # after the catalogue

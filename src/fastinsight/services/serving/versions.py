@@ -191,7 +191,8 @@ class ModelManager:
         try:
             pointer = self.repo.active()
             doc = self.repo.get(str(pointer["version"])) if pointer else None
-            self.fallback = (doc or {}).get("fallback")
+            stored = (doc or {}).get("fallback")
+            self.fallback = {**stored, "version": doc["version"]} if doc and stored else None
         except Exception:
             log.warning("could not read the active version's fallback list", exc_info=True)
         threading.Thread(target=self._first_load, args=(True,), name="model-first-load",
