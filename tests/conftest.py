@@ -26,6 +26,7 @@ from fastinsight.config import Settings
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "test-api-key"
 ADMIN_KEY = "test-admin-key"
+OPERATOR_KEY = "test-operator-key"
 
 
 @pytest.fixture(scope="session")

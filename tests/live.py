@@ -18,7 +18,7 @@ import httpx
 from pymongo import MongoClient
 
 from fastinsight.config import Settings
-from tests.conftest import ADMIN_KEY, API_KEY
+from tests.conftest import ADMIN_KEY, API_KEY, OPERATOR_KEY
 
 
 @dataclass
@@ -41,8 +41,10 @@ def mongo_uri_for_tests() -> str:
     return os.environ.get("FASTINSIGHT_TEST_MONGODB_URI", "mongodb://127.0.0.1:27017/")
 
 
-def server_env(db_name: str, tmp: Path, keys: bool = True, **extra: str) -> dict[str, str]:
-    """The environment of a server process: no ``FASTINSIGHT_*`` of the caller's leaks in."""
+def server_env(db_name: str, tmp: Path, keys: bool = True, operator: bool = False,
+               **extra: str) -> dict[str, str]:
+    """The environment of a server process: no ``FASTINSIGHT_*`` of the caller's leaks in.
+    ``operator``: also the operator key (tenants; drop them with ``drop_tenants``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FASTINSIGHT_")}
     env.update({
         "FASTINSIGHT_MONGODB_URI": mongo_uri_for_tests(), "FASTINSIGHT_MONGODB_DB": db_name,
@@ -52,6 +54,8 @@ def server_env(db_name: str, tmp: Path, keys: bool = True, **extra: str) -> dict
     })
     if keys:
         env.update({"FASTINSIGHT_API_KEY": API_KEY, "FASTINSIGHT_ADMIN_KEY": ADMIN_KEY})
+    if operator:
+        env["FASTINSIGHT_OPERATOR_KEY"] = OPERATOR_KEY
     env.update(extra)
     return env
 
@@ -100,5 +104,16 @@ def drop_database(db_name: str) -> None:
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri_for_tests())
     try:
         client.drop_database(db_name)
+    finally:
+        client.close()
+
+
+def drop_tenants(db_name: str) -> None:
+    """Drop the control database and the tenant databases of a deployment over ``db_name``."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri_for_tests())
+    try:
+        for name in client.list_database_names():
+            if name == f"{db_name}_control" or name.startswith(f"{db_name}_t_"):
+                client.drop_database(name)
     finally:
         client.close()

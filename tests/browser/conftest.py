@@ -21,7 +21,15 @@ from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.insights.analytics import refresh_insights
 from fastinsight.services.training.pipeline import train
 from tests.conftest import API_KEY, ROOT
-from tests.live import drop_database, free_port, live_process, live_settings, server_env, uvicorn_argv
+from tests.live import (
+    drop_database,
+    drop_tenants,
+    free_port,
+    live_process,
+    live_settings,
+    server_env,
+    uvicorn_argv,
+)
 
 CHROMIUM = os.environ.get("FASTINSIGHT_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -62,12 +70,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     try:
         versions = _seed(live_settings(db_name, tmp))
-        with live_process(uvicorn_argv(port), server_env(db_name, tmp), tmp, port) as live:
+        env = server_env(db_name, tmp, operator=True)
+        with live_process(uvicorn_argv(port), env, tmp, port) as live:
             yield Server(url=live.url, db_name=db_name, versions=versions)
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     finally:
         drop_database(db_name)
+        drop_tenants(db_name)
 
 
 @pytest.fixture(scope="module")

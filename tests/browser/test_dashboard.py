@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, Server, Tab
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, OPERATOR_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -122,4 +122,46 @@ def test_jobs_view_lists_jobs(tab: Tab, server: Server) -> None:
     assert tab.page.is_visible("[data-testid=start-backup]")
     assert "Recent jobs" in tab.page.inner_text("main")
     shot(tab, "jobs")
+    assert tab.errors == []
+
+
+def test_operator_sees_tenants_and_a_tenant_key_sees_its_own_data(tab: Tab, server: Server) -> None:
+    made = server.api("POST", "/v1/operator/tenants", key=OPERATOR_KEY, json={"id": "shop2", "name": "Shop two"})
+    assert made.status_code == 201, made.text
+    key = server.api("POST", "/v1/operator/tenants/shop2/keys", key=OPERATOR_KEY,
+                     json={"scope": "api"}).json()["key"]
+    for n in (1, 2):
+        put = server.api("POST", "/v1/items", key=key, json={"item_id": f"lamp-{n}", "title": f"Lamp {n}"})
+        assert put.status_code == 201, put.text
+
+    # The operator key: the tenant list with usage, and none of the tenant views.
+    tab.page.goto(server.url + "/dashboard#overview")
+    tab.page.fill("#api-key", OPERATOR_KEY)
+    tab.page.click("#login-form button[type=submit]")
+    tab.page.wait_for_selector("[data-testid=tenants] table")
+    assert tab.page.is_hidden("#nav") and tab.page.is_visible("#operator-nav")
+    assert tab.page.evaluate("window.location.hash") == "#tenants"
+    rows = {r.split("\t")[0].split("\n")[0]: r for r in
+            tab.page.locator("[data-testid=tenants] tbody tr").all_inner_texts()}
+    assert set(rows) == {"default", "shop2"}, rows
+    shop2 = rows["shop2"].split("\t")
+    assert shop2[1:3] == ["active", f"{server.db_name}_t_shop2"]
+    assert shop2[4] == "2"  # items
+    assert rows["default"].split("\t")[5] == "4,000"  # interactions
+    shot(tab, "operator-tenants")
+    # only the sign-in probe of a tenant route was refused
+    assert tab.errors and all("403" in e for e in tab.errors), tab.errors
+
+    # The tenant's own key: its two items, none of the default tenant's.
+    tab.page.click("#signout")
+    tab.errors.clear()
+    tab.page.evaluate("() => { window.location.hash = '#items'; }")
+    tab.page.fill("#api-key", key)
+    tab.page.click("#login-form button[type=submit]")
+    tab.page.wait_for_selector("#nav:not([hidden])")
+    tab.page.wait_for_function(
+        "() => document.body.dataset.state === 'ready' && document.querySelector('[data-view=items] table')")
+    assert tab.page.is_hidden("#operator-nav")
+    assert tab.page.locator("a.item-link").all_inner_texts() == ["lamp-1", "lamp-2"]
+    shot(tab, "tenant-items")
     assert tab.errors == []

@@ -30,6 +30,9 @@ def _register() -> None:
     from fastinsight.cli import insights
 
     insights.register(app)
+    from fastinsight.cli import tenants
+
+    tenants.register(app)
 
 
 def main() -> None:

@@ -133,3 +133,29 @@ class TenantDeleted(BaseModel):
     deleted: bool
     databases_dropped: list[str]
     files_removed: int
+
+
+class ExportedKey(_Strict):
+    """A live key as the control database holds it: its SHA-256, never the key."""
+
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    scope: Literal["tracking", "api", "admin"]
+    name: str = Field(default="", max_length=200)
+    created_at: datetime
+
+
+class TenantExport(_Strict):
+    """A tenant's record and live keys, to recreate it in another deployment (its data
+    moves separately, as a backup archive of its database)."""
+
+    format: Literal["fastinsight-tenant/1"] = "fastinsight-tenant/1"
+    exported_at: datetime
+    id: TenantId
+    name: str = Field(default="", max_length=200)
+    status: Literal["active", "suspended"] = "active"
+    database: str = Field(description="the database its data was in where it was exported")
+    settings: TenantSettings = TenantSettings()
+    quotas: TenantQuotas = TenantQuotas()
+    limits: TenantLimits = TenantLimits()
+    keys: list[ExportedKey] = Field(default_factory=list)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from fastinsight.api.deps import SettingsDep
+from fastinsight.api.security import deployment_of
 from fastinsight.errors import NotFoundError
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboard"
@@ -46,8 +46,9 @@ def chart_js_path(var_dir: Path) -> Path | None:
 
 
 @router.get("/dashboard/vendor/chart.js")
-def chart_library(settings: SettingsDep) -> FileResponse:
-    path = chart_js_path(settings.var_dir)
+def chart_library(request: Request) -> FileResponse:
+    """Public like the page (no key): the deployment's var_dir, not a tenant's."""
+    path = chart_js_path(deployment_of(request).settings.var_dir)
     if path is None:
         raise NotFoundError(f"Chart.js is not installed; run: {INSTALL_HINT}")
     return FileResponse(path, media_type="text/javascript",

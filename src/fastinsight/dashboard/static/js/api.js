@@ -1,6 +1,7 @@
 // Every data call goes through here: it adds the X-API-Key header and turns the API's
 // error body ({error, message, details}) into an ApiError with a readable message.
 const KEY = "fastinsight.apiKey";
+const ROLE = "fastinsight.role";  // "operator" when the key is FASTINSIGHT_OPERATOR_KEY
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -12,7 +13,12 @@ export class ApiError extends Error {
 
 export function getKey() { return sessionStorage.getItem(KEY); }
 export function setKey(key) { sessionStorage.setItem(KEY, key); }
-export function clearKey() { sessionStorage.removeItem(KEY); }
+export function clearKey() { sessionStorage.removeItem(KEY); sessionStorage.removeItem(ROLE); }
+export function isOperator() { return sessionStorage.getItem(ROLE) === "operator"; }
+export function setOperator(yes) {
+  if (yes) sessionStorage.setItem(ROLE, "operator");
+  else sessionStorage.removeItem(ROLE);
+}
 
 function url(path, query) {
   const u = new URL(path, window.location.origin);
