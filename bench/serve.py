@@ -101,11 +101,12 @@ def free_port() -> int:
 
 
 def load(url: str, paths: list[str], concurrency: int, seconds: float, threads: int = 2,
-         rate: float = 0.0) -> dict[str, float]:
+         rate: float = 0.0, key: str = KEY) -> dict[str, float]:
     """Closed-loop load from wrk (C, epoll): ``concurrency`` keep-alive connections.
 
     With ``rate`` (requests/s over all connections) each connection pauses before
     every request, so the server sees about that rate instead of all it can take.
+    ``key`` is the X-API-Key sent (a tenant's key in bench/tenants.py).
 
     wrk costs far less CPU per request than a Python client, so on this 2-core machine
     the server, not the load generator, is what gets measured.
@@ -118,7 +119,7 @@ def load(url: str, paths: list[str], concurrency: int, seconds: float, threads: 
     try:
         out = subprocess.run(
             [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s",
-             "-H", f"X-API-Key: {KEY}", "-s", str(WRK_SCRIPT), url, "--", fh.name,
+             "-H", f"X-API-Key: {key}", "-s", str(WRK_SCRIPT), url, "--", fh.name,
              str(int(1000 * concurrency / rate) if rate else 0)],
             check=True, capture_output=True, text=True,
         ).stdout

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: run the benchmarks against the local database and refresh
-# bench/results/. Each prints JSON and a table. Expect ~80 minutes on 2 cores.
+# bench/results/. Each prints JSON and a table. Expect ~95 minutes on 2 cores.
 # Usage: scripts/bench.sh [name ...]   (default: all)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,7 +10,7 @@ started_db=0
 if ! scripts/db.sh status >/dev/null 2>&1; then scripts/db.sh start; started_db=1; fi
 trap 'if [[ $started_db == 1 ]]; then scripts/db.sh stop >/dev/null || true; fi' EXIT
 
-all=(ingest serve serve_writes train ann backup insights movielens_eval movielens_seeds two_tower_fit cold_start clients_js_size)
+all=(ingest serve serve_writes tenants train ann backup insights movielens_eval movielens_seeds two_tower_fit cold_start clients_js_size)
 names=("$@")
 [[ ${#names[@]} -gt 0 ]] || names=("${all[@]}")
 install_wrk() {
@@ -30,7 +30,7 @@ install_wrk() {
 
 for name in "${names[@]}"; do
   [[ -f "bench/$name.py" ]] || { echo "bench.sh: no bench/$name.py" >&2; exit 2; }
-  [[ $name != serve && $name != serve_writes ]] || install_wrk
+  [[ $name != serve && $name != serve_writes && $name != tenants ]] || install_wrk
   echo "== bench/$name.py"
   .venv/bin/python "bench/$name.py"
 done
