@@ -134,10 +134,18 @@ def register(app: typer.Typer) -> None:
         _emit(created)
 
     @tenants.command("list")
-    def list_() -> None:
+    def list_(
+        databases: Annotated[bool, typer.Option(
+            "--databases", help="Print only the databases of the deployment, one per line (the "
+            "default tenant's, each tenant's, then the control database): for whole backups")] = False,
+    ) -> None:
         """Every tenant, the default one first, with its rows and storage."""
         with _admin() as admin:
-            found = admin.all(usage=True)
+            found = admin.all(usage=not databases)
+            control = admin.repo.db.name
+        if databases:
+            sys.stdout.write("".join(f"{t.database}\n" for t in found) + f"{control}\n")
+            return
         table = _table("id", "status", "database", "users", "items", "interactions", "storage",
                        "name")
         for t in found:
