@@ -110,8 +110,11 @@ def test_loaded_version_is_kept_out_of_full_collections(serving: TestClient) -> 
     assert gc.collect() >= 2
 
 
-def test_a_replaced_version_s_reference_cycles_are_reclaimed_on_a_switch() -> None:
+def test_a_replaced_version_s_reference_cycles_are_reclaimed_on_a_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import gc
+    import time
     import weakref
 
     from fastinsight.services.serving import heap
@@ -119,12 +122,25 @@ def test_a_replaced_version_s_reference_cycles_are_reclaimed_on_a_switch() -> No
     class Node:
         other: Node
 
-    a, b = Node(), Node()
-    a.other, b.other = b, a
-    alive = weakref.ref(a)
-    heap.settle()  # loaded and frozen, like a served version
-    del a, b  # replaced: only the cycle keeps it alive
-    gc.collect()
-    assert alive() is not None  # frozen objects are out of the collector's reach
+    def replaced_cycle() -> weakref.ref[Node]:
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        alive = weakref.ref(a)
+        heap.settle()  # loaded and frozen, like a served version
+        del a, b  # replaced: only the cycle keeps it alive
+        gc.collect()
+        assert alive() is not None  # frozen objects are out of the collector's reach
+        return alive
+
+    monkeypatch.setattr(heap, "_state", {"reclaimed_at": float("-inf"), "pending": False})
+    first = replaced_cycle()
     heap.settle(reclaim=True)  # what a version switch does
-    assert alive() is None
+    assert first() is None
+    # A second switch soon after (another tenant's) does not walk the heap again: the
+    # cycle waits for the first settle once RECLAIM_EVERY_SECONDS have passed.
+    second = replaced_cycle()
+    heap.settle(reclaim=True)
+    assert second() is not None
+    monkeypatch.setitem(heap._state, "reclaimed_at", time.monotonic() - heap.RECLAIM_EVERY_SECONDS - 1)
+    heap.settle()
+    assert second() is None

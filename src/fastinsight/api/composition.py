@@ -79,6 +79,7 @@ class Services:
     experiments: ExperimentService
     tracked: TrackedRecommendations  # every recommendation answer: arm, id, impression
     online: OnlineMetrics
+    stopping: threading.Event  # set by ``stop``: a start still running in the background ends
 
     @classmethod
     def build(cls, settings: Settings, *, client: MongoClient[Document] | None = None,
@@ -118,14 +119,34 @@ class Services:
             experiments=ExperimentService(db, settings, runtime),
             tracked=TrackedRecommendations(runtime, impressions, impression_repo, settings),
             online=OnlineMetrics(db, settings),
+            stopping=threading.Event(),
         )
 
     def start(self, background: bool = False) -> None:
         """Wire listeners and start background work; a database that is down is tolerated
-        (each step logs and its poller or the readiness check retries). ``background``:
-        load the model in a thread, answering from its popular items meanwhile."""
+        (each step logs and its poller or the readiness check retries). ``background``
+        (a tenant loaded on its first request): read the version's popular items, then do
+        everything else in a thread, so that request is answered at once."""
+        self._wire()
+        if not background:
+            self._start_work()
+            return
+        self.models.read_fallback()
+        threading.Thread(target=self._start_work, name=f"tenant-start-{self.tenant}",
+                         daemon=True).start()
+
+    def _start_work(self) -> None:
         self.readiness.ensure_schema()
-        self._start_serving(background)
+        if self.stopping.is_set():
+            return
+        self.models.start()
+        self.recommend.warm()
+        self._export_model_bytes()
+        self._start_experiments()
+        heap.settle()  # the loaded version is long-lived: keep full collections off it
+        if self.stopping.is_set():
+            return
+        self.poller.start()
         try:
             self.jobs.recover_stale()
         except Exception:  # the database may be down at start-up; serve anyway
@@ -141,7 +162,7 @@ class Services:
     def _export_model_bytes(self) -> None:
         TENANT_MODEL_BYTES.labels(tenant=self.tenant).set(self.model_bytes())
 
-    def _start_serving(self, background: bool) -> None:
+    def _wire(self) -> None:
         models, realtime = self.models, self.realtime
         models.changed_listeners.append(self.recommend.warm)
         models.changed_listeners.append(self._export_model_bytes)
@@ -150,22 +171,17 @@ class Services:
         self.catalog.item_listeners.append(self.recommend.item_changed)  # after the catalogue
         self.catalog.user_erased_listeners.extend([realtime.user_erased, self.tracked.user_erased])
         self.ingest.fresh_listeners.append(realtime.record)
-        models.start(background=background)
-        self.recommend.warm()
-        self._start_experiments()
-        heap.settle()  # the loaded version is long-lived: keep full collections off it
-        self.poller.start()
-
-    def _start_experiments(self) -> None:
-        runtime = self.experiment_runtime
-        self.models.changed_listeners.append(runtime.models_changed)
+        self.models.changed_listeners.append(self.experiment_runtime.models_changed)
         self.experiments.before_report.append(self.impressions.flush)
         self.online.before.append(self.impressions.flush)
+
+    def _start_experiments(self) -> None:
         self.impressions.start()
-        runtime.start()
+        self.experiment_runtime.start()
 
     def stop(self) -> None:
         """Stop what ``start`` started, in reverse order, then close the client."""
+        self.stopping.set()
         self.jobs.shutdown()
         self.poller.stop()
         self.experiment_runtime.stop()

@@ -188,6 +188,12 @@ class ModelManager:
         if not background:
             self._first_load(notify=False)
             return
+        self.read_fallback()
+        threading.Thread(target=self._first_load, args=(True,), name="model-first-load",
+                         daemon=True).start()
+
+    def read_fallback(self) -> None:
+        """Answer from the active version's stored popular items until it is loaded."""
         try:
             pointer = self.repo.active()
             doc = self.repo.get(str(pointer["version"])) if pointer else None
@@ -195,8 +201,6 @@ class ModelManager:
             self.fallback = {**stored, "version": doc["version"]} if doc and stored else None
         except Exception:
             log.warning("could not read the active version's fallback list", exc_info=True)
-        threading.Thread(target=self._first_load, args=(True,), name="model-first-load",
-                         daemon=True).start()
 
     def _first_load(self, notify: bool) -> None:
         try:

@@ -36,6 +36,7 @@ from fastinsight.schemas.tenants import (
 )
 from fastinsight.services.tenancy.directory import TenantDirectory, TenantRecord
 from fastinsight.services.tenancy.keys import DEFAULT_TENANT, digest, key_id_of, new_key
+from fastinsight.storage.mongo import apply_indexes
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.schema import INTERACTIONS, ITEMS, USERS
 from fastinsight.storage.mongo.tenants import TenantRepository
@@ -90,6 +91,7 @@ class TenantAdmin:
             self.repo.insert(doc)
         except DuplicateKeyError:
             raise Conflict(f"tenant {spec.id!r} exists already") from None
+        apply_indexes(self.repo.client[database])  # its schema from the start
         self.directory.refresh()
         log.info("tenant %s created (database %s)", spec.id, database)
         return self._out(doc)
