@@ -93,7 +93,7 @@ class Server:
     def until_model(self, tenant: Tenant, deadline_s: float, interval: float = 0.02,
                     user: int = 0) -> dict[str, Any]:
         """GET the tenant's recommendations until the answer comes from its trained version
-        (the fallback answers say ``model_version: loading`` and ``reason: popular``).
+        (the fallback answers give ``reason: popular`` for every item).
         Returns the first answer's latency and what it was, and the wait until the model."""
         path = tenant.path(user)
         started = time.perf_counter()
@@ -166,6 +166,11 @@ def _kind(response: httpx.Response, version: str) -> str:
     if response.status_code != 200:
         return f"http {response.status_code}"
     body = response.json()
+    items = body.get("items") or []
+    # The answer while loading names the version it comes from, with every reason "popular";
+    # the model's answer to a user with history explains items by that history.
+    if items and all(i.get("reason") == "popular" for i in items):
+        return "fallback"
     if body.get("model_version") == version:
         return "model"
-    return "fallback" if body.get("model_version") == "loading" else f"version {body.get('model_version')}"
+    return f"version {body.get('model_version')}"
