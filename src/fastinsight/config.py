@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     record_impressions: bool = True
     impression_buffer_max: int = Field(
         default=50_000, ge=100, description="impressions held in memory before new ones are dropped")
-    impression_batch_size: int = Field(default=500, ge=1, le=10_000)
+    impression_batch_size: int = Field(
+        default=5000, ge=1, le=10_000, description="impressions per bucket document: fewer, larger "
+        "writes cost the serving process less (each write hands the interpreter to the writer)")
     impression_flush_seconds: float = Field(default=1.0, gt=0)
     attribution_window_seconds: float = Field(default=86_400.0, gt=0)
     conversion_types: list[str] = Field(default_factory=lambda: ["purchase"])

@@ -8,7 +8,8 @@ The ranking itself is the recommend service's; this layer only shapes the answer
 from __future__ import annotations
 
 import logging
-import uuid
+import os
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -47,6 +48,11 @@ class TrackedRecommendations:
         self.buffer = buffer
         self.repo = repo
         self.settings = settings
+        # Recommendation ids: 128 random bits from a generator seeded once from the OS
+        # (uuid4 asks the kernel on every answer; that system call lets the impression
+        # writer take the interpreter in the middle of the request). An id names an answer
+        # to attribute events to; it grants nothing, so it needs uniqueness, not secrecy.
+        self._ids = random.Random(os.urandom(32))  # noqa: S311
 
     def route(self, user_id: str | None, endpoint: str) -> Route:
         return self.runtime.route(user_id, endpoint)
@@ -54,7 +60,7 @@ class TrackedRecommendations:
     def record(self, route: Route, endpoint: str, user_id: str | None, items: list[str], offset: int,
                model_version: str) -> str:
         """Queue the impression of one answer; returns its recommendation id."""
-        rid = uuid.uuid4().hex
+        rid = f"{self._ids.getrandbits(128):032x}"
         if self.settings.record_impressions:
             doc: Document = {"_id": rid, "user_id": user_id, "endpoint": endpoint, "items": items,
                              "model_version": model_version, "ts": datetime.now(UTC)}

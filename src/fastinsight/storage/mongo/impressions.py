@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import heapq
 import json
+import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,17 +53,36 @@ def _row(doc: Document) -> list[Any]:
             doc.get("experiment_id"), doc.get("variant")]
 
 
-def pack(documents: Sequence[Document]) -> Document:
-    """One bucket document for a batch of impressions (in the order they were served)."""
-    rows = [_row(d) for d in documents]
-    times = [r[5] for r in rows]
-    blob = zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), 1)
+PACK_CHUNK = 500
+
+
+def pack(documents: Sequence[Document], pause: Callable[[], None] | None = None) -> Document:
+    """One bucket document for a batch of impressions (in the order they were served).
+
+    The rows are encoded and compressed ``PACK_CHUNK`` at a time into one zlib stream,
+    calling ``pause`` between chunks: the writer thread passes ``time.sleep(0)`` so a
+    large batch never holds the interpreter for long against the requests being served.
+    """
+    squeeze = zlib.compressobj(1)
+    parts = [squeeze.compress(b"[")]
+    times: list[int] = []
+    users: set[str] = set()
+    for start in range(0, len(documents), PACK_CHUNK):
+        rows = [_row(d) for d in documents[start:start + PACK_CHUNK]]
+        times.extend(r[5] for r in rows)
+        users.update(r[1] for r in rows if r[1] is not None)
+        text = json.dumps(rows, separators=(",", ":"))[1:-1]
+        parts.append(squeeze.compress((b"," if start else b"") + text.encode()))
+        if pause is not None:
+            pause()
+    parts.append(squeeze.compress(b"]"))
+    parts.append(squeeze.flush())
     return {
-        "_id": f"b:{rows[0][0]}", "format": FORMAT, "n": len(rows),
+        "_id": f"b:{documents[0]['_id']}", "format": FORMAT, "n": len(documents),
         "ts": datetime.fromtimestamp(min(times) / 1000, UTC),
         "ts_end": datetime.fromtimestamp(max(times) / 1000, UTC),
-        "users": sorted({r[1] for r in rows if r[1] is not None}),
-        "rows": Binary(blob),
+        "users": sorted(users),
+        "rows": Binary(b"".join(parts)),
     }
 
 
@@ -75,6 +95,10 @@ def unpack(bucket: Document) -> list[Document]:
                     "model_version": version, "ts": datetime.fromtimestamp(ms / 1000, UTC),
                     "offset": offset, "experiment_id": experiment, "variant": variant})
     return out
+
+
+def _yield() -> None:
+    time.sleep(0)  # let a waiting request thread take the interpreter
 
 
 def _expand(doc: Document) -> list[Document]:
@@ -92,7 +116,7 @@ class ImpressionRepository:
         was already written: a retry)."""
         if not documents:
             return InsertOutcome(0, [])
-        outcome = insert_ignoring_duplicates(self.col, [pack(documents)])
+        outcome = insert_ignoring_duplicates(self.col, [pack(documents, pause=_yield)])
         if outcome.duplicate_positions:
             return InsertOutcome(0, list(range(len(documents))))
         return InsertOutcome(len(documents), [])
