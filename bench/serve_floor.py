@@ -15,7 +15,8 @@ from starlette.responses import Response
 
 from fastinsight.api.app import create_app
 from fastinsight.api.query import parse_query
-from fastinsight.api.routes.recommend import MAX_ID, hot_router, tracked_of
+from fastinsight.api.deps import get_tracked
+from fastinsight.api.routes.recommend import MAX_ID, hot_router
 from fastinsight.api.security import authorize
 from fastinsight.config import Settings
 from fastinsight.errors import ValidationFailed
@@ -36,7 +37,7 @@ async def constant(request: Request) -> Response:
     if len(user_id) > MAX_ID:
         raise ValidationFailed.field("user_id", f"at most {MAX_ID} characters")
     parse_query(request, RecommendationQuery)
-    tracked_of(request).route(user_id, "user").service.answers_from_memory(user_id)
+    (await get_tracked(request)).route(user_id, "user").service.answers_from_memory(user_id)
     return Response(to_json({**PAYLOAD, "user_id": user_id}), media_type="application/json")
 
 
