@@ -14,8 +14,8 @@ from pydantic_core import to_json
 from starlette.responses import Response
 
 from fastinsight.api.app import create_app
-from fastinsight.api.query import parse_query
 from fastinsight.api.deps import get_tracked
+from fastinsight.api.query import parse_query
 from fastinsight.api.routes.recommend import MAX_ID, hot_router
 from fastinsight.api.security import authorize
 from fastinsight.config import Settings
