@@ -35,14 +35,13 @@ from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.segments import SegmentService
 from fastinsight.services.training.pipeline import train
-from tests.api.tenants import OPERATOR_KEY, drop_deployment
-from tests.conftest import ADMIN_KEY, API_KEY, ROOT
+from tests.conftest import ADMIN_KEY, API_KEY, OPERATOR_KEY, ROOT
 from tests.live import (
     drop_database,
+    drop_tenants,
     free_port,
     live_process,
     live_settings,
-    mongo_uri_for_tests,
     server_env,
     uvicorn_argv,
 )
@@ -92,17 +91,12 @@ def fuzz_server(tmp: Path) -> Iterator[str]:
     port = free_port()
     try:
         seed(db_name, tmp)
-        env = server_env(db_name, tmp, FASTINSIGHT_SCRIPTS_DIR=str(ROOT / "scripts"),
-                         FASTINSIGHT_OPERATOR_KEY=OPERATOR_KEY)
+        env = server_env(db_name, tmp, operator=True, FASTINSIGHT_SCRIPTS_DIR=str(ROOT / "scripts"))
         with live_process(uvicorn_argv(port), env, tmp, port) as live:
             yield live.url
     finally:
         drop_database(db_name)
         drop_tenants(db_name)  # the operator run creates tenants, each with a database
-
-
-def drop_tenants(db_name: str) -> None:
-    drop_deployment(mongo_uri_for_tests(), db_name)
 
 
 def run_schemathesis(url: str, key: str, label: str, max_examples: int, seed_value: int,

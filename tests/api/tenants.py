@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pymongo import MongoClient
 
 from fastinsight.api.app import create_app
 from fastinsight.config import Settings
-from tests.conftest import ADMIN_KEY, API_KEY
+from tests.conftest import ADMIN_KEY, API_KEY, OPERATOR_KEY
+from tests.live import drop_database, drop_tenants
 
-OPERATOR_KEY = "test-operator-key"
+__all__ = ["OPERATOR_KEY", "Tenant", "deployment", "drop_deployment", "key", "new_tenant", "seed",
+           "tenancy_settings"]
 
 
 @dataclass
@@ -40,13 +41,10 @@ def tenancy_settings(mongo_uri: str, db_name: str, tmp: Path, **overrides: Any) 
 
 
 def drop_deployment(mongo_uri: str, db_name: str) -> None:
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    try:
-        for name in client.list_database_names():
-            if name == db_name or name.startswith(f"{db_name}_"):
-                client.drop_database(name)
-    finally:
-        client.close()
+    """Drop the deployment's own database, its control database and every tenant's."""
+    del mongo_uri  # the test server's, as tests.live reads it
+    drop_database(db_name)
+    drop_tenants(db_name)
 
 
 @pytest.fixture()

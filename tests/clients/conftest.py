@@ -27,7 +27,15 @@ from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.insights.analytics import refresh_insights
 from fastinsight.services.training.pipeline import train
 from tests.conftest import ROOT
-from tests.live import drop_database, free_port, live_process, live_settings, server_env, uvicorn_argv
+from tests.live import (
+    drop_database,
+    drop_tenants,
+    free_port,
+    live_process,
+    live_settings,
+    server_env,
+    uvicorn_argv,
+)
 
 CLIENT_SRC = ROOT / "clients" / "python" / "src"
 if str(CLIENT_SRC) not in sys.path:
@@ -70,7 +78,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     port, shop_port = free_port(), free_port()
     shop = f"http://127.0.0.1:{shop_port}"
     settings = live_settings(db_name, tmp)
-    env = server_env(db_name, tmp, FASTINSIGHT_EXPERIMENT_POLL_SECONDS="0.2",
+    env = server_env(db_name, tmp, operator=True, FASTINSIGHT_EXPERIMENT_POLL_SECONDS="0.2",
                      FASTINSIGHT_MODEL_POLL_SECONDS="0.2", FASTINSIGHT_REPORT_CACHE_SECONDS="0",
                      FASTINSIGHT_IMPRESSION_FLUSH_SECONDS="0.2", FASTINSIGHT_SCRIPTS_DIR=str(ROOT / "scripts"),
                      FASTINSIGHT_CORS_ORIGINS=f'["{shop}"]')
@@ -82,6 +90,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         pytest.fail(str(exc), pytrace=False)
     finally:
         drop_database(db_name)
+        drop_tenants(db_name)  # the operator operations of the SDK test create one
 
 
 JS_CLIENT = ROOT / "clients" / "js"
