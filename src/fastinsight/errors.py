@@ -53,15 +53,21 @@ class UnsupportedMediaType(FastInsightError):
     status = 415
 
 
-class Unavailable(FastInsightError):
+class RetryLater(FastInsightError):
+    """An error the client should retry after ``retry_after`` seconds (``Retry-After``)."""
+
+    default_retry_after = 5
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = self.default_retry_after if retry_after is None else retry_after
+
+
+class Unavailable(RetryLater):
     """A dependency (usually the database) is down; clients should retry."""
 
     code = "unavailable"
     status = 503
-
-    def __init__(self, message: str, *, retry_after: int = 5) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class Forbidden(FastInsightError):
@@ -76,15 +82,12 @@ class QuotaExceeded(FastInsightError):
     status = 403
 
 
-class RateLimited(FastInsightError):
-    """A tenant sent more requests than its rate limit allows; retry after ``retry_after``."""
+class RateLimited(RetryLater):
+    """A tenant sent more requests than its rate limit allows."""
 
     code = "rate_limited"
     status = 429
-
-    def __init__(self, message: str, *, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    default_retry_after = 1
 
 
 class ModelError(FastInsightError):

@@ -12,7 +12,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeo
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fastinsight.api.hardening import allowed_methods
-from fastinsight.errors import FastInsightError, RateLimited, Unavailable
+from fastinsight.errors import FastInsightError, RetryLater
 from fastinsight.schemas.core import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FastInsightError)
     async def _domain(request: Request, exc: FastInsightError) -> JSONResponse:
         headers = None
-        if isinstance(exc, Unavailable | RateLimited):
+        if isinstance(exc, RetryLater):
             headers = {"Retry-After": str(exc.retry_after)}
         return error_response(exc.status, exc.code, exc.message, request, exc.details, headers)
 
