@@ -51,9 +51,9 @@ from fastinsight.config import Settings
 from fastinsight.services.training.pipeline import train
 from fastinsight.storage.mongo import apply_indexes
 from fastinsight.storage.mongo.impressions import ImpressionRepository
-from fastinsight.storage.mongo.interactions import InteractionRepository
+from fastinsight.storage.mongo.interactions import InteractionRepository, interaction_document
 from fastinsight.storage.mongo.models import ACTIVE_KEY, ModelVersionRepository
-from fastinsight.storage.mongo.schema import IMPRESSION_DISPLAYS, IMPRESSIONS, interaction_document
+from fastinsight.storage.mongo.schema import IMPRESSION_DISPLAYS, IMPRESSIONS
 
 KEY = "bench-key"
 BENCH = Path(__file__).resolve().parent
