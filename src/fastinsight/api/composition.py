@@ -179,14 +179,15 @@ class Services:
         self.impressions.start()
         self.experiment_runtime.start()
 
-    def stop(self) -> None:
-        """Stop what ``start`` started, in reverse order, then close the client."""
+    def stop(self, discard: bool = False) -> None:
+        """Stop what ``start`` started, in reverse order, then close the client.
+        ``discard``: the tenant was deleted, so queued impressions are dropped, not written."""
         self.stopping.set()
         self.jobs.shutdown()
         self.poller.stop()
         self.experiment_runtime.stop()
         self.models.stop()
-        self.impressions.stop()  # writes what is still queued: nothing lost on a graceful stop
+        self.impressions.stop(discard=discard)  # else writes what is queued: nothing lost
         if self.owns_client:
             self.client.close()
 

@@ -10,6 +10,7 @@ principal, applying suspension and the tenant's rate limit.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class Deployment:
 
         pool: TenantPool[Services] = TenantPool(
             build=build_tenant, start=lambda s: s.start(background=True),
-            stop=lambda s: s.stop(), model_bytes=lambda s: s.model_bytes(),
+            stop=lambda s, discard: s.stop(discard=discard), model_bytes=lambda s: s.model_bytes(),
             max_loaded=settings.tenant_max_loaded,
             max_bytes=int(settings.tenant_model_memory_mb * 2**20), pinned=DEFAULT_TENANT)
 
@@ -85,7 +86,8 @@ class Deployment:
                     "requests": counts[(tenant_id, "ok")],
                     "rate_limited": counts[(tenant_id, "rate_limited")]}
 
-        admin = TenantAdmin(settings, repo, directory, backup_root, process_usage, pool.unload)
+        admin = TenantAdmin(settings, repo, directory, backup_root, process_usage,
+                            lambda tenant: pool.unload(tenant, discard=True))
         poller = Ticker("tenant-directory", lambda: settings.tenant_cache_seconds,
                         lambda: _refresh(directory, pool, built), max_backoff=5)
         return cls(settings=settings, client=client, default=default, directory=directory,
@@ -155,4 +157,17 @@ def _refresh(directory: TenantDirectory, pool: TenantPool[Services],
     directory.refresh()
     for tenant in list(pool.loaded()):
         if tenant != DEFAULT_TENANT and directory.tenant(tenant) != built.get(tenant):
-            pool.unload(tenant)
+            pool.unload(tenant, discard=directory.tenant(tenant) is None)
+    for tenant in list(built):
+        if directory.tenant(tenant) is None:  # deleted, perhaps through another process
+            built.pop(tenant, None)
+            _remove_model_copies(directory.settings, tenant)
+
+
+def _remove_model_copies(settings: Settings, tenant: str) -> None:
+    """This host's copies of a deleted tenant's model files (the deleting process removes
+    its own host's; every other host's processes remove theirs here)."""
+    folder = (settings.model_cache_dir or settings.var_dir / "models") / "tenants" / tenant
+    if folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("tenant %s deleted: removed this host's model copies in %s", tenant, folder)

@@ -125,13 +125,17 @@ class ImpressionBuffer:
                                 len(self._queue), self.last_error)
             IMPRESSIONS_QUEUED.set(len(self._queue))
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread and write what is still queued (retrying for ``timeout`` s)."""
+    def stop(self, timeout: float = 10.0, discard: bool = False) -> None:
+        """Stop the thread and write what is still queued (retrying for ``timeout`` s).
+        ``discard``: drop it instead (the tenant was deleted: its database must stay gone)."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None
+        if discard:
+            self._queue.clear()
+            self._failed = []
         deadline = time.monotonic() + timeout
         while self._queue:
             try:

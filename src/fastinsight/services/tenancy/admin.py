@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,6 +129,12 @@ class TenantAdmin:
         self.directory.refresh()
         self.unload(tenant_id)
         self.repo.client.drop_database(record.database)
+        # Other API processes stop serving it within tenant_cache_seconds; a write one of
+        # them had in flight could create the database again: drop it once more after.
+        grace = 2 * self.settings.tenant_cache_seconds + self.settings.impression_flush_seconds + 1
+        timer = threading.Timer(grace, self._drop_again, args=(record.database,))
+        timer.daemon = True
+        timer.start()
         removed = 0
         for folder in tenant_folders(self.settings, self.backup_root, tenant_id):
             if folder.exists():
@@ -137,6 +144,15 @@ class TenantAdmin:
                  record.database, removed)
         return TenantDeleted(id=tenant_id, deleted=True, databases_dropped=[record.database],
                              files_removed=removed)
+
+    def _drop_again(self, database: str) -> None:
+        try:
+            if database in self.repo.database_names():
+                self.repo.client.drop_database(database)
+                log.warning("dropped %s again: a process wrote to it after the tenant was deleted",
+                            database)
+        except Exception:  # the client may be closed by a shutdown meanwhile
+            log.warning("could not check %s after deleting its tenant", database, exc_info=True)
 
     # ---- keys ------------------------------------------------------------------------
     def create_key(self, tenant_id: str, spec: KeyIn) -> KeyCreated:

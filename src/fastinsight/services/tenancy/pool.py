@@ -34,7 +34,7 @@ class _Entry(Generic[T]):
 class TenantPool(Generic[T]):
     def __init__(
         self, *, build: Callable[[str], T], start: Callable[[T], None],
-        stop: Callable[[T], None], model_bytes: Callable[[T], int], max_loaded: int,
+        stop: Callable[[T, bool], None], model_bytes: Callable[[T], int], max_loaded: int,
         max_bytes: int, pinned: str,
     ) -> None:
         self._build, self._start, self._stop, self._bytes = build, start, stop, model_bytes
@@ -106,7 +106,9 @@ class TenantPool(Generic[T]):
             self.unload(victims[0][1])
         return dropped
 
-    def unload(self, tenant: str) -> bool:
+    def unload(self, tenant: str, discard: bool = False) -> bool:
+        """Stop and drop the tenant's services; ``discard``: it was deleted (what they
+        still hold for its database is dropped, not written)."""
         with self._lock:
             entry = self._loaded.pop(tenant, None)
         if entry is None:
@@ -115,7 +117,7 @@ class TenantPool(Generic[T]):
         with contextlib.suppress(KeyError):
             TENANT_MODEL_BYTES.remove(tenant)
         try:
-            self._stop(entry.value)
+            self._stop(entry.value, discard)
         except Exception:
             log.exception("tenant %s: stopping its services failed", tenant)
         log.info("tenant %s unloaded", tenant)
