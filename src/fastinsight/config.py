@@ -143,6 +143,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def control_database(self) -> str:
+        """Where tenants and their hashed keys live (``control_db``, else ``<mongodb_db>_control``)."""
+        return self.control_db or f"{self.mongodb_db}_control"
+
+    @property
     def interaction_types(self) -> frozenset[str]:
         return frozenset(self.interaction_weights)
 

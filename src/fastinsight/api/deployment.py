@@ -57,7 +57,7 @@ class Deployment:
         ops = OpsSettings()
         slots = threading.BoundedSemaphore(settings.job_max_concurrent)
         default = Services.build(settings, client=client, job_slots=slots)
-        repo = TenantRepository(client, settings.control_db or f"{settings.mongodb_db}_control")
+        repo = TenantRepository(client, settings.control_database)
         directory = TenantDirectory(settings, repo)
         backup_root = ops.backup_path(settings).resolve()
         counts: Counter[tuple[str, str]] = Counter()

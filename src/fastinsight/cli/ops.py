@@ -291,7 +291,7 @@ def scheduler(
     settings, ops = get_settings(), get_ops_settings()
     client = connect(settings)
     try:
-        repo = TenantRepository(client, settings.control_db or f"{settings.mongodb_db}_control")
+        repo = TenantRepository(client, settings.control_database)
         service = TenantScheduler(settings, ops, TenantDirectory(settings, repo), client)
         service.refresh()
         sched = service.scheduler

@@ -53,7 +53,7 @@ def _admin() -> Iterator[TenantAdmin]:
 
     settings = get_settings()
     client = connect(settings)
-    repo = TenantRepository(client, settings.control_db or f"{settings.mongodb_db}_control")
+    repo = TenantRepository(client, settings.control_database)
     admin = TenantAdmin(settings, repo, TenantDirectory(settings, repo),
                         get_ops_settings().backup_path(settings).resolve(), _idle,
                         lambda _tenant_id: None)

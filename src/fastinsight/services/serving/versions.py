@@ -182,15 +182,18 @@ class ModelManager:
         self.catalog.apply(self.items.get(item_id), item_id)
 
     # ---- background polling -----------------------------------------------------------
-    def start(self, background: bool = False) -> None:
-        """Load the active version, then poll. ``background``: load in a thread and answer
-        from the version's ``fallback`` list meanwhile (a tenant loaded on demand)."""
-        if not background:
-            self._first_load(notify=False)
-            return
-        self.read_fallback()
-        threading.Thread(target=self._first_load, args=(True,), name="model-first-load",
-                         daemon=True).start()
+    def start(self) -> None:
+        """Load the active version, then poll. A tenant loaded on demand calls this from a
+        thread of its own, after ``read_fallback`` (``api.composition.Services.start``)."""
+        try:
+            self.refresh_catalog()
+            self.sync()
+        except Exception:  # the database may be down at start; the poller retries
+            log.warning("initial model load failed; the poller retries", exc_info=True)
+        self.fallback = None
+        self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
+        if not self._stopped.is_set():
+            self._ticker.start()
 
     def read_fallback(self) -> None:
         """Answer from the active version's stored popular items until it is loaded."""
@@ -201,23 +204,6 @@ class ModelManager:
             self.fallback = {**stored, "version": doc["version"]} if doc and stored else None
         except Exception:
             log.warning("could not read the active version's fallback list", exc_info=True)
-
-    def _first_load(self, notify: bool) -> None:
-        try:
-            self.refresh_catalog()
-            self.sync()
-        except Exception:  # the database may be down at start; the poller retries
-            log.warning("initial model load failed; the poller retries", exc_info=True)
-        self.fallback = None
-        if notify and self.current is not None:
-            for listener in self.changed_listeners:
-                try:
-                    listener()
-                except Exception:
-                    log.exception("model listener failed after the first load")
-        self._catalog_due = time.monotonic() + self.settings.catalog_refresh_seconds
-        if not self._stopped.is_set():
-            self._ticker.start()
 
     def stop(self) -> None:
         self._stopped.set()
