@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         "pools, exactly (recsys/pools.py); false: through the retrieval index (HNSW above "
         "ann_exact_max_items items), as versions trained without pools are",
     )
+    live_cache_users: int = Field(
+        default=10_000, ge=0,
+        description="live users whose pooled candidates are kept until their history "
+        "changes (1-10 KB each, by history length); 0 scores every request",
+    )
     default_algorithm: str = "als"
 
     boost_categories: dict[str, float] = Field(default_factory=dict)

@@ -29,11 +29,12 @@ MODEL_LOADED_AT = Gauge(
     "fastinsight_model_loaded_timestamp_seconds",
     "Unix time at which the served model version was switched in.",
 )
-LIVE_PATHS = ("pool", "pool_scan", "index", "exact")
+LIVE_PATHS = ("pool_cached", "pool", "pool_scan", "index", "exact")
 LIVE_SCORING = Counter(
     "fastinsight_live_scoring_total",
     "Answers scored live (users with events since training, sessions), by how the candidates "
-    "were found: the version's pools (pool), the pools plus the items the bound added "
+    "were found: the user's pooled candidates kept since their last event (pool_cached), "
+    "the version's pools (pool), the pools plus the items the bound added "
     "(pool_scan), the HNSW index (index, versions without pools), or every item (exact).",
     ["path"],
 )

@@ -94,7 +94,8 @@ def _paths() -> dict[str, float]:
 def test_live_users_get_exactly_the_brute_force_answer(
     db: Database[dict[str, object]], settings: Settings, size: int
 ) -> None:
-    settings = settings.model_copy(update={"candidate_cache_size": size})
+    # Every request scored (nothing kept between them): the pools themselves are checked.
+    settings = settings.model_copy(update={"candidate_cache_size": size, "live_cache_users": 0})
     seed(db, settings)
     doc = train(db, settings, "als", {"factors": 6, "iterations": 12, "num_threads": 1},
                 evaluate=False)
@@ -136,3 +137,63 @@ def test_live_users_get_exactly_the_brute_force_answer(
     # the pools plus the items the bound added. (On 240 items the bound often reaches
     # more than a quarter of the catalogue, and then every item is scored instead.)
     assert used.get("pool", 0) >= 15 and used.get("pool_scan", 0) >= 5, used
+
+
+def test_a_live_user_asking_again_gets_the_exact_answer_whatever_changed_in_between(
+    db: Database[dict[str, object]], settings: Settings
+) -> None:
+    """The pooled candidates (and the last answer) kept per live user are only reused while
+    they still give the brute-force answer: same request again, a smaller request, an item
+    hidden since, exclusions that leave the kept candidates short, a new event."""
+    settings = settings.model_copy(update={"candidate_cache_size": 12})
+    seed(db, settings)
+    train(db, settings, "als", {"factors": 6, "iterations": 12, "num_threads": 1}, evaluate=False)
+    weights = DEFAULT_INTERACTION_WEIGHTS
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
+        bundle = services_of(client).recommend.manager.current
+        assert bundle is not None
+        checked = 0
+        for user in ("u2", "u4", "u8", "u14", "new1"):
+            row = bundle.user_index.get(user)
+            fresh: dict[int, float] = {}
+
+            def post(item: int) -> None:
+                r = client.post("/v1/interactions", json={"user_id": user, "item_id": f"i{item}",
+                                                          "type": "like"})
+                assert r.status_code == 201, r.text
+                col = bundle.item_index[f"i{item}"]
+                fresh[col] = fresh.get(col, 0.0) + weights["like"]
+
+            def check(k: int, offset: int = 0, exclude: tuple[str, ...] = (),
+                      hidden: frozenset[int] = frozenset()) -> list[tuple[str, float]]:
+                params: dict[str, Any] = {"k": k, "offset": offset, "exclude": list(exclude)}
+                got = client.get(f"/v1/users/{user}/recommendations", params=params)
+                assert got.status_code == 200, got.text
+                blocked = {bundle.item_index[i] for i in exclude} | set(hidden)
+                want = brute_force(bundle, row, fresh, blocked, k + offset)[offset:]
+                assert _answer(got.json()) == want, (user, k, offset, exclude)
+                return want
+
+            post((sum(map(ord, user)) * 37) % N_ITEMS)
+            before = _paths()
+            first = check(5)
+            check(5)  # the same request: the kept answer
+            check(3, offset=1)  # fewer items: the kept candidates, walked again
+            assert _paths().get("pool_cached", 0) - before.get("pool_cached", 0) >= 2, user
+            # An item of the answer hidden since: never shown, the rest still exact.
+            top = first[0][0]
+            assert client.patch(f"/v1/items/{top}", json={"hidden": True}).status_code == 200
+            try:
+                check(5, hidden=frozenset({bundle.item_index[top]}))
+            finally:
+                assert client.patch(f"/v1/items/{top}", json={"hidden": False}).status_code == 200
+            check(5)
+            # Exclusions that remove the whole answer: the kept candidates run short and
+            # the user is scored again.
+            check(5, exclude=tuple(item for item, _ in first))
+            # A new event changes the history: a new answer.
+            post((sum(map(ord, user)) * 53 + 7) % N_ITEMS)
+            check(5)
+            check(5)
+            checked += 1
+        assert checked == 5

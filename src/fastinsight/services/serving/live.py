@@ -13,8 +13,11 @@ the retrieval index, or every item below the index's exact threshold.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +38,69 @@ class Pooled:
     scores: np.ndarray
     ids: np.ndarray
     scanned: int
+
+
+HistoryKey = tuple[str, int, bool, bytes, bytes, bytes, bytes]
+
+
+def history_key(version: str, history: UserHistory, include_seen: bool) -> HistoryKey:
+    """Everything a live answer reads of the user: the version, the training row, the
+    history's items and weights, the items taken since training, the disliked items (what
+    may be shown) and ``include_seen``."""
+    row = -1 if history.trained_row is None else history.trained_row
+    return (version, row, include_seen, history.items.tobytes(), history.weights.tobytes(),
+            history.fresh_items.tobytes(), history.disliked.tobytes())
+
+
+@dataclass
+class LiveEntry:
+    """One live user's pooled candidates for ``key``, computed for ``need`` items, and the
+    last answer walked from them with the stamp of what else it read (``answer``)."""
+
+    key: HistoryKey
+    need: int
+    pool: Pooled
+    answer: tuple[Hashable, list[dict[str, Any]]] | None = None
+
+
+class PoolCache:
+    """The pooled candidates of the live users who asked last, kept until their history
+    changes (at most ``capacity`` users, least recently asked dropped first; 0: off).
+
+    A user who just acted usually asks again before acting again (the next page, another
+    widget): their candidates are the same, only what may be shown can differ. An entry is
+    a pure function of its ``HistoryKey`` and of the eligibility at the time: as long as
+    the key matches it holds every item scoring at least its need-th eligible score then.
+    More eligible items since only raise that score (the entry still holds the answer);
+    fewer can leave it short, and the walk over it then finds fewer than ``need`` items:
+    the caller scores again (``RecommendService._from_pools``).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, LiveEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, user_id: str, key: HistoryKey, need: int) -> LiveEntry | None:
+        """The user's entry if it was computed for this key and at least ``need`` items."""
+        with self._lock:
+            found = self._entries.get(user_id)
+            if found is None or found.key != key or found.need < need:
+                return None
+            self._entries.move_to_end(user_id)
+            return found
+
+    def put(self, user_id: str, entry: LiveEntry) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._entries[user_id] = entry
+            self._entries.move_to_end(user_id)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def pooled(

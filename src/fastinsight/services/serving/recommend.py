@@ -39,7 +39,7 @@ from fastinsight.schemas.recs import (
 from fastinsight.services.serving import precomputed
 from fastinsight.services.serving.bundle import ModelBundle
 from fastinsight.services.serving.exclusions import NO_ITEMS, NeverShow, UserHistory, user_history
-from fastinsight.services.serving.live import pooled
+from fastinsight.services.serving.live import LiveEntry, PoolCache, history_key, pooled
 from fastinsight.services.serving.realtime import RealtimeState, Record
 from fastinsight.services.serving.rules import apply_rules, look_ahead
 from fastinsight.services.serving.versions import ServedModel
@@ -79,11 +79,15 @@ class RecommendService:
         self.views = views or CatalogViewCache()
         self._cutoff_for: str | None = None
         self._paths = {path: LIVE_SCORING.labels(path) for path in LIVE_PATHS}
+        self.pool_cache = PoolCache(settings.live_cache_users)
 
     def warm(self) -> None:
-        """Build what the served version needs (cutoff, catalogue view) before a request does."""
+        """Build what the served version needs (cutoff, catalogue view, its item arrays read
+        in) before a request does."""
         if self.manager.current is not None:
-            self._view(self._bundle())
+            bundle = self._bundle()
+            self._view(bundle)
+            bundle.prefault()
 
     def item_changed(self, _item_id: str) -> None:
         """An item write of this process: bring the view up to date in the writer's thread
@@ -154,7 +158,8 @@ class RecommendService:
         items = self._from_lists(bundle, view, never, row, k, offset, filters) if listed else None
         tried = False
         if items is None and not listed and self._walkable_pools(bundle, view, history, filters):
-            items, tried = self._from_pools(bundle, view, history, never, k, offset, filters), True
+            items = self._from_pools(user_id, bundle, view, history, never, k, offset, filters)
+            tried = True
         if items is None:
             items = self._rank(bundle, view, history, never, k, offset, filters,
                                row if listed and len(history.seen) else None, tried)
@@ -238,27 +243,48 @@ class RecommendService:
                 and not view.cold)
 
     def _from_pools(
-        self, bundle: ModelBundle, view: CatalogView, history: UserHistory, never: NeverShow,
-        k: int, offset: int, filters: Filters,
+        self, user_id: str, bundle: ModelBundle, view: CatalogView, history: UserHistory,
+        never: NeverShow, k: int, offset: int, filters: Filters,
     ) -> list[dict[str, Any]] | None:
         """A live user's answer walked from their candidate pool, best first (the exact
-        answer, see services.serving.live); None when the bound reaches too far."""
+        answer, see services.serving.live); None when the bound reaches too far.
+
+        A user asking again with the same history gets the pool from ``pool_cache``, and
+        the same answer as last time while nothing else it read changed: the catalogue
+        (hidden items, categories: its revision) and the request."""
         allowed = view.mask((), filters.exclude_categories)
         need = k + offset
-        allows = never.allows
-        pool = pooled(bundle, history, need, lambda i: bool(allowed[i]) and allows(i), [],
-                      include_seen=not filters.exclude_seen)
-        if pool is None:
-            return None
-        picked = precomputed.walk(enumerate(pool.ids.tolist()), view, allowed, never, need, None)
-        if picked is None:
-            return None
-        self._paths["pool_scan" if pool.scanned else "pool"].inc()
+        key = history_key(bundle.version, history, not filters.exclude_seen)
+        stamp = (view.revision, filters.exclude, filters.exclude_categories, k, offset)
+        entry = self.pool_cache.get(user_id, key, need)
+        picked = None
+        if entry is not None:
+            if entry.answer is not None and entry.answer[0] == stamp:
+                self._paths["pool_cached"].inc()
+                return list(entry.answer[1])
+            picked = precomputed.walk(enumerate(entry.pool.ids.tolist()), view, allowed, never,
+                                      need, None)
+        if entry is None or picked is None:  # not kept, or fewer items may be shown than then
+            allows = never.allows
+            pool = pooled(bundle, history, need, lambda i: bool(allowed[i]) and allows(i), [],
+                          include_seen=not filters.exclude_seen)
+            if pool is None:
+                return None
+            picked = precomputed.walk(enumerate(pool.ids.tolist()), view, allowed, never, need, None)
+            if picked is None:
+                return None
+            entry = LiveEntry(key, need, pool)
+            self.pool_cache.put(user_id, entry)
+            self._paths["pool_scan" if pool.scanned else "pool"].inc()
+        else:
+            self._paths["pool_cached"].inc()
         picked = picked[offset:]
         shown = [item for _, item in picked]
-        scores = pool.scores.tolist()
-        return precomputed.items(shown, [scores[pos] for pos, _ in picked],
-                                 view.history_reasons(history.items)(shown), view)
+        scores = entry.pool.scores.tolist()
+        items = precomputed.items(shown, [scores[pos] for pos, _ in picked],
+                                  view.history_reasons(history.items)(shown), view)
+        entry.answer = (stamp, items)
+        return list(items)
 
     def for_session(self, item_ids: Sequence[str], k: int, exclude: Sequence[str]) -> RecommendationsOut:
         bundle = self._bundle()
