@@ -37,7 +37,6 @@ CANDIDATES_DIR = "candidates"  # ids, scores, because (.npy each)
 SERVING_FILE = "serving.npz"  # the same, in versions stored before the .npy layout
 CANDIDATES_FILE = "candidates.npz"
 TRENDING_DAYS = 30
-PAGE_BYTES = 4096
 LIST_QUERIES = 20_000  # remembered query vectors of trained rows (80 MB at most at 1,024 dims)
 
 
@@ -66,7 +65,6 @@ class ModelBundle:
     _cold_start: dict[int, np.ndarray] = field(default_factory=dict)
     _orders: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _list_queries: dict[int, np.ndarray | None] = field(default_factory=dict)
-    _prefaulted: bool = False
 
     @classmethod
     def load(
@@ -137,23 +135,6 @@ class ModelBundle:
                     exact_max_items, lambda: space.retrieval_index(exact_threshold=exact_max_items,
                                                                    num_threads=2))
         return bundle
-
-    def prefault(self) -> None:
-        """Read every page of the arrays indexed by item (mapped from the host's copy), once:
-        the first live answers touch them at random, and a first touch of each page from
-        disk made one such answer take over 100 ms. Per-user arrays (lists, user factors)
-        are left to the users' first requests: one or two pages each."""
-        if self._prefaulted:
-            return
-        order = self.norm_order
-        arrays = [self.item_vectors, self.item_pools, self.item_unit_vectors, self.daily,
-                  *((order.order, order.lengths, order.vectors) if order is not None else ())]
-        for array in arrays:
-            if array is not None and array.size:
-                flat = array.reshape(-1)
-                step = max(1, PAGE_BYTES // flat.itemsize)
-                flat[::step].sum()  # one read per page
-        self._prefaulted = True
 
     def list_query(self, row: int, compute: Callable[[], np.ndarray | None]) -> np.ndarray | None:
         """The query vector trained row ``row``'s candidate list was ranked with (its

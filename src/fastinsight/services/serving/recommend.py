@@ -82,12 +82,9 @@ class RecommendService:
         self.pool_cache = PoolCache(settings.live_cache_users)
 
     def warm(self) -> None:
-        """Build what the served version needs (cutoff, catalogue view, its item arrays read
-        in) before a request does."""
+        """Build what the served version needs (cutoff, catalogue view) before a request does."""
         if self.manager.current is not None:
-            bundle = self._bundle()
-            self._view(bundle)
-            bundle.prefault()
+            self._view(self._bundle())
 
     def item_changed(self, _item_id: str) -> None:
         """An item write of this process: bring the view up to date in the writer's thread
