@@ -7,7 +7,9 @@ connections, closed loop) against ``/v1/users/{id}/recommendations``, ``/health/
 and a constant route with the recommendations route's signature (bench/serve_floor.py:
 what the framework alone allows), after one visit per user (first visits are reported
 on their own). Users with events posted since training are measured separately: they
-are scored live instead of from the training-time lists. Then the same at half the
+are scored live instead of from the training-time lists (in alternating rounds with the
+trivial route, from this server, which keeps a user's candidates until their history
+changes, and from a second one that scores every answer). Then the same at half the
 saturated rate (paced),
 how soon a posted interaction is reflected (the purchased item disappears from the next
 recommendations, read on a fresh connection), and how the served lists compare with
@@ -319,6 +321,41 @@ def start_server(env: dict[str, str], workers: int, version: str) -> tuple[subpr
     raise SystemExit(f"the API did not serve {version} (see its log above)")
 
 
+def live_rounds(url: str, env: dict[str, str], live: list[str], args: argparse.Namespace,
+                version: str) -> dict[str, Any]:
+    """Users with events since training, ``--rounds`` times in alternating order: the
+    trivial route, their recommendations from this server (the default: a user asking again
+    with the same history gets the candidates kept since their first answer), and from a
+    second server that scores every answer (``FASTINSIGHT_LIVE_CACHE_USERS=0``). The first
+    answer of each user after an event costs what the second server pays every time."""
+    scored, scored_url = start_server({**env, "FASTINSIGHT_LIVE_CACHE_USERS": "0"}, args.workers, version)
+    targets = {"trivial": (url, ["/health/live"]), "kept": (url, live), "scored": (scored_url, live)}
+    try:
+        first_visits(scored_url, live)  # the same warm state as the first server
+        rounds = []
+        for n in range(args.rounds):
+            order = ["trivial", "kept", "scored"][n % 3:] + ["trivial", "kept", "scored"][:n % 3]
+            rounds.append({kind: load(targets[kind][0], targets[kind][1], args.concurrency, args.seconds)
+                           for kind in order})
+    finally:
+        scored.terminate()
+        scored.wait(timeout=30)
+    labels = {"trivial": "GET /health/live (trivial)",
+              "kept": "GET /v1/users/{id}/recommendations, users with events since training",
+              "scored": "the same, every answer scored (live_cache_users=0)"}
+    out: dict[str, Any] = {"rows": [{"endpoint": labels[kind], "load": f"saturated, live round {n + 1}", **r[kind]}
+                                    for n, r in enumerate(rounds) for kind in ("trivial", "kept", "scored")]}
+    for kind in ("kept", "scored"):
+        ratios = [r[kind]["req_per_s"] / r["trivial"]["req_per_s"] for r in rounds]
+        out[kind] = {"vs_trivial_throughput": round(float(np.median(ratios)), 3),
+                     "by_round": [round(x, 3) for x in ratios],
+                     "req_per_s_median": round(float(np.median([r[kind]["req_per_s"] for r in rounds])), 1),
+                     "p99_ms_median": round(float(np.median([r[kind]["p99_ms"] for r in rounds])), 3),
+                     "p99_ms_worst_round": max(r[kind]["p99_ms"] for r in rounds)}
+    out["targets"] = {"vs_trivial": 0.5, "p99_ms": 25}
+    return out
+
+
 def impression_rounds(url: str, env: dict[str, str], rec_paths: list[str], args: argparse.Namespace,
                       version: str, db: Any) -> dict[str, Any]:
     """Recommendations with impressions recorded (``url``) against a second server that
@@ -402,8 +439,7 @@ def main() -> None:
         # Users with events since training: their history is no longer the training
         # row, so they are scored live (fold-in, index search, exact re-scoring). Last,
         # because the buffered events make every real-time poll cost more on FerretDB.
-        fresh = load(url, post_events(url, users[-300:], args.items), args.concurrency,
-                     args.seconds)
+        live = live_rounds(url, env, post_events(url, users[-300:], args.items), args, version)
         reflect = reflect_latency(url, users[-340:-300])
         recall = (served_recall(name, users[: args.recall_users], users[-300:][: args.recall_users])
                   if args.recall_users else None)
@@ -420,11 +456,9 @@ def main() -> None:
             for n, r in enumerate(rounds) for key in ("trivial", "recs", "floor")]
     rows += [{"endpoint": labels["trivial"], "load": f"paced {rate}/s", **paced["trivial"]},
              {"endpoint": labels["recs"], "load": f"paced {rate}/s", **paced["recs"]},
-             {"endpoint": "GET /v1/users/{id}/recommendations, users with events since training",
-              "load": "saturated", **fresh}]
+             *live.pop("rows")]
     ratios = [r["recs"]["req_per_s"] / r["trivial"]["req_per_s"] for r in rounds]
     floor_ratios = [r["floor"]["req_per_s"] / r["trivial"]["req_per_s"] for r in rounds]
-    trivial_rps = float(np.median([r["trivial"]["req_per_s"] for r in rounds]))
     ratio, floor_ratio = float(np.median(ratios)), float(np.median(floor_ratios))
     out = {"benchmark": "serve", "items": args.items, "users": args.users, "interactions": args.interactions,
            "concurrency": args.concurrency, "model": "als factors=64", "train_seconds": round(train_seconds, 1),
@@ -432,7 +466,8 @@ def main() -> None:
            "recs_vs_trivial_by_round": [round(r, 3) for r in ratios],
            "recs_p99_ms_worst_round": max(r["recs"]["p99_ms"] for r in rounds),
            "constant_route_vs_trivial_throughput": round(floor_ratio, 3),
-           "live_scoring_vs_trivial_throughput": round(fresh["req_per_s"] / trivial_rps, 3),
+           "live_scoring_vs_trivial_throughput": live["kept"]["vs_trivial_throughput"],
+           "live": live,
            "first_visits": first, "reflect": reflect,
            "targets": {"recs_vs_trivial": 0.6, "p99_ms": 25, "reflect_ms": 50},
            "server": f"{args.workers} uvicorn worker(s); wrk in the same 2-core machine; FerretDB 1.24 (SQLite)",
@@ -450,6 +485,11 @@ def main() -> None:
         print(f"with impressions recorded = {impressions['with_vs_without_throughput']:.0%} of the throughput "
               f"without (rounds {impressions['by_round']}); {impressions['impressions_written']} impressions "
               f"written for {impressions['answers_served_with']} answers")
+    for kind, label in (("kept", "users with events since training"),
+                        ("scored", "the same, every answer scored")):
+        lv = live[kind]
+        print(f"{label}: {lv['vs_trivial_throughput']:.0%} of trivial (rounds {lv['by_round']}), "
+              f"p99 median {lv['p99_ms_median']} ms, worst {lv['p99_ms_worst_round']} ms")
     if recall is not None:
         out["served_recall_vs_exact"] = recall
         print(f"served lists vs exact scoring: {recall}")

@@ -3,6 +3,7 @@ everything written on stop."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -117,3 +118,44 @@ def test_erasing_a_user_rewrites_their_buckets(db: Database[Document]) -> None:
     left = list(repo.between(EPOCH, datetime.now(UTC)))
     assert len(left) == 18 and all(d["user_id"] != "u3" for d in left)
     assert repo.erase_user("u3") == 0
+
+
+def test_a_steady_stream_is_written_in_full_batches(db: Database[Document]) -> None:
+    """While answers keep coming, only full batches are written (one bucket each), not
+    whatever arrived during the previous write; the rest waits for its flush interval."""
+    repo = ImpressionRepository(db)
+    sizes: list[int] = []
+
+    def slow_write(docs: Sequence[Document]) -> InsertOutcome:
+        sizes.append(len(docs))
+        time.sleep(0.02)  # a database round trip under load
+        return repo.insert_many(docs)
+
+    buffer = ImpressionBuffer(slow_write, max_queued=10_000, batch_size=200, flush_seconds=30)
+    buffer.start()
+    for n in range(1100):
+        assert buffer.record(_doc(n))
+        if n % 5 == 0:
+            time.sleep(0.001)  # a steady stream, slower than the writes: not one burst
+    deadline = time.monotonic() + 30
+    while len(sizes) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sizes == [200] * 5  # the 100 left are not due for 30 s
+    buffer.stop()
+    assert sizes == [200] * 5 + [100]
+    assert db["impressions"].count_documents({}) == 6
+
+
+def test_the_rest_is_written_once_its_oldest_impression_is_due(db: Database[Document]) -> None:
+    repo = ImpressionRepository(db)
+    buffer = ImpressionBuffer(repo.insert_many, max_queued=10_000, batch_size=1000, flush_seconds=0.2)
+    buffer.start()
+    try:
+        for n in range(30):
+            buffer.record(_doc(n))
+        deadline = time.monotonic() + 10
+        while buffer.written < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert buffer.written == 30 and len(buffer) == 0
+    finally:
+        buffer.stop()
