@@ -4,8 +4,7 @@ A request only appends a small document to a deque (no lock, no I/O). A daemon t
 writes a batch of ``impression_batch_size`` as soon as one is waiting, and what is left
 once the oldest queued impression has waited ``impression_flush_seconds``; the storage
 packs each batch into one bucket document. (Draining the whole queue on every wake-up
-wrote, under load, a small bucket every database round trip: about fifty writes a second
-where five thousand answers make one batch.) While the database is down the failed batch
+wrote, under load, a small bucket every database round trip.) While the database is down the failed batch
 is kept as it is and retried first (same bucket, so a write that did land is not repeated); once
 queue and failed batch hold ``impression_buffer_max`` impressions new ones are dropped
 (counted in ``fastinsight_impressions_dropped_total``) so memory stays bounded. ``stop`` writes
