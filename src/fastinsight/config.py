@@ -117,9 +117,9 @@ class Settings(BaseSettings):
         "ann_exact_max_items items), as versions trained without pools are",
     )
     live_cache_users: int = Field(
-        default=10_000, ge=0,
-        description="live users whose pooled candidates are kept until their history "
-        "changes (1-10 KB each, by history length); 0 scores every request",
+        default=5_000, ge=0,
+        description="live users whose pooled candidates and last answer each served model "
+        "keeps until their history changes (a few KB each); 0 scores every request",
     )
     default_algorithm: str = "als"
 
