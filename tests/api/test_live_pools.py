@@ -25,6 +25,8 @@ from fastinsight.config import DEFAULT_INTERACTION_WEIGHTS, Settings
 from fastinsight.observability import LIVE_SCORING
 from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.serving.bundle import ModelBundle
+from fastinsight.services.serving.exclusions import user_history
+from fastinsight.services.serving.live import HistoryKey, history_key
 from fastinsight.services.training.pipeline import train
 from tests.conftest import API_KEY, services_of
 
@@ -197,3 +199,18 @@ def test_a_live_user_asking_again_gets_the_exact_answer_whatever_changed_in_betw
             check(5)
             checked += 1
         assert checked == 5
+        # An erased user's kept candidates and answer are forgotten with them.
+        kept = services_of(client).recommend.pool_cache
+        assert kept.get("u2", history_key_of(client, "u2"), 5) is not None
+        assert client.delete("/v1/users/u2").status_code == 200
+        assert "u2" not in kept._entries and "u4" in kept._entries
+
+
+def history_key_of(client: TestClient, user: str) -> HistoryKey:
+    """The key the user's next answer would be kept under."""
+    svc = services_of(client).recommend
+    bundle = svc.manager.current
+    assert bundle is not None
+    row = bundle.user_index.get(user)
+    history = user_history(bundle, row, svc.realtime.events(user), svc.settings)
+    return history_key(bundle.version, history, False)

@@ -24,6 +24,7 @@ import numpy as np
 from fastinsight.recsys.pools import scan_length
 from fastinsight.services.serving.bundle import ModelBundle
 from fastinsight.services.serving.exclusions import UserHistory
+from fastinsight.storage.mongo.users import erasure_key
 
 # Items the bound may add: about 100 µs of inner products at 64 dimensions on one core,
 # still less than an HNSW search with its re-scoring (measured at 100k items).
@@ -98,6 +99,12 @@ class PoolCache:
             self._entries.move_to_end(user_id)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
+
+    def drop_erased(self, key: str) -> None:
+        """Forget the users whose erasure key is ``key`` (an erased user's answers)."""
+        with self._lock:
+            for user_id in [u for u in self._entries if erasure_key(u) == key]:
+                del self._entries[user_id]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -31,8 +31,9 @@ import bisect
 import hashlib
 import logging
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -114,6 +115,16 @@ class RealtimeState:
         self._reload_asked = 0
         self._reload_done = 0
         self._lock = threading.Lock()
+        # Methods called with the erasure key of each user erased (here or, through the
+        # poll, in another process), under this state's lock: what else holds the user's
+        # data drops it. Held weakly: a service dropped with its experiment arm goes.
+        self._erase_listeners: list[weakref.WeakMethod[Callable[[str], None]]] = []
+
+    def on_erase(self, method: Callable[[str], None]) -> None:
+        """Call the bound ``method`` with the erasure key of every user erased from now on,
+        for as long as its object lives."""
+        with self._lock:
+            self._erase_listeners.append(weakref.WeakMethod(method))
 
     # ---- events --------------------------------------------------------------------
     def record(self, documents: Iterable[Document]) -> None:
@@ -270,6 +281,11 @@ class RealtimeState:
             self._partial.discard(user)
         for user in [u for u in list(self._known) if erasure_key(u) == key]:
             del self._known[user]
+        alive = [(ref, ref()) for ref in self._erase_listeners]
+        self._erase_listeners = [ref for ref, method in alive if method is not None]
+        for _, method in alive:
+            if method is not None:
+                method(key)
 
     def is_known(self, user_id: str) -> bool:
         return user_id in self._known or user_id in self._events

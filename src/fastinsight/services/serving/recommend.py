@@ -80,6 +80,7 @@ class RecommendService:
         self._cutoff_for: str | None = None
         self._paths = {path: LIVE_SCORING.labels(path) for path in LIVE_PATHS}
         self.pool_cache = PoolCache(settings.live_cache_users)
+        self.realtime.on_erase(self.pool_cache.drop_erased)
 
     def warm(self) -> None:
         """Build what the served version needs (cutoff, catalogue view) before a request does."""
