@@ -8,7 +8,8 @@ names the few other items that could still beat the answer, and they are scored 
 item would give, at the cost of a few hundred inner products instead of an HNSW search.
 When the bound reaches more than ``MAX_SCAN`` items (a user whose new events moved their
 vector far, with a short or no list), the caller goes the way versions without pools go:
-the retrieval index, or every item below the index's exact threshold.
+the retrieval index, or every item below the index's exact threshold. ``PoolCache`` keeps
+a live user's candidates and last answer until their history changes.
 """
 
 from __future__ import annotations
