@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
@@ -64,3 +66,14 @@ def test_singular_fold_in_falls_back_to_the_least_norm_solution():
     lhs = y.T @ y + (seen.T * (conf - 1.0)) @ seen
     expected = np.linalg.lstsq(lhs, seen.T @ conf, rcond=None)[0]
     np.testing.assert_allclose(folded[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_loaded_model_has_its_fold_in_gram_ready(tmp_path: Path) -> None:
+    """The Gram every fold-in starts from is computed at load (mapped files included), not
+    in the first live answer; and it is the one fitting would have built."""
+    model = ALSRecommender(ALSParams(factors=6, iterations=5)).fit(random_matrix())
+    model.save(tmp_path / "als")
+    loaded = ALSRecommender.load(tmp_path / "als", mmap=True)
+    assert loaded._gram is not None
+    model._gram = None
+    np.testing.assert_allclose(loaded._gram, model._item_gram())

@@ -30,7 +30,7 @@ from fastinsight.services.tenancy.directory import TenantDirectory, TenantRecord
 from fastinsight.services.tenancy.keys import DEFAULT_TENANT, Principal, Scope
 from fastinsight.services.tenancy.pool import TenantPool
 from fastinsight.services.tenancy.ratelimit import RateLimiter
-from fastinsight.services.tenancy.settings import settings_for
+from fastinsight.services.tenancy.settings import settings_for, tenant_model_dir
 from fastinsight.storage.mongo import connect
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.tenants import TenantRepository
@@ -167,7 +167,7 @@ def _refresh(directory: TenantDirectory, pool: TenantPool[Services],
 def _remove_model_copies(settings: Settings, tenant: str) -> None:
     """This host's copies of a deleted tenant's model files (the deleting process removes
     its own host's; every other host's processes remove theirs here)."""
-    folder = (settings.model_cache_dir or settings.var_dir / "models") / "tenants" / tenant
+    folder = tenant_model_dir(settings, tenant)
     if folder.is_dir():
         shutil.rmtree(folder, ignore_errors=True)
         log.info("tenant %s deleted: removed this host's model copies in %s", tenant, folder)

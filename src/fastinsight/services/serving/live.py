@@ -107,8 +107,8 @@ class PoolCache:
             for user_id in [u for u in self._entries if erasure_key(u) == key]:
                 del self._entries[user_id]
 
-    def __len__(self) -> int:
-        return len(self._entries)
+    def __contains__(self, user_id: object) -> bool:
+        return user_id in self._entries
 
 
 def pooled(

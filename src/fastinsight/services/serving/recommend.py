@@ -255,14 +255,14 @@ class RecommendService:
         key = history_key(bundle.version, history, not filters.exclude_seen)
         stamp = (view.revision, filters.exclude, filters.exclude_categories, k, offset)
         entry = self.pool_cache.get(user_id, key, need)
-        picked = None
-        if entry is not None:
-            if entry.answer is not None and entry.answer[0] == stamp:
-                self._paths["pool_cached"].inc()
-                return list(entry.answer[1])
-            picked = precomputed.walk(enumerate(entry.pool.ids.tolist()), view, allowed, never,
-                                      need, None)
-        if entry is None or picked is None:  # not kept, or fewer items may be shown than then
+        if entry is not None and entry.answer is not None and entry.answer[0] == stamp:
+            self._paths["pool_cached"].inc()
+            return list(entry.answer[1])
+        picked = None if entry is None else precomputed.walk(
+            enumerate(entry.pool.ids.tolist()), view, allowed, never, need, None)
+        if entry is not None and picked is not None:
+            self._paths["pool_cached"].inc()
+        else:  # not kept, or fewer items may be shown than when it was
             allows = never.allows
             pool = pooled(bundle, history, need, lambda i: bool(allowed[i]) and allows(i), [],
                           include_seen=not filters.exclude_seen)
@@ -274,8 +274,6 @@ class RecommendService:
             entry = LiveEntry(key, need, pool)
             self.pool_cache.put(user_id, entry)
             self._paths["pool_scan" if pool.scanned else "pool"].inc()
-        else:
-            self._paths["pool_cached"].inc()
         picked = picked[offset:]
         shown = [item for _, item in picked]
         scores = entry.pool.scores.tolist()

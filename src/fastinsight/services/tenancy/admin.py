@@ -37,6 +37,7 @@ from fastinsight.schemas.tenants import (
 )
 from fastinsight.services.tenancy.directory import TenantDirectory, TenantRecord
 from fastinsight.services.tenancy.keys import DEFAULT_TENANT, digest, key_id_of, new_key
+from fastinsight.services.tenancy.settings import tenant_model_dir
 from fastinsight.storage.mongo import apply_indexes
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.schema import INTERACTIONS, ITEMS, USERS
@@ -56,8 +57,7 @@ def tenant_folders(settings: Settings, backup_root: Path, tenant_id: str) -> lis
     files are the deployment's own)."""
     if tenant_id == DEFAULT_TENANT:
         return []
-    models = settings.model_cache_dir or settings.var_dir / "models"
-    return [models / "tenants" / tenant_id, backup_root / "tenants" / tenant_id,
+    return [tenant_model_dir(settings, tenant_id), backup_root / "tenants" / tenant_id,
             settings.log_dir / "tenants" / tenant_id]
 
 
