@@ -8,7 +8,9 @@ edges widened until the best point is interior or a limit is hit), so no clock d
 anything. The headline is the mean over seeds of our best model (chosen on mean
 validation NDCG@10) against EASE tuned on the same seeds, with a paired 95% interval
 of the per-user differences (stratified bootstrap within seeds; see
-``fastinsight.recsys.evaluation.seeds``). Writes ``bench/results/<name>.{json,md}``,
+``fastinsight.recsys.evaluation.seeds``). Each blend is also run without each Keras
+model (paired ablations), and item-kNN with each neighbour selection fixed; neither
+kind of row is a headline candidate (production never serves them). Writes ``bench/results/<name>.{json,md}``,
 ``bench/results/plots/<name>_ndcg.png`` and one full report per seed
 (``<name>_seed<N>.{json,md}``). README/docs quote figures from these files only.
 
@@ -28,16 +30,27 @@ from pathlib import Path
 
 from fastinsight.recsys.evaluation.data import load_movielens
 from fastinsight.recsys.evaluation.experiment import (
+    KERAS_MODELS,
     PROTOCOLS,
     EvaluationConfig,
     EvaluationRun,
     evaluate_dataset,
 )
 from fastinsight.recsys.evaluation.report import write_report
+from fastinsight.recsys.evaluation.runner import Candidate
 from fastinsight.recsys.evaluation.seeds import plot_seeds, seeds_markdown, summarise_seeds
+from fastinsight.recsys.evaluation.spaces import default_space
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
+
+
+def _knn_selections() -> tuple[Candidate, ...]:
+    """item-kNN with each neighbour selection fixed, searched over the rest of its space,
+    so both are reported side by side (the ``itemknn`` row searches the selection too)."""
+    space = {k: v for k, v in default_space("itemknn").items() if k != "selection"}
+    return tuple(Candidate("itemknn", name=f"itemknn ({side})", params={"selection": side},
+                           space=space) for side in ("source", "target"))
 
 
 def main() -> int:
@@ -75,14 +88,16 @@ def main() -> int:
         config = EvaluationConfig(
             protocol=args.protocol, seed=seed, ks=(10, 20), metric="ndcg@10",
             algorithms=algorithms, complete=args.complete, budget_seconds=args.budget_seconds,
-            max_widenings=args.max_widenings, search_mode="grid", ablate=("two_tower",),
+            max_widenings=args.max_widenings, search_mode="grid", ablate=KERAS_MODELS,
+            extra_candidates=_knn_selections() if "itemknn" in algorithms else (),
             extra={"min_rating": 4.0, "command": command},
         )
         runs[seed] = evaluate_dataset(data, config)
         seconds[seed] = round(time.perf_counter() - t0, 1)
         write_report(runs[seed].report, args.out, f"{args.name}_seed{seed}")
         log.info("seed %d done in %.0fs", seed, seconds[seed])
-    summary = summarise_seeds(runs, reference=args.reference, metric="ndcg@10")
+    summary = summarise_seeds(runs, reference=args.reference, metric="ndcg@10",
+                              exclude=[c.label for c in _knn_selections()])
     result = {
         "command": command, "protocol": args.protocol,
         "search": "complete" if args.complete else f"budget {args.budget_seconds:g}s",

@@ -76,6 +76,22 @@ def test_complete_search_widens_until_the_best_is_interior():
     assert budget.widenings == [] and budget.on_edge() == ["a"]  # reported, never widened
 
 
+def test_widening_approaches_a_bound_the_model_refuses():
+    """Dropout must stay below 1: on the 0.5 edge the search tries 0.75 (1.0 is refused),
+    then halfway to the refused 1.125 (0.9375), until the best point is interior."""
+    def evaluate(params):
+        return {"ndcg@10": -abs(params["p"] - 0.8)}, 0.0
+
+    result = run_search(evaluate, {"p": [0.1, 0.25, 0.5]}, complete=True, max_widenings=4,
+                        accepts=lambda name, value: value < 1)
+    assert [w["added"] for w in result.widenings] == [{"p": 0.75}, {"p": 0.9375}]
+    assert result.best.params["p"] == 0.75 and result.on_edge() == []
+    # An integer parameter at its maximum is a stated limit, not approached.
+    ints = run_search(lambda p: ({"ndcg@10": float(p["f"])}, 0.0), {"f": [256, 1024]},
+                      complete=True, max_widenings=2, accepts=lambda name, value: value <= 1024)
+    assert ints.widenings == [{"round": 1, "added": {}, "at_limit": ["f"]}]
+
+
 def test_widening_is_a_line_search_from_the_best_point():
     """Two parameters, the best of one on an edge: each round adds one trial (the new
     value with the other parameter at its best), not a column of the grid."""
@@ -162,8 +178,29 @@ def test_stacked_blend_is_built_from_tuned_models_and_ablated():
                                                  for i, c in enumerate(components)}
     ablated = by_name["stacked without itemknn"]
     assert {c["algorithm"] for c in ablated.params["components"]} == {"ease", "edlae"}
-    assert "stacked without two_tower" not in by_name  # not a component: nothing to ablate
     assert np.array_equal(ablated.test.users, stacked.test.users)
+    # Not a component: the ablation is the blend itself, the same answer for every user.
+    same = by_name["stacked without two_tower"]
+    assert np.array_equal(same.test.per_user["ndcg@2"], stacked.test.per_user["ndcg@2"])
+
+
+def test_keras_models_join_the_stack_whatever_their_rank_and_blends_are_ablated():
+    cfg = EvaluationConfig(
+        protocol="binary", ks=(2,), metric="ndcg@2", search=True, max_trials=1,
+        algorithms=("itemknn", "ease", "edlae", "als", "popularity", "two_tower", "hybrid",
+                    "stacked"), ablate=("two_tower",),
+    )
+    run = evaluate_dataset(blocks((12, 8), 10), cfg)
+    by_name = {r.candidate.label: r for r in run.results}
+    stacked = {c["algorithm"] for c in by_name["stacked (tuned components)"].params["components"]}
+    assert stacked == {"itemknn", "ease", "edlae", "als", "two_tower"}  # 4 best + Keras
+    without = by_name["stacked without two_tower"].params["components"]
+    assert {c["algorithm"] for c in without} == stacked - {"two_tower"}
+    hybrid = by_name["hybrid (tuned components)"]
+    ablated = by_name["hybrid without two_tower"]
+    assert "two_tower" not in {c["algorithm"] for c in ablated.params["components"]}
+    if "two_tower" not in {c["algorithm"] for c in hybrid.params["components"]}:
+        assert ablated.test.metrics == hybrid.test.metrics
 
 
 def test_complete_selection_tunes_like_the_evaluation_and_builds_blends_last():

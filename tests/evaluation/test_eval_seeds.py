@@ -44,6 +44,28 @@ def test_summary_over_seeds(tmp_path):
     assert head["best"] == "ease"  # chosen on mean validation NDCG
     assert head["ratio"] > 1 and head["excludes_zero"]
     assert len(head["per_seed"]) == 2
+    assert summary["ablations"] == []
     text = seeds_markdown(summary)
     assert "Headline" in text and "excludes 0" in text
     assert plot_seeds(summary, tmp_path / "p.png").is_file()
+
+
+def test_ablations_over_seeds_pair_each_blend_with_its_ablation():
+    data = blocks((12, 8), 10)
+    runs = {
+        seed: evaluate_dataset(data, EvaluationConfig(
+            protocol="binary", seed=seed, ks=(10,), metric="ndcg@10", search=False,
+            algorithms=("popularity", "itemknn", "ease", "stacked"), ablate=("ease", "als")))
+        for seed in (0, 1)
+    }
+    summary = summarise_seeds(runs, reference="popularity")
+    found = {a["without"]: a for a in summary["ablations"]}
+    assert set(found) == {"ease", "als"} and found["ease"]["blend"] == "stacked (tuned components)"
+    assert found["ease"]["used_on_seeds"] == [0, 1] and found["als"]["used_on_seeds"] == []
+    assert found["als"]["paired_interval"]["mean_diff"] == 0.0  # not used: the blend itself
+    expected = np.mean([
+        np.mean(runs[s].results[3].test.per_user["ndcg@10"]
+                - {r.candidate.label: r for r in runs[s].results}["stacked without ease"]
+                .test.per_user["ndcg@10"]) for s in (0, 1)])
+    assert found["ease"]["paired_interval"]["mean_diff"] == pytest.approx(expected, abs=1e-5)
+    assert "**Ablations**" in seeds_markdown(summary)

@@ -9,7 +9,7 @@ import logging
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from fastinsight.recsys.evaluation.runner import (
     evaluate_candidate,
 )
 from fastinsight.recsys.evaluation.search import SearchMode
-from fastinsight.recsys.evaluation.splits import make_split
+from fastinsight.recsys.evaluation.splits import Split, make_split
 from fastinsight.recsys.side import SideData
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ BLENDS = frozenset({HYBRID, STACKED})
 # Single models not worth blending in (a hybrid adds its own popularity prior if told to).
 _NOT_BLENDED = frozenset({*BLENDS, "popularity", "trending"})
 STACKED_COMPONENTS = 4  # the best this many tuned single models feed the stacked blend
+# The Keras models join every stacked blend whatever their rank, so that their paired
+# ablation ("stacked without two_tower") is always measured; the learned weights decide.
+KERAS_MODELS: tuple[str, ...] = ("two_tower", "multvae")
 
 
 def _tuned(results: Sequence[ModelResult], metric: str) -> list[ModelResult]:
@@ -71,10 +74,12 @@ def _tuned(results: Sequence[ModelResult], metric: str) -> list[ModelResult]:
 def stacked_candidate(
     results: Sequence[ModelResult], metric: str, name: str = "", without: str | None = None,
 ) -> Candidate:
-    """The stacked blend over the best tuned single models of this run (their chosen
-    parameters); its weights are learned by the model itself, so nothing is searched.
-    ``without``: the same blend minus that algorithm (an ablation)."""
-    ranked = _tuned(results, metric)[:STACKED_COMPONENTS]
+    """The stacked blend over the best tuned single models of this run and every Keras
+    model tuned in it (their chosen parameters); its weights are learned by the model
+    itself, so nothing is searched. ``without``: the same blend minus that algorithm."""
+    tuned = _tuned(results, metric)
+    ranked = tuned[:STACKED_COMPONENTS] + [
+        r for r in tuned[STACKED_COMPONENTS:] if r.candidate.algorithm in KERAS_MODELS]
     if without is not None:
         ranked = [r for r in ranked if r.candidate.algorithm != without]
     if len(ranked) < 2:
@@ -94,16 +99,20 @@ def blend_candidate(candidate: Candidate, results: Sequence[ModelResult], metric
     return stacked_candidate(results, metric, candidate.name)
 
 
-def hybrid_candidate(results: Sequence[ModelResult], metric: str, name: str = "") -> Candidate:
+def hybrid_candidate(
+    results: Sequence[ModelResult], metric: str, name: str = "", without: str | None = None,
+) -> Candidate:
     """The hybrid over the single models already tuned in this run.
 
     Components keep the parameters their own search chose (on validation); the hybrid
     then searches which blend to use: the best two, the best with the content-aware
     two-tower model, the best three. Without tuned single models: its defaults.
+    ``without``: the same search with that algorithm left out (an ablation).
     """
     ranked = sorted(
         (r for r in results if r.candidate.kind == "ours" and r.candidate.algorithm
-         not in _NOT_BLENDED and r.validation),
+         not in _NOT_BLENDED and r.validation and r.candidate.algorithm != without
+         and r.candidate.label == r.candidate.algorithm),
         key=lambda r: -r.validation.get(metric, float("-inf")),
     )
     if len(ranked) < 2:
@@ -179,7 +188,8 @@ def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[
     on_validation = all(r.validation for r in results)
 
     def best(kind: str) -> ModelResult | None:
-        pool = [r for r in results if r.candidate.kind == kind]
+        pool = [r for r in results if r.candidate.kind == kind
+                and " without " not in r.candidate.label]  # ablations are never served
         if not pool:
             return None
         if on_validation:
@@ -252,19 +262,11 @@ def evaluate_dataset(data: EvalDataset, config: EvaluationConfig | None = None) 
             final_fit=split.train_validation(), complete=cfg.complete,
             max_widenings=cfg.max_widenings,
         ))
-    stacked = [r for r in results if r.candidate.label == "stacked (tuned components)"]
-    for algorithm in cfg.ablate if stacked else ():
-        used = {c["algorithm"] for c in stacked[0].candidate.params.get("components", [])}
-        if algorithm not in used:
-            log.info("ablation: %s is not in the stacked blend", algorithm)
-            continue
-        candidate = stacked_candidate(results, cfg.metric, f"stacked without {algorithm}",
-                                      without=algorithm)
-        candidates.append(candidate)
-        results.append(evaluate_candidate(
-            candidate, split.train, split.validation, split.test, cfg.ks, search=False,
-            seed=cfg.seed, metric=cfg.metric, side=side, final_fit=split.train_validation(),
-        ))
+    for blend in [r for r in results if r.candidate.label in _BLEND_LABELS]:
+        for algorithm in cfg.ablate:
+            ablated = _ablation(blend, algorithm, results, cfg, split, side)
+            candidates.append(ablated.candidate)
+            results.append(ablated)
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": {**data.stats(), "after_filter": filtered.stats()},
@@ -289,6 +291,38 @@ def evaluate_dataset(data: EvalDataset, config: EvaluationConfig | None = None) 
         "environment": _environment(),
     }
     return EvaluationRun(report, results)
+
+
+_BLEND_LABELS = frozenset({"hybrid (tuned components)", "stacked (tuned components)"})
+
+
+def ablation_name(blend: str, algorithm: str) -> str:
+    """``"stacked without two_tower"``: the label of a blend's paired ablation."""
+    return f"{blend} without {algorithm}"
+
+
+def _ablation(
+    blend: ModelResult, algorithm: str, results: Sequence[ModelResult],
+    cfg: EvaluationConfig, split: Split, side: SideData,
+) -> ModelResult:
+    """``blend`` built again, on the same split, without ``algorithm``. When the blend
+    did not use it, the ablation is the blend itself (a difference of 0 for every user)."""
+    name = ablation_name(blend.candidate.algorithm, algorithm)
+    used = {c["algorithm"] for c in blend.params.get("components", [])}
+    if algorithm not in used:
+        log.info("ablation: %s is not in the %s blend", algorithm, blend.candidate.algorithm)
+        return replace(blend, candidate=replace(blend.candidate, name=name))
+    singles = [r for r in results if r.candidate.label == r.candidate.algorithm]
+    if blend.candidate.algorithm == HYBRID:
+        candidate = hybrid_candidate(singles, cfg.metric, name, without=algorithm)
+    else:
+        candidate = stacked_candidate(singles, cfg.metric, name, without=algorithm)
+    return evaluate_candidate(
+        candidate, split.train, split.validation, split.test, cfg.ks,
+        search=bool(candidate.space) and cfg.search, complete=cfg.complete,
+        budget_seconds=cfg.budget_seconds, mode=cfg.search_mode, seed=cfg.seed,
+        metric=cfg.metric, side=side, final_fit=split.train_validation(),
+    )
 
 
 def _load_average() -> float | None:

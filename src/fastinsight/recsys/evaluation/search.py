@@ -15,7 +15,9 @@ lies on the lowest or highest value of its grid (:func:`grid_edges`). A complete
 with ``max_widenings > 0`` then widens each such parameter's grid by one step beyond
 the edge (:func:`widen`; geometric for positive grids) and searches the new points,
 until the best point is interior or the parameter reaches a limit the model does not
-accept, at most ``max_widenings`` times; each widening is recorded.
+accept, at most ``max_widenings`` times; each widening is recorded. A real-valued
+parameter whose next step the model refuses (dropout 0.5 -> 1.0) approaches that bound
+in halving steps instead (0.75); an integer one stops at the model's stated maximum.
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ def grid_edges(space: Mapping[str, Sequence[Any]], best: Mapping[str, Any]) -> d
     return out
 
 
+BOUND_STEPS = 4  # halvings towards a bound the model refuses (see _accepted_widening)
+
+
 def _nice(value: float) -> float:
     return float(f"{value:.4g}")
 
@@ -172,6 +177,27 @@ def widen(values: Sequence[Any], edge: str) -> Any | None:
     if result in vals or (integer and result <= 0 < outer):
         return None
     return result
+
+
+def _accepted_widening(
+    name: str, values: Sequence[Any], edge: str, accepts: Callable[[str, Any], bool] | None,
+) -> Any | None:
+    """:func:`widen`, or, when the model refuses that value of a real-valued parameter
+    (a bound such as dropout < 1), the point halfway towards it, halved up to
+    ``BOUND_STEPS`` times (0.5 -> 1.0 refused -> 0.75). None: at a limit."""
+    value = widen(values, edge)
+    if value is None or accepts is None or accepts(name, value):
+        return value
+    if any(isinstance(v, int) for v in values):
+        return None  # integer limits (e.g. ALS factors) are the model's stated maximum
+    outer = min(values) if edge == "low" else max(values)
+    for _ in range(BOUND_STEPS):
+        value = _nice(outer + (value - outer) / 2)
+        if value in values or value == outer:
+            return None
+        if accepts(name, value):
+            return value
+    return None
 
 
 def run_search(
@@ -241,8 +267,8 @@ def _widen_until_interior(
         for name, info in result.edges().items():
             if not info["edge"]:
                 continue
-            value = widen(result.space[name], info["edge"])
-            if value is None or (accepts is not None and not accepts(name, value)):
+            value = _accepted_widening(name, result.space[name], info["edge"], accepts)
+            if value is None:
                 limits.append(name)
                 continue
             added[name] = value

@@ -77,6 +77,49 @@ def _model_row(label: str, results: Sequence[ModelResult], metric: str) -> dict[
             "on_edge_any_seed": sorted({p for s in per_seed for p in s["on_edge"]})}
 
 
+def _paired(
+    a: Sequence[ModelResult], b: Sequence[ModelResult], seeds: Sequence[int], metric: str,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Stratified interval of ``a - b`` over seeds, and each seed's own paired interval."""
+    diffs, per_seed = [], []
+    for s, x, y in zip(seeds, a, b, strict=True):
+        if not np.array_equal(x.test.users, y.test.users):
+            raise RuntimeError(f"seed {s}: models were evaluated on different users")
+        diffs.append(x.test.per_user[metric] - y.test.per_user[metric])
+        boot = paired_bootstrap(x.test.per_user[metric], y.test.per_user[metric], seed=s)
+        per_seed.append({"seed": s, **{k: round(v, 5) for k, v in boot.items()}})
+    return stratified_interval(diffs), per_seed
+
+
+def _ablations(
+    rows: Sequence[Mapping[str, Any]], tables: Mapping[int, Mapping[str, ModelResult]],
+    seeds: Sequence[int], metric: str,
+) -> list[dict[str, Any]]:
+    """Each blend against its ablation (``"stacked without two_tower"``), paired by user:
+    what the left-out model adds to the blend, over seeds."""
+    out = []
+    for row in rows:
+        blend_algorithm, sep, dropped = row["name"].partition(" without ")
+        bases = [r["name"] for r in rows if r["algorithm"] == blend_algorithm
+                 and " without " not in r["name"]]
+        if not sep or len(bases) != 1:
+            continue
+        full = [tables[s][bases[0]] for s in seeds]
+        ablated = [tables[s][row["name"]] for s in seeds]
+        interval, per_seed = _paired(full, ablated, seeds, metric)
+        out.append({
+            "blend": bases[0], "without": dropped,
+            "blend_mean": round(statistics.mean(r.test.metrics[metric] for r in full), 5),
+            "ablated_mean": round(statistics.mean(r.test.metrics[metric] for r in ablated), 5),
+            "used_on_seeds": [s for s, r in zip(seeds, full, strict=True) if dropped in
+                              {c["algorithm"] for c in r.params.get("components", [])}],
+            "paired_interval": {k: round(v, 5) for k, v in interval.items()},
+            "excludes_zero": interval["ci_low"] > 0 or interval["ci_high"] < 0,
+            "per_seed": per_seed,
+        })
+    return out
+
+
 def summarise_seeds(
     runs: Mapping[int, EvaluationRun], reference: str = "ease", metric: str = "ndcg@10",
     exclude: Sequence[str] = (),
@@ -88,23 +131,19 @@ def summarise_seeds(
     tables = {s: _by_label(runs[s]) for s in seeds}
     labels = [label for label in labels if all(label in tables[s] for s in seeds)]
     rows = [_model_row(label, [tables[s][label] for s in seeds], metric) for label in labels]
-    ours = [r for r in rows if r["kind"] == "ours" and r["name"] not in exclude]
+    # Ablations (a blend without one model) are measurements, never served: not chosen.
+    ours = [r for r in rows if r["kind"] == "ours" and r["name"] not in exclude
+            and " without " not in r["name"]]
     out: dict[str, Any] = {"seeds": seeds, "metric": metric, "reference": reference,
-                           "models": rows, "headline": {}}
+                           "models": rows, "headline": {},
+                           "ablations": _ablations(rows, tables, seeds, metric)}
     if not ours or reference not in labels:
         return out
     best = max(ours, key=lambda r: r["mean"].get("validation", float("-inf")))["name"]
-    diffs, per_seed = [], []
-    for s in seeds:
-        a, b = tables[s][best], tables[s][reference]
-        if not np.array_equal(a.test.users, b.test.users):
-            raise RuntimeError(f"seed {s}: models were evaluated on different users")
-        diffs.append(a.test.per_user[metric] - b.test.per_user[metric])
-        boot = paired_bootstrap(a.test.per_user[metric], b.test.per_user[metric], seed=s)
-        per_seed.append({"seed": s, **{k: round(v, 5) for k, v in boot.items()}})
+    interval, per_seed = _paired([tables[s][best] for s in seeds],
+                                 [tables[s][reference] for s in seeds], seeds, metric)
     mean_best = statistics.mean(tables[s][best].test.metrics[metric] for s in seeds)
     mean_ref = statistics.mean(tables[s][reference].test.metrics[metric] for s in seeds)
-    interval = stratified_interval(diffs)
     out["headline"] = {
         "best": best, "chosen_on": f"mean validation {metric} over seeds",
         "best_mean": round(mean_best, 5), "reference_mean": round(mean_ref, 5),
@@ -135,6 +174,20 @@ def seeds_markdown(summary: Mapping[str, Any], title: str = "Evaluation over see
             *(f"| {p['seed']} | {p['mean_diff']:+.4f} | [{p['ci_low']:+.4f}, "
               f"{p['ci_high']:+.4f}] |" for p in head["per_seed"]), "",
         ]
+    ablations = summary.get("ablations") or []
+    if ablations:
+        lines += [f"**Ablations** (paired by user, mean over seeds; {metric}): what the "
+                  "left-out model adds to each blend. Where the blend did not use it, the "
+                  "ablation is the blend itself (difference 0 on that seed).", "",
+                  "| blend | without | blend | ablated | difference | paired 95% interval | "
+                  "used on seeds |", "|---|---|---|---|---|---|---|"]
+        for a in ablations:
+            ci = a["paired_interval"]
+            lines.append(
+                f"| {a['blend']} | {a['without']} | {a['blend_mean']:.4f} | "
+                f"{a['ablated_mean']:.4f} | {ci['mean_diff']:+.4f} | [{ci['ci_low']:+.4f}, "
+                f"{ci['ci_high']:+.4f}] | {', '.join(map(str, a['used_on_seeds'])) or 'none'} |")
+        lines.append("")
     lines += [f"| Model | kind | {metric} (val) | NDCG@10 | Recall@10 | Coverage@10 | fit s | "
               "min-max NDCG@10 over seeds | on a grid edge (any seed) |",
               "|---|---|---|---|---|---|---|---|---|"]
