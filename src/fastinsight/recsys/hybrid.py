@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fastinsight.errors import ModelError
 from fastinsight.recsys.base import ModelParams, Recommender
+from fastinsight.recsys.fit_reuse import fit_component
 from fastinsight.recsys.ranking import IdsScores, top_n
 from fastinsight.recsys.side import ContentFeatures, SideData
 
@@ -111,19 +113,25 @@ class BlendRecommender(Recommender[B], Generic[B]):
         self._side = replace(self._side, times=times)
 
     # ---- training -----------------------------------------------------------------
-    def _new_components(self, which: Sequence[int]) -> dict[int, Recommender[Any]]:
+    def _new_component(self, i: int) -> Recommender[Any]:
         from fastinsight.recsys import registry
 
-        models = {}
+        spec = self.params.components[i]
+        model = registry.create(spec.algorithm, spec.params)
+        self._side.give_to(model)
+        return model
+
+    def _fitted_components(
+        self, which: Sequence[int], matrix: sp.csr_matrix,
+    ) -> dict[int, Recommender[Any]]:
+        """Components ``which`` fitted on ``matrix`` (or reused, see :mod:`.fit_reuse`)."""
         for i in which:
-            spec = self.params.components[i]
-            if spec.algorithm in BLEND_ALGORITHMS:
+            if self.params.components[i].algorithm in BLEND_ALGORITHMS:
                 raise ModelError(f"a {self.algorithm} blend cannot contain another hybrid or "
                                  "stacked blend")
-            model = registry.create(spec.algorithm, spec.params)
-            self._side.give_to(model)
-            models[i] = model
-        return models
+        return {i: fit_component(self.params.components[i].algorithm,
+                                 self.params.components[i].params, matrix, self._side,
+                                 partial(self._new_component, i)) for i in which}
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         from fastinsight.recsys.evaluation.splits import holdout_matrix
@@ -138,9 +146,7 @@ class BlendRecommender(Recommender[B], Generic[B]):
         if len(users) > p.max_validation_users:
             rng = np.random.default_rng([p.seed, 5])
             users = np.sort(rng.choice(users, p.max_validation_users, replace=False))
-        models = self._new_components(range(len(p.components)))
-        for model in models.values():
-            model.fit(train)
+        models = self._fitted_components(range(len(p.components)), train)
         if len(users):
             self.weights, self.search = self._learn_weights(
                 list(models.values()), train, held, users)
@@ -151,9 +157,7 @@ class BlendRecommender(Recommender[B], Generic[B]):
             self.search = {"metric": f"ndcg@{p.k}", "validation_users": 0}
         used = [i for i, w in enumerate(self.weights) if w > 0]
         if p.refit:
-            models = self._new_components(used)
-            for model in models.values():
-                model.fit(matrix)
+            models = self._fitted_components(used, matrix)
         self.components = {i: models[i] for i in used}
 
     def _learn_weights(
