@@ -8,6 +8,9 @@ side data), so inside :func:`reusing_component_fits` a blend takes a component a
 fitted on the same inputs instead of fitting it again. The key holds a digest of the
 matrix and of the side data, never an object's identity, so a different matrix is
 never served a stale fit. Outside the context (serving, training jobs) nothing is kept.
+Only the offline evaluation opens one (:func:`.evaluation.experiment.evaluate_dataset`):
+``train --select`` runs on a production catalogue, where holding every component's fit
+at once (a dense EASE is 4 bytes x items²) could exceed the memory a fit is sized for.
 
 The reuse is scoped to one ``with`` block (a context variable, not module state), and
 a fitted component is read-only once fitted: blends only score it.

@@ -135,23 +135,20 @@ def _complete(
 ) -> dict[str, ModelResult]:
     """Complete searches on (fit, held), blends last and built from the tuned models."""
     from fastinsight.recsys.evaluation.experiment import BLENDS, blend_candidate
-    from fastinsight.recsys.fit_reuse import reusing_component_fits
 
     ordered = [a for a in candidates if a not in BLENDS] + [a for a in candidates if a in BLENDS]
     results: list[ModelResult] = []
     out: dict[str, ModelResult] = {}
-    with reusing_component_fits():  # blends share their components' fits
-        for algorithm in ordered:
-            candidate = blend_candidate(
-                Candidate(algorithm, params=dict((params or {}).get(algorithm, {}))), results,
-                metric)
-            # ``final_fit=fit``: the "test" below re-measures the chosen configuration on
-            # the holdout; nothing is ever fitted on the holdout itself.
-            result = evaluate_candidate(
-                candidate, fit, held, held, [k], search=True, complete=True, seed=seed,
-                metric=metric, side=side, final_fit=fit,
-            )
-            results.append(result)
-            out[algorithm] = result
+    for algorithm in ordered:
+        candidate = blend_candidate(
+            Candidate(algorithm, params=dict((params or {}).get(algorithm, {}))), results, metric)
+        # ``final_fit=fit``: the "test" below re-measures the chosen configuration on the
+        # holdout; nothing is ever fitted on the holdout itself.
+        result = evaluate_candidate(
+            candidate, fit, held, held, [k], search=True, complete=True, seed=seed,
+            metric=metric, side=side, final_fit=fit,
+        )
+        results.append(result)
+        out[algorithm] = result
     log.info("complete selection over %d candidates on %d x %d", len(out), *matrix.shape)
     return out
