@@ -10,9 +10,10 @@ validation NDCG@10) against EASE tuned on the same seeds, with a paired 95% inte
 of the per-user differences (stratified bootstrap within seeds; see
 ``fastinsight.recsys.evaluation.seeds``). Each blend is also run without each Keras
 model (paired ablations), and item-kNN with each neighbour selection fixed; neither
-kind of row is a headline candidate (production never serves them). Writes ``bench/results/<name>.{json,md}``,
-``bench/results/plots/<name>_ndcg.png`` and one full report per seed
-(``<name>_seed<N>.{json,md}``). README/docs quote figures from these files only.
+kind of row is a headline candidate (production never serves them). Writes
+``bench/results/<name>.{json,md}``, ``bench/results/plots/<name>_ndcg.png`` and one
+full report per seed (``<name>_seed<N>.{json,md}``). README/docs quote figures from
+these files only.
 
     .venv/bin/python bench/movielens_seeds.py                       # seeds 0-3, complete
     .venv/bin/python bench/movielens_seeds.py --seeds 0 --algorithms ease,edlae

@@ -69,3 +69,7 @@ def test_ablations_over_seeds_pair_each_blend_with_its_ablation():
                 .test.per_user["ndcg@10"]) for s in (0, 1)])
     assert found["ease"]["paired_interval"]["mean_diff"] == pytest.approx(expected, abs=1e-5)
     assert "**Ablations**" in seeds_markdown(summary)
+    # An ablation is never the headline, even when it is the best of what is left.
+    only = summarise_seeds(runs, reference="popularity",
+                           exclude=["itemknn", "ease", "stacked (tuned components)"])
+    assert only["headline"]["best"] == "popularity"

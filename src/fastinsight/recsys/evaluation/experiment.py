@@ -190,7 +190,7 @@ def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[
 
     def best(kind: str) -> ModelResult | None:
         pool = [r for r in results if r.candidate.kind == kind
-                and " without " not in r.candidate.label]  # ablations are never served
+                and ablation_parts(r.candidate.label) is None]
         if not pool:
             return None
         if on_validation:
@@ -300,9 +300,19 @@ def evaluate_dataset(data: EvalDataset, config: EvaluationConfig | None = None) 
 _BLEND_LABELS = frozenset({"hybrid (tuned components)", "stacked (tuned components)"})
 
 
+_WITHOUT = " without "
+
+
 def ablation_name(blend: str, algorithm: str) -> str:
     """``"stacked without two_tower"``: the label of a blend's paired ablation."""
-    return f"{blend} without {algorithm}"
+    return f"{blend}{_WITHOUT}{algorithm}"
+
+
+def ablation_parts(label: str) -> tuple[str, str] | None:
+    """(blend algorithm, left-out algorithm) of an ablation's label; None for any other
+    model. Ablations are measurements only: never a headline or served choice."""
+    blend, sep, dropped = label.partition(_WITHOUT)
+    return (blend, dropped) if sep else None
 
 
 def _ablation(
@@ -316,11 +326,10 @@ def _ablation(
     if algorithm not in used:
         log.info("ablation: %s is not in the %s blend", algorithm, blend.candidate.algorithm)
         return replace(blend, candidate=replace(blend.candidate, name=name))
-    singles = [r for r in results if r.candidate.label == r.candidate.algorithm]
     if blend.candidate.algorithm == HYBRID:
-        candidate = hybrid_candidate(singles, cfg.metric, name, without=algorithm)
+        candidate = hybrid_candidate(results, cfg.metric, name, without=algorithm)
     else:
-        candidate = stacked_candidate(singles, cfg.metric, name, without=algorithm)
+        candidate = stacked_candidate(results, cfg.metric, name, without=algorithm)
     return evaluate_candidate(
         candidate, split.train, split.validation, split.test, cfg.ks,
         search=bool(candidate.space) and cfg.search, complete=cfg.complete,

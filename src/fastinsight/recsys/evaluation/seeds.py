@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fastinsight.recsys.evaluation.experiment import EvaluationRun
+from fastinsight.recsys.evaluation.experiment import EvaluationRun, ablation_parts
 from fastinsight.recsys.evaluation.metrics import paired_bootstrap
 from fastinsight.recsys.evaluation.runner import ModelResult
 
@@ -99,10 +99,13 @@ def _ablations(
     what the left-out model adds to the blend, over seeds."""
     out = []
     for row in rows:
-        blend_algorithm, sep, dropped = row["name"].partition(" without ")
+        parts = ablation_parts(row["name"])
+        if parts is None:
+            continue
+        blend_algorithm, dropped = parts
         bases = [r["name"] for r in rows if r["algorithm"] == blend_algorithm
-                 and " without " not in r["name"]]
-        if not sep or len(bases) != 1:
+                 and ablation_parts(r["name"]) is None]
+        if len(bases) != 1:
             continue
         full = [tables[s][bases[0]] for s in seeds]
         ablated = [tables[s][row["name"]] for s in seeds]
@@ -131,9 +134,8 @@ def summarise_seeds(
     tables = {s: _by_label(runs[s]) for s in seeds}
     labels = [label for label in labels if all(label in tables[s] for s in seeds)]
     rows = [_model_row(label, [tables[s][label] for s in seeds], metric) for label in labels]
-    # Ablations (a blend without one model) are measurements, never served: not chosen.
     ours = [r for r in rows if r["kind"] == "ours" and r["name"] not in exclude
-            and " without " not in r["name"]]
+            and ablation_parts(r["name"]) is None]
     out: dict[str, Any] = {"seeds": seeds, "metric": metric, "reference": reference,
                            "models": rows, "headline": {},
                            "ablations": _ablations(rows, tables, seeds, metric)}
