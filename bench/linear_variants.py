@@ -1,0 +1,269 @@
+"""Variants of EASE that the literature reports beyond it, against EASE, over seeds.
+
+Exploratory: none of these is a product model. It answers "would a variant of the
+linear autoencoder close the gap to 1.05x EASE (issue 20)?" on the binary-positives
+protocol of ``bench/movielens_seeds.py`` (ratings >= 4 of weight 1, users with >= 5,
+per-user random 80/10/10 split, full ranking without training items). Every family is
+searched on validation NDCG@10 over its grid, the validation choice is refitted on
+train + validation and scored on test:
+
+* ``ease``: ``B = I - P/diag(P)``, ``P = (XᵀX + λI)⁻¹`` (Steck 2019);
+* ``edlae``: the dropout penalty ``λ + p/(1-p)·diag(XᵀX)`` (Steck 2020), diagonal zero;
+* ``rdlae``: EDLAE's penalty with the diagonal constraint relaxed to ``diag(B) <= ξ``
+  (Moon et al. 2023);
+* ``dan``: data-adaptive normalisation (Park et al. 2025): the Gram matrix from rows
+  scaled by ``|u|^-β`` and ``B`` rescaled ``d_i^(1-alpha) B_ij d_j^-(1-alpha)`` (``d`` = item
+  counts), around EDLAE; λ is relative to the mean diagonal so that it follows β;
+* ``two_hop``: EASE scores plus ``gamma`` times the scores propagated once more (``XB + gamma XBB``);
+* ``pseudo``: EASE refitted after adding each user's ``m`` best unseen EASE items as
+  positives of weight ``η``.
+
+Each family's grid contains EASE's own points where it nests EASE, so a family can only
+lose on validation by overfitting it. Differences are paired per user and pooled over
+seeds with the stratified interval of ``fastinsight.recsys.evaluation.seeds``.
+Writes ``bench/results/linear_variants.{json,md}``.
+
+    .venv/bin/python bench/linear_variants.py                 # seeds 0-3
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from _common import RESULTS, head, machine, table
+from fastinsight.recsys.evaluation.data import filter_min_positives, load_movielens
+from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
+from fastinsight.recsys.evaluation.seeds import stratified_interval
+from fastinsight.recsys.evaluation.splits import make_split
+
+DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
+Config = tuple[Any, ...]
+Scorer = Callable[[sp.csr_matrix, np.ndarray], np.ndarray]
+
+EASE_L2 = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
+DROPOUT = (0.1, 0.25, 0.5)
+XI = (0.1, 0.2, 0.3)
+BETA = (0.25, 0.5, 1.0)
+REL_L2 = (8.0, 16.0, 32.0)  # x mean diagonal of the (normalised) Gram matrix
+ALPHA = (1.0, 0.9, 0.75, 0.5)
+GAMMA = (0.1, 0.2, 0.4)
+PSEUDO_M = (10, 20)
+PSEUDO_ETA = (0.25, 0.5)
+PSEUDO_L2 = (100.0, 200.0, 400.0)
+
+
+class Fit:
+    """``P = (G + Λ)⁻¹`` of one matrix and its penalty, with the item counts."""
+
+    def __init__(self, x: sp.csr_matrix, l2: float, dropout: float = 0.0, beta: float = 0.0,
+                 relative: bool = False) -> None:
+        users = np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1.0)
+        self.counts = np.maximum(np.asarray(x.sum(axis=0)).ravel(), 1.0)
+        scaled = sp.diags(users ** -beta) @ x if beta else x
+        gram = (scaled.T @ x).toarray()
+        diag = gram.diagonal().copy()
+        base = l2 * float(diag.mean()) if relative else l2
+        self.penalty = base + dropout / (1.0 - dropout) * diag
+        gram[np.diag_indices_from(gram)] += self.penalty
+        factor = sla.cho_factor(gram, overwrite_a=True, check_finite=False)
+        self.p = sla.cho_solve(factor, np.eye(gram.shape[0]), check_finite=False)
+
+    def weights(self, xi: float | None = None, alpha: float = 1.0) -> np.ndarray:
+        diag = self.p.diagonal()
+        b: np.ndarray
+        if xi is None:
+            b = -self.p / diag[None, :]
+        else:  # diag(B) <= ξ: the constraint binds only where the free diagonal exceeds ξ
+            binding = (1.0 - self.penalty * diag) > xi
+            multiplier = np.where(binding, (1.0 - xi) / diag - self.penalty, 0.0)
+            b = -self.p * (self.penalty + multiplier)[None, :]
+        if alpha != 1.0:
+            scale = self.counts ** (1.0 - alpha)
+            b = b * scale[:, None] / scale[None, :]
+        np.fill_diagonal(b, 0.0)
+        return b
+
+
+def _ndcg(scores: np.ndarray, seen: sp.csr_matrix, relevant: sp.csr_matrix) -> np.ndarray:
+    scores = np.array(scores, dtype=np.float64)
+    exclude_seen(scores, seen)
+    recs = top_k_from_scores(scores, 10)
+    metrics = ranking_metrics(recs, relevant, [10])
+    out: np.ndarray = np.stack([metrics["ndcg@10"], metrics["recall@10"]])
+    return out
+
+
+def _pseudo(x: sp.csr_matrix, b: np.ndarray, m: int, eta: float) -> sp.csr_matrix:
+    scores = np.asarray(x @ b)
+    exclude_seen(scores, x)
+    top = top_k_from_scores(scores, m)
+    rows = np.repeat(np.arange(x.shape[0]), m)
+    added = sp.csr_matrix((np.full(rows.size, eta), (rows, top.ravel())), shape=x.shape)
+    return sp.csr_matrix(x + added)
+
+
+def _scorers(x: sp.csr_matrix) -> Iterator[tuple[str, Config, Scorer]]:
+    """Every (family, configuration, scorer of users) on the fit matrix ``x``."""
+    def linear(b: np.ndarray) -> Scorer:
+        return lambda m, users: np.asarray(m[users] @ b)
+
+    ease_fits = {lam: Fit(x, lam) for lam in EASE_L2}
+    for lam, fit in ease_fits.items():
+        b = fit.weights()
+        yield "ease", (lam,), linear(b)
+        for name in ("edlae", "rdlae", "dan", "two_hop"):
+            yield name, ("ease", lam), linear(b)  # every family nests EASE's grid
+        bb = b @ b
+        for gamma in GAMMA:
+            yield "two_hop", (lam, gamma), linear(b + gamma * bb)
+    for lam, p in itertools.product(EASE_L2[1:5], DROPOUT):
+        fit = Fit(x, lam, p)
+        b = fit.weights()
+        for name in ("edlae", "rdlae", "dan"):
+            yield name, (lam, p), linear(b)
+        for xi in XI:
+            yield "rdlae", (lam, p, xi), linear(fit.weights(xi=xi))
+        for alpha in ALPHA[1:]:
+            yield "dan", (lam, p, 0.0, alpha), linear(fit.weights(alpha=alpha))
+    for beta, rel, p in itertools.product(BETA, REL_L2, (0.0, 0.1)):
+        fit = Fit(x, rel, p, beta, relative=True)
+        for alpha in ALPHA:
+            yield "dan", (rel, p, beta, alpha), linear(fit.weights(alpha=alpha))
+    del ease_fits
+
+
+def _pseudo_scorers(x: sp.csr_matrix, lam: float) -> Iterator[tuple[Config, Scorer]]:
+    def linear(b: np.ndarray) -> Scorer:
+        return lambda mat, users: np.asarray(mat[users] @ b)
+
+    base = Fit(x, lam).weights()
+    yield ("ease", lam), linear(base)
+    for m, eta, lam2 in itertools.product(PSEUDO_M, PSEUDO_ETA, PSEUDO_L2):
+        yield (lam, m, eta, lam2), linear(Fit(_pseudo(x, base, m, eta), lam2).weights())
+
+
+def _refit(x: sp.csr_matrix, family: str, config: Config) -> Scorer:
+    """The chosen configuration fitted on ``x`` (train + validation)."""
+    if family == "ease" or config[0] == "ease":
+        b = Fit(x, config[-1]).weights()
+    elif family == "pseudo":
+        lam, m, eta, lam2 = config
+        b = Fit(_pseudo(x, Fit(x, lam).weights(), m, eta), lam2).weights()
+    elif family == "two_hop":
+        b = Fit(x, config[0]).weights()
+        b = b + config[1] * (b @ b)
+    elif family == "edlae":
+        b = Fit(x, config[0], config[1]).weights()
+    elif family == "rdlae":
+        b = Fit(x, config[0], config[1]).weights(xi=config[2] if len(config) > 2 else None)
+    else:  # dan
+        rel, p, beta, alpha = config if len(config) == 4 else (*config, 0.0, 1.0)
+        relative = beta != 0.0
+        b = Fit(x, rel, p, beta, relative=relative).weights(alpha=alpha)
+    return lambda m, users: np.asarray(m[users] @ b)
+
+
+def run_seed(data: Any, seed: int) -> dict[str, Any]:
+    split = make_split(data, "random", 0.1, 0.1, seed)
+    train = sp.csr_matrix(split.train, dtype=np.float64)
+    final = sp.csr_matrix(split.train + split.validation, dtype=np.float64)
+    val_users = np.flatnonzero(np.diff(split.validation.indptr))
+    test_users = np.flatnonzero(np.diff(split.test.indptr))
+    started = time.perf_counter()
+    validation: dict[str, dict[Config, float]] = {}
+    for family, config, scorer in _scorers(train):
+        score = _ndcg(scorer(train, val_users), train[val_users], split.validation[val_users])
+        validation.setdefault(family, {})[config] = float(score[0].mean())
+    best_ease = max(validation["ease"], key=lambda c: validation["ease"][c])[0]
+    for config, scorer in _pseudo_scorers(train, best_ease):
+        score = _ndcg(scorer(train, val_users), train[val_users], split.validation[val_users])
+        validation.setdefault("pseudo", {})[config] = float(score[0].mean())
+    out: dict[str, Any] = {"seed": seed, "families": {}}
+    for family, grid in validation.items():
+        config = max(grid, key=lambda c: grid[c])
+        scorer = _refit(final, family, config)
+        test = _ndcg(scorer(final, test_users), final[test_users], split.test[test_users])
+        out["families"][family] = {
+            "config": list(config), "trials": len(grid), "validation_ndcg@10": grid[config],
+            "per_user_ndcg": test[0].tolist(), "test_ndcg@10": float(test[0].mean()),
+            "test_recall@10": float(test[1].mean()),
+        }
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    reference = [np.asarray(s["families"]["ease"]["per_user_ndcg"]) for s in seeds]
+    ease_mean = float(np.mean([r.mean() for r in reference]))
+    for family in seeds[0]["families"]:
+        per = [np.asarray(s["families"][family]["per_user_ndcg"]) for s in seeds]
+        mean = float(np.mean([p.mean() for p in per]))
+        paired = stratified_interval([p - r for p, r in zip(per, reference, strict=True)])
+        rows.append({
+            "family": family, "test_ndcg@10": round(mean, 4),
+            "vs_ease": round(mean / ease_mean, 3),
+            "diff": round(paired["mean_diff"], 4), "ci_low": round(paired["ci_low"], 4),
+            "ci_high": round(paired["ci_high"], 4),
+            "test_recall@10": round(float(np.mean(
+                [s["families"][family]["test_recall@10"] for s in seeds])), 4),
+            "validation_ndcg@10": round(float(np.mean(
+                [s["families"][family]["validation_ndcg@10"] for s in seeds])), 4),
+            "configs": "; ".join(str(tuple(s["families"][family]["config"])) for s in seeds),
+        })
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--seeds", default="0,1,2,3")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if not (args.data / "ratings.csv").exists():
+        print(f"no ratings.csv in {args.data}; pass --data", file=sys.stderr)
+        return 2
+    data = filter_min_positives(load_movielens(args.data).binary().without_context(), 5)
+    seeds = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        seeds.append(run_seed(data, seed))
+        print(f"seed {seed}: {seeds[-1]['seconds']} s", file=sys.stderr, flush=True)
+    rows = summarise(seeds)
+    columns = ["family", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high",
+               "test_recall@10", "validation_ndcg@10"]
+    for s in seeds:
+        for fam in s["families"].values():
+            fam.pop("per_user_ndcg")
+    payload = {"machine": machine(), "commit": head(), "dataset": str(args.data.name),
+               "protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10, "
+                           "chosen on validation NDCG@10, refit on train + validation",
+               "summary": rows, "seeds": seeds}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "linear_variants.json").write_text(json.dumps(payload, indent=2) + "\n")
+    text = table([{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows],
+                columns)
+    md = ["# EASE variants over seeds (binary protocol)", "",
+          f"Seeds {args.seeds}; `bench/linear_variants.py`; paired 95% interval of the "
+          "per-user difference to EASE (stratified bootstrap within seeds).", "",
+          "| " + " | ".join([*columns, "choice per seed"]) + " |",
+          "|" + "---|" * (len(columns) + 1)]
+    md += ["| " + " | ".join(str(r[c]) for c in [*columns, "configs"]) + " |" for r in rows]
+    (args.out / "linear_variants.md").write_text("\n".join(md) + "\n")
+    print(json.dumps(rows, indent=2))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
