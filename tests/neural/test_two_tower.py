@@ -167,6 +167,22 @@ def test_id_only_model_with_early_stopping(matrix: sp.csr_matrix) -> None:
         model.item_vector_for_content(np.zeros(4, dtype=np.float32))
 
 
+def test_without_user_ids_known_users_are_scored_from_their_history(
+    fitted: TwoTower, matrix: sp.csr_matrix, content
+) -> None:  # type: ignore[no-untyped-def]
+    _, features = content
+    users = [0, 1, 2]
+    # With ids (the fixture), a known user's vector is more than the history's.
+    assert not np.allclose(fitted.score_users(users), fitted.score_history(matrix[users]),
+                           atol=1e-4)
+    model = TwoTower(SMALL_PARAMS.model_copy(update={"user_ids": False}))
+    model.set_item_content(features).fit(matrix)
+    np.testing.assert_allclose(model.score_users(users), model.score_history(matrix[users]),
+                               atol=1e-5)
+    ids, _ = model.recommend(1, 5)
+    assert _topics(ids) == {topic_of_item(int(matrix[1].indices[0]))}
+
+
 def test_content_rows_must_match_the_matrix(matrix: sp.csr_matrix) -> None:
     model = TwoTower(SMALL_PARAMS).set_item_content(np.zeros((3, 4), dtype=np.float32))
     with pytest.raises(ModelError, match="rows"):

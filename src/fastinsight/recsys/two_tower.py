@@ -38,6 +38,10 @@ class TwoTowerParams(ModelParams):
     temperature: float = Field(default=0.05, gt=0)
     history_length: int = Field(default=20, ge=1)
     target_fraction: float = Field(default=0.5, gt=0, lt=1)  # per epoch: targets vs history
+    user_ids: bool = Field(
+        default=True, description="learn one embedding per user; False: the user tower reads "
+        "the history alone, and known and new users are scored the same way",
+    )
     user_id_dropout: float = Field(default=0.25, ge=0, le=1)
     item_id_dropout: float = Field(default=0.25, ge=0, le=1)  # used only with content
     logq_correction: bool = True
@@ -142,7 +146,8 @@ class TwoTower(Recommender[TwoTowerParams]):
         item_dropout = p.item_id_dropout if features is not None else 0.0
         batches = net.InteractionBatches(
             train, None, features, logq, p.batch_size, p.history_length, p.target_fraction,
-            p.user_id_dropout, item_dropout, p.seed, p.item_item_weight > 0,
+            p.user_id_dropout if p.user_ids else 1.0, item_dropout, p.seed,
+            p.item_item_weight > 0,
         )
         val_batches = None
         evaluate = None
@@ -160,7 +165,8 @@ class TwoTower(Recommender[TwoTowerParams]):
         self._source = None
         # ids never seen in training kept their random initial embedding: use the
         # learned "unknown" slot for them (content / history only) instead
-        self.user_trained = np.diff(train.indptr) > 0
+        # without user ids every user reads the "unknown" slot, as in training
+        self.user_trained = (np.diff(train.indptr) > 0) & p.user_ids
         self.item_trained = np.bincount(train.indices, minlength=self.n_items) > 0
         self._compute_vectors(binary)
 
@@ -179,7 +185,8 @@ class TwoTower(Recommender[TwoTowerParams]):
             total = 0.0
             for start in range(0, len(users), _CHUNK):
                 chunk = users[start: start + _CHUNK]
-                vecs = self._user_forward(weights, chunk + 1, train[chunk])
+                ids = chunk + 1 if self.params.user_ids else np.zeros_like(chunk)
+                vecs = self._user_forward(weights, ids, train[chunk])
                 scores = vecs @ items.T
                 seen = train[chunk]
                 scores[seen.nonzero()] = -np.inf

@@ -53,6 +53,7 @@ DEFAULT_SPACES: dict[str, dict[str, list[Any]]] = {
         "dim": [32, 64, 128],
         "temperature": [0.05, 0.1],
         "learning_rate": [0.002, 0.005, 0.01],
+        "user_ids": [True, False],
     },
     # The external references get the same space as our ALS (and a BPR one of similar
     # size): a reference tuned less than our models would flatter us.
