@@ -69,15 +69,16 @@ class Fit:
     def __init__(self, x: sp.csr_matrix, l2: float, dropout: float = 0.0, beta: float = 0.0,
                  relative: bool = False) -> None:
         users = np.maximum(np.asarray(x.sum(axis=1)).ravel(), 1.0)
-        self.counts = np.maximum(np.asarray(x.sum(axis=0)).ravel(), 1.0)
+        self.counts = np.maximum(np.asarray(x.sum(axis=0)).ravel(), 1.0).astype(np.float32)
         scaled = sp.diags(users ** -beta) @ x if beta else x
-        gram = (scaled.T @ x).toarray()
+        gram = (scaled.T @ x).toarray().astype(np.float32)  # as the product's EASE
         diag = gram.diagonal().copy()
         base = l2 * float(diag.mean()) if relative else l2
         self.penalty = base + dropout / (1.0 - dropout) * diag
         gram[np.diag_indices_from(gram)] += self.penalty
         factor = sla.cho_factor(gram, overwrite_a=True, check_finite=False)
-        self.p = sla.cho_solve(factor, np.eye(gram.shape[0]), check_finite=False)
+        self.p = sla.cho_solve(factor, np.eye(gram.shape[0], dtype=np.float32),
+                               check_finite=False)
 
     def weights(self, xi: float | None = None, alpha: float = 1.0) -> np.ndarray:
         diag = self.p.diagonal()
