@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,18 +32,30 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+def table(rows: list[dict[str, Any]], columns: list[str], digits: int = 2) -> str:
+    widths = [max(len(c), *(len(_fmt(r.get(c), digits)) for r in rows)) for c in columns]
     line = " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
     sep = "-+-".join("-" * w for w in widths)
-    body = [" | ".join(_fmt(r.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
+    body = [" | ".join(_fmt(r.get(c), digits).ljust(w) for c, w in zip(columns, widths, strict=True))
+            for r in rows]
     return "\n".join([line, sep, *body])
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return f"{value:,.{digits}f}"
     return "" if value is None else str(value)
+
+
+def binary_movielens(directory: Path) -> Any | None:
+    """MovieLens under the binary protocol (ratings >= 4 of weight 1, users with >= 5), or
+    None after saying on stderr where the data set was looked for."""
+    from fastinsight.recsys.evaluation.data import filter_min_positives, load_movielens
+
+    if not (directory / "ratings.csv").exists():
+        print(f"no ratings.csv in {directory}; pass --data", file=sys.stderr)
+        return None
+    return filter_min_positives(load_movielens(directory).binary().without_context(), 5)
 
 
 def checkout_ref(ref: str) -> Path:

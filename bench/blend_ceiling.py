@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from _common import RESULTS, head, machine, table
-from fastinsight.recsys.evaluation.data import filter_min_positives, load_movielens
+from _common import RESULTS, binary_movielens, head, machine, table
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
 from fastinsight.recsys.evaluation.splits import make_split
@@ -150,10 +149,9 @@ def main() -> int:
                         help="bench/results/<name>_seed<N>.json holding each seed's choices")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    if not (args.data / "ratings.csv").exists():
-        print(f"no ratings.csv in {args.data}; pass --data", file=sys.stderr)
+    data = binary_movielens(args.data)
+    if data is None:
         return 2
-    data = filter_min_positives(load_movielens(args.data).binary().without_context(), 5)
     seeds = []
     for seed in (int(s) for s in args.seeds.split(",")):
         seeds.append(run_seed(data, seed, args.params_from))
@@ -177,8 +175,7 @@ def main() -> int:
     md += [f"* seed {s['seed']}: {s['rows']['ascent on validation']['weights']}" for s in seeds]
     (args.out / "blend_ceiling.md").write_text("\n".join(md) + "\n")
     print(json.dumps(rows, indent=2))
-    print(table([{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows],
-                columns))
+    print(table(rows, columns, digits=4))
     return 0
 
 

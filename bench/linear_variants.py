@@ -41,8 +41,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from _common import RESULTS, head, machine, table
-from fastinsight.recsys.evaluation.data import filter_min_positives, load_movielens
+from _common import RESULTS, binary_movielens, head, machine, table
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
 from fastinsight.recsys.evaluation.splits import make_split
@@ -232,10 +231,9 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2,3")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    if not (args.data / "ratings.csv").exists():
-        print(f"no ratings.csv in {args.data}; pass --data", file=sys.stderr)
+    data = binary_movielens(args.data)
+    if data is None:
         return 2
-    data = filter_min_positives(load_movielens(args.data).binary().without_context(), 5)
     seeds = []
     for seed in (int(s) for s in args.seeds.split(",")):
         seeds.append(run_seed(data, seed))
@@ -252,8 +250,7 @@ def main() -> int:
                "summary": rows, "seeds": seeds}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "linear_variants.json").write_text(json.dumps(payload, indent=2) + "\n")
-    text = table([{k: f"{v:.4f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows],
-                columns)
+    text = table(rows, columns, digits=4)
     md = ["# EASE variants over seeds (binary protocol)", "",
           f"Seeds {args.seeds}; `bench/linear_variants.py`; paired 95% interval of the "
           "per-user difference to EASE (stratified bootstrap within seeds).", "",
