@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,28 @@ def _fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
     return "" if value is None else str(value)
+
+
+MOVIELENS = Path("/work/shared/datasets/ml-latest-small")
+
+
+def seeds_parser(description: str) -> argparse.ArgumentParser:
+    """``--data`` (MovieLens folder), ``--seeds`` (comma-separated) and ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=MOVIELENS)
+    parser.add_argument("--seeds", default="0,1,2,3")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser
+
+
+def over_seeds(seeds: str, run: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``run(seed)`` for each of the comma-separated ``seeds``, its seconds on stderr."""
+    out = []
+    for seed in (int(s) for s in seeds.split(",")):
+        started = time.perf_counter()
+        out.append(run(seed))
+        print(f"seed {seed}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    return out
 
 
 def binary_movielens(directory: Path) -> Any | None:

@@ -19,17 +19,14 @@ Writes ``bench/results/blend_ceiling.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from _common import RESULTS, binary_movielens, head, machine, table
+from _common import RESULTS, binary_movielens, head, machine, over_seeds, seeds_parser, table
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
 from fastinsight.recsys.evaluation.splits import make_split
@@ -37,7 +34,6 @@ from fastinsight.recsys.hybrid import standardise
 from fastinsight.recsys.registry import create
 from fastinsight.recsys.stacked import stack_weights
 
-DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
 COMPONENTS = ("ease", "edlae", "als", "itemknn", "multvae", "two_tower")
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 CANDIDATES = 100
@@ -142,20 +138,14 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seeds", default="0,1,2,3")
+    parser = seeds_parser(__doc__.splitlines()[0])
     parser.add_argument("--params-from", default="movielens_seeds_binary",
                         help="bench/results/<name>_seed<N>.json holding each seed's choices")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     data = binary_movielens(args.data)
     if data is None:
         return 2
-    seeds = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        seeds.append(run_seed(data, seed, args.params_from))
-        print(f"seed {seed}: {seeds[-1]['seconds']} s", file=sys.stderr, flush=True)
+    seeds = over_seeds(args.seeds, lambda seed: run_seed(data, seed, args.params_from))
     rows = summarise(seeds)
     for s in seeds:
         for row in s["rows"].values():

@@ -28,25 +28,21 @@ Writes ``bench/results/linear_variants.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from _common import RESULTS, binary_movielens, head, machine, table
+from _common import binary_movielens, head, machine, over_seeds, seeds_parser, table
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
 from fastinsight.recsys.evaluation.splits import make_split
 
-DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
 Config = tuple[Any, ...]
 Scorer = Callable[[sp.csr_matrix, np.ndarray], np.ndarray]
 
@@ -113,44 +109,42 @@ def _pseudo(x: sp.csr_matrix, b: np.ndarray, m: int, eta: float) -> sp.csr_matri
     return sp.csr_matrix(x + added)
 
 
+def _linear(b: np.ndarray) -> Scorer:
+    """Scores of ``users`` (rows of a matrix) through the item x item weights ``b``."""
+    return lambda m, users: np.asarray(m[users] @ b)
+
+
 def _scorers(x: sp.csr_matrix) -> Iterator[tuple[str, Config, Scorer]]:
     """Every (family, configuration, scorer of users) on the fit matrix ``x``."""
-    def linear(b: np.ndarray) -> Scorer:
-        return lambda m, users: np.asarray(m[users] @ b)
-
     ease_fits = {lam: Fit(x, lam) for lam in EASE_L2}
     for lam, fit in ease_fits.items():
         b = fit.weights()
-        yield "ease", (lam,), linear(b)
+        yield "ease", (lam,), _linear(b)
         for name in ("edlae", "rdlae", "dan", "two_hop"):
-            yield name, ("ease", lam), linear(b)  # every family nests EASE's grid
+            yield name, ("ease", lam), _linear(b)  # every family nests EASE's grid
         bb = b @ b
         for gamma in GAMMA:
-            yield "two_hop", (lam, gamma), linear(b + gamma * bb)
+            yield "two_hop", (lam, gamma), _linear(b + gamma * bb)
     for lam, p in itertools.product(EASE_L2[1:5], DROPOUT):
         fit = Fit(x, lam, p)
         b = fit.weights()
         for name in ("edlae", "rdlae", "dan"):
-            yield name, (lam, p), linear(b)
+            yield name, (lam, p), _linear(b)
         for xi in XI:
-            yield "rdlae", (lam, p, xi), linear(fit.weights(xi=xi))
+            yield "rdlae", (lam, p, xi), _linear(fit.weights(xi=xi))
         for alpha in ALPHA[1:]:
-            yield "dan", (lam, p, 0.0, alpha), linear(fit.weights(alpha=alpha))
+            yield "dan", (lam, p, 0.0, alpha), _linear(fit.weights(alpha=alpha))
     for beta, rel, p in itertools.product(BETA, REL_L2, (0.0, 0.1)):
         fit = Fit(x, rel, p, beta, relative=True)
         for alpha in ALPHA:
-            yield "dan", (rel, p, beta, alpha), linear(fit.weights(alpha=alpha))
-    del ease_fits
+            yield "dan", (rel, p, beta, alpha), _linear(fit.weights(alpha=alpha))
 
 
 def _pseudo_scorers(x: sp.csr_matrix, lam: float) -> Iterator[tuple[Config, Scorer]]:
-    def linear(b: np.ndarray) -> Scorer:
-        return lambda mat, users: np.asarray(mat[users] @ b)
-
     base = Fit(x, lam).weights()
-    yield ("ease", lam), linear(base)
+    yield ("ease", lam), _linear(base)
     for m, eta, lam2 in itertools.product(PSEUDO_M, PSEUDO_ETA, PSEUDO_L2):
-        yield (lam, m, eta, lam2), linear(Fit(_pseudo(x, base, m, eta), lam2).weights())
+        yield (lam, m, eta, lam2), _linear(Fit(_pseudo(x, base, m, eta), lam2).weights())
 
 
 def _refit(x: sp.csr_matrix, family: str, config: Config) -> Scorer:
@@ -171,7 +165,7 @@ def _refit(x: sp.csr_matrix, family: str, config: Config) -> Scorer:
         rel, p, beta, alpha = config if len(config) == 4 else (*config, 0.0, 1.0)
         relative = beta != 0.0
         b = Fit(x, rel, p, beta, relative=relative).weights(alpha=alpha)
-    return lambda m, users: np.asarray(m[users] @ b)
+    return _linear(b)
 
 
 def run_seed(data: Any, seed: int) -> dict[str, Any]:
@@ -226,18 +220,12 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seeds", default="0,1,2,3")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser = seeds_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
     data = binary_movielens(args.data)
     if data is None:
         return 2
-    seeds = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        seeds.append(run_seed(data, seed))
-        print(f"seed {seed}: {seeds[-1]['seconds']} s", file=sys.stderr, flush=True)
+    seeds = over_seeds(args.seeds, lambda seed: run_seed(data, seed))
     rows = summarise(seeds)
     columns = ["family", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high",
                "test_recall@10", "validation_ndcg@10"]

@@ -66,7 +66,8 @@ class TwoTower(Recommender[TwoTowerParams]):
 
     Users and items unseen at training use a learned "unknown" id slot (trained by
     id dropout), so :meth:`score_history` works from a history alone and
-    :meth:`item_vector_for_content` from content alone.
+    :meth:`item_vector_for_content` from content alone. With ``user_ids=False`` every
+    user takes that slot, in training too: the user tower is the history alone.
     """
 
     algorithm = "two_tower"
