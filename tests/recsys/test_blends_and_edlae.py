@@ -46,6 +46,45 @@ def test_edlae_and_dlae_match_their_dense_closed_forms(emphasis: bool):
     assert np.allclose(_weights(model), expected, atol=2e-4)
 
 
+@pytest.mark.parametrize("xi", [0.2, 0.4])
+def test_relaxed_diagonal_solves_each_column_under_its_bound(xi: float):
+    """RDLAE, column by column: min ||X_j - X b||² + Σ Λ_ii b_i² subject to b_j <= ξ.
+
+    Where the free optimum (DLAE's column) keeps b_j <= ξ it is the answer; otherwise
+    b_j = ξ and the rest solve the reduced ridge problem (G + Λ)₋ⱼ b = (1 - ξ) G₋ⱼ,ⱼ.
+    """
+    rng = np.random.default_rng(3)  # item popularity from 5% to 60%: both branches occur
+    x = sp.csr_matrix((rng.random((60, 15)) < np.linspace(0.05, 0.6, 15)).astype(np.float32))
+    l2, p = 8.0, 0.3
+    g = (x.T @ x).toarray().astype(np.float64)
+    lam = np.diag(l2 + p / (1 - p) * np.diag(g))
+    expected = np.zeros_like(g)
+    bound = 0
+    for j in range(g.shape[0]):
+        column = np.linalg.solve(g + lam, g[:, j])
+        if column[j] > xi:
+            bound += 1
+            rest = np.arange(g.shape[0]) != j
+            column = np.zeros_like(column)
+            column[rest] = np.linalg.solve((g + lam)[np.ix_(rest, rest)], (1 - xi) * g[rest, j])
+        expected[:, j] = column
+    np.fill_diagonal(expected, 0.0)
+    assert 0 < bound < g.shape[0]  # the data exercises both branches
+    model = EDLAERecommender(EDLAEParams(l2=l2, dropout=p, max_diagonal=xi)).fit(x)
+    assert np.allclose(_weights(model), expected, atol=2e-4)
+
+
+def test_relaxed_diagonal_spans_edlae_and_dlae():
+    x = _random_matrix(4)
+    def fit(**kw: object) -> np.ndarray:
+        return _weights(EDLAERecommender(EDLAEParams(l2=3.0, dropout=0.25, **kw)).fit(x))
+    assert np.array_equal(fit(max_diagonal=0.0), fit())
+    dlae, relaxed = fit(emphasis=False), fit(max_diagonal=1.0)
+    off = ~np.eye(dlae.shape[0], dtype=bool)
+    assert np.allclose(relaxed[off], dlae[off], atol=1e-6)
+    assert not np.allclose(fit(max_diagonal=0.3), fit(), atol=1e-3)
+
+
 def test_dropout_penalises_popular_items_more():
     x = _random_matrix(2)
     g = np.asarray((x.T @ x).diagonal())

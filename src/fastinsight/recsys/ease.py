@@ -140,7 +140,7 @@ class EASERecommender(SessionAware, Recommender[EASEParams]):
 
 def _closed_form(
     x: sp.csc_matrix, l2: float, extra: tuple[sp.csc_matrix, float] | None = None,
-    dropout: float = 0.0, zero_diagonal: bool = True,
+    dropout: float = 0.0, zero_diagonal: bool = True, max_diagonal: float = 0.0,
 ) -> np.ndarray:
     """B for a users x m csc matrix; returns a C-contiguous float32 m x m array.
 
@@ -148,6 +148,12 @@ def _closed_form(
     With the Gram matrix ``G``, the penalty is ``Λ = λI + p/(1-p) · diag(G)`` (``p`` =
     ``dropout``; 0 gives EASE's ``λI``) and ``P = (G + Λ)⁻¹``. ``zero_diagonal``: ``B = I -
     P · diag(1 / diag(P))`` (EASE, EDLAE); otherwise ``B = I - P Λ`` (DLAE).
+
+    ``max_diagonal`` ξ > 0 (with ``zero_diagonal``) relaxes the constraint ``diag(B) = 0``
+    to ``diag(B) <= ξ`` (RDLAE): column ``j`` is DLAE's where DLAE's own diagonal ``1 -
+    Λ_jj P_jj`` is at most ξ, and otherwise ``-(1 - ξ) P[:, j] / P_jj``. ξ = 0 is EDLAE
+    and ξ = 1 gives DLAE's off-diagonal weights. The stored diagonal is zero in both cases:
+    it only scores a user's own items, which EASE's zero diagonal keeps out of the way.
     """
     m = int(x.shape[1])
     if m == 0:
@@ -187,7 +193,12 @@ def _closed_form(
     diag = weights.diagonal().copy()
     if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
         raise ModelError(f"EASE: inverse has a non-positive diagonal (λ={l2:g}); raise l2")
-    if zero_diagonal:
+    if zero_diagonal and max_diagonal > 0:
+        free = 1.0 - diag * penalty  # DLAE's diagonal: the constraint binds above ξ
+        scale = np.where(free > max_diagonal, (1.0 - max_diagonal) / diag, penalty)
+        weights *= -scale.astype(np.float32)[None, :]
+        weights[np.diag_indices(m)] = 0.0
+    elif zero_diagonal:
         weights /= -diag[None, :]
         weights[np.diag_indices(m)] = 0.0
     else:

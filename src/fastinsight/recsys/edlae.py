@@ -12,6 +12,10 @@ free model towards the identity. Two closed forms, both in
   this is EASE exactly.
 * **DLAE** (``emphasis=False``): ``B = (XᵀX + Λ)⁻¹ XᵀX = I - PΛ``; the diagonal is left
   free (it never matters for ranking unseen items, since a user's own items are excluded).
+* **RDLAE** (``emphasis=True``, ``max_diagonal`` ξ > 0; Moon et al., 2023): the zero
+  diagonal relaxed to ``diag(B) <= ξ``. Items whose free (DLAE) diagonal is at most ξ
+  keep their DLAE column; the others are EDLAE's column scaled by ``1 - ξ``. So ξ = 0 is
+  EDLAE and ξ = 1 ranks as DLAE: one parameter spans both, and the search chooses.
 
 Everything else (sessions, ``max_items``, memory guard, persistence) is EASE's.
 """
@@ -35,6 +39,11 @@ class EDLAEParams(EASEParams):
     emphasis: bool = Field(
         default=True, description="EDLAE (zero diagonal, as EASE); False: DLAE (free diagonal)",
     )
+    max_diagonal: float = Field(
+        default=0.0, ge=0, le=1,
+        description="with emphasis: relax diag(B) = 0 to diag(B) <= this (RDLAE); 0 = EDLAE,"
+                    " 1 ranks as DLAE",
+    )
 
 
 class EDLAERecommender(EASERecommender):
@@ -45,4 +54,5 @@ class EDLAERecommender(EASERecommender):
         p = self.params
         if not isinstance(p, EDLAEParams):
             raise ModelError("edlae needs EDLAEParams")
-        return {"dropout": p.dropout, "zero_diagonal": p.emphasis}
+        return {"dropout": p.dropout, "zero_diagonal": p.emphasis,
+                "max_diagonal": p.max_diagonal}
