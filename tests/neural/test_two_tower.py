@@ -167,6 +167,17 @@ def test_id_only_model_with_early_stopping(matrix: sp.csr_matrix) -> None:
         model.item_vector_for_content(np.zeros(4, dtype=np.float32))
 
 
+def test_early_stopping_waits_for_min_epochs(matrix: sp.csr_matrix) -> None:
+    """A noisy early peak of held-out recall must not end training (min_epochs)."""
+    params = SMALL_PARAMS.model_copy(update={
+        "validation_fraction": 0.2, "epochs": 30, "patience": 0, "min_epochs": 0,
+    })
+    eager = TwoTower(params).fit(matrix).history["loss"]
+    patient = TwoTower(params.model_copy(update={"min_epochs": 8})).fit(matrix).history["loss"]
+    assert len(eager) < 9  # with patience 0, the first epoch that does not improve ends it
+    assert 9 <= len(patient) < 30  # watched from epoch 9 on, then stopped early
+
+
 def test_without_user_ids_known_users_are_scored_from_their_history(
     fitted: TwoTower, matrix: sp.csr_matrix, content
 ) -> None:  # type: ignore[no-untyped-def]

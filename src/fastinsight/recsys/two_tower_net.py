@@ -340,14 +340,16 @@ class EpochReport(keras.callbacks.Callback):  # type: ignore[misc]
 def train(
     nets: Nets, batches: InteractionBatches, val_batches: InteractionBatches | None,
     epochs: int, patience: int, monitor: str,
-    evaluate: Callable[[dict[str, np.ndarray]], float] | None,
+    evaluate: Callable[[dict[str, np.ndarray]], float] | None, min_epochs: int = 0,
 ) -> dict[str, list[float]]:
-    """Fit with early stopping on ``monitor``; returns the per-epoch curves."""
+    """Fit with early stopping on ``monitor`` from epoch ``min_epochs`` on (the best
+    weights are taken from those epochs only); returns the per-epoch curves."""
     callbacks: list[Any] = [EpochReport(nets, evaluate, "val_recall", epochs)]
     if val_batches is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode="max" if monitor == "val_recall" else "min",
             patience=patience, restore_best_weights=True,
+            start_from_epoch=min(min_epochs, max(epochs - 1, 0)),
         ))
     history = nets.trainer.fit(
         batches, validation_data=val_batches, epochs=epochs, shuffle=False, verbose=0,
