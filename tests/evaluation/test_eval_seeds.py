@@ -41,12 +41,16 @@ def test_summary_over_seeds(tmp_path):
                     for s in (0, 1)]
         assert row["mean"]["ndcg@10"] == pytest.approx(np.mean(per_seed), abs=1e-5)
     head = summary["headline"]
+    assert rows["popularity"]["vs_reference"]["mean_diff"] == 0.0  # the reference itself
+    assert rows["ease"]["vs_reference"] == head["paired_interval"]  # every row, same pairing
     assert head["best"] == "ease"  # chosen on mean validation NDCG
     assert head["ratio"] > 1 and head["excludes_zero"]
     assert len(head["per_seed"]) == 2
     assert summary["ablations"] == []
     text = seeds_markdown(summary)
     assert "Headline" in text and "excludes 0" in text
+    ci = head["paired_interval"]
+    assert f"| {ci['mean_diff']:+.4f} [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}] |" in text
     assert plot_seeds(summary, tmp_path / "p.png").is_file()
 
 

@@ -139,7 +139,13 @@ def summarise_seeds(
     out: dict[str, Any] = {"seeds": seeds, "metric": metric, "reference": reference,
                            "models": rows, "headline": {},
                            "ablations": _ablations(rows, tables, seeds, metric)}
-    if not ours or reference not in labels:
+    if reference not in labels:
+        return out
+    for row in rows:  # every model against the reference, paired by user
+        interval, _ = _paired([tables[s][row["name"]] for s in seeds],
+                              [tables[s][reference] for s in seeds], seeds, metric)
+        row["vs_reference"] = {k: round(v, 5) for k, v in interval.items()}
+    if not ours:
         return out
     best = max(ours, key=lambda r: r["mean"].get("validation", float("-inf")))["name"]
     interval, per_seed = _paired([tables[s][best] for s in seeds],
@@ -190,15 +196,20 @@ def seeds_markdown(summary: Mapping[str, Any], title: str = "Evaluation over see
                 f"{a['ablated_mean']:.4f} | {ci['mean_diff']:+.4f} | [{ci['ci_low']:+.4f}, "
                 f"{ci['ci_high']:+.4f}] | {', '.join(map(str, a['used_on_seeds'])) or 'none'} |")
         lines.append("")
-    lines += [f"| Model | kind | {metric} (val) | NDCG@10 | Recall@10 | Coverage@10 | fit s | "
+    lines += [f"| Model | kind | {metric} (val) | NDCG@10 | vs {summary['reference']}: "
+              "paired difference [95%] | Recall@10 | Coverage@10 | fit s | "
               "min-max NDCG@10 over seeds | on a grid edge (any seed) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in summary["models"]:
         m = row["mean"]
         values = [s.get("ndcg@10", float("nan")) for s in row["seeds"]]
+        vs = row.get("vs_reference")
+        paired = "" if vs is None else (
+            f"{vs['mean_diff']:+.4f} [{vs['ci_low']:+.4f}, {vs['ci_high']:+.4f}]")
         lines.append(
             f"| {row['name']} | {row['kind']} | {m.get('validation', float('nan')):.4f} | "
-            f"{m.get('ndcg@10', float('nan')):.4f} | {m.get('recall@10', float('nan')):.4f} | "
+            f"{m.get('ndcg@10', float('nan')):.4f} | {paired} | "
+            f"{m.get('recall@10', float('nan')):.4f} | "
             f"{m.get('coverage@10', float('nan')):.4f} | {m.get('fit_seconds', 0.0):.2f} | "
             f"{min(values):.4f}-{max(values):.4f} | "
             f"{', '.join(row['on_edge_any_seed']) or 'none'} |")
