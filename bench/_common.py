@@ -35,6 +35,15 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def write_study(out: Path, name: str, dataset: str, payload: dict[str, Any],
+                markdown: list[str]) -> None:
+    """``out/<name>.json`` (machine, commit and data set first) and ``out/<name>.md``."""
+    out.mkdir(parents=True, exist_ok=True)
+    full = {"machine": machine(), "commit": head(), "dataset": dataset, **payload}
+    (out / f"{name}.json").write_text(json.dumps(full, indent=2) + "\n")
+    (out / f"{name}.md").write_text("\n".join(markdown) + "\n")
+
+
 def table(rows: list[dict[str, Any]], columns: list[str], digits: int = 2) -> str:
     widths = [max(len(c), *(len(_fmt(r.get(c), digits)) for r in rows)) for c in columns]
     line = " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from _common import RESULTS, binary_movielens, head, machine, over_seeds, seeds_parser, table
+from _common import RESULTS, binary_movielens, over_seeds, seeds_parser, table, write_study
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
 from fastinsight.recsys.evaluation.splits import make_split
@@ -152,10 +152,6 @@ def main() -> int:
             row.pop("per_user_ndcg")
     columns = ["model", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high",
                "validation_ndcg@10"]
-    payload = {"machine": machine(), "commit": head(), "dataset": args.data.name,
-               "summary": rows, "seeds": seeds}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "blend_ceiling.json").write_text(json.dumps(payload, indent=2) + "\n")
     md = ["# Blend weights chosen on validation itself (binary protocol)", "",
           f"Seeds {args.seeds}; `bench/blend_ceiling.py`; components as chosen by "
           f"`{args.params_from}`; paired 95% interval of the per-user difference to EASE.", "",
@@ -163,7 +159,7 @@ def main() -> int:
     md += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
     md += ["", "Weights per seed (ascent on validation):", ""]
     md += [f"* seed {s['seed']}: {s['rows']['ascent on validation']['weights']}" for s in seeds]
-    (args.out / "blend_ceiling.md").write_text("\n".join(md) + "\n")
+    write_study(args.out, "blend_ceiling", args.data.name, {"summary": rows, "seeds": seeds}, md)
     print(json.dumps(rows, indent=2))
     print(table(rows, columns, digits=4))
     return 0

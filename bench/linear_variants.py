@@ -38,7 +38,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from _common import binary_movielens, head, machine, over_seeds, seeds_parser, table
+from _common import binary_movielens, over_seeds, seeds_parser, table, write_study
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
 from fastinsight.recsys.evaluation.splits import make_split
@@ -232,12 +232,9 @@ def main() -> int:
     for s in seeds:
         for fam in s["families"].values():
             fam.pop("per_user_ndcg")
-    payload = {"machine": machine(), "commit": head(), "dataset": str(args.data.name),
-               "protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10, "
+    payload = {"protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10, "
                            "chosen on validation NDCG@10, refit on train + validation",
                "summary": rows, "seeds": seeds}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "linear_variants.json").write_text(json.dumps(payload, indent=2) + "\n")
     text = table(rows, columns, digits=4)
     md = ["# EASE variants over seeds (binary protocol)", "",
           f"Seeds {args.seeds}; `bench/linear_variants.py`; paired 95% interval of the "
@@ -245,7 +242,7 @@ def main() -> int:
           "| " + " | ".join([*columns, "choice per seed"]) + " |",
           "|" + "---|" * (len(columns) + 1)]
     md += ["| " + " | ".join(str(r[c]) for c in [*columns, "configs"]) + " |" for r in rows]
-    (args.out / "linear_variants.md").write_text("\n".join(md) + "\n")
+    write_study(args.out, "linear_variants", str(args.data.name), payload, md)
     print(json.dumps(rows, indent=2))
     print(text)
     return 0

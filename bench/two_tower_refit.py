@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, binary_movielens, head, machine, over_seeds, seeds_parser, table
+from _common import RESULTS, binary_movielens, head, over_seeds, seeds_parser, table, write_study
 from fastinsight.recsys.evaluation.metrics import (
     catalogue_metrics,
     exclude_seen,
@@ -94,17 +94,14 @@ def main() -> int:
         rows.append({"seed": "mean", "min_epochs": m, "fit": "test", "epochs_run": "",
                      "kept_epoch": "", "ndcg@10": float(np.mean(tests)), "coverage@10": ""})
     columns = ["seed", "min_epochs", "fit", "epochs_run", "kept_epoch", "ndcg@10", "coverage@10"]
-    payload = {"machine": machine(), "commit": head(), "dataset": str(args.data.name),
-               "protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10; "
+    payload = {"protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10; "
                            "validation: fit on train; test: fit on train + validation",
                "rows": rows, "seeds": seeds}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "two_tower_refit.json").write_text(json.dumps(payload, indent=2) + "\n")
     text = table(rows, columns, digits=4)
-    (args.out / "two_tower_refit.md").write_text(
-        "# Two-tower early stopping: min_epochs 0 and 10 (binary protocol)\n\n"
-        f"`bench/two_tower_refit.py`, commit {payload['commit']}; parameters as chosen by "
-        "movielens_seeds_binary per seed.\n\n```\n" + text + "\n```\n")
+    write_study(args.out, "two_tower_refit", str(args.data.name), payload, [
+        "# Two-tower early stopping: min_epochs 0 and 10 (binary protocol)", "",
+        f"`bench/two_tower_refit.py`, commit {head()}; parameters as chosen by "
+        "movielens_seeds_binary per seed.", "", "```", text, "```"])
     print(json.dumps(rows, indent=2))
     print(text)
     return 0
