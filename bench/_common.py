@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,34 @@ def binary_movielens(directory: Path) -> Any | None:
         print(f"no ratings.csv in {directory}; pass --data", file=sys.stderr)
         return None
     return filter_min_positives(load_movielens(directory).binary().without_context(), 5)
+
+
+@dataclass(frozen=True)
+class SeedSplit:
+    """One seed's random 80/10/10 split as the studies use it: ``train`` is fitted and
+    scored on validation, ``final`` (train + validation) refitted and scored on test."""
+
+    split: Any
+    train: Any
+    final: Any
+    val_users: Any
+    test_users: Any
+
+
+def seed_split(data: Any, seed: int, dtype: Any = None) -> SeedSplit:
+    """The split of ``data`` for ``seed``; ``dtype`` converts the fit matrices (None: as is)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from fastinsight.recsys.evaluation.splits import make_split
+
+    split = make_split(data, "random", 0.1, 0.1, seed)
+    return SeedSplit(
+        split=split, train=sp.csr_matrix(split.train, dtype=dtype),
+        final=sp.csr_matrix(split.train + split.validation, dtype=dtype),
+        val_users=np.flatnonzero(np.diff(split.validation.indptr)),
+        test_users=np.flatnonzero(np.diff(split.test.indptr)),
+    )
 
 
 def checkout_ref(ref: str) -> Path:

@@ -26,10 +26,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from _common import RESULTS, binary_movielens, over_seeds, seeds_parser, table, write_study
+from _common import RESULTS, binary_movielens, over_seeds, seed_split, seeds_parser, table, write_study
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
-from fastinsight.recsys.evaluation.splits import make_split
 from fastinsight.recsys.hybrid import standardise
 from fastinsight.recsys.registry import create
 from fastinsight.recsys.stacked import stack_weights
@@ -96,10 +95,9 @@ def least_squares(z: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
 def run_seed(data: Any, seed: int, name: str) -> dict[str, Any]:
     report = json.loads((RESULTS / f"{name}_seed{seed}.json").read_text())
     params = {m["name"]: m["params"] for m in report["models"] if m["name"] in COMPONENTS}
-    split = make_split(data, "random", 0.1, 0.1, seed)
-    final = sp.csr_matrix(split.train + split.validation)
-    val_users = np.flatnonzero(np.diff(split.validation.indptr))
-    test_users = np.flatnonzero(np.diff(split.test.indptr))
+    parts = seed_split(data, seed)
+    split, final = parts.split, parts.final
+    val_users, test_users = parts.val_users, parts.test_users
     started = time.perf_counter()
     z_val = _scores(params, split.train, val_users)
     z_test = _scores(params, final, test_users)

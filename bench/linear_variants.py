@@ -38,10 +38,9 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from _common import binary_movielens, over_seeds, seeds_parser, table, write_study
+from _common import binary_movielens, over_seeds, seed_split, seeds_parser, table, write_study
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.evaluation.seeds import stratified_interval
-from fastinsight.recsys.evaluation.splits import make_split
 
 Config = tuple[Any, ...]
 Scorer = Callable[[sp.csr_matrix, np.ndarray], np.ndarray]
@@ -169,11 +168,9 @@ def _refit(x: sp.csr_matrix, family: str, config: Config) -> Scorer:
 
 
 def run_seed(data: Any, seed: int) -> dict[str, Any]:
-    split = make_split(data, "random", 0.1, 0.1, seed)
-    train = sp.csr_matrix(split.train, dtype=np.float64)
-    final = sp.csr_matrix(split.train + split.validation, dtype=np.float64)
-    val_users = np.flatnonzero(np.diff(split.validation.indptr))
-    test_users = np.flatnonzero(np.diff(split.test.indptr))
+    parts = seed_split(data, seed, np.float64)
+    split, train, final = parts.split, parts.train, parts.final
+    val_users, test_users = parts.val_users, parts.test_users
     started = time.perf_counter()
     validation: dict[str, dict[Config, float]] = {}
     for family, config, scorer in _scorers(train):

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, binary_movielens, head, over_seeds, seeds_parser, table, write_study
+from _common import RESULTS, binary_movielens, head, over_seeds, seed_split, seeds_parser, table, write_study
 from fastinsight.recsys.evaluation.metrics import (
     catalogue_metrics,
     exclude_seen,
@@ -29,7 +29,6 @@ from fastinsight.recsys.evaluation.metrics import (
     ranking_metrics,
     top_k_from_scores,
 )
-from fastinsight.recsys.evaluation.splits import make_split
 from fastinsight.recsys.registry import create
 
 MIN_EPOCHS = (0, 10)
@@ -61,18 +60,15 @@ def _fit_and_score(params: dict[str, Any], fit: sp.csr_matrix, users: np.ndarray
 
 
 def run_seed(data: Any, seed: int) -> dict[str, Any]:
-    split = make_split(data, "random", 0.1, 0.1, seed)
-    train = sp.csr_matrix(split.train, dtype=np.float32)
-    final = sp.csr_matrix(split.train + split.validation, dtype=np.float32)
-    val_users = np.flatnonzero(np.diff(split.validation.indptr))
-    test_users = np.flatnonzero(np.diff(split.test.indptr))
+    parts = seed_split(data, seed, np.float32)
     out: dict[str, Any] = {"seed": seed, "runs": []}
     for min_epochs in MIN_EPOCHS:
         params = {**_chosen_params(seed), "min_epochs": min_epochs}
         out["runs"].append({
             "min_epochs": min_epochs,
-            "validation": _fit_and_score(params, train, val_users, split.validation),
-            "test": _fit_and_score(params, final, test_users, split.test),
+            "validation": _fit_and_score(params, parts.train, parts.val_users,
+                                         parts.split.validation),
+            "test": _fit_and_score(params, parts.final, parts.test_users, parts.split.test),
         })
     return out
 
