@@ -26,11 +26,14 @@ from tests.ops.conftest import Db, ops_settings, populate
 ADMIN = {"X-API-Key": "test-admin-key"}
 
 # Prints its own pid and a grandchild's pid, then sleeps: the timeout must kill both.
+# A sleeper that finishes on its own stops its grandchild, so no test leaves one behind.
 SLEEPER = """
 import subprocess, sys, time
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 print(f"pid={__import__('os').getpid()} grandchild={child.pid} nice={__import__('os').nice(0)}", flush=True)
 time.sleep(float(sys.argv[1]))
+child.kill()
+child.wait()
 print("done", flush=True)
 """
 
