@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fastinsight.recsys.evaluation.choice import choose, contender
 from fastinsight.recsys.evaluation.data import EvalDataset, filter_min_positives
 from fastinsight.recsys.evaluation.metrics import paired_bootstrap
 from fastinsight.recsys.evaluation.runner import (
@@ -184,28 +185,36 @@ class EvaluationConfig:
 
 
 def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[str, Any]:
-    """Best of ours vs best external reference, each chosen on validation."""
+    """Ours (chosen by :func:`.choice.choose`) vs the best external reference, each
+    chosen on validation."""
 
     on_validation = all(r.validation for r in results)
 
-    def best(kind: str) -> ModelResult | None:
-        pool = [r for r in results if r.candidate.kind == kind
+    def pool(kind: str) -> list[ModelResult]:
+        return [r for r in results if r.candidate.kind == kind
                 and ablation_parts(r.candidate.label) is None]
-        if not pool:
+
+    def best(kind: str) -> ModelResult | None:
+        if not pool(kind):
             return None
         if on_validation:
-            return max(pool, key=lambda r: r.validation.get(metric, float("-inf")))
-        return max(pool, key=lambda r: r.test.metrics[metric])
+            return max(pool(kind), key=lambda r: r.validation.get(metric, float("-inf")))
+        return max(pool(kind), key=lambda r: r.test.metrics[metric])
 
     ours, ext = best("ours"), best("external")
     if ours is None or ext is None:
         return {}
+    choice = None
+    if on_validation and all(r.validation_per_user is not None for r in pool("ours")):
+        choice = choose([contender([r]) for r in pool("ours")])
+        ours = next(r for r in pool("ours") if r.candidate.label == choice.winner)
     a, b = ours.test.metrics[metric], ext.test.metrics[metric]
     if not np.array_equal(ours.test.users, ext.test.users):
         raise RuntimeError("models were evaluated on different users")
     return {
         "metric": metric, "chosen_on": "validation" if on_validation else "test",
         "best_ours": ours.candidate.label, "best_external": ext.candidate.label,
+        "choice": choice.to_dict() if choice else None,
         "ours_test": round(a, 5), "external_test": round(b, 5),
         "relative_lift": round((a - b) / b, 4) if b > 0 else None,
         "paired_bootstrap": {k: round(v, 5) for k, v in paired_bootstrap(

@@ -8,6 +8,7 @@ the same code over the full catalogue.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -213,6 +214,14 @@ class ModelResult:
     fit_seconds: float
     search: SearchResult | None
     seconds: float
+    # The chosen configuration's per-user validation ``metric`` (users with validation
+    # items, in order), for paired choices between models (:mod:`.choice`).
+    validation_per_user: np.ndarray | None = None
+
+    @property
+    def models(self) -> int:
+        """How many fitted models serving this needs (a blend: its components)."""
+        return max(len(self.params.get("components") or ()), 1)
 
     def to_dict(self, metric: str = "ndcg@10") -> dict[str, Any]:
         k = metric.split("@")[1] if "@" in metric else "10"
@@ -258,6 +267,7 @@ def evaluate_candidate(
     space = dict(candidate.space) if candidate.space is not None else default_space(algo)
     space = without_times({k: v for k, v in space.items() if k not in fixed}, side)
     search_result: SearchResult | None = None
+    per_user: dict[str, np.ndarray] = {}  # trial parameters (as JSON) -> per-user metric
     if search and space and has_validation:
         defaults = {**default_params(algo), **fixed} if candidate.try_defaults else None
 
@@ -265,6 +275,7 @@ def evaluate_candidate(
             outcome, fit_s = fit_and_evaluate(
                 algo, {**fixed, **params}, train, validation, ks, side,
             )
+            per_user[_key(params)] = outcome.per_user[metric]
             return outcome.metrics, fit_s
 
         search_result = run_search(
@@ -276,12 +287,14 @@ def evaluate_candidate(
         best = search_result.best
         params = {**fixed, **best.params}
         validation_metrics = best.metrics
+        validation_per_user = per_user.get(_key(best.params))
     else:
         params = fixed
-        validation_metrics = (
-            fit_and_evaluate(algo, params, train, validation, ks, side)[0].metrics
-            if has_validation else {}
-        )
+        validation_metrics, validation_per_user = {}, None
+        if has_validation:
+            checked = fit_and_evaluate(algo, params, train, validation, ks, side)[0]
+            validation_metrics = checked.metrics
+            validation_per_user = checked.per_user.get(metric)
     train_validation = sp.csr_matrix(train + validation) if final_fit is None else final_fit
     outcome, fit_seconds = fit_and_evaluate(algo, params, train_validation, test, ks, side)
     log.info("%s test %s=%.4f fit=%.1fs", candidate.label, metric,
@@ -290,7 +303,12 @@ def evaluate_candidate(
         candidate=candidate, params={**default_params(algo), **params},
         validation=validation_metrics, test=outcome, fit_seconds=fit_seconds,
         search=search_result, seconds=time.perf_counter() - started,
+        validation_per_user=validation_per_user,
     )
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def content_features(data: EvalDataset, seed: int = 0) -> ContentFeatures | None:

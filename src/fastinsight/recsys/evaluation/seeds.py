@@ -2,8 +2,9 @@
 
 One :class:`~.experiment.EvaluationRun` per seed (a different random split and search
 order, the same protocol). For every model the test metrics are averaged over seeds.
-The headline model is the one of ours with the best **mean validation** score (chosen
-without looking at test); it is compared with a reference (by default EASE tuned on
+The headline model is the one of ours that :func:`.choice.choose` serves (the best
+**mean validation** score, or a model with fewer fitted parts within one standard error
+of it; chosen without looking at test); it is compared with a reference (by default EASE tuned on
 the same seeds) on the mean over seeds of the per-user test differences.
 
 **The paired interval.** On each seed the two models are scored on the same users,
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from fastinsight.recsys.evaluation.choice import choose, contender
 from fastinsight.recsys.evaluation.experiment import EvaluationRun, ablation_parts
 from fastinsight.recsys.evaluation.metrics import paired_bootstrap
 from fastinsight.recsys.evaluation.runner import ModelResult
@@ -147,13 +149,15 @@ def summarise_seeds(
         row["vs_reference"] = {k: round(v, 5) for k, v in interval.items()}
     if not ours:
         return out
-    best = max(ours, key=lambda r: r["mean"].get("validation", float("-inf")))["name"]
+    choice = choose([contender([tables[s][r["name"]] for s in seeds]) for r in ours])
+    best = choice.winner
     interval, per_seed = _paired([tables[s][best] for s in seeds],
                                  [tables[s][reference] for s in seeds], seeds, metric)
     mean_best = statistics.mean(tables[s][best].test.metrics[metric] for s in seeds)
     mean_ref = statistics.mean(tables[s][reference].test.metrics[metric] for s in seeds)
     out["headline"] = {
-        "best": best, "chosen_on": f"mean validation {metric} over seeds",
+        "best": best, "chosen_on": f"mean validation {metric} over seeds, one standard error "
+                                   "rule", "choice": choice.to_dict(),
         "best_mean": round(mean_best, 5), "reference_mean": round(mean_ref, 5),
         "ratio": round(mean_best / mean_ref, 4) if mean_ref > 0 else None,
         "paired_interval": {k: round(v, 5) for k, v in interval.items()},
@@ -178,6 +182,7 @@ def seeds_markdown(summary: Mapping[str, Any], title: str = "Evaluation over see
             f"{ci['mean_diff']:+.4f}, 95% interval [{ci['ci_low']:+.4f}, {ci['ci_high']:+.4f}]"
             f" ({head['interval_method']}); the interval "
             + ("excludes" if head["excludes_zero"] else "includes") + " 0.", "",
+            *([f"**Choice:** {head['choice']['rule']}.", ""] if head.get("choice") else []),
             "| seed | difference | paired 95% interval |", "|---|---|---|",
             *(f"| {p['seed']} | {p['mean_diff']:+.4f} | [{p['ci_low']:+.4f}, "
               f"{p['ci_high']:+.4f}] |" for p in head["per_seed"]), "",

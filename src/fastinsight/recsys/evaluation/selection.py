@@ -1,4 +1,4 @@
-"""Model selection for ``fastinsight train --select``: best validation score wins.
+"""Model selection for ``fastinsight train --select``: the evaluation's choice rule.
 
 The training matrix is split once (seeded random per-user holdout of users with
 enough positives); every candidate is fitted on the rest and scored on the holdout
@@ -8,8 +8,9 @@ matrix. Test data is never involved: this only chooses.
 ``search="complete"`` is the offline evaluation's protocol applied to production data:
 each candidate's default grid is searched completely on the holdout (every trial, grid
 edges widened), blends (hybrid, stacked) are built from the tuned single models as the
-evaluation builds them, and the winner is the best on validation NDCG@10, as the
-evaluation's comparison chooses. :func:`default_candidates` are the evaluation's own
+evaluation builds them, and the winner is chosen as the evaluation's comparison
+chooses (:mod:`.choice`: the best on validation NDCG@10, unless a model with fewer
+fitted parts is within one standard error of it). :func:`default_candidates` are the evaluation's own
 models, so what the evaluation reports is what gets served.
 """
 
@@ -23,6 +24,7 @@ from typing import Any, Literal
 import scipy.sparse as sp
 
 from fastinsight.errors import ValidationFailed
+from fastinsight.recsys.evaluation.choice import Contender, choose
 from fastinsight.recsys.evaluation.runner import Candidate, ModelResult, evaluate_candidate
 from fastinsight.recsys.evaluation.splits import holdout_matrix
 from fastinsight.recsys.side import SideData
@@ -64,6 +66,7 @@ def select_model(
     search_budget_seconds: float = 0.0,
     side: SideData | None = None,
     search: SelectSearch | None = None,
+    one_se: bool = True,
 ) -> Selection:
     """Fit each candidate on a holdout split of ``matrix`` and return the best on ``metric``.
 
@@ -71,7 +74,9 @@ def select_model(
     ``search="budget"``) each candidate's default search space is also searched for that
     long, and the winner's ``params`` are the chosen configuration; ``search="complete"``
     follows the evaluation's protocol (module docstring). ``side`` (item content,
-    interaction times) is given to the candidates that use it.
+    interaction times) is given to the candidates that use it. ``one_se``: the winner is
+    chosen by :func:`.choice.choose` (a model with fewer fitted parts within one standard
+    error of the best is preferred); False: the best holdout score, plainly.
     """
     if not candidates:
         raise ValidationFailed.field("candidates", "at least one algorithm is needed")
@@ -84,12 +89,14 @@ def select_model(
     empty = sp.csr_matrix(fit.shape, dtype=fit.dtype)
     scores: dict[str, dict[str, float]] = {}
     chosen: dict[str, dict[str, Any]] = {}
+    contenders: list[Contender] = []
     mode = search or ("budget" if search_budget_seconds > 0 else "none")
     if mode == "complete":
         results = _complete(matrix, fit, held, candidates, params, metric, k, seed, side)
         for algorithm, result in results.items():
             scores[algorithm] = {name: round(v, 5) for name, v in result.validation.items()}
             chosen[algorithm] = result.params
+            contenders.append(_contender(algorithm, result, metric))
     for algorithm in candidates if mode != "complete" else ():
         fixed = dict((params or {}).get(algorithm, {}))
         # The holdout plays "test" here; a nested validation split is only needed to search.
@@ -107,25 +114,34 @@ def select_model(
             )
         scores[algorithm] = {name: round(v, 5) for name, v in result.test.metrics.items()}
         chosen[algorithm] = result.params
+        contenders.append(_contender(algorithm, result, metric))
     ranking = sorted(candidates, key=lambda a: -scores[a][metric])
-    winner = ranking[0]
+    choice = choose(contenders, one_se=one_se)
+    winner = choice.winner
     reasons = [
         f"{a}: {metric}={scores[a][metric]:.4f} recall@{k}={scores[a][f'recall@{k}']:.4f} "
         f"coverage@{k}={scores[a][f'coverage@{k}']:.4f}"
         for a in ranking
     ]
-    if len(ranking) > 1:
+    if len(ranking) == 1:
+        reasons.insert(0, f"{winner} was the only candidate")
+    elif winner == ranking[0]:
         runner_up = ranking[1]
         gap = scores[winner][metric] - scores[runner_up][metric]
         reasons.insert(0, f"{winner} has the highest holdout {metric}, "
                           f"{gap:+.4f} ahead of {runner_up}")
     else:
-        reasons.insert(0, f"{winner} was the only candidate")
+        reasons.insert(0, choice.rule)
     held_users = int((held.getnnz(axis=1) > 0).sum())
     reasons.append(f"holdout: {held.nnz} interactions of {held_users} users, seed {seed}; "
                    f"search: {mode}")
     log.info("model selection: %s", reasons[0])
     return Selection(winner, chosen[winner], metric, scores, reasons)
+
+
+def _contender(algorithm: str, result: ModelResult, metric: str) -> Contender:
+    """The holdout per-user scores (the holdout is the "test" of every mode here)."""
+    return Contender(algorithm, (result.test.per_user[metric],), result.models)
 
 
 def _complete(
