@@ -108,4 +108,6 @@ def test_train_select_serves_the_simpler_of_two_tied_models():
     chosen = select_model(matrix, ["hybrid", "ease", "popularity"])
     assert chosen.scores["hybrid"]["ndcg@10"] == chosen.scores["ease"]["ndcg@10"]
     assert chosen.winner == "ease" and chosen.reasons[0].startswith("ease")
+    assert set(chosen.seconds) == {"hybrid", "ease", "popularity"}  # where the time went
+    assert all(v >= 0 for v in chosen.seconds.values())
     assert select_model(matrix, ["hybrid", "ease", "popularity"], one_se=False).winner == "hybrid"

@@ -48,10 +48,11 @@ class Selection:
     metric: str
     scores: dict[str, dict[str, float]]  # algorithm -> validation metrics
     reasons: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # algorithm -> search + scoring
 
     def to_dict(self) -> dict[str, Any]:
         return {"winner": self.winner, "params": self.params, "metric": self.metric,
-                "scores": self.scores, "reasons": self.reasons}
+                "scores": self.scores, "reasons": self.reasons, "seconds": self.seconds}
 
 
 def select_model(
@@ -90,12 +91,14 @@ def select_model(
     scores: dict[str, dict[str, float]] = {}
     chosen: dict[str, dict[str, Any]] = {}
     contenders: list[Contender] = []
+    seconds: dict[str, float] = {}
     mode = search or ("budget" if search_budget_seconds > 0 else "none")
     if mode == "complete":
         results = _complete(matrix, fit, held, candidates, params, metric, k, seed, side)
         for algorithm, result in results.items():
             scores[algorithm] = {name: round(v, 5) for name, v in result.validation.items()}
             chosen[algorithm] = result.params
+            seconds[algorithm] = round(result.seconds, 2)
             contenders.append(_contender(algorithm, result, metric))
     for algorithm in candidates if mode != "complete" else ():
         fixed = dict((params or {}).get(algorithm, {}))
@@ -114,6 +117,7 @@ def select_model(
             )
         scores[algorithm] = {name: round(v, 5) for name, v in result.test.metrics.items()}
         chosen[algorithm] = result.params
+        seconds[algorithm] = round(result.seconds, 2)
         contenders.append(_contender(algorithm, result, metric))
     ranking = sorted(candidates, key=lambda a: -scores[a][metric])
     choice = choose(contenders, one_se=one_se)
@@ -136,7 +140,7 @@ def select_model(
     reasons.append(f"holdout: {held.nnz} interactions of {held_users} users, seed {seed}; "
                    f"search: {mode}")
     log.info("model selection: %s", reasons[0])
-    return Selection(winner, chosen[winner], metric, scores, reasons)
+    return Selection(winner, chosen[winner], metric, scores, reasons, seconds)
 
 
 def _contender(algorithm: str, result: ModelResult, metric: str) -> Contender:
