@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from fastinsight.recsys.evaluation.choice import Contender, choose, paired_se
 from fastinsight.recsys.evaluation.experiment import EvaluationConfig, evaluate_dataset
+from fastinsight.recsys.evaluation.report import markdown
 from fastinsight.recsys.evaluation.seeds import seeds_markdown, summarise_seeds
 from fastinsight.recsys.evaluation.selection import select_model
 
@@ -73,6 +74,7 @@ def test_validation_per_user_is_the_chosen_configurations():
     assert hybrid.models == len(hybrid.params["components"]) > 1
     comparison = run.report["comparison"]
     assert comparison["choice"]["winner"] == comparison["best_ours"]
+    assert "**Choice of ours:**" in markdown(run.report)
 
 
 def test_over_seeds_a_blend_ahead_within_noise_is_not_the_headline():

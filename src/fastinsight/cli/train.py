@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
         activate: Annotated[bool, typer.Option(help="Switch serving to the new version")] = True,
         evaluate: Annotated[bool, typer.Option(help="Measure on a held-out split first")] = True,
         select: Annotated[bool, typer.Option(
-            "--select", help="Evaluate the candidates on validation NDCG@10 and train the best")] = False,
+            "--select", help="Evaluate the candidates on validation NDCG@10 and train the best "
+                             "(a model with fewer fitted parts within one standard error of "
+                             "it is preferred)")] = False,
         candidates: Annotated[str, typer.Option(
             help="Comma-separated candidates for --select (default: every model the offline "
                  "evaluation compares)")] = "",

@@ -111,6 +111,8 @@ def markdown(report: Mapping[str, Any]) -> str:
             + f"; paired bootstrap of the per-user difference: mean {boot['mean_diff']:+.4f},"
             f" 95% CI [{boot['ci_low']:+.4f}, {boot['ci_high']:+.4f}].",
         ]
+        if comp.get("choice"):
+            lines += ["", f"**Choice of ours:** {comp['choice']['rule']}."]
     lines += ["", "## All metrics on test", ""]
     for k in ks:
         header = ["Model"] + [label.format(k=k) for _, label in TABLE_COLUMNS]

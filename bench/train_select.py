@@ -11,8 +11,8 @@ in one process, and reports per candidate: trials run, seconds, holdout NDCG@10,
 the winner with the rule's reason. One run per size: this is a cost profile, not a
 comparison, so no rounds are interleaved.
 
-    .venv/bin/python bench/select.py                          # writes results/select.json
-    .venv/bin/python bench/select.py --sizes 2000x1000x20000 --no-write
+    .venv/bin/python bench/train_select.py                          # writes results/train_select.json
+    .venv/bin/python bench/train_select.py --sizes 2000x1000x20000 --no-write
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def main() -> int:
         print(f"{res['users']}x{res['items']}x{res['interactions']}: total {res['seconds']} s;"
               f" {res['reasons'][0]}")
     if not args.no_write:
-        print(write_result("select", payload))
+        print(write_result("train_select", payload))
     return 0
 
 
