@@ -113,3 +113,15 @@ def test_train_select_serves_the_simpler_of_two_tied_models():
     assert set(chosen.seconds) == {"hybrid", "ease", "popularity"}  # where the time went
     assert all(v >= 0 for v in chosen.seconds.values())
     assert select_model(matrix, ["hybrid", "ease", "popularity"], one_se=False).winner == "hybrid"
+
+
+def test_complete_selection_reports_each_candidate_as_it_finishes():
+    data = blocks((12, 8), 10)
+    matrix = sp.csr_matrix((data.weights, (data.users, data.items)))
+    said: list[str] = []
+    chosen = select_model(matrix, ["hybrid", "ease", "popularity"], search="complete",
+                          progress=said.append)
+    # Blends are tuned last, from the tuned single models.
+    assert [m.split(" ")[0] for m in said] == ["ease", "popularity", "hybrid"]
+    assert said[0].startswith("ease (1/3): holdout ndcg@10 ") and " trials, " in said[0]
+    assert chosen.winner == "ease"

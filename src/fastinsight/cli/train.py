@@ -16,6 +16,7 @@ console = Console(stderr=True)
 
 class SelectSearchChoice(StrEnum):
     complete = "complete"
+    budget = "budget"
     none = "none"
 
 
@@ -35,8 +36,11 @@ def register(app: typer.Typer) -> None:
                  "evaluation compares)")] = "",
         select_search: Annotated[SelectSearchChoice, typer.Option(
             help="complete: tune every candidate with the offline evaluation's complete "
-                 "searches (what the evaluation reports is what gets served); none: "
-                 "defaults only")] = SelectSearchChoice.complete,
+                 "searches (what the evaluation reports is what gets served; hours on a "
+                 "large catalogue); budget: search each candidate for --select-budget "
+                 "seconds; none: defaults only")] = SelectSearchChoice.complete,
+        select_budget: Annotated[float, typer.Option(
+            min=1.0, help="Seconds of search per candidate with --select-search budget")] = 60.0,
     ) -> None:
         """Train on the interactions in MongoDB and store a new model version."""
         from fastinsight.errors import FastInsightError
@@ -60,7 +64,7 @@ def register(app: typer.Typer) -> None:
                 db, settings, algorithm, parsed, activate=activate, evaluate=evaluate,
                 progress=lambda msg: console.print(f"[train] {msg}"),
                 select_from=_candidates(candidates) if select else None,
-                select_search="complete" if select_search is SelectSearchChoice.complete else "none",
+                select_search=select_search.value, select_budget_seconds=select_budget,
             )
         except FastInsightError as exc:
             console.print(f"[red]train failed:[/red] {exc.message}")

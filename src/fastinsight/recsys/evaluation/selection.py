@@ -17,7 +17,7 @@ models, so what the evaluation reports is what gets served.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,6 +68,7 @@ def select_model(
     side: SideData | None = None,
     search: SelectSearch | None = None,
     one_se: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Selection:
     """Fit each candidate on a holdout split of ``matrix`` and return the best on ``metric``.
 
@@ -78,6 +79,7 @@ def select_model(
     interaction times) is given to the candidates that use it. ``one_se``: the winner is
     chosen by :func:`.choice.choose` (a model with fewer fitted parts within one standard
     error of the best is preferred); False: the best holdout score, plainly.
+    ``progress`` is told each candidate's holdout score and seconds as it finishes.
     """
     if not candidates:
         raise ValidationFailed.field("candidates", "at least one algorithm is needed")
@@ -93,8 +95,10 @@ def select_model(
     contenders: list[Contender] = []
     seconds: dict[str, float] = {}
     mode = search or ("budget" if search_budget_seconds > 0 else "none")
+    say = progress or (lambda _msg: None)
     if mode == "complete":
-        results = _complete(matrix, fit, held, candidates, params, metric, k, seed, side)
+        results = _complete(matrix, fit, held, candidates, params, metric, k, seed, side,
+                            say)
         for algorithm, result in results.items():
             scores[algorithm] = {name: round(v, 5) for name, v in result.validation.items()}
             chosen[algorithm] = result.params
@@ -119,6 +123,7 @@ def select_model(
         chosen[algorithm] = result.params
         seconds[algorithm] = round(result.seconds, 2)
         contenders.append(_contender(algorithm, result, metric))
+        say(_finished(algorithm, result, metric, len(seconds), len(candidates)))
     ranking = sorted(candidates, key=lambda a: -scores[a][metric])
     choice = choose(contenders, one_se=one_se)
     winner = choice.winner
@@ -143,6 +148,12 @@ def select_model(
     return Selection(winner, chosen[winner], metric, scores, reasons, seconds)
 
 
+def _finished(algorithm: str, result: ModelResult, metric: str, done: int, total: int) -> str:
+    trials = f", {len(result.search.trials)} trials" if result.search else ""
+    return (f"{algorithm} ({done}/{total}): holdout {metric} "
+            f"{result.test.metrics[metric]:.4f}{trials}, {result.seconds:.1f}s")
+
+
 def _contender(algorithm: str, result: ModelResult, metric: str) -> Contender:
     """The holdout per-user scores (the holdout is the "test" of every mode here)."""
     return Contender(algorithm, (result.test.per_user[metric],), result.models)
@@ -151,7 +162,7 @@ def _contender(algorithm: str, result: ModelResult, metric: str) -> Contender:
 def _complete(
     matrix: sp.csr_matrix, fit: sp.csr_matrix, held: sp.csr_matrix, candidates: Sequence[str],
     params: Mapping[str, Mapping[str, Any]] | None, metric: str, k: int, seed: int,
-    side: SideData | None,
+    side: SideData | None, say: Callable[[str], None],
 ) -> dict[str, ModelResult]:
     """Complete searches on (fit, held), blends last and built from the tuned models."""
     from fastinsight.recsys.evaluation.experiment import BLENDS, blend_candidate
@@ -170,5 +181,6 @@ def _complete(
         )
         results.append(result)
         out[algorithm] = result
+        say(_finished(algorithm, result, metric, len(out), len(ordered)))
     log.info("complete selection over %d candidates on %d x %d", len(out), *matrix.shape)
     return out

@@ -148,6 +148,7 @@ def train(
     progress: Progress | None = None,
     select_from: Sequence[str] | None = None,
     select_search: SelectSearch = "none",
+    select_budget_seconds: float = 60.0,
     columns: Mapping[str, np.ndarray] | None = None,
 ) -> Document:
     """Train one model version and (by default) activate it. Returns the version document.
@@ -160,7 +161,9 @@ def train(
     With ``select_from``, each candidate algorithm is measured on a validation holdout
     first and the best by NDCG@10 is trained; the scores and reasons are recorded.
     ``select_search="complete"`` tunes every candidate as the offline evaluation does
-    (:mod:`fastinsight.recsys.evaluation.selection`) and trains the winner's configuration.
+    (:mod:`fastinsight.recsys.evaluation.selection`) and trains the winner's configuration;
+    ``"budget"`` searches each candidate for ``select_budget_seconds`` instead (bounded
+    time, but what a search reaches depends on the machine's load).
     """
     say = progress or (lambda msg: log.info("%s", msg))
     algorithm = algorithm or settings.default_algorithm
@@ -201,7 +204,11 @@ def train(
 
         # Candidates are measured with the same side data the trained model gets below.
         side = side_for(*(registry.get_algorithm(a) for a in select_from))
-        chosen = select_model(data.matrix, list(select_from), side=side, search=select_search)
+        chosen = select_model(
+            data.matrix, list(select_from), side=side, search=select_search,
+            search_budget_seconds=select_budget_seconds if select_search == "budget" else 0.0,
+            progress=lambda msg: say(f"select: {msg}"),
+        )
         algorithm, params, reason = chosen.winner, chosen.params, chosen.reasons[0]
         selection = chosen.to_dict()
         for line in chosen.reasons:
