@@ -103,7 +103,7 @@ def select_model(
             scores[algorithm] = {name: round(v, 5) for name, v in result.validation.items()}
             chosen[algorithm] = result.params
             seconds[algorithm] = round(result.seconds, 2)
-            contenders.append(_contender(algorithm, result, metric))
+            contenders.append(_contender(algorithm, result, metric, searched=True))
     for algorithm in candidates if mode != "complete" else ():
         fixed = dict((params or {}).get(algorithm, {}))
         # The holdout plays "test" here; a nested validation split is only needed to search.
@@ -154,9 +154,13 @@ def _finished(algorithm: str, result: ModelResult, metric: str, done: int, total
             f"{result.test.metrics[metric]:.4f}{trials}, {result.seconds:.1f}s")
 
 
-def _contender(algorithm: str, result: ModelResult, metric: str) -> Contender:
-    """The holdout per-user scores (the holdout is the "test" of every mode here)."""
-    return Contender(algorithm, (result.test.per_user[metric],), result.models)
+def _contender(algorithm: str, result: ModelResult, metric: str, *, searched: bool = False
+               ) -> Contender:
+    """The holdout per-user scores the candidate's ``scores`` are the means of: the
+    chosen trial's after a complete search on the holdout, else the holdout as "test"."""
+    per_user = result.validation_per_user if searched else None
+    return Contender(algorithm, (result.test.per_user[metric] if per_user is None else per_user,),
+                     result.models)
 
 
 def _complete(
