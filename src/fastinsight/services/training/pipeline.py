@@ -159,7 +159,9 @@ def train(
     of each stage are recorded in the version's ``stages`` (:mod:`.stages`).
 
     With ``select_from``, each candidate algorithm is measured on a validation holdout
-    first and the best by NDCG@10 is trained; the scores and reasons are recorded.
+    first and the one the evaluation's choice rule serves is trained (the best by NDCG@10,
+    unless a model with fewer fitted parts is within one standard error of it); the
+    scores, the reasons and the seconds per candidate are recorded.
     ``select_search="complete"`` tunes every candidate as the offline evaluation does
     (:mod:`fastinsight.recsys.evaluation.selection`) and trains the winner's configuration;
     ``"budget"`` searches each candidate for ``select_budget_seconds`` instead (bounded
