@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +80,21 @@ def over_seeds(seeds: str, run: Callable[[int], dict[str, Any]]) -> list[dict[st
         out.append(run(seed))
         print(f"seed {seed}: {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return out
+
+
+def paired_to_reference(per: Sequence[Any], reference: Sequence[Any]) -> dict[str, float]:
+    """Mean over seeds of per-user scores ``per`` (one array per seed), and the paired
+    difference to ``reference`` (same users per seed) with its stratified 95% interval
+    (:func:`fastinsight.recsys.evaluation.seeds.stratified_interval`), rounded to 4 digits."""
+    import numpy as np
+
+    from fastinsight.recsys.evaluation.seeds import stratified_interval
+
+    paired = stratified_interval([np.asarray(p) - np.asarray(r)
+                                  for p, r in zip(per, reference, strict=True)])
+    return {"mean": float(np.mean([np.asarray(p).mean() for p in per])),
+            "diff": round(paired["mean_diff"], 4), "ci_low": round(paired["ci_low"], 4),
+            "ci_high": round(paired["ci_high"], 4)}
 
 
 def binary_movielens(directory: Path) -> Any | None:

@@ -23,9 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from _common import over_seeds, seeds_parser, table, write_study
+from _common import over_seeds, paired_to_reference, seeds_parser, table, write_study
 
 COMMITTED = Path(__file__).resolve().parent / "results" / "movielens_seeds_product_sessions.json"
 SESSION_SPACE = {"session_gap_seconds": [0.0, 300.0, 1800.0], "session_weight": [0.5, 1.0, 2.0]}
@@ -67,18 +65,13 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
 
 
 def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from fastinsight.recsys.evaluation.seeds import stratified_interval
-
     rows = []
-    reference = [np.asarray(s["models"]["ease"]["per_user"]) for s in seeds]
+    reference = [s["models"]["ease"]["per_user"] for s in seeds]
     for label in ROWS:
-        per = [np.asarray(s["models"][label]["per_user"]) for s in seeds]
-        paired = stratified_interval([p - r for p, r in zip(per, reference, strict=True)])
+        paired = paired_to_reference([s["models"][label]["per_user"] for s in seeds], reference)
         rows.append({
-            "model": label,
-            "test_ndcg@10": round(statistics.mean(float(p.mean()) for p in per), 4),
-            "vs_ease": round(paired["mean_diff"], 4), "ci_low": round(paired["ci_low"], 4),
-            "ci_high": round(paired["ci_high"], 4),
+            "model": label, "test_ndcg@10": round(paired["mean"], 4),
+            "vs_ease": paired["diff"], "ci_low": paired["ci_low"], "ci_high": paired["ci_high"],
             "validation_ndcg@10": round(statistics.mean(
                 s["models"][label]["validation_ndcg@10"] or 0.0 for s in seeds), 4),
             "gap, weight per seed": "; ".join(

@@ -26,9 +26,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from _common import RESULTS, binary_movielens, over_seeds, seed_split, seeds_parser, table, write_study
+from _common import (
+    RESULTS,
+    binary_movielens,
+    over_seeds,
+    paired_to_reference,
+    seed_split,
+    seeds_parser,
+    table,
+    write_study,
+)
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
-from fastinsight.recsys.evaluation.seeds import stratified_interval
 from fastinsight.recsys.hybrid import standardise
 from fastinsight.recsys.registry import create
 from fastinsight.recsys.stacked import stack_weights
@@ -124,12 +132,10 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ease = float(np.mean([r.mean() for r in reference]))
     out = []
     for label in seeds[0]["rows"]:
-        per = [np.asarray(s["rows"][label]["per_user_ndcg"]) for s in seeds]
-        mean = float(np.mean([p.mean() for p in per]))
-        paired = stratified_interval([p - r for p, r in zip(per, reference, strict=True)])
+        paired = paired_to_reference([s["rows"][label]["per_user_ndcg"] for s in seeds], reference)
+        mean = paired.pop("mean")
         out.append({"model": label, "test_ndcg@10": round(mean, 4), "vs_ease": round(mean / ease, 3),
-                    "diff": round(paired["mean_diff"], 4), "ci_low": round(paired["ci_low"], 4),
-                    "ci_high": round(paired["ci_high"], 4),
+                    **paired,
                     "validation_ndcg@10": round(float(np.mean(
                         [s["rows"][label]["validation_ndcg@10"] for s in seeds])), 4)})
     return out

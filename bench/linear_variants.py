@@ -38,9 +38,16 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from _common import binary_movielens, over_seeds, seed_split, seeds_parser, table, write_study
+from _common import (
+    binary_movielens,
+    over_seeds,
+    paired_to_reference,
+    seed_split,
+    seeds_parser,
+    table,
+    write_study,
+)
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
-from fastinsight.recsys.evaluation.seeds import stratified_interval
 
 Config = tuple[Any, ...]
 Scorer = Callable[[sp.csr_matrix, np.ndarray], np.ndarray]
@@ -199,14 +206,12 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reference = [np.asarray(s["families"]["ease"]["per_user_ndcg"]) for s in seeds]
     ease_mean = float(np.mean([r.mean() for r in reference]))
     for family in seeds[0]["families"]:
-        per = [np.asarray(s["families"][family]["per_user_ndcg"]) for s in seeds]
-        mean = float(np.mean([p.mean() for p in per]))
-        paired = stratified_interval([p - r for p, r in zip(per, reference, strict=True)])
+        paired = paired_to_reference(
+            [s["families"][family]["per_user_ndcg"] for s in seeds], reference)
+        mean = paired.pop("mean")
         rows.append({
             "family": family, "test_ndcg@10": round(mean, 4),
-            "vs_ease": round(mean / ease_mean, 3),
-            "diff": round(paired["mean_diff"], 4), "ci_low": round(paired["ci_low"], 4),
-            "ci_high": round(paired["ci_high"], 4),
+            "vs_ease": round(mean / ease_mean, 3), **paired,
             "test_recall@10": round(float(np.mean(
                 [s["families"][family]["test_recall@10"] for s in seeds])), 4),
             "validation_ndcg@10": round(float(np.mean(

@@ -189,25 +189,22 @@ def _comparison(results: Sequence[ModelResult], metric: str, seed: int) -> dict[
     chosen on validation."""
 
     on_validation = all(r.validation for r in results)
-
-    def pool(kind: str) -> list[ModelResult]:
-        return [r for r in results if r.candidate.kind == kind
-                and ablation_parts(r.candidate.label) is None]
-
-    def best(kind: str) -> ModelResult | None:
-        if not pool(kind):
-            return None
-        if on_validation:
-            return max(pool(kind), key=lambda r: r.validation.get(metric, float("-inf")))
-        return max(pool(kind), key=lambda r: r.test.metrics[metric])
-
-    ours, ext = best("ours"), best("external")
-    if ours is None or ext is None:
+    pools = {kind: [r for r in results if r.candidate.kind == kind
+                    and ablation_parts(r.candidate.label) is None]
+             for kind in ("ours", "external")}
+    if not pools["ours"] or not pools["external"]:
         return {}
+
+    def best(pool: list[ModelResult]) -> ModelResult:
+        if on_validation:
+            return max(pool, key=lambda r: r.validation.get(metric, float("-inf")))
+        return max(pool, key=lambda r: r.test.metrics[metric])
+
+    ours, ext = best(pools["ours"]), best(pools["external"])
     choice = None
-    if on_validation and all(r.validation_per_user is not None for r in pool("ours")):
-        choice = choose([contender([r]) for r in pool("ours")])
-        ours = next(r for r in pool("ours") if r.candidate.label == choice.winner)
+    if on_validation and all(r.validation_per_user is not None for r in pools["ours"]):
+        choice = choose([contender([r]) for r in pools["ours"]])
+        ours = next(r for r in pools["ours"] if r.candidate.label == choice.winner)
     a, b = ours.test.metrics[metric], ext.test.metrics[metric]
     if not np.array_equal(ours.test.users, ext.test.users):
         raise RuntimeError("models were evaluated on different users")
