@@ -99,6 +99,39 @@ class Recommender(ABC, Generic[P]):
     @abstractmethod
     def _fit(self, matrix: sp.csr_matrix) -> None: ...
 
+    #: Parameters a fitted model can change without refitting (:meth:`derive_from`); a
+    #: hyper-parameter search varies them innermost, so consecutive trials share a fit.
+    derived_params: ClassVar[tuple[str, ...]] = ()
+
+    def derive_from(self, previous: Recommender[Any], matrix: sp.csr_matrix) -> bool:
+        """Become fitted on ``matrix`` by adapting ``previous`` instead of fitting.
+
+        ``previous`` must have been fitted on ``matrix`` with the same side data; its
+        parameters may differ from this model's in :attr:`derived_params` only. On
+        success (True) ``previous`` is consumed: its fitted state moves here (no copy of
+        a large array) and it is left unfitted. False: nothing changed, call :meth:`fit`.
+        """
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        if (not self.derived_params or type(previous) is not type(self)
+                or previous.user_items is None or not _same_matrix(previous.user_items, matrix)
+                or not _differ_only_in(self.params, previous.params, self.derived_params)):
+            return False
+        started = time.perf_counter()
+        if not self._derive(previous):
+            return False
+        self.n_users, self.n_items = matrix.shape
+        self.user_items = matrix
+        previous.user_items = None
+        self.fit_seconds = time.perf_counter() - started
+        self._check_finite()
+        log.info("derived %s from a fit with %s in %.2fs", self.algorithm,
+                 {k: getattr(previous.params, k) for k in self.derived_params}, self.fit_seconds)
+        return True
+
+    def _derive(self, previous: Recommender[Any]) -> bool:
+        """Take ``previous``'s fitted state, adapted to this model's parameters."""
+        return False
+
     # ---- scoring ------------------------------------------------------------------
     @abstractmethod
     def score_history(self, history: sp.csr_matrix) -> np.ndarray:
@@ -397,3 +430,14 @@ def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
         loaded: np.ndarray = np.load(path, allow_pickle=False)
         return loaded
     return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+
+
+def _same_matrix(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    """Equal shape and entries (an O(nnz) check, against the fit it saves)."""
+    return bool(a.shape == b.shape and a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
+                and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
+
+
+def _differ_only_in(a: ModelParams, b: ModelParams, names: Sequence[str]) -> bool:
+    left, right = a.model_dump(), b.model_dump()
+    return all(left[k] == right[k] for k in left if k not in names)

@@ -17,6 +17,8 @@ free model towards the identity. Two closed forms, both in
   keep their DLAE column; the others are EDLAE's column scaled by ``1 - ξ``. So ξ = 0 is
   EDLAE and ξ = 1 ranks as DLAE: one parameter spans both, and the search chooses.
 
+The variants differ by a per-column factor of ``P`` only, so a search derives each ξ (and
+DLAE) from one fit of ``(λ, p)`` in O(items²) (:meth:`.base.Recommender.derive_from`).
 Everything else (sessions, ``max_items``, memory guard, persistence) is EASE's.
 """
 
@@ -49,6 +51,8 @@ class EDLAEParams(EASEParams):
 class EDLAERecommender(EASERecommender):
     algorithm = "edlae"
     params_class = EDLAEParams
+    # One factorisation serves every diagonal variant (a column rescaling apart).
+    derived_params = ("emphasis", "max_diagonal")
 
     def _variant(self) -> dict[str, Any]:
         p = self.params

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -57,6 +57,22 @@ class RecommenderRanker:
         self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
         started = time.perf_counter()
         self.model.fit(self.matrix)
+        return time.perf_counter() - started
+
+    def derive(self, previous: Ranker | None, matrix: sp.csr_matrix) -> float | None:
+        """Fit by adapting ``previous`` (the ranker of the trial before, fitted on the same
+        matrix and side data) when the model can (:meth:`.base.Recommender.derive_from`):
+        the seconds it took, or None (not fitted: call :meth:`fit`)."""
+        if not isinstance(previous, RecommenderRanker) or not self.model.derived_params:
+            return None
+        if self.side is not None:
+            self.side.give_to(self.model)
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        started = time.perf_counter()
+        if not self.model.derive_from(previous.model, matrix):
+            return None
+        previous.matrix = None
+        self.matrix = matrix
         return time.perf_counter() - started
 
     def info(self) -> dict[str, Any]:
@@ -134,6 +150,15 @@ def without_times(space: Mapping[str, Sequence[Any]], side: SideData | None) -> 
     if side is not None and side.times is not None:
         return dict(space)
     return {k: v for k, v in space.items() if k not in SESSION_KEYS}
+
+
+def derived_params(algorithm: str) -> tuple[str, ...]:
+    """Parameters ``algorithm`` can change on a fitted model without refitting."""
+    if algorithm in EXTERNAL_ALGORITHMS:
+        return ()
+    from fastinsight.recsys import registry
+
+    return tuple(registry.get_algorithm(algorithm).derived_params)
 
 
 def default_params(algorithm: str) -> dict[str, Any]:
@@ -270,11 +295,23 @@ def evaluate_candidate(
     per_user: dict[str, np.ndarray] = {}  # trial parameters (as JSON) -> per-user metric
     if search and space and has_validation:
         defaults = {**default_params(algo), **fixed} if candidate.try_defaults else None
+        inner = tuple(k for k in derived_params(algo) if k in space)
+        kept: list[Ranker] = []  # the last trial's ranker, while the next may derive from it
+        derived: set[str] = set()
 
         def trial(params: dict[str, Any]) -> tuple[dict[str, float], float]:
-            outcome, fit_s = fit_and_evaluate(
-                algo, {**fixed, **params}, train, validation, ks, side,
-            )
+            ranker = make_ranker(algo, {**fixed, **params}, side)
+            previous = kept.pop() if kept else None
+            fit_s = ranker.derive(previous, train) if isinstance(ranker, RecommenderRanker) \
+                else None
+            previous = None  # released before a full fit: one model in memory at a time
+            if fit_s is None:
+                fit_s = ranker.fit(train)
+            else:
+                derived.add(_key(params))
+            outcome = evaluate_ranker(ranker, train, validation, ks)
+            if inner:
+                kept.append(ranker)
             per_user[_key(params)] = outcome.per_user[metric]
             return outcome.metrics, fit_s
 
@@ -282,8 +319,11 @@ def evaluate_candidate(
             trial, space, metric=metric, budget_seconds=budget_seconds,
             mode=candidate.mode or mode, seed=seed,
             max_trials=max_trials, defaults=defaults, complete=complete,
-            max_widenings=max_widenings, accepts=accepts_value(algo, fixed),
+            max_widenings=max_widenings, accepts=accepts_value(algo, fixed), inner=inner,
         )
+        kept.clear()
+        search_result.trials = [replace(t, derived=_key(t.params) in derived)
+                                for t in search_result.trials]
         best = search_result.best
         params = {**fixed, **best.params}
         validation_metrics = best.metrics

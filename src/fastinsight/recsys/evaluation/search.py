@@ -18,6 +18,12 @@ until the best point is interior or the parameter reaches a limit the model does
 accept, at most ``max_widenings`` times; each widening is recorded. A real-valued
 parameter whose next step the model refuses (dropout 0.5 -> 1.0) approaches that bound
 in halving steps instead (0.75); an integer one stops at the model's stated maximum.
+
+**Inner parameters.** ``inner`` names parameters a fitted model can change without
+refitting (:attr:`.base.Recommender.derived_params`, e.g. EDLAE's bound on the
+diagonal). They vary fastest in the plan, in both modes (``random`` then shuffles
+whole groups), and the group of the defaults follows them, so consecutive trials share
+one fit; the trials themselves are the same, only their order changes.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class Trial:
     metrics: dict[str, float]
     fit_seconds: float
     seconds: float
+    derived: bool = False  # fitted by adapting the previous trial's model (``inner``)
 
 
 @dataclass
@@ -87,34 +94,50 @@ class SearchResult:
             "best_score": self.best.score if self.trials else None,
             "trials": [
                 {"params": t.params, "score": t.score, "fit_seconds": round(t.fit_seconds, 3),
-                 "seconds": round(t.seconds, 3)}
+                 "seconds": round(t.seconds, 3), **({"derived": True} if t.derived else {})}
                 for t in self.trials
             ],
+            "derived_trials": sum(t.derived for t in self.trials),
         }
 
 
-def grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of ``space``, in a deterministic order (keys sorted)."""
-    keys = sorted(space)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(
+def grid(
+    space: Mapping[str, Sequence[Any]], inner: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Every combination of ``space``, in a deterministic order: keys sorted, the
+    ``inner`` ones last (they vary fastest)."""
+    keys = sorted(k for k in space if k not in inner) + sorted(k for k in space if k in inner)
+    configs = [dict(zip(keys, values, strict=True)) for values in itertools.product(
         *(list(space[k]) for k in keys)
     )]
+    return [{k: c[k] for k in sorted(c)} for c in configs]  # keys in one order in reports
 
 
 def plan(
     space: Mapping[str, Sequence[Any]], mode: SearchMode = "random", seed: int = 0,
-    defaults: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None, inner: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Configurations in the order they will be tried (defaults first, if given)."""
-    configs = grid(space)
-    if mode == "random":
+    """Configurations in the order they will be tried (defaults first, if given), each
+    group of equal non-``inner`` values together."""
+    configs = grid(space, inner)
+    inner = [k for k in inner if k in space]
+    if mode not in ("random", "grid"):
+        raise ValueError(f"unknown search mode {mode!r}")
+    if mode == "random" and inner:
+        size = int(np.prod([len(space[k]) for k in inner]))
+        groups = [configs[i: i + size] for i in range(0, len(configs), size)]
+        order = np.random.default_rng(seed).permutation(len(groups))
+        configs = [c for i in order for c in groups[i]]
+    elif mode == "random":
         order = np.random.default_rng(seed).permutation(len(configs))
         configs = [configs[i] for i in order]
-    elif mode != "grid":
-        raise ValueError(f"unknown search mode {mode!r}")
     if defaults is not None:
         first = {k: defaults[k] for k in sorted(space) if k in defaults}
         configs = [first] + [c for c in configs if c != first]
+        if inner:  # the defaults' group next: it shares their fit
+            outer = [k for k in first if k not in inner]
+            mates = [c for c in configs[1:] if all(c.get(k) == first[k] for k in outer)]
+            configs = [first, *mates, *(c for c in configs[1:] if c not in mates)]
     return configs
 
 
@@ -214,15 +237,17 @@ def run_search(
     complete: bool = False,
     max_widenings: int = 0,
     accepts: Callable[[str, Any], bool] | None = None,
+    inner: Sequence[str] = (),
 ) -> SearchResult:
     """Try configurations; ``evaluate(params)`` returns ``(validation metrics, fit seconds)``.
 
     ``complete``: every configuration runs (``budget_seconds`` and ``max_trials`` are
     ignored) and edges are widened up to ``max_widenings`` times; ``accepts(name,
-    value)`` says whether the model takes a widened value (default: any).
+    value)`` says whether the model takes a widened value (default: any). ``inner``:
+    parameters that vary fastest (:func:`plan`).
     """
     grid_space = {k: list(v) for k, v in space.items()}
-    configs = plan(grid_space, mode, seed, defaults)
+    configs = plan(grid_space, mode, seed, defaults, inner)
     if not complete and max_trials is not None:
         configs = configs[: max(1, max_trials)]
     result = SearchResult(metric=metric, budget_seconds=budget_seconds, grid_size=len(configs),

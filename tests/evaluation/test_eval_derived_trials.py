@@ -1,0 +1,73 @@
+"""Searches put the parameters a fitted model can change innermost, and derive those trials."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from fastinsight.recsys.edlae import EDLAERecommender
+from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
+from fastinsight.recsys.evaluation.search import grid, plan
+from fastinsight.recsys.evaluation.splits import random_split
+from fastinsight.recsys.side import SideData
+
+from .helpers import blocks
+
+SPACE = {"l2": [1.0, 2.0, 4.0], "dropout": [0.1, 0.5], "max_diagonal": [0.0, 0.3, 1.0]}
+
+
+ABSTRACT = {"z": [1.0, 2.0, 4.0], "y": [0.1, 0.5], "a": [0.0, 0.3, 1.0]}  # inner "a" sorts first
+
+
+def _runs(configs: list[dict[str, float]]) -> list[tuple[float, float]]:
+    """The outer (z, y) values in order, consecutive repeats collapsed."""
+    return [key for key, _ in itertools.groupby((c["z"], c["y"]) for c in configs)]
+
+
+@pytest.mark.parametrize("mode", ["grid", "random"])
+def test_inner_parameters_vary_fastest_and_nothing_is_lost(mode: str):
+    ordered = plan(ABSTRACT, mode, seed=3, inner=("a",))
+    assert sorted(map(str, ordered)) == sorted(map(str, grid(ABSTRACT)))
+    assert len(_runs(ordered)) == 6  # each (z, y) group is contiguous
+    if mode == "random":  # groups are shuffled, not listed in grid order
+        assert _runs(ordered) != _runs(grid(ABSTRACT, ("a",)))
+    plain = plan(ABSTRACT, mode, seed=3)
+    assert len(_runs(plain)) > 6 and plain == plan(ABSTRACT, mode, seed=3, inner=())
+
+
+def test_the_defaults_group_follows_the_defaults():
+    defaults = {"z": 2.0, "y": 0.5, "a": 0.3}
+    ordered = plan(ABSTRACT, "random", seed=1, defaults=defaults, inner=("a",))
+    assert ordered[0] == defaults
+    assert [(c["z"], c["y"]) for c in ordered[:3]] == [(2.0, 0.5)] * 3
+    assert len(_runs(ordered)) == 6 and len(ordered) == 18
+
+
+def test_edlae_search_fits_once_per_factorisation_and_chooses_as_fresh_fits(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    data = blocks((14, 10, 8), 6)
+    split = random_split(data, validation=0.2, test=0.2, seed=2)
+    side = SideData(times=data.time_matrix())
+    space = {**SPACE, "session_gap_seconds": [0.0, 3.0]}
+    candidate = Candidate("edlae", space=space, try_defaults=False)
+
+    def run() -> tuple[dict[str, object], list[float], int]:
+        result = evaluate_candidate(candidate, split.train, split.validation, split.test, [3],
+                                    complete=True, metric="ndcg@3", side=side, mode="random")
+        assert result.search is not None
+        info = result.search.to_dict()
+        scores = {json.dumps(t["params"], sort_keys=True): t["score"] for t in info["trials"]}
+        return result.params, [scores[k] for k in sorted(scores)], info["derived_trials"]
+
+    params, scores, derived = run()
+    # 12 factorisations (l2 x dropout x gap), each serving its 3 bounds: 24 derived of 36
+    assert derived == 24
+    monkeypatch.setattr(EDLAERecommender, "derived_params", ())
+    fresh_params, fresh_scores, fresh_derived = run()
+    assert fresh_derived == 0
+    assert params == fresh_params
+    assert np.allclose(scores, fresh_scores, atol=1e-9)
