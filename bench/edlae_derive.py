@@ -1,0 +1,186 @@
+"""EDLAE's diagonal variants derived from one factorisation, against fresh fits.
+
+A search over EDLAE's default space fits every (λ, dropout, sessions) group once and
+derives the other values of ``max_diagonal`` (and DLAE) from it by rescaling columns
+(``Recommender.derive_from``, docs/evaluation.md). This measures, in one run:
+
+* **one fit**: a fresh fit of ``max_diagonal=0.2`` against deriving it from a fitted
+  ``max_diagonal=0``, rounds interleaved (order flipped every round), median and
+  min-max; and how close the two models are (largest weight difference relative to the
+  largest weight, share of users whose top 10 is identical);
+* **one search**: the complete search of the default EDLAE grid through
+  ``evaluate_candidate``, with derivations and with them switched off (the class's
+  ``derived_params`` emptied), rounds interleaved: seconds, trials derived, and whether
+  both choose the same parameters with the same validation NDCG@10.
+
+Data: synthetic interactions of ``bench/train.py``'s kind (with their times, so the
+session term is part of each factorisation), and ml-latest-small under the binary
+protocol (seed 0 split) when ``--data`` has it.
+
+    .venv/bin/python bench/edlae_derive.py            # writes results/edlae_derive.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from _common import binary_movielens, seed_split, table, write_result
+
+DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
+BASE = {"l2": 50.0, "dropout": 0.25}
+
+
+def _model(params: dict[str, Any], times: sp.csr_matrix | None) -> Any:
+    from fastinsight.recsys.registry import create
+
+    model = create("edlae", {**BASE, **params})
+    model.set_interaction_times(times)
+    return model
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(float(np.median(values)), 4), "min": round(min(values), 4),
+            "max": round(max(values), 4)}
+
+
+def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> dict[str, Any]:
+    fresh_s: list[float] = []
+    derived_s: list[float] = []
+    fresh = derived = None
+    for r in range(rounds):
+        for kind in (("fresh", "derived") if r % 2 == 0 else ("derived", "fresh")):
+            if kind == "fresh":
+                fresh = None
+                fresh = _model({"max_diagonal": 0.2}, times)
+                started = time.perf_counter()
+                fresh.fit(matrix)
+                fresh_s.append(time.perf_counter() - started)
+            else:
+                derived = None
+                base = _model({"max_diagonal": 0.0}, times).fit(matrix)
+                derived = _model({"max_diagonal": 0.2}, times)
+                started = time.perf_counter()
+                if not derived.derive_from(base, matrix):
+                    raise RuntimeError("derivation refused")
+                derived_s.append(time.perf_counter() - started)
+                del base
+    assert fresh is not None and derived is not None
+    a, b = fresh._state_arrays()["weights"], derived._state_arrays()["weights"]
+    users = np.flatnonzero(np.diff(matrix.indptr))[:3000]
+    top_a, _ = fresh.recommend_many(matrix[users], 10)
+    top_b, _ = derived.recommend_many(matrix[users], 10)
+    return {
+        "items": int(matrix.shape[1]), "users": int(matrix.shape[0]), "nnz": int(matrix.nnz),
+        "fresh_seconds": _spread(fresh_s), "derived_seconds": _spread(derived_s),
+        "speedup_by_round": [round(f / d, 1) for f, d in zip(fresh_s, derived_s, strict=True)],
+        "max_relative_weight_difference": float(np.abs(a - b).max() / np.abs(a).max()),
+        "users_compared": int(users.size),
+        "same_top10_share": round(float(np.all(top_a == top_b, axis=1).mean()), 4),
+    }
+
+
+def one_search(split: Any, times: sp.csr_matrix | None, rounds: int) -> dict[str, Any]:
+    from fastinsight.recsys.edlae import EDLAERecommender
+    from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
+    from fastinsight.recsys.side import SideData
+
+    declared = EDLAERecommender.derived_params
+    side = SideData(times=times) if times is not None else None
+    runs: dict[str, list[dict[str, Any]]] = {"derived": [], "fresh": []}
+    for r in range(rounds):
+        for kind in (("derived", "fresh") if r % 2 == 0 else ("fresh", "derived")):
+            EDLAERecommender.derived_params = declared if kind == "derived" else ()
+            try:
+                started = time.perf_counter()
+                result = evaluate_candidate(
+                    Candidate("edlae"), split.train, split.validation, split.test, [10],
+                    complete=True, side=side, mode="random",
+                )
+                seconds = time.perf_counter() - started
+            finally:
+                EDLAERecommender.derived_params = declared
+            assert result.search is not None
+            info = result.search.to_dict()
+            runs[kind].append({
+                "seconds": seconds, "search_seconds": info["seconds"],
+                "trials": info["trials_run"], "derived_trials": info["derived_trials"],
+                "best_params": info["best_params"], "best_score": info["best_score"],
+                "test_ndcg@10": result.test.metrics["ndcg@10"],
+            })
+    same = all(d["best_params"] == f["best_params"] for d, f in
+               zip(runs["derived"], runs["fresh"], strict=True))
+    return {
+        "rounds": rounds, "runs": runs,
+        "search_seconds": {k: _spread([x["search_seconds"] for x in v]) for k, v in runs.items()},
+        "trials": runs["derived"][0]["trials"], "derived_trials": runs["derived"][0]["derived_trials"],
+        "same_choice": same,
+        "best_score": {k: v[0]["best_score"] for k, v in runs.items()},
+        "test_ndcg@10": {k: v[0]["test_ndcg@10"] for k, v in runs.items()},
+    }
+
+
+def synthetic_matrix(users: int, items: int, interactions: int) -> tuple[Any, sp.csr_matrix]:
+    from fastinsight.config import DEFAULT_INTERACTION_WEIGHTS
+    from fastinsight.recsys.matrix import from_arrays
+    from train import synthetic
+
+    cols = synthetic(users, items, interactions)
+    built = from_arrays(cols["users"], cols["items"], cols["types"], cols["values"],
+                        cols["timestamps"], DEFAULT_INTERACTION_WEIGHTS, half_life_days=30.0)
+    return built, built.times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--search-rounds", type=int, default=2)
+    ap.add_argument("--synthetic", default="20000x5000x200000", help="users x items x interactions")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, Any] = {"load_average_1m_start": round(os.getloadavg()[0], 2),
+                           "rounds": args.rounds}
+    users, items, interactions = (int(v) for v in args.synthetic.split("x"))
+    built, times = synthetic_matrix(users, items, interactions)
+    out["synthetic"] = {"size": args.synthetic, "sessions": "default 30-minute gap",
+                        "one_fit": one_fit(built.matrix, times, args.rounds)}
+    data = binary_movielens(args.data)
+    if data is not None:
+        split = seed_split(data, 0).split
+        out["movielens_binary_seed0"] = {
+            "one_fit": one_fit(sp.csr_matrix(split.train, dtype=np.float32), None, args.rounds),
+            "search": one_search(split, None, args.search_rounds),
+        }
+    rows = []
+    for name in ("synthetic", "movielens_binary_seed0"):
+        if name in out:
+            fit = out[name]["one_fit"]
+            rows.append({"data": name, "items": fit["items"],
+                         "fresh s": fit["fresh_seconds"]["median"],
+                         "derived s": fit["derived_seconds"]["median"],
+                         "speedup (min-max)": f"{min(fit['speedup_by_round'])}-"
+                                              f"{max(fit['speedup_by_round'])}",
+                         "max rel diff": f"{fit['max_relative_weight_difference']:.1e}",
+                         "same top 10": fit["same_top10_share"]})
+    print(table(rows, list(rows[0])))
+    if "movielens_binary_seed0" in out:
+        search = out["movielens_binary_seed0"]["search"]
+        print(table([{"search": k, **v} for k, v in search["search_seconds"].items()],
+                    ["search", "median", "min", "max"]))
+        print(f"trials {search['trials']}, derived {search['derived_trials']}, "
+              f"same choice {search['same_choice']}, best {search['best_score']}")
+    if not args.no_write:
+        print(write_result("edlae_derive", out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
