@@ -453,3 +453,41 @@ def test_optional_capabilities_are_none_or_consistent(algorithm: str) -> None:
     assert model.cold_item_vectors([]) is None or query is not None
     if query is not None:
         assert query.ndim == 1 and np.all(np.isfinite(query))
+
+
+def _other_value(algorithm: str, name: str, current: object) -> object:
+    """A value of ``name`` other than ``current``, from the default search space."""
+    from fastinsight.recsys.evaluation.spaces import DEFAULT_SPACES
+
+    values = DEFAULT_SPACES.get(algorithm, {}).get(name) or ([not current]
+                                                             if isinstance(current, bool) else [])
+    others = [v for v in values if v != current]
+    assert others, f"{algorithm}.{name}: no other value to derive in its default space"
+    return others[-1]
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_derive_from_is_refused_or_equals_a_fresh_fit(algorithm: str) -> None:
+    model = make(algorithm)
+    declared = type(model.params).model_fields
+    assert set(model.derived_params) <= set(declared)
+    matrix = block_matrix()
+    assert not make(algorithm).derive_from(make(algorithm), matrix)  # previous not fitted
+    other = "popularity" if algorithm != "popularity" else "ease"
+    stranger = make(other).fit(matrix)
+    assert not make(algorithm).derive_from(stranger, matrix)
+    assert stranger.user_items is not None
+    if not model.derived_params:  # nothing to derive: even an equal fit is refused
+        twin = make(algorithm).fit(matrix)
+        assert not make(algorithm).derive_from(twin, matrix) and twin.user_items is not None
+        return
+    users = np.arange(N_USERS)
+    for name in model.derived_params:
+        value = _other_value(algorithm, name, getattr(model.params, name))
+        previous = make(algorithm).fit(matrix)
+        derived = make(algorithm, **{name: value})
+        assert derived.derive_from(previous, matrix), f"{algorithm} refused to derive {name}"
+        assert previous.user_items is None  # consumed
+        fresh = make(algorithm, **{name: value}).fit(matrix)
+        np.testing.assert_allclose(derived.score_users(users), fresh.score_users(users),
+                                   rtol=1e-4, atol=1e-6)
