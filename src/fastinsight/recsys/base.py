@@ -113,7 +113,7 @@ class Recommender(ABC, Generic[P]):
         """
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
         if (not self.derived_params or type(previous) is not type(self)
-                or previous.user_items is None or not _same_matrix(previous.user_items, matrix)
+                or previous.user_items is None or not same_entries(previous.user_items, matrix)
                 or not _differ_only_in(self.params, previous.params, self.derived_params)):
             return False
         started = time.perf_counter()
@@ -432,8 +432,14 @@ def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
     return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
 
 
-def _same_matrix(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
-    """Equal shape and entries (an O(nnz) check, against the fit it saves)."""
+def same_entries(a: sp.spmatrix | None, b: sp.spmatrix | None) -> bool:
+    """Equal shape and stored entries, or both None (an O(nnz) check: cheap against the
+    fit a derivation saves)."""
+    if a is None or b is None:
+        return a is b
+    if a is b:
+        return True
+    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
     return bool(a.shape == b.shape and a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
                 and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
 

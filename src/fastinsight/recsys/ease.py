@@ -27,7 +27,7 @@ from pydantic import Field
 from scipy.linalg import lapack
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import Recommender
+from fastinsight.recsys.base import Recommender, same_entries
 from fastinsight.recsys.matrix import require_finite
 from fastinsight.recsys.ranking import IdsScores, top_n
 from fastinsight.recsys.sessions import SessionAware, SessionParams
@@ -106,7 +106,7 @@ class EASERecommender(SessionAware, Recommender[EASEParams]):
         (O(items²)) instead of refactorised (O(items³))."""
         if not isinstance(previous, EASERecommender) or previous._inverse is None:
             return False
-        if not _same_times(previous._times, self._times):
+        if not same_entries(previous._times, self._times):
             return False
         diag, penalty = previous._inverse
         old, new = previous._variant(), self._variant()
@@ -247,9 +247,7 @@ def _weights_from(
     if m == 0:
         return weights
     if zero_diagonal and max_diagonal > 0:
-        free = 1.0 - diag * penalty  # DLAE's diagonal: the constraint binds above ξ
-        scale = np.where(free > max_diagonal, (1.0 - max_diagonal) / diag, penalty)
-        weights *= -scale.astype(np.float32)[None, :]
+        weights *= -_bound_scale(diag, penalty, max_diagonal)[None, :]
         weights[np.diag_indices(m)] = 0.0
     elif zero_diagonal:
         weights /= -diag[None, :]
@@ -266,16 +264,22 @@ def _column_factors(
     diag: np.ndarray, penalty: np.ndarray, zero_diagonal: bool = True, max_diagonal: float = 0.0,
 ) -> np.ndarray:
     """Per column ``j``, the factor ``c_j`` with ``B[i, j] = c_j · P[i, j]`` off the diagonal
-    (float64; the same cases as :func:`_weights`)."""
+    (float64; the same cases, in the same precision, as :func:`_weights_from`)."""
     if zero_diagonal and max_diagonal > 0:
-        free = 1.0 - diag * penalty
-        scale = np.where(free > max_diagonal, (1.0 - max_diagonal) / diag, penalty)
-        factors: np.ndarray = -scale.astype(np.float32).astype(np.float64)
+        factors: np.ndarray = -_bound_scale(diag, penalty, max_diagonal).astype(np.float64)
     elif zero_diagonal:
         factors = -1.0 / diag.astype(np.float64)
     else:
         factors = -penalty.astype(np.float64)
     return factors
+
+
+def _bound_scale(diag: np.ndarray, penalty: np.ndarray, max_diagonal: float) -> np.ndarray:
+    """RDLAE's column scale (float32): DLAE's ``Λ_jj`` where DLAE's own diagonal ``1 -
+    Λ_jj P_jj`` is at most ξ, else ``(1 - ξ) / P_jj`` (the constraint binds)."""
+    free = 1.0 - diag * penalty
+    scale: np.ndarray = np.where(free > max_diagonal, (1.0 - max_diagonal) / diag, penalty)
+    return scale.astype(np.float32)
 
 
 def _diagonal(
@@ -285,13 +289,3 @@ def _diagonal(
     del max_diagonal
     out: np.ndarray = np.zeros_like(diag) if zero_diagonal else 1.0 - diag * penalty
     return out
-
-
-def _same_times(a: sp.csr_matrix | None, b: sp.csr_matrix | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    if a is b:
-        return True
-    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
-    return bool(a.shape == b.shape and a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
-                and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
