@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from fastinsight.recsys.als import ALSRecommender
 from fastinsight.recsys.edlae import EDLAERecommender
+from fastinsight.recsys.evaluation.external import ImplicitRanker
 from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
 from fastinsight.recsys.evaluation.search import grid, plan
 from fastinsight.recsys.evaluation.splits import random_split
@@ -71,3 +73,38 @@ def test_edlae_search_fits_once_per_factorisation_and_chooses_as_fresh_fits(
     assert fresh_derived == 0
     assert params == fresh_params
     assert np.allclose(scores, fresh_scores, atol=1e-9)
+
+
+@pytest.mark.parametrize("algorithm", ["als", "implicit_als"])
+def test_als_searches_continue_longer_runs_and_choose_as_fresh_fits(
+    algorithm: str, monkeypatch: pytest.MonkeyPatch,
+):
+    """Iterations vary innermost (ascending): each longer run continues the shorter one,
+    for our ALS and for the implicit reference alike, and the search ends as fresh fits."""
+    data = blocks((14, 10, 8), 6)
+    split = random_split(data, validation=0.2, test=0.2, seed=2)
+    side = SideData(times=data.time_matrix())
+    space = {"factors": [4, 8], "regularization": [0.1, 1.0], "iterations": [2, 5, 12],
+             "session_gap_seconds": [0.0, 3.0]}
+    candidate = Candidate(algorithm, space=space, try_defaults=False)
+
+    def run() -> tuple[dict[str, object], list[float], int]:
+        result = evaluate_candidate(candidate, split.train, split.validation, split.test, [3],
+                                    complete=True, max_widenings=0, metric="ndcg@3", side=side,
+                                    mode="random")
+        assert result.search is not None
+        info = result.search.to_dict()
+        scores = {json.dumps(t["params"], sort_keys=True): t["score"] for t in info["trials"]}
+        assert len(scores) == 24
+        return result.params, [scores[k] for k in sorted(scores)], info["derived_trials"]
+
+    params, scores, derived = run()
+    assert derived == 16  # 8 groups of (factors, regularization, gap): 2 of 3 continued
+    if algorithm == "als":
+        monkeypatch.setattr(ALSRecommender, "derived_params", ())
+    else:
+        monkeypatch.setattr(ImplicitRanker, "derivable", {})
+    fresh_params, fresh_scores, fresh_derived = run()
+    assert fresh_derived == 0
+    assert params == fresh_params
+    assert scores == fresh_scores  # continued fits are the fresh fits, to the bit

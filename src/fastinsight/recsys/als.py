@@ -15,13 +15,19 @@ next training run would give them, up to the item side moving.
 user (:mod:`fastinsight.recsys.sessions`) is also a training row, its weights times
 ``session_weight``: items taken together within minutes then pull their factors closer
 than items the same user took years apart. Only the users' own factors are kept.
+
+**More iterations without starting over.** ALS is deterministic from its seeded start,
+so a model with ``iterations = n`` can continue a fitted model of ``m < n`` iterations
+(:meth:`ALSRecommender.derive_from`) for ``n - m`` more and end where a fresh fit of
+``n`` would: a search over iterations pays for the longest run only once per group.
+The session rows' factors needed to continue stay in memory only (not saved).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,7 +35,7 @@ from pydantic import Field
 from scipy.linalg.lapack import dposv
 
 from fastinsight.errors import ModelError
-from fastinsight.recsys.base import Recommender
+from fastinsight.recsys.base import Recommender, same_entries
 from fastinsight.recsys.matrix import require_finite
 from fastinsight.recsys.ranking import IdsScores, top_n
 from fastinsight.recsys.sessions import SessionAware, SessionParams
@@ -50,15 +56,40 @@ class ALSParams(SessionParams):
 class ALSRecommender(SessionAware, Recommender[ALSParams]):
     algorithm = "als"
     params_class = ALSParams
+    derived_params: ClassVar[tuple[str, ...]] = ("iterations",)
 
     def __init__(self, params: ALSParams | None = None) -> None:
         super().__init__(params)
         self._users = np.zeros((0, self.params.factors), dtype=np.float32)
         self._items = np.zeros((0, self.params.factors), dtype=np.float32)
         self._gram: np.ndarray | None = None  # YᵀY + λI in float64, for fold-in
+        # The session rows' factors after the last fit (in memory only): with the users'
+        # and items' factors, the state a longer run continues from (:meth:`_derive`).
+        self._session_factors: np.ndarray | None = None
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         require_finite(matrix)
+        self._train(matrix, self.params.iterations, None)
+
+    def _derive(self, previous: Recommender[Any]) -> bool:
+        """Continue ``previous`` (the same fit with fewer iterations) for the rest."""
+        if (not isinstance(previous, ALSRecommender) or previous._session_factors is None
+                or previous.user_items is None
+                or previous.params.iterations >= self.params.iterations
+                or not same_entries(previous._times, self._times)):
+            return False
+        start = np.vstack([previous._users, previous._session_factors])
+        items = previous._items
+        previous._users = previous._items = np.zeros((0, self.params.factors), dtype=np.float32)
+        previous._session_factors, previous._gram = None, None
+        self._train(previous.user_items, self.params.iterations - previous.params.iterations,
+                    (start, items))
+        return True
+
+    def _train(self, matrix: sp.csr_matrix, iterations: int,
+               start: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """``iterations`` of implicit's ALS from its seeded start, or from ``start``
+        (the user rows' and session rows' factors, the items' factors)."""
         from implicit.cpu.als import AlternatingLeastSquares
         from implicit.recommender_base import ModelFitError
         from threadpoolctl import threadpool_limits
@@ -75,17 +106,21 @@ class ALSRecommender(SessionAware, Recommender[ALSParams]):
                 factors=p.factors,
                 regularization=p.regularization,
                 alpha=p.alpha,
-                iterations=p.iterations,
+                iterations=iterations,
                 use_cg=p.use_cg,
                 num_threads=p.num_threads,
                 random_state=p.random_state,
                 dtype=np.float32,
             )
+            if start is not None:
+                model.user_factors, model.item_factors = start
             try:
                 model.fit(rows, show_progress=False)
             except ModelFitError as exc:
                 raise ModelError(f"als: fit produced non-finite factors ({exc})") from exc
-        self._users = np.ascontiguousarray(model.user_factors[: matrix.shape[0]], dtype=np.float32)
+        n = matrix.shape[0]
+        self._users = np.ascontiguousarray(model.user_factors[:n], dtype=np.float32)
+        self._session_factors = np.ascontiguousarray(model.user_factors[n:], dtype=np.float32)
         self._items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self._gram = None
 

@@ -10,6 +10,12 @@ session of that user (:mod:`fastinsight.recsys.sessions`), weighted by
 ``session_weight``, with the same defaults as our ALS. Without times (or with
 ``session_gap_seconds=0``) both see the user rows alone. Recommendations still go to
 the users' rows only.
+
+**More iterations without starting over.** As for our ALS
+(:meth:`.als.ALSRecommender.derive_from`), a search trial with more ALS iterations than
+the trial before (all else equal) continues that trial's factors for the difference
+(:meth:`ImplicitRanker.derive`): implicit's ALS is deterministic from its seeded start,
+so the result is the fresh fit's, and the reference's search is as cheap as ours.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from fastinsight.recsys.base import ModelParams
+from fastinsight.recsys.base import ModelParams, same_entries
 from fastinsight.recsys.evaluation.metrics import hit_matrix
 from fastinsight.recsys.sessions import SessionAware, SessionParams
 from fastinsight.recsys.side import SideData
@@ -53,6 +59,8 @@ class ImplicitRanker(SessionAware):
     kinds: ClassVar[dict[str, type[ModelParams]]] = {
         "implicit_als": ImplicitALSParams, "implicit_bpr": ImplicitBPRParams,
     }
+    #: Parameters a fitted ranker can change without refitting (:meth:`derive`).
+    derivable: ClassVar[dict[str, tuple[str, ...]]] = {"implicit_als": ("iterations",)}
 
     def __init__(
         self, algorithm: str, params: dict[str, Any] | None = None, side: SideData | None = None,
@@ -69,6 +77,44 @@ class ImplicitRanker(SessionAware):
 
     def fit(self, matrix: sp.csr_matrix) -> float:
         self.matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        started = time.perf_counter()
+        self._run(self._build(None))
+        took = time.perf_counter() - started
+        log.info("fit %s in %.2fs", self.algorithm, took)
+        return took
+
+    def derive(self, previous: object, matrix: sp.csr_matrix) -> float | None:
+        """Fit by continuing ``previous`` (the trial before, fitted on the same matrix and
+        times with fewer ALS iterations, all else equal): the seconds it took, or None
+        (nothing changed: call :meth:`fit`). ``previous`` is consumed."""
+        names = self.derivable.get(self.algorithm, ())
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        if (not names or not isinstance(previous, ImplicitRanker)
+                or previous.algorithm != self.algorithm or previous.model is None
+                or not isinstance(self.params, ImplicitALSParams)
+                or not isinstance(previous.params, ImplicitALSParams)
+                or previous.params.iterations >= self.params.iterations
+                or not same_entries(previous.matrix, matrix)
+                or not same_entries(previous._times, self._times)):
+            return None
+        mine, theirs = self.params.model_dump(), previous.params.model_dump()
+        if any(mine[k] != theirs[k] for k in mine if k not in names):
+            return None
+        self.matrix = matrix
+        started = time.perf_counter()
+        model = self._build(self.params.iterations - previous.params.iterations)
+        model.user_factors, model.item_factors = (previous.model.user_factors,
+                                                  previous.model.item_factors)
+        previous.model, previous.matrix = None, None
+        self._run(model)
+        took = time.perf_counter() - started
+        log.info("derived %s from %d iterations in %.2fs", self.algorithm,
+                 previous.params.iterations, took)
+        return took
+
+    def _run(self, model: Any) -> None:
+        """Train ``model`` on this ranker's rows (the matrix, then its session rows)."""
+        assert self.matrix is not None
         rows = self.matrix
         p = self.params
         sessions = self.session_rows(self.matrix) if isinstance(p, SessionParams) else None
@@ -76,16 +122,13 @@ class ImplicitRanker(SessionAware):
             weight = np.float32(p.session_weight)
             rows = sp.csr_matrix(sp.vstack([self.matrix, sessions * weight]), dtype=np.float32)
         self.session_count = rows.shape[0] - self.matrix.shape[0]
-        started = time.perf_counter()
         # implicit parallelises itself; a second BLAS thread pool underneath only thrashes.
         with threadpool_limits(1, "blas"):
-            self.model = self._build()
-            self.model.fit(rows, show_progress=False)
-        took = time.perf_counter() - started
-        log.info("fit %s in %.2fs", self.algorithm, took)
-        return took
+            model.fit(rows, show_progress=False)
+        self.model = model
 
-    def _build(self) -> Any:
+    def _build(self, iterations: int | None) -> Any:
+        """The implicit model, untrained (``iterations``: None for the parameters')."""
         from implicit.als import AlternatingLeastSquares
         from implicit.bpr import BayesianPersonalizedRanking
 
@@ -93,7 +136,7 @@ class ImplicitRanker(SessionAware):
         if isinstance(p, ImplicitALSParams):
             return AlternatingLeastSquares(
                 factors=p.factors, regularization=p.regularization, alpha=p.alpha,
-                iterations=p.iterations, random_state=p.seed, use_gpu=False,
+                iterations=iterations or p.iterations, random_state=p.seed, use_gpu=False,
             )
         assert isinstance(p, ImplicitBPRParams)
         return BayesianPersonalizedRanking(

@@ -155,7 +155,7 @@ def without_times(space: Mapping[str, Sequence[Any]], side: SideData | None) -> 
 def derived_params(algorithm: str) -> tuple[str, ...]:
     """Parameters ``algorithm`` can change on a fitted model without refitting."""
     if algorithm in EXTERNAL_ALGORITHMS:
-        return ()
+        return ImplicitRanker.derivable.get(algorithm, ())
     from fastinsight.recsys import registry
 
     return tuple(registry.get_algorithm(algorithm).derived_params)
@@ -302,8 +302,8 @@ def evaluate_candidate(
         def trial(params: dict[str, Any]) -> tuple[dict[str, float], float]:
             ranker = make_ranker(algo, {**fixed, **params}, side)
             previous = kept.pop() if kept else None
-            fit_s = ranker.derive(previous, train) if isinstance(ranker, RecommenderRanker) \
-                else None
+            fit_s = ranker.derive(previous, train) \
+                if isinstance(ranker, RecommenderRanker | ImplicitRanker) else None
             previous = None  # released before a full fit: one model in memory at a time
             if fit_s is None:
                 fit_s = ranker.fit(train)
