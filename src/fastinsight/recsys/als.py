@@ -78,28 +78,38 @@ class ALSRecommender(SessionAware, Recommender[ALSParams]):
                 or previous.params.iterations >= self.params.iterations
                 or not same_entries(previous._times, self._times)):
             return False
+        matrix = previous.user_items
+        rows = self._rows(matrix)
+        if rows.shape[0] != matrix.shape[0] + previous._session_factors.shape[0]:
+            return False  # other session rows than the fit continued (implicit cannot tell)
         start = np.vstack([previous._users, previous._session_factors])
         items = previous._items
         previous._users = previous._items = np.zeros((0, self.params.factors), dtype=np.float32)
         previous._session_factors, previous._gram = None, None
-        self._train(previous.user_items, self.params.iterations - previous.params.iterations,
-                    (start, items))
+        self._train(matrix, self.params.iterations - previous.params.iterations, (start, items),
+                    rows)
         return True
 
+    def _rows(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """The training rows: the users' rows, then their sessions' (when on)."""
+        sessions = self.session_rows(matrix)
+        if sessions is None:
+            return matrix
+        return sp.csr_matrix(
+            sp.vstack([matrix, sessions * np.float32(self.params.session_weight)]),
+            dtype=np.float32)
+
     def _train(self, matrix: sp.csr_matrix, iterations: int,
-               start: tuple[np.ndarray, np.ndarray] | None) -> None:
-        """``iterations`` of implicit's ALS from its seeded start, or from ``start``
-        (the user rows' and session rows' factors, the items' factors)."""
+               start: tuple[np.ndarray, np.ndarray] | None,
+               rows: sp.csr_matrix | None = None) -> None:
+        """``iterations`` of implicit's ALS on ``rows`` (default: :meth:`_rows`) from its
+        seeded start, or from ``start`` (the rows' factors, the items' factors)."""
         from implicit.cpu.als import AlternatingLeastSquares
         from implicit.recommender_base import ModelFitError
         from threadpoolctl import threadpool_limits
 
         p = self.params
-        sessions = self.session_rows(matrix)
-        rows = matrix
-        if sessions is not None:
-            rows = sp.csr_matrix(sp.vstack([matrix, sessions * np.float32(p.session_weight)]),
-                                 dtype=np.float32)
+        rows = self._rows(matrix) if rows is None else rows
         # implicit parallelises over users itself; BLAS threads underneath only contend.
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(

@@ -100,27 +100,34 @@ class ImplicitRanker(SessionAware):
         mine, theirs = self.params.model_dump(), previous.params.model_dump()
         if any(mine[k] != theirs[k] for k in mine if k not in names):
             return None
-        self.matrix = matrix
         started = time.perf_counter()
+        rows = self._rows(matrix)
+        if rows.shape[0] != previous.model.user_factors.shape[0]:
+            return None  # other session rows than the fit continued (implicit cannot tell)
+        self.matrix = matrix
         model = self._build(self.params.iterations - previous.params.iterations)
         model.user_factors, model.item_factors = (previous.model.user_factors,
                                                   previous.model.item_factors)
         previous.model, previous.matrix = None, None
-        self._run(model)
+        self._run(model, rows)
         took = time.perf_counter() - started
         log.info("derived %s from %d iterations in %.2fs", self.algorithm,
                  previous.params.iterations, took)
         return took
 
-    def _run(self, model: Any) -> None:
-        """Train ``model`` on this ranker's rows (the matrix, then its session rows)."""
-        assert self.matrix is not None
-        rows = self.matrix
+    def _rows(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """The training rows: the users' rows, then their sessions' (ALS, when on)."""
         p = self.params
-        sessions = self.session_rows(self.matrix) if isinstance(p, SessionParams) else None
+        sessions = self.session_rows(matrix) if isinstance(p, SessionParams) else None
         if isinstance(p, SessionParams) and sessions is not None and sessions.shape[0]:
             weight = np.float32(p.session_weight)
-            rows = sp.csr_matrix(sp.vstack([self.matrix, sessions * weight]), dtype=np.float32)
+            return sp.csr_matrix(sp.vstack([matrix, sessions * weight]), dtype=np.float32)
+        return matrix
+
+    def _run(self, model: Any, rows: sp.csr_matrix | None = None) -> None:
+        """Train ``model`` on ``rows`` (default: this ranker's, :meth:`_rows`)."""
+        assert self.matrix is not None
+        rows = self._rows(self.matrix) if rows is None else rows
         self.session_count = rows.shape[0] - self.matrix.shape[0]
         # implicit parallelises itself; a second BLAS thread pool underneath only thrashes.
         with threadpool_limits(1, "blas"):
