@@ -26,6 +26,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from _common import binary_movielens, seed_split, table, write_result
+from _derive import search_both_ways, spread
 
 DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
 BASE = {"l2": 50.0, "dropout": 0.25}
@@ -44,11 +47,6 @@ def _model(params: dict[str, Any], times: sp.csr_matrix | None) -> Any:
     model = create("edlae", {**BASE, **params})
     model.set_interaction_times(times)
     return model
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": round(float(np.median(values)), 4), "min": round(min(values), 4),
-            "max": round(max(values), 4)}
 
 
 def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> dict[str, Any]:
@@ -79,7 +77,7 @@ def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> 
     top_b, _ = derived.recommend_many(matrix[users], 10)
     return {
         "items": int(matrix.shape[1]), "users": int(matrix.shape[0]), "nnz": int(matrix.nnz),
-        "fresh_seconds": _spread(fresh_s), "derived_seconds": _spread(derived_s),
+        "fresh_seconds": spread(fresh_s), "derived_seconds": spread(derived_s),
         "speedup_by_round": [round(f / d, 1) for f, d in zip(fresh_s, derived_s, strict=True)],
         "max_relative_weight_difference": float(np.abs(a - b).max() / np.abs(a).max()),
         "users_compared": int(users.size),
@@ -89,42 +87,19 @@ def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> 
 
 def one_search(split: Any, times: sp.csr_matrix | None, rounds: int) -> dict[str, Any]:
     from fastinsight.recsys.edlae import EDLAERecommender
-    from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
     from fastinsight.recsys.side import SideData
 
-    declared = EDLAERecommender.derived_params
+    @contextmanager
+    def switched_off() -> Iterator[None]:
+        declared = EDLAERecommender.derived_params
+        EDLAERecommender.derived_params = ()
+        try:
+            yield
+        finally:
+            EDLAERecommender.derived_params = declared
+
     side = SideData(times=times) if times is not None else None
-    runs: dict[str, list[dict[str, Any]]] = {"derived": [], "fresh": []}
-    for r in range(rounds):
-        for kind in (("derived", "fresh") if r % 2 == 0 else ("fresh", "derived")):
-            EDLAERecommender.derived_params = declared if kind == "derived" else ()
-            try:
-                started = time.perf_counter()
-                result = evaluate_candidate(
-                    Candidate("edlae"), split.train, split.validation, split.test, [10],
-                    complete=True, side=side, mode="random",
-                )
-                seconds = time.perf_counter() - started
-            finally:
-                EDLAERecommender.derived_params = declared
-            assert result.search is not None
-            info = result.search.to_dict()
-            runs[kind].append({
-                "seconds": seconds, "search_seconds": info["seconds"],
-                "trials": info["trials_run"], "derived_trials": info["derived_trials"],
-                "best_params": info["best_params"], "best_score": info["best_score"],
-                "test_ndcg@10": result.test.metrics["ndcg@10"],
-            })
-    same = all(d["best_params"] == f["best_params"] for d, f in
-               zip(runs["derived"], runs["fresh"], strict=True))
-    return {
-        "rounds": rounds, "runs": runs,
-        "search_seconds": {k: _spread([x["search_seconds"] for x in v]) for k, v in runs.items()},
-        "trials": runs["derived"][0]["trials"], "derived_trials": runs["derived"][0]["derived_trials"],
-        "same_choice": same,
-        "best_score": {k: v[0]["best_score"] for k, v in runs.items()},
-        "test_ndcg@10": {k: v[0]["test_ndcg@10"] for k, v in runs.items()},
-    }
+    return search_both_ways("edlae", split, side, rounds, switched_off)
 
 
 def synthetic_matrix(users: int, items: int, interactions: int) -> tuple[Any, sp.csr_matrix]:
