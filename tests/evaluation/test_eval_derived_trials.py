@@ -13,6 +13,7 @@ from fastinsight.recsys.edlae import EDLAERecommender
 from fastinsight.recsys.evaluation.external import ImplicitRanker
 from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
 from fastinsight.recsys.evaluation.search import grid, plan
+from fastinsight.recsys.itemknn import ItemKNNRecommender
 from fastinsight.recsys.evaluation.splits import random_split
 from fastinsight.recsys.side import SideData
 
@@ -108,3 +109,30 @@ def test_als_searches_continue_longer_runs_and_choose_as_fresh_fits(
     assert fresh_derived == 0
     assert params == fresh_params
     assert scores == fresh_scores  # continued fits are the fresh fits, to the bit
+
+
+def test_itemknn_computes_the_similarities_once_for_both_selections(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The source- and target-side models keep the same neighbour lists: the second
+    selection of each (k, weighting) takes over the first's, and the search ends as
+    fresh fits do."""
+    data = blocks((14, 10, 8), 6)
+    split = random_split(data, validation=0.2, test=0.2, seed=2)
+    space = {"k": [2, 4, 8], "weighting": ["cosine", "bm25"], "selection": ["source", "target"]}
+    candidate = Candidate("itemknn", space=space, try_defaults=False)
+
+    def run() -> tuple[dict[str, object], list[float], int]:
+        result = evaluate_candidate(candidate, split.train, split.validation, split.test, [3],
+                                    complete=True, max_widenings=0, metric="ndcg@3",
+                                    mode="random")
+        assert result.search is not None
+        info = result.search.to_dict()
+        scores = {json.dumps(t["params"], sort_keys=True): t["score"] for t in info["trials"]}
+        return result.params, [scores[k] for k in sorted(scores)], info["derived_trials"]
+
+    params, scores, derived = run()
+    assert derived == 6
+    monkeypatch.setattr(ItemKNNRecommender, "derived_params", ())
+    fresh_params, fresh_scores, fresh_derived = run()
+    assert fresh_derived == 0 and params == fresh_params and scores == fresh_scores

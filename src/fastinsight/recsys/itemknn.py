@@ -12,7 +12,9 @@ history item votes for at most ``k`` targets. ``selection="target"`` is the usua
 item-kNN: each candidate item keeps its ``k`` most similar items as the only ones that
 may vote for it (column ``j`` holds ``j``'s neighbours). The similarity is symmetric,
 so the target-side matrix is the transpose of the source-side one; the stored
-neighbour lists are the same and only scoring differs.
+neighbour lists are the same and only scoring differs: a fitted model of one selection
+hands its lists to a model of the other (:meth:`ItemKNNRecommender.derive_from`), so a
+search over both computes the similarities once.
 
 The Gram matrix is computed in column blocks of bounded size, so memory stays
 around ``n_items * block`` floats whatever the catalogue size.
@@ -21,7 +23,7 @@ around ``n_items * block`` floats whatever the catalogue size.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +54,7 @@ class ItemKNNParams(ModelParams):
 class ItemKNNRecommender(Recommender[ItemKNNParams]):
     algorithm = "itemknn"
     params_class = ItemKNNParams
+    derived_params: ClassVar[tuple[str, ...]] = ("selection",)
 
     def __init__(self, params: ItemKNNParams | None = None) -> None:
         super().__init__(params)
@@ -66,6 +69,16 @@ class ItemKNNRecommender(Recommender[ItemKNNParams]):
             x = bm25_weight(x, self.params.bm25_k1, self.params.bm25_b)
         self._neighbours, self._scores = top_k_cosine(x, self.params.k, self.params.shrink)
         self._similarity = None
+
+    def _derive(self, previous: Recommender[Any]) -> bool:
+        """The same neighbour lists, scored from the other side."""
+        if not isinstance(previous, ItemKNNRecommender) or not previous._neighbours.size:
+            return False
+        self._neighbours, self._scores = previous._neighbours, previous._scores
+        previous._neighbours = np.zeros((0, 0), dtype=np.int32)
+        previous._scores = np.zeros((0, 0), dtype=np.float32)
+        previous._similarity, self._similarity = None, None
+        return True
 
     def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
         """(indices int32, scores float32), each n_items x k, best first.
