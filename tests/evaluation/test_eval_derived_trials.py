@@ -13,8 +13,8 @@ from fastinsight.recsys.edlae import EDLAERecommender
 from fastinsight.recsys.evaluation.external import ImplicitRanker
 from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
 from fastinsight.recsys.evaluation.search import grid, plan
-from fastinsight.recsys.itemknn import ItemKNNRecommender
 from fastinsight.recsys.evaluation.splits import random_split
+from fastinsight.recsys.itemknn import ItemKNNRecommender
 from fastinsight.recsys.side import SideData
 
 from .helpers import blocks
