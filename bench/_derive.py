@@ -1,14 +1,74 @@
 """Shared by the benchmarks of derived fits (``edlae_derive.py``, ``als_continue.py``):
-a spread of timings, and one complete search run with derivations on and off."""
+their arguments and data (synthetic with times, MovieLens seed 0 under the binary
+protocol), a spread of timings, a class attribute switched off for a while, and one
+complete search run with derivations on and off."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+
+from _common import MOVIELENS, binary_movielens, seed_split
+
+OneFit = Callable[[sp.csr_matrix, sp.csr_matrix | None, int], dict[str, Any]]
+
+
+def run_study(doc: str, one_fit: OneFit,
+              search: Callable[[Any, int], Any]) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """Parse the shared arguments; ``one_fit`` on synthetic data with its times and on
+    MovieLens seed 0's training part, ``search(split, rounds)`` on that split (when
+    ``--data`` has it). Returns the arguments and the result to write."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=MOVIELENS)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--search-rounds", type=int, default=2)
+    ap.add_argument("--synthetic", default="20000x5000x200000", help="users x items x interactions")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, Any] = {"load_average_1m_start": round(os.getloadavg()[0], 2),
+                           "rounds": args.rounds}
+    users, items, interactions = (int(v) for v in args.synthetic.split("x"))
+    built, times = synthetic_matrix(users, items, interactions)
+    out["synthetic"] = {"size": args.synthetic, "sessions": "default 30-minute gap",
+                        "one_fit": one_fit(built.matrix, times, args.rounds)}
+    data = binary_movielens(args.data)
+    if data is not None:
+        split = seed_split(data, 0).split
+        out["movielens_binary_seed0"] = {
+            "one_fit": one_fit(sp.csr_matrix(split.train, dtype=np.float32), None, args.rounds),
+            "search": search(split, args.search_rounds),
+        }
+    return args, out
+
+
+def synthetic_matrix(users: int, items: int, interactions: int) -> tuple[Any, sp.csr_matrix]:
+    from fastinsight.config import DEFAULT_INTERACTION_WEIGHTS
+    from fastinsight.recsys.matrix import from_arrays
+    from train import synthetic
+
+    cols = synthetic(users, items, interactions)
+    built = from_arrays(cols["users"], cols["items"], cols["types"], cols["values"],
+                        cols["timestamps"], DEFAULT_INTERACTION_WEIGHTS, half_life_days=30.0)
+    return built, built.times
+
+
+@contextmanager
+def switched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name`` set to ``value`` inside the block (a derivation switched off)."""
+    kept = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, kept)
 
 
 def spread(values: list[float]) -> dict[str, float]:

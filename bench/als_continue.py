@@ -22,23 +22,17 @@ when ``--data`` has it.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from _common import binary_movielens, seed_split, table, write_result
-from _derive import search_both_ways, spread
-from edlae_derive import synthetic_matrix
+from _common import table, write_result
+from _derive import run_study, search_both_ways, spread, switched
 
-DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
 BASE = {"factors": 128, "regularization": 20.0, "alpha": 5.0}
 
 
@@ -81,50 +75,22 @@ def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> 
     }
 
 
-@contextmanager
-def _switched_off(algorithm: str) -> Iterator[None]:
+def _switched_off(algorithm: str) -> AbstractContextManager[None]:
     from fastinsight.recsys.als import ALSRecommender
     from fastinsight.recsys.evaluation.external import ImplicitRanker
 
     if algorithm == "als":
-        declared = ALSRecommender.derived_params
-        ALSRecommender.derived_params = ()
-        try:
-            yield
-        finally:
-            ALSRecommender.derived_params = declared
-    else:
-        derivable = ImplicitRanker.derivable
-        ImplicitRanker.derivable = {}
-        try:
-            yield
-        finally:
-            ImplicitRanker.derivable = derivable
+        return switched(ALSRecommender, "derived_params", ())
+    return switched(ImplicitRanker, "derivable", {})
+
+
+def searches(split: Any, rounds: int) -> dict[str, Any]:
+    return {a: search_both_ways(a, split, None, rounds, lambda a=a: _switched_off(a))
+            for a in ("als", "implicit_als")}
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--search-rounds", type=int, default=2)
-    ap.add_argument("--synthetic", default="20000x5000x200000", help="users x items x interactions")
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
-    out: dict[str, Any] = {"load_average_1m_start": round(os.getloadavg()[0], 2),
-                           "rounds": args.rounds}
-    users, items, interactions = (int(v) for v in args.synthetic.split("x"))
-    built, times = synthetic_matrix(users, items, interactions)
-    out["synthetic"] = {"size": args.synthetic, "sessions": "default 30-minute gap",
-                        "one_fit": one_fit(built.matrix, times, args.rounds)}
-    data = binary_movielens(args.data)
-    if data is not None:
-        split = seed_split(data, 0).split
-        out["movielens_binary_seed0"] = {
-            "one_fit": one_fit(sp.csr_matrix(split.train, dtype=np.float32), None, args.rounds),
-            "search": {a: search_both_ways(a, split, None, args.search_rounds,
-                                           lambda a=a: _switched_off(a))
-                       for a in ("als", "implicit_als")},
-        }
+    args, out = run_study(__doc__ or "", one_fit, searches)
     rows = []
     for name in ("synthetic", "movielens_binary_seed0"):
         if name in out:

@@ -22,22 +22,16 @@ protocol (seed 0 split) when ``--data`` has it.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from _common import binary_movielens, seed_split, table, write_result
-from _derive import search_both_ways, spread
+from _common import table, write_result
+from _derive import run_study, search_both_ways, spread, switched
 
-DEFAULT_DATA = Path("/work/shared/datasets/ml-latest-small")
 BASE = {"l2": 50.0, "dropout": 0.25}
 
 
@@ -85,55 +79,15 @@ def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> 
     }
 
 
-def one_search(split: Any, times: sp.csr_matrix | None, rounds: int) -> dict[str, Any]:
+def one_search(split: Any, rounds: int) -> dict[str, Any]:
     from fastinsight.recsys.edlae import EDLAERecommender
-    from fastinsight.recsys.side import SideData
 
-    @contextmanager
-    def switched_off() -> Iterator[None]:
-        declared = EDLAERecommender.derived_params
-        EDLAERecommender.derived_params = ()
-        try:
-            yield
-        finally:
-            EDLAERecommender.derived_params = declared
-
-    side = SideData(times=times) if times is not None else None
-    return search_both_ways("edlae", split, side, rounds, switched_off)
-
-
-def synthetic_matrix(users: int, items: int, interactions: int) -> tuple[Any, sp.csr_matrix]:
-    from fastinsight.config import DEFAULT_INTERACTION_WEIGHTS
-    from fastinsight.recsys.matrix import from_arrays
-    from train import synthetic
-
-    cols = synthetic(users, items, interactions)
-    built = from_arrays(cols["users"], cols["items"], cols["types"], cols["values"],
-                        cols["timestamps"], DEFAULT_INTERACTION_WEIGHTS, half_life_days=30.0)
-    return built, built.times
+    return search_both_ways("edlae", split, None, rounds,
+                            lambda: switched(EDLAERecommender, "derived_params", ()))
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--search-rounds", type=int, default=2)
-    ap.add_argument("--synthetic", default="20000x5000x200000", help="users x items x interactions")
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
-    out: dict[str, Any] = {"load_average_1m_start": round(os.getloadavg()[0], 2),
-                           "rounds": args.rounds}
-    users, items, interactions = (int(v) for v in args.synthetic.split("x"))
-    built, times = synthetic_matrix(users, items, interactions)
-    out["synthetic"] = {"size": args.synthetic, "sessions": "default 30-minute gap",
-                        "one_fit": one_fit(built.matrix, times, args.rounds)}
-    data = binary_movielens(args.data)
-    if data is not None:
-        split = seed_split(data, 0).split
-        out["movielens_binary_seed0"] = {
-            "one_fit": one_fit(sp.csr_matrix(split.train, dtype=np.float32), None, args.rounds),
-            "search": one_search(split, None, args.search_rounds),
-        }
+    args, out = run_study(__doc__ or "", one_fit, one_search)
     rows = []
     for name in ("synthetic", "movielens_binary_seed0"):
         if name in out:
