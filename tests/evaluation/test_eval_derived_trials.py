@@ -49,28 +49,32 @@ def test_the_defaults_group_follows_the_defaults():
     assert len(_runs(ordered)) == 6 and len(ordered) == 18
 
 
+def _search(algorithm: str, space: dict[str, list[object]], times: bool = True,
+            **options: object) -> tuple[dict[str, object], list[float], int]:
+    """A complete search on small blocks: the chosen parameters, every trial's score (in
+    the order of their parameters) and how many trials were derived."""
+    data = blocks((14, 10, 8), 6)
+    split = random_split(data, validation=0.2, test=0.2, seed=2)
+    side = SideData(times=data.time_matrix()) if times else None
+    result = evaluate_candidate(Candidate(algorithm, space=space, try_defaults=False),
+                                split.train, split.validation, split.test, [3], complete=True,
+                                metric="ndcg@3", side=side, mode="random",
+                                **options)  # type: ignore[arg-type]
+    assert result.search is not None
+    info = result.search.to_dict()
+    scores = {json.dumps(t["params"], sort_keys=True): t["score"] for t in info["trials"]}
+    return result.params, [scores[k] for k in sorted(scores)], info["derived_trials"]
+
+
 def test_edlae_search_fits_once_per_factorisation_and_chooses_as_fresh_fits(
     monkeypatch: pytest.MonkeyPatch,
 ):
-    data = blocks((14, 10, 8), 6)
-    split = random_split(data, validation=0.2, test=0.2, seed=2)
-    side = SideData(times=data.time_matrix())
     space = {**SPACE, "session_gap_seconds": [0.0, 3.0]}
-    candidate = Candidate("edlae", space=space, try_defaults=False)
-
-    def run() -> tuple[dict[str, object], list[float], int]:
-        result = evaluate_candidate(candidate, split.train, split.validation, split.test, [3],
-                                    complete=True, metric="ndcg@3", side=side, mode="random")
-        assert result.search is not None
-        info = result.search.to_dict()
-        scores = {json.dumps(t["params"], sort_keys=True): t["score"] for t in info["trials"]}
-        return result.params, [scores[k] for k in sorted(scores)], info["derived_trials"]
-
-    params, scores, derived = run()
+    params, scores, derived = _search("edlae", space)
     # 12 factorisations (l2 x dropout x gap), each serving its 3 bounds: 24 derived of 36
     assert derived == 24
     monkeypatch.setattr(EDLAERecommender, "derived_params", ())
-    fresh_params, fresh_scores, fresh_derived = run()
+    fresh_params, fresh_scores, fresh_derived = _search("edlae", space)
     assert fresh_derived == 0
     assert params == fresh_params
     assert np.allclose(scores, fresh_scores, atol=1e-9)
@@ -82,30 +86,17 @@ def test_als_searches_continue_longer_runs_and_choose_as_fresh_fits(
 ):
     """Iterations vary innermost (ascending): each longer run continues the shorter one,
     for our ALS and for the implicit reference alike, and the search ends as fresh fits."""
-    data = blocks((14, 10, 8), 6)
-    split = random_split(data, validation=0.2, test=0.2, seed=2)
-    side = SideData(times=data.time_matrix())
-    space = {"factors": [4, 8], "regularization": [0.1, 1.0], "iterations": [2, 5, 12],
-             "session_gap_seconds": [0.0, 3.0]}
-    candidate = Candidate(algorithm, space=space, try_defaults=False)
-
-    def run() -> tuple[dict[str, object], list[float], int]:
-        result = evaluate_candidate(candidate, split.train, split.validation, split.test, [3],
-                                    complete=True, max_widenings=0, metric="ndcg@3", side=side,
-                                    mode="random")
-        assert result.search is not None
-        info = result.search.to_dict()
-        scores = {json.dumps(t["params"], sort_keys=True): t["score"] for t in info["trials"]}
-        assert len(scores) == 24
-        return result.params, [scores[k] for k in sorted(scores)], info["derived_trials"]
-
-    params, scores, derived = run()
+    space: dict[str, list[object]] = {
+        "factors": [4, 8], "regularization": [0.1, 1.0], "iterations": [2, 5, 12],
+        "session_gap_seconds": [0.0, 3.0]}
+    params, scores, derived = _search(algorithm, space, max_widenings=0)
+    assert len(scores) == 24
     assert derived == 16  # 8 groups of (factors, regularization, gap): 2 of 3 continued
     if algorithm == "als":
         monkeypatch.setattr(ALSRecommender, "derived_params", ())
     else:
         monkeypatch.setattr(ImplicitRanker, "derivable", {})
-    fresh_params, fresh_scores, fresh_derived = run()
+    fresh_params, fresh_scores, fresh_derived = _search(algorithm, space, max_widenings=0)
     assert fresh_derived == 0
     assert params == fresh_params
     assert scores == fresh_scores  # continued fits are the fresh fits, to the bit
@@ -117,22 +108,10 @@ def test_itemknn_computes_the_similarities_once_for_both_selections(
     """The source- and target-side models keep the same neighbour lists: the second
     selection of each (k, weighting) takes over the first's, and the search ends as
     fresh fits do."""
-    data = blocks((14, 10, 8), 6)
-    split = random_split(data, validation=0.2, test=0.2, seed=2)
-    space = {"k": [2, 4, 8], "weighting": ["cosine", "bm25"], "selection": ["source", "target"]}
-    candidate = Candidate("itemknn", space=space, try_defaults=False)
-
-    def run() -> tuple[dict[str, object], list[float], int]:
-        result = evaluate_candidate(candidate, split.train, split.validation, split.test, [3],
-                                    complete=True, max_widenings=0, metric="ndcg@3",
-                                    mode="random")
-        assert result.search is not None
-        info = result.search.to_dict()
-        scores = {json.dumps(t["params"], sort_keys=True): t["score"] for t in info["trials"]}
-        return result.params, [scores[k] for k in sorted(scores)], info["derived_trials"]
-
-    params, scores, derived = run()
+    space: dict[str, list[object]] = {
+        "k": [2, 4, 8], "weighting": ["cosine", "bm25"], "selection": ["source", "target"]}
+    params, scores, derived = _search("itemknn", space, times=False, max_widenings=0)
     assert derived == 6
     monkeypatch.setattr(ItemKNNRecommender, "derived_params", ())
-    fresh_params, fresh_scores, fresh_derived = run()
-    assert fresh_derived == 0 and params == fresh_params and scores == fresh_scores
+    fresh = _search("itemknn", space, times=False, max_widenings=0)
+    assert fresh == (params, scores, 0)
