@@ -71,6 +71,36 @@ def switched(owner: Any, name: str, value: Any) -> Iterator[None]:
         setattr(owner, name, kept)
 
 
+def fresh_and_derived(
+    matrix: sp.csr_matrix, rounds: int, fresh: Callable[[], Any], base: Callable[[], Any],
+    derived: Callable[[], Any],
+) -> tuple[Any, Any, list[float], list[float]]:
+    """``rounds`` interleaved timings (order flipped every round) of fitting ``fresh()``
+    on ``matrix`` against deriving ``derived()`` from a fitted ``base()``: the last
+    fresh and derived models, and the seconds of each fit and derivation."""
+    fresh_s: list[float] = []
+    derived_s: list[float] = []
+    fresh_model = derived_model = None
+    for r in range(rounds):
+        for kind in (("fresh", "derived") if r % 2 == 0 else ("derived", "fresh")):
+            if kind == "fresh":
+                fresh_model = None  # one model of each kind in memory at a time
+                fresh_model = fresh()
+                started = time.perf_counter()
+                fresh_model.fit(matrix)
+                fresh_s.append(time.perf_counter() - started)
+            else:
+                derived_model = None
+                fitted = base().fit(matrix)
+                derived_model = derived()
+                started = time.perf_counter()
+                if not derived_model.derive_from(fitted, matrix):
+                    raise RuntimeError("derivation refused")
+                derived_s.append(time.perf_counter() - started)
+                del fitted
+    return fresh_model, derived_model, fresh_s, derived_s
+
+
 def spread(values: list[float]) -> dict[str, float]:
     return {"median": round(float(np.median(values)), 4), "min": round(min(values), 4),
             "max": round(max(values), 4)}

@@ -23,7 +23,6 @@ when ``--data`` has it.
 from __future__ import annotations
 
 import sys
-import time
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from _common import table, write_result
-from _derive import run_study, search_both_ways, spread, switched
+from _derive import fresh_and_derived, run_study, search_both_ways, spread, switched
 
 BASE = {"factors": 128, "regularization": 20.0, "alpha": 5.0}
 
@@ -45,26 +44,9 @@ def _model(iterations: int, times: sp.csr_matrix | None) -> Any:
 
 
 def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> dict[str, Any]:
-    fresh_s: list[float] = []
-    continued_s: list[float] = []
-    fresh = continued = None
-    for r in range(rounds):
-        for kind in (("fresh", "continued") if r % 2 == 0 else ("continued", "fresh")):
-            if kind == "fresh":
-                fresh = None
-                fresh = _model(60, times)
-                started = time.perf_counter()
-                fresh.fit(matrix)
-                fresh_s.append(time.perf_counter() - started)
-            else:
-                continued = None
-                short = _model(15, times).fit(matrix)
-                continued = _model(60, times)
-                started = time.perf_counter()
-                if not continued.derive_from(short, matrix):
-                    raise RuntimeError("continuation refused")
-                continued_s.append(time.perf_counter() - started)
-                del short
+    fresh, continued, fresh_s, continued_s = fresh_and_derived(
+        matrix, rounds, lambda: _model(60, times), lambda: _model(15, times),
+        lambda: _model(60, times))
     assert fresh is not None and continued is not None
     return {
         "items": int(matrix.shape[1]), "users": int(matrix.shape[0]), "nnz": int(matrix.nnz),

@@ -23,14 +23,13 @@ protocol (seed 0 split) when ``--data`` has it.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from _common import table, write_result
-from _derive import run_study, search_both_ways, spread, switched
+from _derive import fresh_and_derived, run_study, search_both_ways, spread, switched
 
 BASE = {"l2": 50.0, "dropout": 0.25}
 
@@ -44,26 +43,9 @@ def _model(params: dict[str, Any], times: sp.csr_matrix | None) -> Any:
 
 
 def one_fit(matrix: sp.csr_matrix, times: sp.csr_matrix | None, rounds: int) -> dict[str, Any]:
-    fresh_s: list[float] = []
-    derived_s: list[float] = []
-    fresh = derived = None
-    for r in range(rounds):
-        for kind in (("fresh", "derived") if r % 2 == 0 else ("derived", "fresh")):
-            if kind == "fresh":
-                fresh = None
-                fresh = _model({"max_diagonal": 0.2}, times)
-                started = time.perf_counter()
-                fresh.fit(matrix)
-                fresh_s.append(time.perf_counter() - started)
-            else:
-                derived = None
-                base = _model({"max_diagonal": 0.0}, times).fit(matrix)
-                derived = _model({"max_diagonal": 0.2}, times)
-                started = time.perf_counter()
-                if not derived.derive_from(base, matrix):
-                    raise RuntimeError("derivation refused")
-                derived_s.append(time.perf_counter() - started)
-                del base
+    fresh, derived, fresh_s, derived_s = fresh_and_derived(
+        matrix, rounds, lambda: _model({"max_diagonal": 0.2}, times),
+        lambda: _model({"max_diagonal": 0.0}, times), lambda: _model({"max_diagonal": 0.2}, times))
     assert fresh is not None and derived is not None
     a, b = fresh._state_arrays()["weights"], derived._state_arrays()["weights"]
     users = np.flatnonzero(np.diff(matrix.indptr))[:3000]

@@ -114,7 +114,7 @@ class Recommender(ABC, Generic[P]):
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
         if (not self.derived_params or type(previous) is not type(self)
                 or previous.user_items is None or not same_entries(previous.user_items, matrix)
-                or not _differ_only_in(self.params, previous.params, self.derived_params)):
+                or not differ_only_in(self.params, previous.params, self.derived_params)):
             return False
         started = time.perf_counter()
         if not self._derive(previous):
@@ -444,6 +444,7 @@ def same_entries(a: sp.spmatrix | None, b: sp.spmatrix | None) -> bool:
                 and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
 
 
-def _differ_only_in(a: ModelParams, b: ModelParams, names: Sequence[str]) -> bool:
+def differ_only_in(a: ModelParams, b: ModelParams, names: Sequence[str]) -> bool:
+    """Whether ``a`` and ``b`` are equal in every parameter but ``names``."""
     left, right = a.model_dump(), b.model_dump()
     return all(left[k] == right[k] for k in left if k not in names)

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from fastinsight.recsys.base import ModelParams, same_entries
+from fastinsight.recsys.base import ModelParams, differ_only_in, same_entries
 from fastinsight.recsys.evaluation.metrics import hit_matrix
 from fastinsight.recsys.sessions import SessionAware, SessionParams
 from fastinsight.recsys.side import SideData
@@ -94,11 +94,9 @@ class ImplicitRanker(SessionAware):
                 or not isinstance(self.params, ImplicitALSParams)
                 or not isinstance(previous.params, ImplicitALSParams)
                 or previous.params.iterations >= self.params.iterations
+                or not differ_only_in(self.params, previous.params, names)
                 or not same_entries(previous.matrix, matrix)
                 or not same_entries(previous._times, self._times)):
-            return None
-        mine, theirs = self.params.model_dump(), previous.params.model_dump()
-        if any(mine[k] != theirs[k] for k in mine if k not in names):
             return None
         started = time.perf_counter()
         rows = self._rows(matrix)
