@@ -28,7 +28,7 @@ from fastinsight.recsys.evaluation.metrics import (
     ranking_metrics,
 )
 from fastinsight.recsys.evaluation.search import SearchMode, SearchResult, run_search
-from fastinsight.recsys.evaluation.spaces import default_space
+from fastinsight.recsys.evaluation.spaces import SESSION_KEYS, STAGED, default_space
 from fastinsight.recsys.side import ContentFeatures, SideData
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,6 @@ def accepts_value(
         return True
 
     return accepts
-
-
-SESSION_KEYS: tuple[str, ...] = ("session_gap_seconds", "session_weight")
 
 
 def without_times(space: Mapping[str, Sequence[Any]], side: SideData | None) -> dict[str, Any]:
@@ -292,42 +289,27 @@ def evaluate_candidate(
     space = dict(candidate.space) if candidate.space is not None else default_space(algo)
     space = without_times({k: v for k, v in space.items() if k not in fixed}, side)
     search_result: SearchResult | None = None
-    per_user: dict[str, np.ndarray] = {}  # trial parameters (as JSON) -> per-user metric
     if search and space and has_validation:
         defaults = {**default_params(algo), **fixed} if candidate.try_defaults else None
         inner = tuple(k for k in derived_params(algo) if k in space)
-        kept: list[Ranker] = []  # the last trial's ranker, while the next may derive from it
-        derived: set[str] = set()
-
-        def trial(params: dict[str, Any]) -> tuple[dict[str, float], float]:
-            ranker = make_ranker(algo, {**fixed, **params}, side)
-            previous = kept.pop() if kept else None
-            fit_s = ranker.derive(previous, train) \
-                if isinstance(ranker, RecommenderRanker | ImplicitRanker) else None
-            previous = None  # released before a full fit: one model in memory at a time
-            if fit_s is None:
-                fit_s = ranker.fit(train)
-            else:
-                derived.add(_key(params))
-            outcome = evaluate_ranker(ranker, train, validation, ks)
-            if inner:
-                kept.append(ranker)
-            per_user[_key(params)] = outcome.per_user[metric]
-            return outcome.metrics, fit_s
-
+        trial = _Trials(algo, fixed, side, train, validation, ks, metric, keep=bool(inner))
+        staged = {k: trial.base[k] for k in STAGED.get(algo, ()) if k in space}
         search_result = run_search(
             trial, space, metric=metric, budget_seconds=budget_seconds,
             mode=candidate.mode or mode, seed=seed,
             max_trials=max_trials, defaults=defaults, complete=complete,
             max_widenings=max_widenings, accepts=accepts_value(algo, fixed), inner=inner,
+            staged=staged,
         )
-        kept.clear()
-        search_result.trials = [replace(t, derived=_key(t.params) in derived)
-                                for t in search_result.trials]
+        trial.kept.clear()
+        search_result.trials = [
+            replace(t, derived=_key(t.params) in trial.derived,
+                    repeated=_key(t.params) in trial.repeated)
+            for t in search_result.trials]
         best = search_result.best
         params = {**fixed, **best.params}
         validation_metrics = best.metrics
-        validation_per_user = per_user.get(_key(best.params))
+        validation_per_user = trial.per_user.get(_key(best.params))
     else:
         params = fixed
         validation_metrics, validation_per_user = {}, None
@@ -347,8 +329,63 @@ def evaluate_candidate(
     )
 
 
+class _Trials:
+    """One search's trials: a call with a trial's parameters fits on ``train`` (deriving
+    from the last trial's model when it can) and scores on ``validation``; a model that
+    an earlier trial already fitted (:func:`_model_key`) is not fitted again."""
+
+    def __init__(
+        self, algo: str, fixed: Mapping[str, Any], side: SideData | None,
+        train: sp.csr_matrix, validation: sp.csr_matrix, ks: Sequence[int], metric: str,
+        keep: bool,
+    ) -> None:
+        self.algo, self.fixed, self.side = algo, dict(fixed), side
+        self.train, self.validation, self.ks, self.metric = train, validation, ks, metric
+        self.base = {**default_params(algo), **fixed}
+        self.keep = keep  # keep the last ranker: the next trial may derive from it
+        self.kept: list[Ranker] = []
+        self.derived: set[str] = set()
+        self.repeated: set[str] = set()
+        self.per_user: dict[str, np.ndarray] = {}  # trial parameters (JSON) -> per-user metric
+        self.by_model: dict[str, tuple[dict[str, float], float]] = {}  # its results
+        self.by_model_trial: dict[str, str] = {}  # model -> the trial that fitted it
+
+    def __call__(self, params: dict[str, Any]) -> tuple[dict[str, float], float]:
+        key, model_key = _key(params), _model_key({**self.base, **params})
+        if model_key in self.by_model:
+            self.repeated.add(key)
+            self.per_user[key] = self.per_user[self.by_model_trial[model_key]]
+            return self.by_model[model_key]
+        ranker = make_ranker(self.algo, {**self.fixed, **params}, self.side)
+        previous = self.kept.pop() if self.kept else None
+        fit_s = ranker.derive(previous, self.train) \
+            if isinstance(ranker, RecommenderRanker | ImplicitRanker) else None
+        previous = None  # released before a full fit: one model in memory at a time
+        if fit_s is None:
+            fit_s = ranker.fit(self.train)
+        else:
+            self.derived.add(key)
+        outcome = evaluate_ranker(ranker, self.train, self.validation, self.ks)
+        if self.keep:
+            self.kept.append(ranker)
+        self.per_user[key] = outcome.per_user[self.metric]
+        self.by_model[model_key] = (outcome.metrics, fit_s)
+        self.by_model_trial[model_key] = key
+        return outcome.metrics, fit_s
+
+
 def _key(params: Mapping[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
+
+
+def _model_key(params: Mapping[str, Any]) -> str:
+    """Equal for parameters that fit the same model: without sessions (a gap or a weight
+    of 0) the other session parameter changes nothing."""
+    gap, weight = SESSION_KEYS
+    values = dict(params)
+    if values.get(gap, 1.0) <= 0 or values.get(weight, 1.0) <= 0:
+        values.update({k: 0.0 for k in SESSION_KEYS if k in values})
+    return _key(values)
 
 
 def content_features(data: EvalDataset, seed: int = 0) -> ContentFeatures | None:

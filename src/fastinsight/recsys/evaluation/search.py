@@ -24,6 +24,13 @@ refitting (:attr:`.base.Recommender.derived_params`, e.g. EDLAE's bound on the
 diagonal). They vary fastest in the plan, in both modes (``random`` then shuffles
 whole groups), and the group of the defaults follows them, so consecutive trials share
 one fit; the trials themselves are the same, only their order changes.
+
+**Staged parameters.** ``staged`` maps parameters to the value they hold while the
+others are searched (their defaults); a second stage then searches their own grid with
+the others held at the first stage's best point, and widens its edges the same way.
+This is a coordinate search: it can miss a joint optimum, and it costs the sum of the
+two grids instead of their product (ALS's session gap and weight: 9 trials more,
+instead of 9 times the trials).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class Trial:
     fit_seconds: float
     seconds: float
     derived: bool = False  # fitted by adapting the previous trial's model (``inner``)
+    repeated: bool = False  # the same model as an earlier trial's: its result, not refitted
 
 
 @dataclass
@@ -62,6 +70,7 @@ class SearchResult:
     complete_mode: bool = False
     space: dict[str, list[Any]] = field(default_factory=dict)  # final (widened) grid
     widenings: list[dict[str, Any]] = field(default_factory=list)
+    staged: dict[str, Any] = field(default_factory=dict)  # the second stage, if any
 
     @property
     def best(self) -> Trial:
@@ -98,6 +107,8 @@ class SearchResult:
                 for t in self.trials
             ],
             "derived_trials": sum(t.derived for t in self.trials),
+            "repeated_trials": sum(t.repeated for t in self.trials),
+            **({"staged": self.staged} if self.staged else {}),
         }
 
 
@@ -238,34 +249,84 @@ def run_search(
     max_widenings: int = 0,
     accepts: Callable[[str, Any], bool] | None = None,
     inner: Sequence[str] = (),
+    staged: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Try configurations; ``evaluate(params)`` returns ``(validation metrics, fit seconds)``.
 
     ``complete``: every configuration runs (``budget_seconds`` and ``max_trials`` are
     ignored) and edges are widened up to ``max_widenings`` times; ``accepts(name,
     value)`` says whether the model takes a widened value (default: any). ``inner``:
-    parameters that vary fastest (:func:`plan`).
+    parameters that vary fastest (:func:`plan`). ``staged``: parameters searched in a
+    second stage, held at the given values in the first (module doc).
     """
     grid_space = {k: list(v) for k, v in space.items()}
-    configs = plan(grid_space, mode, seed, defaults, inner)
+    later = {k: v for k, v in (staged or {}).items() if k in grid_space}
+    first_space = {k: [later[k]] if k in later else list(v) for k, v in grid_space.items()}
+    configs = plan(first_space, mode, seed, defaults, inner)
     if not complete and max_trials is not None:
         configs = configs[: max(1, max_trials)]
     result = SearchResult(metric=metric, budget_seconds=budget_seconds, grid_size=len(configs),
-                          complete_mode=complete, space=grid_space)
+                          complete_mode=complete, space=first_space)
     started = clock()
-    slowest = 0.0
-    for params in configs:
-        elapsed = clock() - started
-        if not complete and result.trials and elapsed + slowest > budget_seconds:
-            log.info("search budget %.0fs reached after %d/%d trials",
-                     budget_seconds, len(result.trials), len(configs))
-            break
-        took = _run_trial(evaluate, params, metric, result, clock)
-        slowest = max(slowest, took)
+    run = _Runner(evaluate, result, complete, clock, started)
+    run.trials(configs)
     if complete:
         _widen_until_interior(evaluate, result, mode, seed, max_widenings, accepts, clock)
+    if later and not run.stopped:
+        _second_stage(run, grid_space, later, mode, seed, max_trials, max_widenings, accepts)
     result.seconds = clock() - started
     return result
+
+
+@dataclass
+class _Runner:
+    """Runs planned trials into ``result``; a budgeted search stops when the next trial
+    would overrun the budget (``stopped``)."""
+
+    evaluate: Callable[[dict[str, Any]], tuple[dict[str, float], float]]
+    result: SearchResult
+    complete: bool
+    clock: Callable[[], float]
+    started: float
+    slowest: float = 0.0
+    stopped: bool = False
+
+    def trials(self, configs: Sequence[dict[str, Any]]) -> None:
+        for params in configs:
+            elapsed = self.clock() - self.started
+            if (not self.complete and self.result.trials
+                    and elapsed + self.slowest > self.result.budget_seconds):
+                log.info("search budget %.0fs reached after %d trials",
+                         self.result.budget_seconds, len(self.result.trials))
+                self.stopped = True
+                return
+            took = _run_trial(self.evaluate, params, self.result.metric, self.result, self.clock)
+            self.slowest = max(self.slowest, took)
+
+
+def _second_stage(
+    run: _Runner, grid_space: Mapping[str, list[Any]], later: Mapping[str, Any],
+    mode: SearchMode, seed: int, max_trials: int | None, max_widenings: int,
+    accepts: Callable[[str, Any], bool] | None,
+) -> None:
+    """The staged parameters' grid around the first stage's best point (module doc)."""
+    result = run.result
+    best = dict(result.best.params)
+    own = {k: grid_space[k] + ([v] if v not in grid_space[k] else []) for k, v in later.items()}
+    done = [t.params for t in result.trials]
+    configs = [c for c in ({**best, **point} for point in plan(own, mode, seed)) if c not in done]
+    if not run.complete and max_trials is not None:
+        configs = configs[: max(0, max_trials - len(result.trials))]
+    for name, values in own.items():
+        result.space[name] = sorted(values) if _numeric(values) else list(values)
+    first = len(result.trials)
+    result.grid_size = first + len(configs)
+    run.trials(configs)
+    result.staged = {"params": sorted(later), "held_at": dict(later), "first_stage_trials": first,
+                     "first_stage_best": max(t.score for t in result.trials[:first])}
+    if run.complete:
+        _widen_until_interior(run.evaluate, result, mode, seed, max_widenings, accepts, run.clock)
+        result.grid_size = len(result.trials)
 
 
 def _run_trial(

@@ -1,0 +1,126 @@
+"""Staged searches (ALS's sessions after its other parameters) and repeated models scored once."""
+
+import numpy as np
+import pytest
+
+from fastinsight.recsys.evaluation import runner
+from fastinsight.recsys.evaluation.runner import Candidate, _model_key, evaluate_candidate
+from fastinsight.recsys.evaluation.search import run_search
+from fastinsight.recsys.evaluation.spaces import SESSION_KEYS, STAGED, default_space
+from fastinsight.recsys.evaluation.splits import random_split
+from fastinsight.recsys.side import SideData
+
+from .helpers import blocks
+
+SPACE = {"a": [100.0, 200.0, 400.0, 800.0], "s": [1.0, 2.0, 3.0]}
+
+
+def score(params):
+    """Peaks at a = 400 and s = 2, whatever the other parameter."""
+    return {"ndcg@10": -abs(np.log2(params["a"] / 400.0)) - abs(params["s"] - 2.0)}, 0.0
+
+
+def test_staged_parameters_are_searched_after_the_others_at_their_best():
+    result = run_search(score, SPACE, complete=True, staged={"s": 1.0}, mode="grid")
+    first, second = result.trials[:4], result.trials[4:]
+    assert [t.params["s"] for t in first] == [1.0] * 4  # held at its value meanwhile
+    assert sorted(t.params["a"] for t in first) == SPACE["a"]
+    assert [t.params["a"] for t in second] == [400.0, 400.0]  # the first stage's best
+    assert sorted(t.params["s"] for t in second) == [2.0, 3.0]  # s = 1 already ran
+    assert result.best.params == {"a": 400.0, "s": 2.0}
+    assert len(result.trials) == 6 and result.complete and result.on_edge() == []
+    assert result.space == SPACE
+    info = result.to_dict()["staged"]
+    assert info["params"] == ["s"] and info["held_at"] == {"s": 1.0}
+    assert info["first_stage_trials"] == 4 and info["first_stage_best"] == -1.0
+    joint = run_search(score, SPACE, complete=True)  # the control: every combination
+    assert len(joint.trials) == 12 and "staged" not in joint.to_dict()
+
+
+def test_the_second_stage_widens_its_own_edges():
+    def far(params):  # s peaks at 4.5, beyond the grid
+        return {"ndcg@10": -abs(np.log2(params["a"] / 400.0)) - abs(params["s"] - 4.5)}, 0.0
+
+    result = run_search(far, SPACE, complete=True, staged={"s": 1.0}, max_widenings=3)
+    assert result.best.params == {"a": 400.0, "s": 4.5} and result.on_edge() == []
+    assert [w["added"] for w in result.widenings] == [{"s": 4.5}, {"s": 6.75}]
+    assert all(t.params["a"] == 400.0 for t in result.trials[4:])
+
+
+def test_a_budgeted_search_stops_in_either_stage():
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+
+    def slow(params):
+        clock.now += 10.0
+        return score(params)
+
+    result = run_search(slow, SPACE, budget_seconds=55.0, staged={"s": 1.0}, mode="grid",
+                        clock=clock)
+    assert [t.params["s"] for t in result.trials] == [1.0, 1.0, 1.0, 1.0, 2.0]
+    assert not result.complete
+    short = run_search(slow, SPACE, budget_seconds=25.0, staged={"s": 1.0}, clock=clock)
+    assert len(short.trials) == 2 and "staged" not in short.to_dict()  # never reached
+
+
+def test_both_als_models_search_their_sessions_in_a_second_stage():
+    for algorithm in ("als", "implicit_als"):
+        assert set(SESSION_KEYS) <= set(default_space(algorithm))
+        assert STAGED[algorithm] == SESSION_KEYS
+    assert "ease" not in STAGED  # cheap to fit: searched jointly
+
+
+def test_without_sessions_the_weight_does_not_make_another_model():
+    gap, weight = SESSION_KEYS
+    assert _model_key({"l2": 1.0, gap: 0.0, weight: 2.0}) == _model_key({"l2": 1.0, gap: 0.0,
+                                                                         weight: 0.5})
+    assert _model_key({"l2": 1.0, gap: 300.0, weight: 0.0}) == _model_key(
+        {"l2": 1.0, gap: 0.0, weight: 1.0})
+    assert _model_key({gap: 300.0, weight: 2.0}) != _model_key({gap: 300.0, weight: 0.5})
+    assert _model_key({"l2": 1.0}) != _model_key({"l2": 2.0})
+
+
+@pytest.fixture()
+def fits(monkeypatch):
+    """Counts the full fits of our models."""
+    counted: list[dict] = []
+    fit = runner.RecommenderRanker.fit
+
+    def counting(self, matrix):
+        counted.append(dict(self.model.params.model_dump()))
+        return fit(self, matrix)
+
+    monkeypatch.setattr(runner.RecommenderRanker, "fit", counting)
+    return counted
+
+
+def test_als_search_with_times_stages_its_sessions_and_fits_each_model_once(fits):
+    data = blocks((8, 8), 5)
+    split = random_split(data, validation=0.2, test=0.2, seed=0)
+    space = {"factors": [2, 4], "session_gap_seconds": [0.0, 300.0],
+             "session_weight": [1.0, 2.0]}
+    result = evaluate_candidate(
+        Candidate("als", space=space, try_defaults=False), split.train, split.validation, split.test, [5],
+        complete=True, max_widenings=0, metric="ndcg@5",
+        side=SideData(times=data.time_matrix()),
+    )
+    assert result.search is not None
+    trials = result.search.trials
+    # First stage: factors with the sessions at ALS's defaults (30 minutes, weight 1).
+    assert [(t.params["session_gap_seconds"], t.params["session_weight"])
+            for t in trials[:2]] == [(1800.0, 1.0)] * 2
+    best_factors = max(trials[:2], key=lambda t: t.score).params["factors"]
+    # Second stage: the 6 session points at the best factors, less the one already run.
+    assert all(t.params["factors"] == best_factors for t in trials[2:])
+    assert len(trials) == 2 + 5
+    repeats = [t for t in trials if t.repeated]
+    assert [(t.params["session_gap_seconds"]) for t in repeats] == [0.0]
+    twin = next(t for t in trials if t.params["session_gap_seconds"] == 0.0 and not t.repeated)
+    assert repeats[0].score == twin.score and repeats[0].metrics == twin.metrics
+    assert len(fits) == 6 + 1  # one fit per distinct model, and the refit on train + validation
+    assert result.search.to_dict()["repeated_trials"] == 1
