@@ -47,7 +47,9 @@ def test_the_second_stage_widens_its_own_edges():
     assert all(t.params["a"] == 400.0 for t in result.trials[4:])
 
 
-def test_a_budgeted_search_stops_in_either_stage():
+def test_a_budgeted_search_keeps_a_share_of_the_budget_for_the_second_stage():
+    """4 first-stage points and 2 second-stage ones: the first stage gets 4/6 of the
+    budget (and of max_trials), so the second is not starved."""
     class Clock:
         now = 0.0
 
@@ -60,12 +62,21 @@ def test_a_budgeted_search_stops_in_either_stage():
         clock.now += 10.0
         return score(params)
 
-    result = run_search(slow, SPACE, budget_seconds=55.0, staged={"s": 1.0}, mode="grid",
-                        clock=clock)
-    assert [t.params["s"] for t in result.trials] == [1.0, 1.0, 1.0, 1.0, 2.0]
-    assert not result.complete
-    short = run_search(slow, SPACE, budget_seconds=25.0, staged={"s": 1.0}, clock=clock)
-    assert len(short.trials) == 2 and "staged" not in short.to_dict()  # never reached
+    def search(**options):
+        return run_search(slow, SPACE, staged={"s": 1.0}, mode="grid", clock=clock, **options)
+
+    # 36.7 s for the first stage: 3 trials; the rest of 55 s: both second-stage points.
+    result = search(budget_seconds=55.0)
+    assert [(t.params["a"], t.params["s"]) for t in result.trials] == [
+        (100.0, 1.0), (200.0, 1.0), (400.0, 1.0), (400.0, 2.0), (400.0, 3.0)]
+    assert result.complete is False and result.to_dict()["staged"]["first_stage_trials"] == 3
+    short = search(budget_seconds=25.0)  # 16.7 s: 1 trial; then 1 of the second stage
+    assert [t.params["s"] for t in short.trials] == [1.0, 2.0]
+    none_left = search(budget_seconds=15.0)
+    assert len(none_left.trials) == 1 and "staged" not in none_left.to_dict()
+    assert not none_left.complete
+    counted = search(budget_seconds=1e9, max_trials=3)  # 2 trials for the first stage
+    assert [t.params["s"] for t in counted.trials] == [1.0, 1.0, 2.0]
 
 
 def test_both_als_models_search_their_sessions_in_a_second_stage():

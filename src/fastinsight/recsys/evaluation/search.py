@@ -30,7 +30,8 @@ others are searched (their defaults); a second stage then searches their own gri
 the others held at the first stage's best point, and widens its edges the same way.
 This is a coordinate search: it can miss a joint optimum, and it costs the sum of the
 two grids instead of their product (ALS's session gap and weight: 9 trials more,
-instead of 9 times the trials).
+instead of 9 times the trials). A budgeted search gives each stage a share of the
+budget and of ``max_trials`` in proportion to its grid.
 """
 
 from __future__ import annotations
@@ -263,16 +264,20 @@ def run_search(
     later = {k: v for k, v in (staged or {}).items() if k in grid_space}
     first_space = {k: [later[k]] if k in later else list(v) for k, v in grid_space.items()}
     configs = plan(first_space, mode, seed, defaults, inner)
+    # A budgeted search gives the first stage its share of the budget and of max_trials,
+    # in proportion to the stages' grids, so that the second stage is not starved.
+    second = int(np.prod([len(v) for v in _own_grid(grid_space, later).values()])) - 1
+    share = len(configs) / (len(configs) + second) if later else 1.0
     if not complete and max_trials is not None:
-        configs = configs[: max(1, max_trials)]
+        configs = configs[: max(1, int(max_trials * share))]
     result = SearchResult(metric=metric, budget_seconds=budget_seconds, grid_size=len(configs),
                           complete_mode=complete, space=first_space)
     started = clock()
     run = _Runner(evaluate, result, complete, clock, started)
-    run.trials(configs)
+    run.trials(configs, budget_seconds * share)
     if complete:
         _widen_until_interior(evaluate, result, mode, seed, max_widenings, accepts, clock)
-    if later and not run.stopped:
+    if later:
         _second_stage(run, grid_space, later, mode, seed, max_trials, max_widenings, accepts)
     result.seconds = clock() - started
     return result
@@ -280,8 +285,8 @@ def run_search(
 
 @dataclass
 class _Runner:
-    """Runs planned trials into ``result``; a budgeted search stops when the next trial
-    would overrun the budget (``stopped``)."""
+    """Runs planned trials into ``result``; a budgeted search stops a stage when its next
+    trial would overrun the stage's budget (seconds since the search started)."""
 
     evaluate: Callable[[dict[str, Any]], tuple[dict[str, float], float]]
     result: SearchResult
@@ -289,19 +294,21 @@ class _Runner:
     clock: Callable[[], float]
     started: float
     slowest: float = 0.0
-    stopped: bool = False
 
-    def trials(self, configs: Sequence[dict[str, Any]]) -> None:
+    def trials(self, configs: Sequence[dict[str, Any]], budget: float) -> None:
         for params in configs:
             elapsed = self.clock() - self.started
-            if (not self.complete and self.result.trials
-                    and elapsed + self.slowest > self.result.budget_seconds):
+            if not self.complete and self.result.trials and elapsed + self.slowest > budget:
                 log.info("search budget %.0fs reached after %d trials",
-                         self.result.budget_seconds, len(self.result.trials))
-                self.stopped = True
+                         budget, len(self.result.trials))
                 return
             took = _run_trial(self.evaluate, params, self.result.metric, self.result, self.clock)
             self.slowest = max(self.slowest, took)
+
+
+def _own_grid(grid_space: Mapping[str, list[Any]], later: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The staged parameters' grid, with the values they held in the first stage."""
+    return {k: grid_space[k] + ([v] if v not in grid_space[k] else []) for k, v in later.items()}
 
 
 def _second_stage(
@@ -312,16 +319,19 @@ def _second_stage(
     """The staged parameters' grid around the first stage's best point (module doc)."""
     result = run.result
     best = dict(result.best.params)
-    own = {k: grid_space[k] + ([v] if v not in grid_space[k] else []) for k, v in later.items()}
+    own = _own_grid(grid_space, later)
     done = [t.params for t in result.trials]
     configs = [c for c in ({**best, **point} for point in plan(own, mode, seed)) if c not in done]
     if not run.complete and max_trials is not None:
         configs = configs[: max(0, max_trials - len(result.trials))]
+    first = len(result.trials)
+    result.grid_size += len(configs)
+    run.trials(configs, result.budget_seconds)
+    if len(result.trials) == first and not run.complete:
+        log.info("no time left for the second stage (%s)", sorted(later))
+        return
     for name, values in own.items():
         result.space[name] = sorted(values) if _numeric(values) else list(values)
-    first = len(result.trials)
-    result.grid_size = first + len(configs)
-    run.trials(configs)
     result.staged = {"params": sorted(later), "held_at": dict(later), "first_stage_trials": first,
                      "first_stage_best": max(t.score for t in result.trials[:first])}
     if run.complete:
