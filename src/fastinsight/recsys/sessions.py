@@ -12,6 +12,8 @@ pairs cannot leak into a model through their times.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +38,21 @@ class SessionParams(ModelParams):
     )
 
 
+def sessions_off(gap_seconds: float, weight: float) -> bool:
+    """True when these parameters add no session rows (and the other one changes nothing)."""
+    return gap_seconds <= 0 or weight <= 0
+
+
+def inert_sessions_dropped(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with the session parameters set to 0 when sessions are off, so that
+    two parameter sets that fit the same model compare equal."""
+    values = dict(params)
+    gap, weight = values.get("session_gap_seconds", 1.0), values.get("session_weight", 1.0)
+    if sessions_off(gap, weight):
+        values.update({k: 0.0 for k in ("session_gap_seconds", "session_weight") if k in values})
+    return values
+
+
 class SessionAware:
     """Mixin: keeps the times given by ``set_interaction_times`` and cuts a fit matrix
     into session rows with the model's :class:`SessionParams`."""
@@ -52,7 +69,7 @@ class SessionAware:
         p = getattr(self, "params", None)
         if not isinstance(p, SessionParams):
             raise ModelError(f"{type(self).__name__} needs SessionParams to use sessions")
-        if self._times is None or p.session_gap_seconds <= 0 or p.session_weight <= 0:
+        if self._times is None or sessions_off(p.session_gap_seconds, p.session_weight):
             return None
         sessions = session_matrix(matrix, pair_times(self._times, matrix), p.session_gap_seconds)
         log.info("%d sessions of %d users (gap %gs)", sessions.shape[0],

@@ -29,6 +29,7 @@ from fastinsight.recsys.evaluation.metrics import (
 )
 from fastinsight.recsys.evaluation.search import SearchMode, SearchResult, run_search
 from fastinsight.recsys.evaluation.spaces import SESSION_KEYS, STAGED, default_space
+from fastinsight.recsys.sessions import inert_sessions_dropped
 from fastinsight.recsys.side import ContentFeatures, SideData
 
 log = logging.getLogger(__name__)
@@ -290,9 +291,9 @@ def evaluate_candidate(
     space = without_times({k: v for k, v in space.items() if k not in fixed}, side)
     search_result: SearchResult | None = None
     if search and space and has_validation:
-        defaults = {**default_params(algo), **fixed} if candidate.try_defaults else None
         inner = tuple(k for k in derived_params(algo) if k in space)
         trial = _Trials(algo, fixed, side, train, validation, ks, metric, keep=bool(inner))
+        defaults = trial.base if candidate.try_defaults else None
         staged = {k: trial.base[k] for k in STAGED.get(algo, ()) if k in space}
         search_result = run_search(
             trial, space, metric=metric, budget_seconds=budget_seconds,
@@ -347,15 +348,16 @@ class _Trials:
         self.derived: set[str] = set()
         self.repeated: set[str] = set()
         self.per_user: dict[str, np.ndarray] = {}  # trial parameters (JSON) -> per-user metric
-        self.by_model: dict[str, tuple[dict[str, float], float]] = {}  # its results
-        self.by_model_trial: dict[str, str] = {}  # model -> the trial that fitted it
+        # model -> the trial that fitted it, its metrics and fit seconds
+        self.fitted: dict[str, tuple[str, dict[str, float], float]] = {}
 
     def __call__(self, params: dict[str, Any]) -> tuple[dict[str, float], float]:
         key, model_key = _key(params), _model_key({**self.base, **params})
-        if model_key in self.by_model:
+        if model_key in self.fitted:
+            first, metrics, seconds = self.fitted[model_key]
             self.repeated.add(key)
-            self.per_user[key] = self.per_user[self.by_model_trial[model_key]]
-            return self.by_model[model_key]
+            self.per_user[key] = self.per_user[first]
+            return metrics, seconds
         ranker = make_ranker(self.algo, {**self.fixed, **params}, self.side)
         previous = self.kept.pop() if self.kept else None
         fit_s = ranker.derive(previous, self.train) \
@@ -369,8 +371,7 @@ class _Trials:
         if self.keep:
             self.kept.append(ranker)
         self.per_user[key] = outcome.per_user[self.metric]
-        self.by_model[model_key] = (outcome.metrics, fit_s)
-        self.by_model_trial[model_key] = key
+        self.fitted[model_key] = (key, outcome.metrics, fit_s)
         return outcome.metrics, fit_s
 
 
@@ -379,13 +380,9 @@ def _key(params: Mapping[str, Any]) -> str:
 
 
 def _model_key(params: Mapping[str, Any]) -> str:
-    """Equal for parameters that fit the same model: without sessions (a gap or a weight
-    of 0) the other session parameter changes nothing."""
-    gap, weight = SESSION_KEYS
-    values = dict(params)
-    if values.get(gap, 1.0) <= 0 or values.get(weight, 1.0) <= 0:
-        values.update({k: 0.0 for k in SESSION_KEYS if k in values})
-    return _key(values)
+    """Equal for parameters that fit the same model (sessions off: the other session
+    parameter changes nothing)."""
+    return _key(inert_sessions_dropped(params))
 
 
 def content_features(data: EvalDataset, seed: int = 0) -> ContentFeatures | None:
