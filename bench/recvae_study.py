@@ -178,8 +178,9 @@ def train_recvae(x: sp.csr_matrix, gamma: float, checkpoints: tuple[int, ...], s
         jax.block_until_ready(dv)  # type: ignore[no-untyped-call]
         seconds += time.perf_counter() - started
         if epoch in checkpoints:
-            on_checkpoint(epoch, lambda m, e=ev, d=dv: np.asarray(
-                score(e, d, jnp.asarray(m.toarray(), dtype=jnp.float32))))
+            def scorer(m: sp.csr_matrix, e: Any = ev, d: Any = dv) -> np.ndarray:
+                return np.asarray(score(e, d, jnp.asarray(m.toarray(), dtype=jnp.float32)))
+            on_checkpoint(epoch, scorer)
     return seconds
 
 
