@@ -136,6 +136,23 @@ def seed_split(data: Any, seed: int, dtype: Any = None) -> SeedSplit:
     )
 
 
+def ndcg_recall_at_10(scores: Any, seen: Any, relevant: Any) -> Any:
+    """Per-user NDCG@10 and Recall@10 (a 2 x users array) of ``scores`` ranked without the
+    items of ``seen``, against ``relevant``, as the over-seeds studies score them."""
+    import numpy as np
+
+    from fastinsight.recsys.evaluation.metrics import (
+        exclude_seen,
+        ranking_metrics,
+        top_k_from_scores,
+    )
+
+    ranked = np.array(scores, dtype=np.float64)
+    exclude_seen(ranked, seen)
+    metrics = ranking_metrics(top_k_from_scores(ranked, 10), relevant, [10])
+    return np.stack([metrics["ndcg@10"], metrics["recall@10"]])
+
+
 def checkout_ref(ref: str) -> Path:
     """A detached ``git worktree`` of ``ref`` in a temporary folder (remove with ``drop_checkout``)."""
     where = Path(tempfile.mkdtemp(prefix="fi-base-")) / "tree"

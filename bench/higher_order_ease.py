@@ -35,6 +35,7 @@ import scipy.sparse as sp
 
 from _common import (
     binary_movielens,
+    ndcg_recall_at_10,
     over_seeds,
     paired_to_reference,
     seed_split,
@@ -42,7 +43,6 @@ from _common import (
     table,
     write_study,
 )
-from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 
 EASE_L2 = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
 PAIRS = (1000, 3000, 6000)
@@ -97,14 +97,6 @@ def scores(weights: Weights, x: sp.csr_matrix) -> np.ndarray:
     return out
 
 
-def evaluate(weights: Weights, seen: sp.csr_matrix, relevant: sp.csr_matrix) -> np.ndarray:
-    ranked = np.array(scores(weights, seen), dtype=np.float64)
-    exclude_seen(ranked, seen)
-    metrics = ranking_metrics(top_k_from_scores(ranked, 10), relevant, [10])
-    out: np.ndarray = np.stack([metrics["ndcg@10"], metrics["recall@10"]])
-    return out
-
-
 NO_PAIRS = np.zeros((0, 2), dtype=np.int64)
 
 
@@ -117,7 +109,7 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
     def validate(l2: float, m: int, pair_l2: float) -> float:
         pairs = top_pairs(train, m) if m else NO_PAIRS
         weights = fit(train, l2, pairs, pair_l2)
-        return float(evaluate(weights, train[val], split.validation[val])[0].mean())
+        return float(ndcg_recall_at_10(scores(weights, train[val]), train[val], split.validation[val])[0].mean())
 
     grid: dict[str, dict[tuple[float, int, float], float]] = {"ease": {}, "higher_order": {}}
     for l2 in EASE_L2:
@@ -134,7 +126,7 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
         fit_started = time.perf_counter()
         weights = fit(final, config[0], pairs, config[2])
         fit_seconds = time.perf_counter() - fit_started
-        result = evaluate(weights, final[test], split.test[test])
+        result = ndcg_recall_at_10(scores(weights, final[test]), final[test], split.test[test])
         out["families"][family] = {
             "config": {"l2": config[0], "pairs": config[1], "pair_l2": config[2]},
             "trials": len(trials), "validation_ndcg@10": trials[config],

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 
 from _common import (
     binary_movielens,
+    ndcg_recall_at_10,
     over_seeds,
     paired_to_reference,
     seed_split,
@@ -47,7 +48,7 @@ from _common import (
     table,
     write_study,
 )
-from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
+from fastinsight.recsys.evaluation.metrics import exclude_seen, top_k_from_scores
 
 Config = tuple[Any, ...]
 Scorer = Callable[[sp.csr_matrix, np.ndarray], np.ndarray]
@@ -95,15 +96,6 @@ class Fit:
             b = b * scale[:, None] / scale[None, :]
         np.fill_diagonal(b, 0.0)
         return b
-
-
-def _ndcg(scores: np.ndarray, seen: sp.csr_matrix, relevant: sp.csr_matrix) -> np.ndarray:
-    scores = np.array(scores, dtype=np.float64)
-    exclude_seen(scores, seen)
-    recs = top_k_from_scores(scores, 10)
-    metrics = ranking_metrics(recs, relevant, [10])
-    out: np.ndarray = np.stack([metrics["ndcg@10"], metrics["recall@10"]])
-    return out
 
 
 def _pseudo(x: sp.csr_matrix, b: np.ndarray, m: int, eta: float) -> sp.csr_matrix:
@@ -181,17 +173,17 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     validation: dict[str, dict[Config, float]] = {}
     for family, config, scorer in _scorers(train):
-        score = _ndcg(scorer(train, val_users), train[val_users], split.validation[val_users])
+        score = ndcg_recall_at_10(scorer(train, val_users), train[val_users], split.validation[val_users])
         validation.setdefault(family, {})[config] = float(score[0].mean())
     best_ease = max(validation["ease"], key=lambda c: validation["ease"][c])[0]
     for config, scorer in _pseudo_scorers(train, best_ease):
-        score = _ndcg(scorer(train, val_users), train[val_users], split.validation[val_users])
+        score = ndcg_recall_at_10(scorer(train, val_users), train[val_users], split.validation[val_users])
         validation.setdefault("pseudo", {})[config] = float(score[0].mean())
     out: dict[str, Any] = {"seed": seed, "families": {}}
     for family, grid in validation.items():
         config = max(grid, key=lambda c: grid[c])
         scorer = _refit(final, family, config)
-        test = _ndcg(scorer(final, test_users), final[test_users], split.test[test_users])
+        test = ndcg_recall_at_10(scorer(final, test_users), final[test_users], split.test[test_users])
         out["families"][family] = {
             "config": list(config), "trials": len(grid), "validation_ndcg@10": grid[config],
             "per_user_ndcg": test[0].tolist(), "test_ndcg@10": float(test[0].mean()),

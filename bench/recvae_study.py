@@ -39,6 +39,7 @@ import scipy.sparse as sp
 
 from _common import (
     binary_movielens,
+    ndcg_recall_at_10,
     over_seeds,
     paired_to_reference,
     seed_split,
@@ -46,7 +47,6 @@ from _common import (
     table,
     write_study,
 )
-from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from linear_variants import DROPOUT, EASE_L2, XI, Fit
 
 GAMMA = (0.005, 0.01, 0.02, 0.05)
@@ -54,14 +54,6 @@ CHECKPOINTS = (20, 35, 50, 70)
 BLEND_W = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2)
 HIDDEN, LATENT, INPUT_DROPOUT, LEARNING_RATE, BATCH, ENCODER_PASSES = 600, 200, 0.5, 5e-4, 64, 3
 Scorer = Callable[[sp.csr_matrix], np.ndarray]
-
-
-def _evaluate(scores: np.ndarray, seen: sp.csr_matrix, relevant: sp.csr_matrix) -> np.ndarray:
-    ranked = np.array(scores, dtype=np.float64)
-    exclude_seen(ranked, seen)
-    metrics = ranking_metrics(top_k_from_scores(ranked, 10), relevant, [10])
-    out: np.ndarray = np.stack([metrics["ndcg@10"], metrics["recall@10"]])
-    return out
 
 
 def _standardised(scores: np.ndarray) -> np.ndarray:
@@ -214,7 +206,7 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
     seen_val, rel_val = train[val], split.validation[val]
 
     def validate(scores: np.ndarray) -> float:
-        return float(_evaluate(scores, seen_val, rel_val)[0].mean())
+        return float(ndcg_recall_at_10(scores, seen_val, rel_val)[0].mean())
 
     validation: dict[str, dict[tuple[Any, ...], float]] = {}
     for family, grid in _linear_grid(train).items():
@@ -252,7 +244,7 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"seed": seed, "families": {},
                            "recvae_train_seconds": [round(s, 1) for s in recvae_seconds]}
     for family, scores in test_scores.items():
-        result = _evaluate(scores, seen_test, rel_test)
+        result = ndcg_recall_at_10(scores, seen_test, rel_test)
         out["families"][family] = {
             "config": list(chosen[family]), "trials": len(validation[family]),
             "validation_ndcg@10": validation[family][chosen[family]],
