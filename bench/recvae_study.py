@@ -50,10 +50,26 @@ from _common import (
 from linear_variants import DROPOUT, EASE_L2, XI, Fit
 
 GAMMA = (0.005, 0.01, 0.02, 0.05)
-CHECKPOINTS = (20, 35, 50, 70)
-BLEND_W = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2)
+CHECKPOINTS = (20, 35, 50, 70, 100)
+BLEND_W = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 1.8, 2.7)
 HIDDEN, LATENT, INPUT_DROPOUT, LEARNING_RATE, BATCH, ENCODER_PASSES = 600, 200, 0.5, 5e-4, 64, 3
 Scorer = Callable[[sp.csr_matrix], np.ndarray]
+# the grid of each element of a family's configuration, for the edge report (RDLAE's is
+# linear_variants' and reported there)
+GRIDS: dict[str, tuple[tuple[Any, ...], ...]] = {
+    "ease": (EASE_L2,), "recvae": (GAMMA, CHECKPOINTS), "blend": (GAMMA, CHECKPOINTS, BLEND_W)}
+
+
+def on_edge(family: str, config: tuple[Any, ...]) -> list[str]:
+    """The configuration's values that are the lowest or highest of their grid."""
+    names = {"ease": ("l2",), "recvae": ("gamma", "epochs"), "blend": ("gamma", "epochs", "w")}
+    out = []
+    for name, value, grid in zip(names.get(family, ()), config, GRIDS.get(family, ()),
+                                 strict=False):
+        if value is not None and value in (min(grid), max(grid)) and not (
+                name == "w" and value == 0.0):
+            out.append(f"{name}={value:g}")
+    return out
 
 
 def _standardised(scores: np.ndarray) -> np.ndarray:
@@ -250,6 +266,7 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
             "validation_ndcg@10": validation[family][chosen[family]],
             "per_user_ndcg": result[0].tolist(), "test_ndcg@10": float(result[0].mean()),
             "test_recall@10": float(result[1].mean()),
+            "on_edge": on_edge(family, tuple(chosen[family])),
         }
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out
@@ -273,6 +290,8 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "test_recall@10": round(float(np.mean([r["test_recall@10"] for r in runs])), 4),
             "validation_ndcg@10": round(float(np.mean([r["validation_ndcg@10"] for r in runs])), 4),
             "configs": "; ".join(str(tuple(r["config"])) for r in runs),
+            "on_edge": "; ".join(f"seed {s['seed']}: " + ", ".join(s["families"][family]["on_edge"])
+                                 for s in seeds if s["families"][family]["on_edge"]) or "none",
         })
     return rows
 
@@ -300,9 +319,10 @@ def main() -> int:
           "seed: " + ", ".join(str(s["seconds"]) for s in seeds) + "; RecVAE training "
           "seconds per gamma: " + "; ".join(str(s["recvae_train_seconds"]) for s in seeds)
           + ".", "",
-          "| " + " | ".join([*columns, "choice per seed"]) + " |",
-          "|" + "---|" * (len(columns) + 1)]
-    md += ["| " + " | ".join(str(r[c]) for c in [*columns, "configs"]) + " |" for r in rows]
+          "| " + " | ".join([*columns, "choice per seed", "on a grid edge"]) + " |",
+          "|" + "---|" * (len(columns) + 2)]
+    md += ["| " + " | ".join(str(r[c]) for c in [*columns, "configs", "on_edge"]) + " |"
+           for r in rows]
     write_study(args.out, "recvae_study", str(args.data.name), payload, md)
     print(json.dumps(rows, indent=2))
     print(table(rows, columns, digits=4))
