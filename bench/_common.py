@@ -153,6 +153,27 @@ def ndcg_recall_at_10(scores: Any, seen: Any, relevant: Any) -> Any:
     return np.stack([metrics["ndcg@10"], metrics["recall@10"]])
 
 
+BINARY_PROTOCOL = ("binary positives (rating >= 4), users >= 5, random 80/10/10, "
+                   "chosen on validation NDCG@10, refit on train + validation")
+
+
+def study_table(rows: list[dict[str, Any]], columns: list[str],
+                extra: dict[str, str]) -> list[str]:
+    """Markdown lines of an over-seeds study's table: ``columns`` (row keys as headers),
+    then ``extra`` (header -> row key)."""
+    headers = [*columns, *extra]
+    keys = [*columns, *extra.values()]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+
+
+def drop_per_user(seeds: list[dict[str, Any]]) -> None:
+    """Remove the per-user scores (kept for the pairing) before a study is written."""
+    for seed in seeds:
+        for family in seed["families"].values():
+            family.pop("per_user_ndcg")
+
+
 def checkout_ref(ref: str) -> Path:
     """A detached ``git worktree`` of ``ref`` in a temporary folder (remove with ``drop_checkout``)."""
     where = Path(tempfile.mkdtemp(prefix="fi-base-")) / "tree"

@@ -34,12 +34,15 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from _common import (
+    BINARY_PROTOCOL,
     binary_movielens,
+    drop_per_user,
     ndcg_recall_at_10,
     over_seeds,
     paired_to_reference,
     seed_split,
     seeds_parser,
+    study_table,
     table,
     write_study,
 )
@@ -169,20 +172,15 @@ def main() -> int:
     rows = summarise(seeds)
     columns = ["family", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high",
                "test_recall@10", "validation_ndcg@10", "fit_s"]
-    for s in seeds:
-        for family in s["families"].values():
-            family.pop("per_user_ndcg")
-    payload = {"protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10, "
-                           "chosen on validation NDCG@10, refit on train + validation",
+    drop_per_user(seeds)
+    payload = {"protocol": BINARY_PROTOCOL,
                "grids": {"ease_l2": EASE_L2, "pairs": PAIRS, "pair_l2_times_l2": PAIR_L2},
                "summary": rows, "seeds": seeds}
     md = ["# Higher-order EASE over seeds (binary protocol)", "",
           f"Seeds {args.seeds}; `bench/higher_order_ease.py`; paired 95% interval of the "
           "per-user difference to EASE (stratified bootstrap within seeds). Seconds per "
-          "seed: " + ", ".join(str(s["seconds"]) for s in seeds) + ".", "",
-          "| " + " | ".join([*columns, "choice per seed"]) + " |",
-          "|" + "---|" * (len(columns) + 1)]
-    md += ["| " + " | ".join(str(r[c]) for c in [*columns, "configs"]) + " |" for r in rows]
+          "seed: " + ", ".join(str(s["seconds"]) for s in seeds) + ".", ""]
+    md += study_table(rows, columns, {"choice per seed": "configs"})
     write_study(args.out, "higher_order_ease", str(args.data.name), payload, md)
     print(json.dumps(rows, indent=2))
     print(table(rows, columns, digits=4))

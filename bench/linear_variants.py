@@ -39,12 +39,15 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from _common import (
+    BINARY_PROTOCOL,
     binary_movielens,
+    drop_per_user,
     ndcg_recall_at_10,
     over_seeds,
     paired_to_reference,
     seed_split,
     seeds_parser,
+    study_table,
     table,
     write_study,
 )
@@ -223,19 +226,14 @@ def main() -> int:
     rows = summarise(seeds)
     columns = ["family", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high",
                "test_recall@10", "validation_ndcg@10"]
-    for s in seeds:
-        for fam in s["families"].values():
-            fam.pop("per_user_ndcg")
-    payload = {"protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10, "
-                           "chosen on validation NDCG@10, refit on train + validation",
+    drop_per_user(seeds)
+    payload = {"protocol": BINARY_PROTOCOL,
                "summary": rows, "seeds": seeds}
     text = table(rows, columns, digits=4)
     md = ["# EASE variants over seeds (binary protocol)", "",
           f"Seeds {args.seeds}; `bench/linear_variants.py`; paired 95% interval of the "
-          "per-user difference to EASE (stratified bootstrap within seeds).", "",
-          "| " + " | ".join([*columns, "choice per seed"]) + " |",
-          "|" + "---|" * (len(columns) + 1)]
-    md += ["| " + " | ".join(str(r[c]) for c in [*columns, "configs"]) + " |" for r in rows]
+          "per-user difference to EASE (stratified bootstrap within seeds).", ""]
+    md += study_table(rows, columns, {"choice per seed": "configs"})
     write_study(args.out, "linear_variants", str(args.data.name), payload, md)
     print(json.dumps(rows, indent=2))
     print(text)

@@ -38,12 +38,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from _common import (
+    BINARY_PROTOCOL,
     binary_movielens,
+    drop_per_user,
     ndcg_recall_at_10,
     over_seeds,
     paired_to_reference,
     seed_split,
     seeds_parser,
+    study_table,
     table,
     write_study,
 )
@@ -306,11 +309,8 @@ def main() -> int:
     rows = summarise(seeds)
     columns = ["family", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high", "diff_rdlae",
                "rdlae_ci_low", "rdlae_ci_high", "test_recall@10", "validation_ndcg@10"]
-    for s in seeds:
-        for family in s["families"].values():
-            family.pop("per_user_ndcg")
-    payload = {"protocol": "binary positives (rating >= 4), users >= 5, random 80/10/10, "
-                           "chosen on validation NDCG@10, refit on train + validation",
+    drop_per_user(seeds)
+    payload = {"protocol": BINARY_PROTOCOL,
                "grids": {"gamma": GAMMA, "epochs": CHECKPOINTS, "blend_w": BLEND_W},
                "summary": rows, "seeds": seeds}
     md = ["# RecVAE (Keras 3) over seeds (binary protocol)", "",
@@ -318,11 +318,8 @@ def main() -> int:
           "difference to EASE and to RDLAE (stratified bootstrap within seeds). Seconds per "
           "seed: " + ", ".join(str(s["seconds"]) for s in seeds) + "; RecVAE training "
           "seconds per gamma: " + "; ".join(str(s["recvae_train_seconds"]) for s in seeds)
-          + ".", "",
-          "| " + " | ".join([*columns, "choice per seed", "on a grid edge"]) + " |",
-          "|" + "---|" * (len(columns) + 2)]
-    md += ["| " + " | ".join(str(r[c]) for c in [*columns, "configs", "on_edge"]) + " |"
-           for r in rows]
+          + ".", ""]
+    md += study_table(rows, columns, {"choice per seed": "configs", "on a grid edge": "on_edge"})
     write_study(args.out, "recvae_study", str(args.data.name), payload, md)
     print(json.dumps(rows, indent=2))
     print(table(rows, columns, digits=4))
