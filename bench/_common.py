@@ -108,6 +108,16 @@ def binary_movielens(directory: Path) -> Any | None:
     return filter_min_positives(load_movielens(directory).binary().without_context(), 5)
 
 
+def binary_seed_runs(args: argparse.Namespace,
+                     run: Callable[[Any, int], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """``run(data, seed)`` for each of ``args.seeds`` on MovieLens under the binary
+    protocol from ``args.data``, or None (said on stderr) when the data set is missing."""
+    data = binary_movielens(args.data)
+    if data is None:
+        return None
+    return over_seeds(args.seeds, lambda seed: run(data, seed))
+
+
 @dataclass(frozen=True)
 class SeedSplit:
     """One seed's random 80/10/10 split as the studies use it: ``train`` is fitted and

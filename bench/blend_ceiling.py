@@ -28,8 +28,7 @@ import scipy.sparse as sp
 
 from _common import (
     RESULTS,
-    binary_movielens,
-    over_seeds,
+    binary_seed_runs,
     paired_to_reference,
     seed_split,
     seeds_parser,
@@ -146,10 +145,9 @@ def main() -> int:
     parser.add_argument("--params-from", default="movielens_seeds_binary",
                         help="bench/results/<name>_seed<N>.json holding each seed's choices")
     args = parser.parse_args()
-    data = binary_movielens(args.data)
-    if data is None:
+    seeds = binary_seed_runs(args, lambda data, seed: run_seed(data, seed, args.params_from))
+    if seeds is None:
         return 2
-    seeds = over_seeds(args.seeds, lambda seed: run_seed(data, seed, args.params_from))
     rows = summarise(seeds)
     for s in seeds:
         for row in s["rows"].values():

@@ -39,10 +39,9 @@ import scipy.sparse as sp
 
 from _common import (
     BINARY_PROTOCOL,
-    binary_movielens,
+    binary_seed_runs,
     drop_per_user,
     ndcg_recall_at_10,
-    over_seeds,
     paired_to_reference,
     seed_split,
     seeds_parser,
@@ -302,10 +301,9 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main() -> int:
     parser = seeds_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
-    data = binary_movielens(args.data)
-    if data is None:
+    seeds = binary_seed_runs(args, run_seed)
+    if seeds is None:
         return 2
-    seeds = over_seeds(args.seeds, lambda seed: run_seed(data, seed))
     rows = summarise(seeds)
     columns = ["family", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high", "diff_rdlae",
                "rdlae_ci_low", "rdlae_ci_high", "test_recall@10", "validation_ndcg@10"]

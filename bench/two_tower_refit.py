@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, binary_movielens, head, over_seeds, seed_split, seeds_parser, table, write_study
+from _common import RESULTS, binary_seed_runs, head, seed_split, seeds_parser, table, write_study
 from fastinsight.recsys.evaluation.metrics import (
     catalogue_metrics,
     exclude_seen,
@@ -75,10 +75,9 @@ def run_seed(data: Any, seed: int) -> dict[str, Any]:
 
 def main() -> int:
     args = seeds_parser(__doc__.splitlines()[0]).parse_args()
-    data = binary_movielens(args.data)
-    if data is None:
+    seeds = binary_seed_runs(args, run_seed)
+    if seeds is None:
         return 2
-    seeds = over_seeds(args.seeds, lambda seed: run_seed(data, seed))
     rows = [
         {"seed": s["seed"], "min_epochs": r["min_epochs"], "fit": part,
          "epochs_run": r[part]["epochs_run"], "kept_epoch": r[part]["kept_epoch"],
