@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastinsight.recsys.evaluation import runner
+from fastinsight.recsys.evaluation import runner, search
 from fastinsight.recsys.evaluation.runner import Candidate, _model_key, evaluate_candidate
 from fastinsight.recsys.evaluation.search import run_search
 from fastinsight.recsys.evaluation.spaces import SESSION_KEYS, STAGED, default_space
@@ -22,17 +22,25 @@ def score(params):
 
 def test_staged_parameters_are_searched_after_the_others_at_their_best():
     result = run_search(score, SPACE, complete=True, staged={"s": 1.0}, mode="grid")
-    first, second = result.trials[:4], result.trials[4:]
+    first, second = result.trials[:4], result.trials[4:6]
     assert [t.params["s"] for t in first] == [1.0] * 4  # held at its value meanwhile
     assert sorted(t.params["a"] for t in first) == SPACE["a"]
     assert [t.params["a"] for t in second] == [400.0, 400.0]  # the first stage's best
     assert sorted(t.params["s"] for t in second) == [2.0, 3.0]  # s = 1 already ran
     assert result.best.params == {"a": 400.0, "s": 2.0}
-    assert len(result.trials) == 6 and result.complete and result.on_edge() == []
+    assert result.complete and result.on_edge() == []
     assert result.space == SPACE
     info = result.to_dict()["staged"]
     assert info["params"] == ["s"] and info["held_at"] == {"s": 1.0}
     assert info["first_stage_trials"] == 4 and info["first_stage_best"] == -1.0
+    # s moved to 2: the first stage runs again there (a = 400 already ran), which
+    # confirms a = 400, and the search stops at that fixed point.
+    again = result.trials[6:]
+    assert [t.params["s"] for t in again] == [2.0] * 3
+    assert sorted(t.params["a"] for t in again) == [100.0, 200.0, 800.0]
+    assert info["fixed_point"] is True
+    assert [(a["stage"], a["at"], a["trials"]) for a in info["alternations"]] == [
+        ("first", {"s": 2.0}, 3)]
     joint = run_search(score, SPACE, complete=True)  # the control: every combination
     assert len(joint.trials) == 12 and "staged" not in joint.to_dict()
 
@@ -44,7 +52,60 @@ def test_the_second_stage_widens_its_own_edges():
     result = run_search(far, SPACE, complete=True, staged={"s": 1.0}, max_widenings=3)
     assert result.best.params == {"a": 400.0, "s": 4.5} and result.on_edge() == []
     assert [w["added"] for w in result.widenings] == [{"s": 4.5}, {"s": 6.75}]
-    assert all(t.params["a"] == 400.0 for t in result.trials[4:])
+    staged = result.to_dict()["staged"]
+    second = result.trials[staged["first_stage_trials"]:][:4]  # s = 2, 3, 4.5, 6.75
+    assert all(t.params["a"] == 400.0 for t in second)
+    assert staged["fixed_point"] is True
+
+
+# Not separable: with s held at 1 the best a is 100, there the best s is 3, and with
+# s = 3 the best a is 800, which is also the grid's best point (0.90).
+COUPLED = {100.0: (0.50, 0.55, 0.60), 200.0: (0.40, 0.45, 0.50),
+           400.0: (0.30, 0.40, 0.55), 800.0: (0.20, 0.50, 0.90)}
+
+
+def coupled(params):
+    return {"ndcg@10": COUPLED[params["a"]][int(params["s"]) - 1]}, 0.0
+
+
+def test_a_complete_search_alternates_the_stages_to_a_fixed_point():
+    result = run_search(coupled, SPACE, complete=True, staged={"s": 1.0}, mode="grid")
+    assert result.best.params == {"a": 800.0, "s": 3.0}  # one pass stops at (100, 3): 0.60
+    staged = result.to_dict()["staged"]
+    assert staged["fixed_point"] is True
+    assert [(a["stage"], a["at"], a["trials"], a["best_after"])
+            for a in staged["alternations"]] == [
+        ("first", {"s": 3.0}, 3, 0.90),   # a = 200, 400, 800 at s = 3 (100 ran)
+        ("second", {"a": 800.0}, 1, 0.90),  # s = 2 at a = 800 (1 ran first): 3 stays
+    ]
+    assert len(result.trials) == 4 + 2 + 3 + 1 and result.complete
+    assert len({tuple(sorted(t.params.items())) for t in result.trials}) == len(result.trials)
+
+
+def test_the_alternations_are_capped_and_say_so(monkeypatch):
+    monkeypatch.setattr(search, "MAX_ALTERNATIONS", 1)
+    result = run_search(coupled, SPACE, complete=True, staged={"s": 1.0}, mode="grid")
+    staged = result.to_dict()["staged"]
+    assert staged["fixed_point"] is False and len(staged["alternations"]) == 1
+    assert result.best.params == {"a": 800.0, "s": 3.0}
+    budgeted = run_search(coupled, SPACE, staged={"s": 1.0}, mode="grid", budget_seconds=1e9)
+    assert budgeted.best.params == {"a": 100.0, "s": 3.0}  # one pass only
+    assert "alternations" not in budgeted.to_dict()["staged"]
+
+
+def test_the_first_stage_again_retries_the_values_its_widenings_added():
+    def far(params):  # a peaks at 1600, beyond the grid; s at 2
+        return {"ndcg@10": -abs(np.log2(params["a"] / 1600.0)) - abs(params["s"] - 2.0)}, 0.0
+
+    result = run_search(far, SPACE, complete=True, staged={"s": 1.0}, max_widenings=3,
+                        mode="grid")
+    assert result.space["a"] == [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0]
+    assert result.best.params == {"a": 1600.0, "s": 2.0}
+    staged = result.to_dict()["staged"]
+    assert staged["fixed_point"] is True
+    assert [a["stage"] for a in staged["alternations"]] == ["first"]
+    ran = [(t.params["a"], t.params["s"]) for t in result.trials]
+    assert (3200.0, 2.0) in ran  # the widened value, tried again at the new s
 
 
 def test_a_budgeted_search_keeps_a_share_of_the_budget_for_the_second_stage():

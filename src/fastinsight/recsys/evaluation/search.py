@@ -28,10 +28,18 @@ one fit; the trials themselves are the same, only their order changes.
 **Staged parameters.** ``staged`` maps parameters to the value they hold while the
 others are searched (their defaults); a second stage then searches their own grid with
 the others held at the first stage's best point, and widens its edges the same way.
-This is a coordinate search: it can miss a joint optimum, and it costs the sum of the
-two grids instead of their product (ALS's session gap and weight: 9 trials more,
-instead of 9 times the trials). A budgeted search gives each stage a share of the
-budget and of ``max_trials`` in proportion to its grid.
+This is a coordinate search: it costs the sum of the two grids instead of their
+product (ALS's session gap and weight: 9 trials more, instead of 9 times the trials).
+A complete search then alternates the stages until neither moves the best point (at
+most ``MAX_ALTERNATIONS`` more stages): when the second stage moves the staged
+parameters, the first stage runs again with them held at their new values (its own
+grid, the values its widenings added as a line search from the new best, then its edges
+widened), and when that moves the others, the second stage runs again there. It ends
+at a point no single stage can improve, which a single pass does not guarantee; a full
+grid could still find a better joint optimum. Each further stage is recorded in
+``staged["alternations"]``, and ``staged["fixed_point"]`` says whether the search got
+there. A budgeted search runs one pass and gives each stage a share of the budget and
+of ``max_trials`` in proportion to its grid.
 """
 
 from __future__ import annotations
@@ -279,6 +287,8 @@ def run_search(
         _widen_until_interior(evaluate, result, mode, seed, max_widenings, accepts, clock)
     if later:
         _second_stage(run, grid_space, later, mode, seed, max_trials, max_widenings, accepts)
+        if complete and result.staged:
+            _alternate(run, grid_space, later, mode, seed, max_widenings, accepts, inner)
     result.seconds = clock() - started
     return result
 
@@ -337,6 +347,74 @@ def _second_stage(
     if run.complete:
         _widen_until_interior(run.evaluate, result, mode, seed, max_widenings, accepts, run.clock)
         result.grid_size = len(result.trials)
+
+
+MAX_ALTERNATIONS = 4  # stages after the first pass of a complete staged search
+
+
+def _alternate(
+    run: _Runner, grid_space: Mapping[str, list[Any]], later: Mapping[str, Any],
+    mode: SearchMode, seed: int, max_widenings: int,
+    accepts: Callable[[str, Any], bool] | None, inner: Sequence[str],
+) -> None:
+    """Runs the stage whose block of parameters has not been searched at the best point,
+    until both have (a fixed point) or ``MAX_ALTERNATIONS`` stages ran (module doc).
+
+    The first stage runs again on its own grid (not the product of its widened values,
+    up to 4.5 times as many fits for ALS), then tries the values its widenings added as
+    a line search from the new best, then widens its edges; the second stage runs its
+    whole widened grid (a few points)."""
+    result = run.result
+    first = result.trials[: result.staged["first_stage_trials"]]
+    searched_first = [dict(later)]  # values of the staged block the first stage held
+    searched_second = [_block(max(first, key=lambda t: t.score).params, later, staged=False)]
+    steps: list[dict[str, Any]] = []
+    fixed_point = False
+    while True:
+        best = result.best.params
+        staged_at, others_at = _block(best, later, staged=True), _block(best, later, staged=False)
+        if staged_at in searched_first and others_at in searched_second:
+            fixed_point = True
+            break
+        if len(steps) == MAX_ALTERNATIONS:
+            break
+        before, ran = result.best.score, len(result.trials)
+        if staged_at not in searched_first:
+            searched_first.append(staged_at)
+            stage, at = "first", staged_at
+            own = {k: [staged_at[k]] if k in later else v for k, v in grid_space.items()}
+            run.trials(_new(result, plan(own, mode, seed, inner=inner)), float("inf"))
+            top = result.best.params
+            added = [{**top, k: v} for k, values in result.space.items() if k not in later
+                     for v in values if v not in grid_space[k]]
+            run.trials(_new(result, added), float("inf"))
+        else:
+            searched_second.append(others_at)
+            stage, at = "second", others_at
+            own = {k: list(v) if k in later else [others_at[k]] for k, v in result.space.items()}
+            run.trials(_new(result, plan(own, mode, seed)), float("inf"))
+        _widen_until_interior(run.evaluate, result, mode, seed, max_widenings, accepts, run.clock)
+        result.grid_size = len(result.trials)
+        steps.append({"stage": stage, "at": at, "trials": len(result.trials) - ran,
+                      "best_before": before, "best_after": result.best.score})
+        log.info("%s stage again at %s: best %.4f -> %.4f", stage, at, before, result.best.score)
+    result.staged["alternations"] = steps
+    result.staged["fixed_point"] = fixed_point
+
+
+def _new(result: SearchResult, configs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``configs`` that no trial of ``result`` ran, each once."""
+    done = [t.params for t in result.trials]
+    out: list[dict[str, Any]] = []
+    for config in configs:
+        if config not in done and config not in out:
+            out.append(config)
+    return out
+
+
+def _block(params: Mapping[str, Any], later: Mapping[str, Any], *, staged: bool) -> dict[str, Any]:
+    """The staged parameters of ``params`` (``staged``) or the others."""
+    return {k: v for k, v in params.items() if (k in later) == staged}
 
 
 def _run_trial(
