@@ -66,6 +66,8 @@ def main() -> int:
                         help="time-budgeted searches instead of complete ones")
     parser.add_argument("--budget-seconds", type=float, default=80.0)
     parser.add_argument("--max-widenings", type=int, default=3)
+    parser.add_argument("--max-alternations", type=int, default=0,
+                        help="staged searches: more alternations of their two stages")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="movielens_seeds")
     args = parser.parse_args()
@@ -89,7 +91,8 @@ def main() -> int:
         config = EvaluationConfig(
             protocol=args.protocol, seed=seed, ks=(10, 20), metric="ndcg@10",
             algorithms=algorithms, complete=args.complete, budget_seconds=args.budget_seconds,
-            max_widenings=args.max_widenings, search_mode="grid", ablate=KERAS_MODELS,
+            max_widenings=args.max_widenings, max_alternations=args.max_alternations,
+            search_mode="grid", ablate=KERAS_MODELS,
             extra_candidates=_knn_selections() if "itemknn" in algorithms else (),
             extra={"min_rating": 4.0, "command": command},
         )

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastinsight.recsys.evaluation import runner, search
+from fastinsight.recsys.evaluation import report, runner
 from fastinsight.recsys.evaluation.runner import Candidate, _model_key, evaluate_candidate
 from fastinsight.recsys.evaluation.search import run_search
 from fastinsight.recsys.evaluation.spaces import SESSION_KEYS, STAGED, default_space
@@ -21,7 +21,8 @@ def score(params):
 
 
 def test_staged_parameters_are_searched_after_the_others_at_their_best():
-    result = run_search(score, SPACE, complete=True, staged={"s": 1.0}, mode="grid")
+    result = run_search(score, SPACE, complete=True, staged={"s": 1.0}, mode="grid",
+                        max_alternations=4)
     first, second = result.trials[:4], result.trials[4:6]
     assert [t.params["s"] for t in first] == [1.0] * 4  # held at its value meanwhile
     assert sorted(t.params["a"] for t in first) == SPACE["a"]
@@ -49,7 +50,8 @@ def test_the_second_stage_widens_its_own_edges():
     def far(params):  # s peaks at 4.5, beyond the grid
         return {"ndcg@10": -abs(np.log2(params["a"] / 400.0)) - abs(params["s"] - 4.5)}, 0.0
 
-    result = run_search(far, SPACE, complete=True, staged={"s": 1.0}, max_widenings=3)
+    result = run_search(far, SPACE, complete=True, staged={"s": 1.0}, max_widenings=3,
+                        max_alternations=4)
     assert result.best.params == {"a": 400.0, "s": 4.5} and result.on_edge() == []
     assert [w["added"] for w in result.widenings] == [{"s": 4.5}, {"s": 6.75}]
     staged = result.to_dict()["staged"]
@@ -69,7 +71,8 @@ def coupled(params):
 
 
 def test_a_complete_search_alternates_the_stages_to_a_fixed_point():
-    result = run_search(coupled, SPACE, complete=True, staged={"s": 1.0}, mode="grid")
+    result = run_search(coupled, SPACE, complete=True, staged={"s": 1.0}, mode="grid",
+                        max_alternations=4)
     assert result.best.params == {"a": 800.0, "s": 3.0}  # one pass stops at (100, 3): 0.60
     staged = result.to_dict()["staged"]
     assert staged["fixed_point"] is True
@@ -82,9 +85,15 @@ def test_a_complete_search_alternates_the_stages_to_a_fixed_point():
     assert len({tuple(sorted(t.params.items())) for t in result.trials}) == len(result.trials)
 
 
-def test_the_alternations_are_capped_and_say_so(monkeypatch):
-    monkeypatch.setattr(search, "MAX_ALTERNATIONS", 1)
+def test_by_default_a_complete_search_makes_one_pass():
     result = run_search(coupled, SPACE, complete=True, staged={"s": 1.0}, mode="grid")
+    assert result.best.params == {"a": 100.0, "s": 3.0} and len(result.trials) == 6
+    assert "alternations" not in result.to_dict()["staged"]
+
+
+def test_the_alternations_are_capped_and_say_so():
+    result = run_search(coupled, SPACE, complete=True, staged={"s": 1.0}, mode="grid",
+                        max_alternations=1)
     staged = result.to_dict()["staged"]
     assert staged["fixed_point"] is False and len(staged["alternations"]) == 1
     assert result.best.params == {"a": 800.0, "s": 3.0}
@@ -98,7 +107,7 @@ def test_the_first_stage_again_retries_the_values_its_widenings_added():
         return {"ndcg@10": -abs(np.log2(params["a"] / 1600.0)) - abs(params["s"] - 2.0)}, 0.0
 
     result = run_search(far, SPACE, complete=True, staged={"s": 1.0}, max_widenings=3,
-                        mode="grid")
+                        mode="grid", max_alternations=4)
     assert result.space["a"] == [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0]
     assert result.best.params == {"a": 1600.0, "s": 2.0}
     staged = result.to_dict()["staged"]
@@ -196,3 +205,40 @@ def test_als_search_with_times_stages_its_sessions_and_fits_each_model_once(fits
     assert repeats[0].score == twin.score and repeats[0].metrics == twin.metrics
     assert len(fits) == 6 + 1  # one fit per distinct model, and the refit on train + validation
     assert result.search.to_dict()["repeated_trials"] == 1
+
+
+def test_the_runner_passes_the_alternations_to_the_search():
+    data = blocks((8, 8), 5)
+    split = random_split(data, validation=0.2, test=0.2, seed=0)
+    space = {"factors": [2, 4], "session_gap_seconds": [0.0, 300.0],
+             "session_weight": [1.0, 2.0]}
+
+    def staged(alternations: int) -> dict:
+        result = evaluate_candidate(
+            Candidate("als", space=space, try_defaults=False), split.train, split.validation,
+            split.test, [5], complete=True, max_widenings=0, metric="ndcg@5",
+            side=SideData(times=data.time_matrix()), max_alternations=alternations)
+        assert result.search is not None
+        return result.search.to_dict()["staged"]
+
+    assert "fixed_point" not in staged(0)
+    assert "fixed_point" in staged(2)
+    assert "up to 2 more times" in report._search_sentence(
+        {"complete": True, "max_widenings": 3, "max_alternations": 2}, "ndcg@10")
+    assert "alternate" not in report._search_sentence(
+        {"complete": True, "max_widenings": 3, "max_alternations": 0}, "ndcg@10")
+
+
+def test_an_evaluation_config_sets_the_alternations_of_its_searches():
+    from fastinsight.recsys.evaluation.experiment import EvaluationConfig, run_evaluation
+
+    space = {"factors": [2, 4], "session_gap_seconds": [0.0, 300.0]}
+    cfg = EvaluationConfig(
+        algorithms=("popularity",),
+        extra_candidates=(Candidate("als", space=space, try_defaults=False),),
+        complete=True, max_widenings=0, max_alternations=3, min_positives=1, ks=(5,),
+        metric="ndcg@5")
+    report_ = run_evaluation(blocks((8, 8), 5), cfg)
+    assert report_["protocol"]["max_alternations"] == 3
+    als = next(m for m in report_["models"] if m["algorithm"] == "als")
+    assert "fixed_point" in als["search"]["staged"]

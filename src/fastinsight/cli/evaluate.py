@@ -96,6 +96,10 @@ def register(app: typer.Typer) -> None:
             "and --max-trials are ignored) and widen grids whose best is on an edge")] = False,
         max_widenings: Annotated[int, typer.Option(
             help="With --complete: how many times an edge parameter's grid may widen")] = 3,
+        max_alternations: Annotated[int, typer.Option(
+            min=0, help="With --complete: how many more times a staged search (ALS's "
+            "sessions, then its other parameters) may alternate its two stages towards a "
+            "point neither improves (0: one pass)")] = 0,
         metric: Annotated[str | None, typer.Option(
             help="Selection metric (default ndcg@<first K>)")] = None,
         seed: Annotated[int, typer.Option(help="Seed of the split and the search")] = 0,
@@ -128,7 +132,8 @@ def register(app: typer.Typer) -> None:
         try:
             config = EvaluationConfig(
                 protocol="binary" if protocol is ProtocolChoice.binary else "product",
-                complete=complete, max_widenings=max_widenings, split=split.value,
+                complete=complete, max_widenings=max_widenings,
+                max_alternations=max_alternations, split=split.value,
                 validation=validation, test=test, seed=seed,
                 min_positives=min_positives, ks=ks, algorithms=names or None, search=search,
                 budget_seconds=budget_seconds,

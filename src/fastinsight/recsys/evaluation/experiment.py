@@ -166,6 +166,9 @@ class EvaluationConfig:
     # Every trial of every grid, whatever the time; grid edges widened up to max_widenings.
     complete: bool = False
     max_widenings: int = 3
+    # With complete: staged searches (ALS's sessions) alternate their two stages up to
+    # this many more times, towards a point neither stage improves (0: one pass).
+    max_alternations: int = 0
     metric: str = "ndcg@10"
     use_content: bool = True
     # Interaction times, for session-aware models (EASE's session term); only the times
@@ -269,7 +272,7 @@ def evaluate_dataset(data: EvalDataset, config: EvaluationConfig | None = None) 
                 search=cfg.search, budget_seconds=cfg.budget_seconds, mode=cfg.search_mode,
                 seed=cfg.seed, metric=cfg.metric, max_trials=cfg.max_trials, side=side,
                 final_fit=split.train_validation(), complete=cfg.complete,
-                max_widenings=cfg.max_widenings,
+                max_widenings=cfg.max_widenings, max_alternations=cfg.max_alternations,
             ))
         for blend in [r for r in results if r.candidate.label in _BLEND_LABELS]:
             for algorithm in cfg.ablate:

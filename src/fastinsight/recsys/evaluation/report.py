@@ -40,9 +40,14 @@ def _weights(info: Mapping[str, Any]) -> str:
             if weights else "")
 
 
+def _alternations(p: Mapping[str, Any]) -> str:
+    n = int(p.get("max_alternations") or 0)
+    return f"; staged searches alternate their stages up to {n} more times" if n else ""
+
+
 def _search_sentence(p: Mapping[str, Any], metric: str) -> str:
     how = ("complete grids (every trial, no time budget; edges widened up to "
-           f"{p.get('max_widenings', 0)} times)" if p.get("complete")
+           f"{p.get('max_widenings', 0)} times{_alternations(p)})" if p.get("complete")
            else f"{p['search_mode']}, {p['budget_seconds']} s per model")
     return (f"Search: {how}, on validation {metric}; chosen configuration refitted on "
             "train+validation.")

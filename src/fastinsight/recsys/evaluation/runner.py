@@ -274,14 +274,15 @@ def evaluate_candidate(
     budget_seconds: float = 60.0, mode: SearchMode = "random", seed: int = 0,
     metric: str = "ndcg@10", max_trials: int | None = None,
     side: SideData | None = None, final_fit: sp.csr_matrix | None = None,
-    complete: bool = False, max_widenings: int = 3,
+    complete: bool = False, max_widenings: int = 3, max_alternations: int = 0,
 ) -> ModelResult:
     """Search on validation (or take the given params), refit on train+validation, test.
 
     ``final_fit`` is the refit matrix when it is more than ``train + validation`` (a
     split's validation context joins it, see :meth:`.splits.Split.train_validation`).
     ``complete``: every trial of the grid runs, and grid edges are widened up to
-    ``max_widenings`` times (:func:`.search.run_search`).
+    ``max_widenings`` times, and staged searches alternate their stages up to
+    ``max_alternations`` more times (:func:`.search.run_search`).
     """
     started = time.perf_counter()
     algo = candidate.algorithm
@@ -300,7 +301,7 @@ def evaluate_candidate(
             mode=candidate.mode or mode, seed=seed,
             max_trials=max_trials, defaults=defaults, complete=complete,
             max_widenings=max_widenings, accepts=accepts_value(algo, fixed), inner=inner,
-            staged=staged,
+            staged=staged, max_alternations=max_alternations,
         )
         trial.kept.clear()
         search_result.trials = [

@@ -30,15 +30,16 @@ others are searched (their defaults); a second stage then searches their own gri
 the others held at the first stage's best point, and widens its edges the same way.
 This is a coordinate search: it costs the sum of the two grids instead of their
 product (ALS's session gap and weight: 9 trials more, instead of 9 times the trials).
-A complete search then alternates the stages until neither moves the best point (at
-most ``MAX_ALTERNATIONS`` more stages): when the second stage moves the staged
+A complete search with ``max_alternations > 0`` then alternates the stages until
+neither moves the best point (at most that many more stages): when the second stage moves the staged
 parameters, the first stage runs again with them held at their new values (its own
 grid, the values its widenings added as a line search from the new best, then its edges
 widened), and when that moves the others, the second stage runs again there. It ends
 at a point no single stage can improve, which a single pass does not guarantee; a full
 grid could still find a better joint optimum. Each further stage is recorded in
 ``staged["alternations"]``, and ``staged["fixed_point"]`` says whether the search got
-there. A budgeted search runs one pass and gives each stage a share of the budget and
+there. The default is one pass: docs/evaluation.md measures what the alternation buys
+and costs. A budgeted search runs one pass and gives each stage a share of the budget and
 of ``max_trials`` in proportion to its grid.
 """
 
@@ -259,6 +260,7 @@ def run_search(
     accepts: Callable[[str, Any], bool] | None = None,
     inner: Sequence[str] = (),
     staged: Mapping[str, Any] | None = None,
+    max_alternations: int = 0,
 ) -> SearchResult:
     """Try configurations; ``evaluate(params)`` returns ``(validation metrics, fit seconds)``.
 
@@ -266,7 +268,8 @@ def run_search(
     ignored) and edges are widened up to ``max_widenings`` times; ``accepts(name,
     value)`` says whether the model takes a widened value (default: any). ``inner``:
     parameters that vary fastest (:func:`plan`). ``staged``: parameters searched in a
-    second stage, held at the given values in the first (module doc).
+    second stage, held at the given values in the first; with ``complete``, the two stages
+    then alternate up to ``max_alternations`` more times (module doc).
     """
     grid_space = {k: list(v) for k, v in space.items()}
     later = {k: v for k, v in (staged or {}).items() if k in grid_space}
@@ -287,8 +290,9 @@ def run_search(
         _widen_until_interior(evaluate, result, mode, seed, max_widenings, accepts, clock)
     if later:
         _second_stage(run, grid_space, later, mode, seed, max_trials, max_widenings, accepts)
-        if complete and result.staged:
-            _alternate(run, grid_space, later, mode, seed, max_widenings, accepts, inner)
+        if complete and result.staged and max_alternations > 0:
+            _alternate(run, grid_space, later, max_alternations,
+                       _Options(mode, seed, max_widenings, accepts, inner))
     result.seconds = clock() - started
     return result
 
@@ -349,16 +353,21 @@ def _second_stage(
         result.grid_size = len(result.trials)
 
 
-MAX_ALTERNATIONS = 4  # stages after the first pass of a complete staged search
+@dataclass(frozen=True)
+class _Options:
+    mode: SearchMode
+    seed: int
+    max_widenings: int
+    accepts: Callable[[str, Any], bool] | None
+    inner: Sequence[str]
 
 
 def _alternate(
     run: _Runner, grid_space: Mapping[str, list[Any]], later: Mapping[str, Any],
-    mode: SearchMode, seed: int, max_widenings: int,
-    accepts: Callable[[str, Any], bool] | None, inner: Sequence[str],
+    max_alternations: int, opt: _Options,
 ) -> None:
     """Runs the stage whose block of parameters has not been searched at the best point,
-    until both have (a fixed point) or ``MAX_ALTERNATIONS`` stages ran (module doc).
+    until both have (a fixed point) or ``max_alternations`` stages ran (module doc).
 
     The first stage runs again on its own grid (not the product of its widened values,
     up to 4.5 times as many fits for ALS), then tries the values its widenings added as
@@ -376,14 +385,14 @@ def _alternate(
         if staged_at in searched_first and others_at in searched_second:
             fixed_point = True
             break
-        if len(steps) == MAX_ALTERNATIONS:
+        if len(steps) == max_alternations:
             break
         before, ran = result.best.score, len(result.trials)
         if staged_at not in searched_first:
             searched_first.append(staged_at)
             stage, at = "first", staged_at
             own = {k: [staged_at[k]] if k in later else v for k, v in grid_space.items()}
-            run.trials(_new(result, plan(own, mode, seed, inner=inner)), float("inf"))
+            run.trials(_new(result, plan(own, opt.mode, opt.seed, inner=opt.inner)), float("inf"))
             top = result.best.params
             added = [{**top, k: v} for k, values in result.space.items() if k not in later
                      for v in values if v not in grid_space[k]]
@@ -392,8 +401,9 @@ def _alternate(
             searched_second.append(others_at)
             stage, at = "second", others_at
             own = {k: list(v) if k in later else [others_at[k]] for k, v in result.space.items()}
-            run.trials(_new(result, plan(own, mode, seed)), float("inf"))
-        _widen_until_interior(run.evaluate, result, mode, seed, max_widenings, accepts, run.clock)
+            run.trials(_new(result, plan(own, opt.mode, opt.seed)), float("inf"))
+        _widen_until_interior(run.evaluate, result, opt.mode, opt.seed, opt.max_widenings,
+                              opt.accepts, run.clock)
         result.grid_size = len(result.trials)
         steps.append({"stage": stage, "at": at, "trials": len(result.trials) - ran,
                       "best_before": before, "best_after": result.best.score})
