@@ -100,22 +100,39 @@ def paired_to_reference(per: Sequence[Any], reference: Sequence[Any]) -> dict[st
 def binary_movielens(directory: Path) -> Any | None:
     """MovieLens under the binary protocol (ratings >= 4 of weight 1, users with >= 5), or
     None after saying on stderr where the data set was looked for."""
-    from fastinsight.recsys.evaluation.data import filter_min_positives, load_movielens
+    from fastinsight.recsys.evaluation.data import filter_min_positives
+
+    data = product_movielens(directory)
+    return None if data is None else filter_min_positives(data.binary().without_context(), 5)
+
+
+def product_movielens(directory: Path) -> Any | None:
+    """MovieLens as the product protocol reads it (ratings >= 4 positive, the rest context,
+    with times), or None after saying on stderr where the data set was looked for."""
+    from fastinsight.recsys.evaluation.data import load_movielens
 
     if not (directory / "ratings.csv").exists():
         print(f"no ratings.csv in {directory}; pass --data", file=sys.stderr)
         return None
-    return filter_min_positives(load_movielens(directory).binary().without_context(), 5)
+    return load_movielens(directory, min_rating=4.0)
 
 
 def binary_seed_runs(args: argparse.Namespace,
                      run: Callable[[Any, int], dict[str, Any]]) -> list[dict[str, Any]] | None:
     """``run(data, seed)`` for each of ``args.seeds`` on MovieLens under the binary
     protocol from ``args.data``, or None (said on stderr) when the data set is missing."""
-    data = binary_movielens(args.data)
-    if data is None:
-        return None
-    return over_seeds(args.seeds, lambda seed: run(data, seed))
+    return _seed_runs(binary_movielens(args.data), args.seeds, run)
+
+
+def product_seed_runs(args: argparse.Namespace,
+                      run: Callable[[Any, int], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """As :func:`binary_seed_runs`, on MovieLens as the product protocol reads it."""
+    return _seed_runs(product_movielens(args.data), args.seeds, run)
+
+
+def _seed_runs(data: Any | None, seeds: str,
+               run: Callable[[Any, int], dict[str, Any]]) -> list[dict[str, Any]] | None:
+    return None if data is None else over_seeds(seeds, lambda seed: run(data, seed))
 
 
 @dataclass(frozen=True)
@@ -177,11 +194,13 @@ def study_table(rows: list[dict[str, Any]], columns: list[str],
     return lines + ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
 
 
-def drop_per_user(seeds: list[dict[str, Any]]) -> None:
-    """Remove the per-user scores (kept for the pairing) before a study is written."""
+def drop_per_user(seeds: list[dict[str, Any]], group: str = "families",
+                  key: str = "per_user_ndcg") -> None:
+    """Remove the per-user scores (``seed[group][*][key]``, kept for the pairing) before a
+    study is written."""
     for seed in seeds:
-        for family in seed["families"].values():
-            family.pop("per_user_ndcg")
+        for entry in seed[group].values():
+            entry.pop(key)
 
 
 def checkout_ref(ref: str) -> Path:

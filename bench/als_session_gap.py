@@ -26,7 +26,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from _common import over_seeds, paired_to_reference, seeds_parser, table, write_study
+from _common import drop_per_user, paired_to_reference, product_seed_runs, seeds_parser, table, write_study
 
 COMMITTED = (Path(__file__).resolve().parent / "results"
              / "movielens_seeds_product_sessions_before_als_sessions.json")
@@ -88,19 +88,13 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main() -> int:
     parser = seeds_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
-    from fastinsight.recsys.evaluation.data import load_movielens
-
-    if not (args.data / "ratings.csv").is_file():
-        print(f"MovieLens not found under {args.data}")
+    seeds = product_seed_runs(args, run_seed)
+    if seeds is None:
         return 2
-    data = load_movielens(args.data, min_rating=4.0)
-    seeds = over_seeds(args.seeds, lambda seed: run_seed(data, seed))
     rows = summarise(seeds)
     columns = ["model", "test_ndcg@10", "vs_ease", "ci_low", "ci_high", "validation_ndcg@10",
                "gap, weight per seed"]
-    for s in seeds:
-        for m in s["models"].values():
-            m.pop("per_user")
+    drop_per_user(seeds, "models", "per_user")
     md = ["# implicit ALS with a searched session gap (product protocol)", "",
           f"Seeds {args.seeds}; `bench/als_session_gap.py`; ALS keeps each seed's chosen "
           "parameters from `movielens_seeds_product_sessions.json` and searches the session "

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from _common import (
     RESULTS,
     binary_seed_runs,
+    drop_per_user,
     paired_to_reference,
     seed_split,
     seeds_parser,
@@ -149,9 +150,7 @@ def main() -> int:
     if seeds is None:
         return 2
     rows = summarise(seeds)
-    for s in seeds:
-        for row in s["rows"].values():
-            row.pop("per_user_ndcg")
+    drop_per_user(seeds, "rows")
     columns = ["model", "test_ndcg@10", "vs_ease", "diff", "ci_low", "ci_high",
                "validation_ndcg@10"]
     md = ["# Blend weights chosen on validation itself (binary protocol)", "",

@@ -22,7 +22,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS, over_seeds, paired_to_reference, seeds_parser, study_table, table, write_study
+from _common import (
+    RESULTS,
+    drop_per_user,
+    paired_to_reference,
+    product_seed_runs,
+    seeds_parser,
+    study_table,
+    table,
+    write_study,
+)
 
 RUNS = {"one pass": "movielens_seeds_product_sessions",
         "fixed point": "movielens_seeds_product_sessions_fixed_point"}
@@ -103,17 +112,11 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main() -> int:
     parser = seeds_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
-    from fastinsight.recsys.evaluation.data import load_movielens
-
-    if not (Path(args.data) / "ratings.csv").is_file():
-        print(f"MovieLens not found under {args.data}")
+    seeds = product_seed_runs(args, run_seed)
+    if seeds is None:
         return 2
-    data = load_movielens(args.data, min_rating=4.0)
-    seeds = over_seeds(args.seeds, lambda seed: run_seed(data, seed))
     rows = summarise(seeds)
-    for s in seeds:
-        for m in s["models"].values():
-            m.pop("per_user")
+    drop_per_user(seeds, "models", "per_user")
     columns = ["model", "test one pass", "test fixed point", "difference", "ci_low", "ci_high",
                "per seed"]
     extra = {k: k for k in ("validation one pass", "validation fixed point", "trials one pass",
