@@ -6,6 +6,7 @@ with no change to this file (optionally one line in ``conftest.FAST_PARAMS``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import mmap as mmap_module
 from pathlib import Path
@@ -455,19 +456,23 @@ def test_optional_capabilities_are_none_or_consistent(algorithm: str) -> None:
         assert query.ndim == 1 and np.all(np.isfinite(query))
 
 
-def _other_value(algorithm: str, name: str, current: object) -> object:
-    """A value of ``name`` other than ``current``, from the default search space."""
+def _other_values(algorithm: str, name: str, current: object) -> list[object]:
+    """Values of ``name`` other than ``current``, from the default search space."""
     from fastinsight.recsys.evaluation.spaces import DEFAULT_SPACES
 
     values = DEFAULT_SPACES.get(algorithm, {}).get(name) or ([not current]
                                                              if isinstance(current, bool) else [])
     others = [v for v in values if v != current]
     assert others, f"{algorithm}.{name}: no other value to derive in its default space"
-    return others[-1]
+    return others
 
 
 @pytest.mark.parametrize("algorithm", ALL)
 def test_derive_from_is_refused_or_equals_a_fresh_fit(algorithm: str) -> None:
+    """Some derivations go one way only (ALS continues to more iterations, item-kNN cuts
+    to fewer neighbours): from each value of a derived parameter (the fixture's and its
+    default space's) to each other, the derivation is either refused, leaving the
+    previous fit whole, or scores as a fresh fit; at least one is accepted."""
     model = make(algorithm)
     declared = type(model.params).model_fields
     assert set(model.derived_params) <= set(declared)
@@ -483,11 +488,18 @@ def test_derive_from_is_refused_or_equals_a_fresh_fit(algorithm: str) -> None:
         return
     users = np.arange(N_USERS)
     for name in model.derived_params:
-        value = _other_value(algorithm, name, getattr(model.params, name))
-        previous = make(algorithm).fit(matrix)
-        derived = make(algorithm, **{name: value})
-        assert derived.derive_from(previous, matrix), f"{algorithm} refused to derive {name}"
-        assert previous.user_items is None  # consumed
-        fresh = make(algorithm, **{name: value}).fit(matrix)
-        np.testing.assert_allclose(derived.score_users(users), fresh.score_users(users),
-                                   rtol=1e-4, atol=1e-6)
+        accepted = 0
+        current = getattr(model.params, name)
+        values = [current, *_other_values(algorithm, name, current)]
+        for start, value in itertools.permutations(values, 2):
+            previous = make(algorithm, **{name: start}).fit(matrix)
+            derived = make(algorithm, **{name: value})
+            if not derived.derive_from(previous, matrix):
+                assert previous.user_items is not None  # refused: left as it was
+                continue
+            accepted += 1
+            assert previous.user_items is None  # consumed
+            fresh = make(algorithm, **{name: value}).fit(matrix)
+            np.testing.assert_allclose(derived.score_users(users), fresh.score_users(users),
+                                       rtol=1e-4, atol=1e-6)
+        assert accepted, f"{algorithm} refused to derive {name} to every other value"

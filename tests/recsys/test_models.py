@@ -116,6 +116,44 @@ def test_itemknn_blocks_give_the_same_answer(monkeypatch: pytest.MonkeyPatch):
     np.testing.assert_allclose(whole[1], blocked[1], rtol=1e-6)
 
 
+def _tied_matrix() -> sp.csr_matrix:
+    """Binary columns repeated many times over: most similarities are tied."""
+    base = sp.random(40, 6, density=0.4, random_state=5, format="csr", dtype=np.float32)
+    base.data[:] = 1.0
+    return sp.csr_matrix(sp.hstack([base] * 5))  # 30 items, each with 4 identical twins
+
+
+@pytest.mark.parametrize("weighting", ["cosine", "bm25"])
+def test_itemknn_ties_go_to_the_lower_item_so_a_smaller_k_is_a_cut(weighting: str):
+    m = _tied_matrix()
+    wide = ItemKNNRecommender(ItemKNNParams(k=12, weighting=weighting)).fit(m).neighbours()
+    for k in (1, 3, 4, 7):
+        narrow = ItemKNNRecommender(ItemKNNParams(k=k, weighting=weighting)).fit(m).neighbours()
+        np.testing.assert_array_equal(narrow[0], wide[0][:, :k])
+        np.testing.assert_array_equal(narrow[1], wide[1][:, :k])
+    # item 0's four twins (6, 12, 18, 24) tie at 1 and come first, lowest index first
+    assert wide[0][0, :4].tolist() == [6, 12, 18, 24]
+    np.testing.assert_allclose(wide[1][0, :4], 1.0, rtol=1e-6)
+
+
+def test_itemknn_derives_a_smaller_k_and_either_selection_from_a_larger_fit():
+    m = _tied_matrix()
+    history = m[:5]
+    for selection in ("source", "target"):
+        larger = ItemKNNRecommender(ItemKNNParams(k=9)).fit(m)
+        params = ItemKNNParams(k=4, selection=selection)
+        derived = ItemKNNRecommender(params)
+        assert derived.derive_from(larger, m)
+        fresh = ItemKNNRecommender(params).fit(m)
+        np.testing.assert_array_equal(derived.neighbours()[0], fresh.neighbours()[0])
+        np.testing.assert_array_equal(derived.score_history(history), fresh.score_history(history))
+    smaller = ItemKNNRecommender(ItemKNNParams(k=4)).fit(m)
+    assert not ItemKNNRecommender(ItemKNNParams(k=9)).derive_from(smaller, m)
+    assert smaller.neighbours()[0].shape == (30, 4)  # a refused derivation leaves it whole
+    other = ItemKNNRecommender(ItemKNNParams(k=9, weighting="bm25")).fit(m)
+    assert not ItemKNNRecommender(ItemKNNParams(k=4)).derive_from(other, m)
+
+
 # ---- ease ---------------------------------------------------------------------------------
 def test_ease_matches_the_closed_form(monkeypatch: pytest.MonkeyPatch):
     import fastinsight.recsys.ease as ease

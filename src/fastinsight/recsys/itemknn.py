@@ -14,7 +14,10 @@ may vote for it (column ``j`` holds ``j``'s neighbours). The similarity is symme
 so the target-side matrix is the transpose of the source-side one; the stored
 neighbour lists are the same and only scoring differs: a fitted model of one selection
 hands its lists to a model of the other (:meth:`ItemKNNRecommender.derive_from`), so a
-search over both computes the similarities once.
+search over both computes the similarities once. Neighbour lists are kept in a total
+order (score, then lower item index), so a fit with a smaller ``k`` is the first ``k``
+of a fit with a larger one: a search that visits ``k`` from the largest down (the
+default grid lists it so) computes the similarities once per weighting.
 
 The Gram matrix is computed in column blocks of bounded size, so memory stays
 around ``n_items * block`` floats whatever the catalogue size.
@@ -54,7 +57,7 @@ class ItemKNNParams(ModelParams):
 class ItemKNNRecommender(Recommender[ItemKNNParams]):
     algorithm = "itemknn"
     params_class = ItemKNNParams
-    derived_params: ClassVar[tuple[str, ...]] = ("selection",)
+    derived_params: ClassVar[tuple[str, ...]] = ("k", "selection")
 
     def __init__(self, params: ItemKNNParams | None = None) -> None:
         super().__init__(params)
@@ -71,10 +74,20 @@ class ItemKNNRecommender(Recommender[ItemKNNParams]):
         self._similarity = None
 
     def _derive(self, previous: Recommender[Any]) -> bool:
-        """The same neighbour lists, scored from the other side."""
+        """The neighbour lists of a fit with as many or more neighbours, cut to ``k``
+        (:func:`top_k_cosine` keeps them in a total order, so the cut is what a fit with
+        this ``k`` keeps), scored from either side."""
         if not isinstance(previous, ItemKNNRecommender) or not previous._neighbours.size:
             return False
-        self._neighbours, self._scores = previous._neighbours, previous._scores
+        n_items, kept = previous._neighbours.shape
+        k = min(self.params.k, n_items - 1)
+        if k > kept:
+            return False
+        if k == kept:
+            self._neighbours, self._scores = previous._neighbours, previous._scores
+        else:
+            self._neighbours = np.ascontiguousarray(previous._neighbours[:, :k])
+            self._scores = np.ascontiguousarray(previous._scores[:, :k])
         previous._neighbours = np.zeros((0, 0), dtype=np.int32)
         previous._scores = np.zeros((0, 0), dtype=np.float32)
         previous._similarity, self._similarity = None, None
@@ -179,16 +192,35 @@ def top_k_cosine(
         sim = np.divide(gram, denom, out=np.zeros_like(gram), where=denom > 0)
         cols = np.arange(stop - start)
         sim[start + cols, cols] = -np.inf  # never your own neighbour
-        sim_t = sim.T  # b x n_items: one row per source item
-        part = np.argpartition(-sim_t, k - 1, axis=1)[:, :k]
-        part_scores = np.take_along_axis(sim_t, part, axis=1)
-        # Best first; ties broken by lower item index so the result is deterministic.
-        order = np.lexsort((part, -part_scores), axis=1)
-        best = np.take_along_axis(part, order, axis=1)
-        best_scores = np.take_along_axis(part_scores, order, axis=1)
-        positive = best_scores > 0
-        neighbours[start:stop] = np.where(positive, best, -1)
-        scores[start:stop] = np.where(positive, best_scores, 0.0)
+        best, best_scores = _best_k(sim.T, k)  # one row per source item
+        neighbours[start:stop] = best
+        scores[start:stop] = best_scores
     log.debug("itemknn kept %d neighbour slots for %d items", int((neighbours >= 0).sum()),
               n_items)
     return neighbours, scores
+
+
+def _best_k(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` best positive columns, best first, ties to the lower column.
+
+    Ties are broken over the whole row, not only among the columns a partition happened
+    to pick, so the best ``k`` are the first ``k`` of the best ``k' > k``: a model
+    with a smaller ``k`` is a truncation of one with a larger (:meth:`_derive`).
+    Missing places (fewer than ``k`` positive columns) are -1 with score 0.
+    """
+    rows_n = sim.shape[0]
+    part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(sim, part, axis=1).min(axis=1)
+    # Every column scoring at least the k-th best (ties included) and above 0.
+    rows, cols = np.nonzero((sim >= kth[:, None]) & (sim > 0))
+    values = sim[rows, cols]
+    order = np.lexsort((cols, -values, rows))  # per row: best first, then lower column
+    rows, cols, values = rows[order], cols[order], values[order]
+    starts = np.searchsorted(rows, np.arange(rows_n))
+    place = np.arange(rows.size) - starts[rows]
+    keep = place < k
+    best = np.full((rows_n, k), -1, dtype=np.int32)
+    best_scores = np.zeros((rows_n, k), dtype=np.float32)
+    best[rows[keep], place[keep]] = cols[keep]
+    best_scores[rows[keep], place[keep]] = values[keep]
+    return best, best_scores
