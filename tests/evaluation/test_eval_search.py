@@ -90,6 +90,18 @@ def test_widening_approaches_a_bound_the_model_refuses():
     ints = run_search(lambda p: ({"ndcg@10": float(p["f"])}, 0.0), {"f": [256, 1024]},
                       complete=True, max_widenings=2, accepts=lambda name, value: value <= 1024)
     assert ints.widenings == [{"round": 1, "added": {}, "at_limit": ["f"]}]
+    # A step past it takes the limit itself (512 -> 2048 refused: 1100), then stops.
+    up = run_search(lambda p: ({"ndcg@10": float(p["f"])}, 0.0), {"f": [128, 512]},
+                    complete=True, max_widenings=3, accepts=lambda name, value: value <= 1100)
+    assert [w["added"] for w in up.widenings] == [{"f": 1100}, {}]
+    assert up.widenings[1]["at_limit"] == ["f"] and up.best.params["f"] == 1100
+    # A limit short of halfway (geometrically) is as good as the edge: no trial for it.
+    near = run_search(lambda p: ({"ndcg@10": float(p["f"])}, 0.0), {"f": [240, 960]},
+                      complete=True, max_widenings=3, accepts=lambda name, value: value <= 1000)
+    assert near.widenings == [{"round": 1, "added": {}, "at_limit": ["f"]}]
+    down = run_search(lambda p: ({"ndcg@10": -float(p["f"])}, 0.0), {"f": [40, 80]},
+                      complete=True, max_widenings=3, accepts=lambda name, value: value >= 12)
+    assert [w["added"] for w in down.widenings] == [{"f": 20}, {"f": 12}, {}]
 
 
 def test_widening_is_a_line_search_from_the_best_point():
@@ -115,6 +127,24 @@ def test_evaluate_candidate_widens_only_to_values_the_model_accepts():
     info = result.search.to_dict()
     assert info["mode"] == "complete" and "edges" in info and "on_edge" in info
     assert all(v >= 1 for v in info["space"]["k"])  # never below the model's limit k >= 1
+
+
+def test_itemknn_k_widens_to_every_other_item_and_no_further():
+    """Past ``n_items - 1`` a larger k keeps the same neighbours: the search widens to
+    that limit, not beyond, and says it is there."""
+    split = random_split(blocks((12, 8), 10), validation=0.1, test=0.1, seed=1)
+    n_items = split.train.shape[1]
+    result = evaluate_candidate(
+        Candidate("itemknn", space={"k": [2, 8], "selection": ["source"]}, try_defaults=False),
+        split.train, split.validation, split.test, [5], complete=True, max_widenings=3,
+        metric="ndcg@5",
+    )
+    assert result.search is not None
+    assert n_items - 1 == 19  # 8 -> 32 overshoots: the limit instead, then no further
+    assert [t.params["k"] for t in result.search.trials] == [2, 8, 19]
+    assert result.params["k"] == 19
+    assert [w["added"] for w in result.search.widenings] == [{"k": 19}, {}]
+    assert result.search.widenings[-1]["at_limit"] == ["k"]
 
 
 def test_session_parameters_are_not_searched_without_times():

@@ -132,6 +132,13 @@ class Recommender(ABC, Generic[P]):
         """Take ``previous``'s fitted state, adapted to this model's parameters."""
         return False
 
+    @classmethod
+    def data_limits(cls, n_users: int, n_items: int) -> dict[str, int]:
+        """The largest value of an integer parameter that still changes the model on a
+        matrix of this shape (item-kNN: ``k`` up to ``n_items - 1``, every other item);
+        a search widens no further than that."""
+        return {}
+
     # ---- scoring ------------------------------------------------------------------
     @abstractmethod
     def score_history(self, history: sp.csr_matrix) -> np.ndarray:

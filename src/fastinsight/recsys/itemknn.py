@@ -93,6 +93,10 @@ class ItemKNNRecommender(Recommender[ItemKNNParams]):
         previous._similarity, self._similarity = None, None
         return True
 
+    @classmethod
+    def data_limits(cls, n_users: int, n_items: int) -> dict[str, int]:
+        return {"k": max(1, n_items - 1)}  # every other item: a larger k keeps the same
+
     def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
         """(indices int32, scores float32), each n_items x k, best first.
 

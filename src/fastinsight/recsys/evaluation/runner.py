@@ -121,18 +121,26 @@ def make_ranker(
 
 
 def accepts_value(
-    algorithm: str, fixed: Mapping[str, Any]
+    algorithm: str, fixed: Mapping[str, Any], shape: tuple[int, int] | None = None,
 ) -> Callable[[str, Any], bool]:
     """``accepts(name, value)``: whether ``algorithm`` takes ``value`` for ``name`` (with
-    ``fixed``); a search widens a grid only to values the model accepts."""
+    ``fixed``) and, given the training matrix's ``shape``, whether the value still
+    changes the model there (:meth:`.base.Recommender.data_limits`); a search widens a
+    grid only to values the model accepts."""
+    limits: dict[str, int] = {}
     if algorithm in EXTERNAL_ALGORITHMS:
         params_class = ImplicitRanker.kinds[algorithm]
     else:
         from fastinsight.recsys import registry
 
-        params_class = registry.get_algorithm(algorithm).params_class
+        model_class = registry.get_algorithm(algorithm)
+        params_class = model_class.params_class
+        if shape is not None:
+            limits = model_class.data_limits(*shape)
 
     def accepts(name: str, value: Any) -> bool:
+        if name in limits and value > limits[name]:
+            return False
         try:
             params_class.model_validate({**fixed, name: value})
         except ValueError:
@@ -300,7 +308,8 @@ def evaluate_candidate(
             trial, space, metric=metric, budget_seconds=budget_seconds,
             mode=candidate.mode or mode, seed=seed,
             max_trials=max_trials, defaults=defaults, complete=complete,
-            max_widenings=max_widenings, accepts=accepts_value(algo, fixed), inner=inner,
+            max_widenings=max_widenings, accepts=accepts_value(algo, fixed, train.shape),
+            inner=inner,
             staged=staged, max_alternations=max_alternations,
         )
         trial.kept.clear()
