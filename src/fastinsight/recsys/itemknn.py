@@ -191,12 +191,13 @@ def top_k_cosine(
     block = max(1, min(n_items, BLOCK_BYTES // (8 * n_items)))
     for start in range(0, n_items, block):
         stop = min(n_items, start + block)
-        gram = (xt @ xc[:, start:stop]).toarray().astype(np.float64)  # n_items x b
-        denom = norms[:, None] * norms[None, start:stop] + shrink
+        # b x n_items, one C-ordered row per source item (row-wise partitions are fast)
+        gram = (xt[start:stop] @ xc).toarray().astype(np.float64)
+        denom = norms[start:stop, None] * norms[None, :] + shrink
         sim = np.divide(gram, denom, out=np.zeros_like(gram), where=denom > 0)
-        cols = np.arange(stop - start)
-        sim[start + cols, cols] = -np.inf  # never your own neighbour
-        best, best_scores = _best_k(sim.T, k)  # one row per source item
+        rows = np.arange(stop - start)
+        sim[rows, start + rows] = -np.inf  # never your own neighbour
+        best, best_scores = _best_k(sim, k)
         neighbours[start:stop] = best
         scores[start:stop] = best_scores
     log.debug("itemknn kept %d neighbour slots for %d items", int((neighbours >= 0).sum()),
@@ -212,11 +213,11 @@ def _best_k(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     with a smaller ``k`` is a truncation of one with a larger (:meth:`_derive`).
     Missing places (fewer than ``k`` positive columns) are -1 with score 0.
     """
-    rows_n = sim.shape[0]
-    part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    kth = np.take_along_axis(sim, part, axis=1).min(axis=1)
+    rows_n, n_cols = sim.shape
+    kth = np.partition(sim, n_cols - k, axis=1)[:, n_cols - k]  # each row's k-th best
     # Every column scoring at least the k-th best (ties included) and above 0.
-    rows, cols = np.nonzero((sim >= kth[:, None]) & (sim > 0))
+    floor = np.maximum(kth, np.finfo(sim.dtype).tiny)
+    rows, cols = np.nonzero(sim >= floor[:, None])
     values = sim[rows, cols]
     order = np.lexsort((cols, -values, rows))  # per row: best first, then lower column
     rows, cols, values = rows[order], cols[order], values[order]
