@@ -213,8 +213,11 @@ def _best_k(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     with a smaller ``k`` is a truncation of one with a larger (:meth:`_derive`).
     Missing places (fewer than ``k`` positive columns) are -1 with score 0.
     """
-    rows_n, n_cols = sim.shape
-    kth = np.partition(sim, n_cols - k, axis=1)[:, n_cols - k]  # each row's k-th best
+    rows_n = sim.shape[0]
+    # Each row's k-th best value. (An indirect partition of the negated row measured
+    # several times faster than a direct one on rows that are mostly zeros.)
+    part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(sim, part, axis=1).min(axis=1)
     # Every column scoring at least the k-th best (ties included) and above 0.
     floor = np.maximum(kth, np.finfo(sim.dtype).tiny)
     rows, cols = np.nonzero(sim >= floor[:, None])
