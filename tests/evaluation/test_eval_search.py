@@ -7,8 +7,9 @@ import scipy.sparse as sp
 from fastinsight.recsys.evaluation.experiment import EvaluationConfig, evaluate_dataset, inputs
 from fastinsight.recsys.evaluation.external import ImplicitRanker
 from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate, without_times
-from fastinsight.recsys.evaluation.search import grid_edges, run_search, widen
+from fastinsight.recsys.evaluation.search import run_search
 from fastinsight.recsys.evaluation.splits import random_split
+from fastinsight.recsys.evaluation.widening import grid_edges, widen
 from fastinsight.recsys.side import SideData
 
 from .helpers import blocks
