@@ -130,3 +130,31 @@ def test_stacked_model_learns_weights_and_reports_them():
     assert search["kept"] == "learned" or search["kept"].startswith("single ")
     with pytest.raises(Exception, match="blend"):
         create("stacked", {"components": [{"algorithm": "hybrid"}]}).fit(block_matrix())
+
+
+def test_one_se_rule_keeps_a_component_only_when_the_holdout_can_tell():
+    from fastinsight.recsys.hybrid import _fewest_within_one_se
+
+    grid = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    rng = np.random.default_rng(0)
+    alone = rng.random(400)
+    noisy = alone + rng.normal(0.0, 0.2, 400) + 0.005  # better on average, within noise
+    assert noisy.mean() > alone.mean()
+    per_user = np.vstack([alone, noisy, alone - 0.3])
+    assert _fewest_within_one_se(grid, per_user) == 0  # the single component
+    steady = alone + 0.02 + rng.normal(0.0, 0.01, 400)  # better for nearly every user
+    assert _fewest_within_one_se(grid, np.vstack([alone, steady, alone - 0.3])) == 1
+
+
+def test_hybrid_one_se_rule_uses_no_more_components_than_the_best_point():
+    components = [{"algorithm": "ease", "params": {"l2": 10.0}}, {"algorithm": "popularity"}]
+    common = {"components": components, "min_positives": 3, "validation_fraction": 0.3}
+    best = create("hybrid", common).fit(block_matrix())
+    ruled = create("hybrid", {**common, "weights_rule": "one_se"}).fit(block_matrix())
+    b, r = best._state_meta(), ruled._state_meta()
+    assert "weights_rule" not in b["search"] and r["search"]["weights_rule"] == "one_se"
+    assert r["search"]["top"] == list(best.weights)  # the same grid's best point
+    assert np.count_nonzero(ruled.weights) <= np.count_nonzero(best.weights)
+    assert r["search"]["best"] >= r["search"]["top_ndcg"] - 0.05  # within noise of the top
+    history = block_matrix()[:3]
+    assert np.all(np.isfinite(ruled.score_history(history)))

@@ -4,6 +4,12 @@ Each component's scores are standardised per user (z-score over the catalogue) s
 models on different scales can be added; the blend weights are the point of a grid
 over the simplex (step ``grid_step``) with the best validation NDCG@K on a random
 per-user holdout. The components are then refitted on all the data (``refit``).
+
+``weights_rule="one_se"`` applies the one-standard-error rule of model choice
+(:func:`.evaluation.choice.choose`) to the grid: among the weightings whose paired
+per-user shortfall to the best is within one standard error, the one that uses the
+fewest components (then the higher score) wins, so a component is kept only when the
+holdout can tell that it helps. ``"best"`` (the default) takes the best point.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +65,9 @@ class BlendParams(ModelParams):
 
 class HybridParams(BlendParams):
     grid_step: float = Field(default=0.1, gt=0, le=0.5)
+    weights_rule: Literal["best", "one_se"] = Field(
+        default="best", description="the grid's best weighting, or the one using the fewest "
+        "components within one standard error of it (per-user, on the holdout)")
 
 
 B = TypeVar("B", bound=BlendParams)
@@ -171,8 +180,9 @@ class BlendRecommender(Recommender[B], Generic[B]):
         self, models: Sequence[Recommender[Any]], grid: np.ndarray, train: sp.csr_matrix,
         held: sp.csr_matrix, users: np.ndarray,
     ) -> np.ndarray:
+        """Per-user NDCG@k (one row per weighting of ``grid``, one column per user)."""
         k = self.params.k
-        totals = np.zeros(len(grid))
+        per_user = np.zeros((len(grid), len(users)))
         chunk = max(1, _CHUNK_CELLS // max(self.n_items, 1))
         started = time.perf_counter()
         for start in range(0, len(users), chunk):
@@ -183,10 +193,10 @@ class BlendRecommender(Recommender[B], Generic[B]):
             for g, w in enumerate(grid):
                 blend = np.tensordot(w.astype(np.float32), z, axes=1)
                 blend[seen] = -np.inf  # after blending: 0 * -inf would be NaN
-                totals[g] += ndcg_at_k(blend, relevant, k).sum()
+                per_user[g, start: start + len(rows)] = ndcg_at_k(blend, relevant, k)
         log.info("hybrid grid of %d weightings on %d users in %.1fs",
                  len(grid), len(users), time.perf_counter() - started)
-        return totals / len(users)
+        return per_user
 
     # ---- scoring ------------------------------------------------------------------
     def _active(self) -> list[tuple[np.float32, Recommender[Any]]]:
@@ -275,8 +285,12 @@ class HybridRecommender(BlendRecommender[HybridParams]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         p = self.params
         grid = simplex_grid(len(models), p.grid_step)
-        ndcg = self._grid_ndcg(models, grid, train, held, users)
+        per_user = self._grid_ndcg(models, grid, train, held, users)
+        ndcg = per_user.mean(axis=1)
         best = int(np.argmax(ndcg))  # first best in grid order on ties
+        top = best
+        if p.weights_rule == "one_se":
+            best = _fewest_within_one_se(grid, per_user)
         singles = {
             f"{c}_{spec.algorithm}": float(ndcg[row])
             for c, (spec, row) in enumerate(zip(p.components, _single_rows(grid), strict=True))
@@ -284,10 +298,22 @@ class HybridRecommender(BlendRecommender[HybridParams]):
         }
         log.info("hybrid weights %s ndcg@%d=%.4f (single: %s)",
                  np.round(grid[best], 3).tolist(), p.k, ndcg[best], singles)
+        rule = {} if p.weights_rule == "best" else {
+            "weights_rule": p.weights_rule, "top": grid[top].tolist(), "top_ndcg": float(ndcg[top])}
         return grid[best], {
             "metric": f"ndcg@{p.k}", "validation_users": len(users),
             "best": float(ndcg[best]), "single_component": singles, "grid_points": len(grid),
+            **rule,
         }
+
+
+def _fewest_within_one_se(grid: np.ndarray, per_user: np.ndarray) -> int:
+    """The grid row the one-standard-error rule serves (module doc)."""
+    from fastinsight.recsys.evaluation.choice import Contender, choose
+
+    contenders = [Contender(str(g), (per_user[g],), int(np.count_nonzero(w)))
+                  for g, w in enumerate(grid)]
+    return int(choose(contenders).winner)
 
 
 def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:

@@ -101,7 +101,7 @@ class StackedRecommender(BlendRecommender[StackedParams]):
         learned = stack_weights(features, labels)
         # What the learned weights and each component alone reach on the same holdout.
         check = np.vstack([learned, np.eye(len(models))])
-        ndcg = self._grid_ndcg(models, check, train, held, users)
+        ndcg = self._grid_ndcg(models, check, train, held, users).mean(axis=1)
         singles = {f"{c}_{spec.algorithm}": float(ndcg[c + 1])
                    for c, spec in enumerate(p.components)}
         best = int(np.argmax(ndcg))  # the learned weights win ties
