@@ -45,6 +45,16 @@ def write_study(out: Path, name: str, dataset: str, payload: dict[str, Any],
     (out / f"{name}.md").write_text("\n".join(markdown) + "\n")
 
 
+def publish_study(args: argparse.Namespace, name: str, payload: dict[str, Any],
+                  markdown: list[str], rows: list[dict[str, Any]], columns: list[str]) -> int:
+    """A study's last step: :func:`write_study` into ``args.out``, then its summary
+    ``rows`` as JSON and as a table on stdout. Returns the exit status (0)."""
+    write_study(args.out, name, str(Path(args.data).name), payload, markdown)
+    print(json.dumps(rows, indent=2))
+    print(table(rows, columns, digits=4))
+    return 0
+
+
 def table(rows: list[dict[str, Any]], columns: list[str], digits: int = 2) -> str:
     widths = [max(len(c), *(len(_fmt(r.get(c), digits)) for r in rows)) for c in columns]
     line = " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
@@ -69,6 +79,15 @@ def seeds_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, default=MOVIELENS)
     parser.add_argument("--seeds", default="0,1,2,3")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser
+
+
+def params_from_parser(description: str) -> argparse.ArgumentParser:
+    """:func:`seeds_parser` and ``--params-from``: the over-seeds run whose per-seed
+    choices (``bench/results/<name>_seed<N>.json``) a study refits."""
+    parser = seeds_parser(description)
+    parser.add_argument("--params-from", default="movielens_seeds_binary",
+                        help="bench/results/<name>_seed<N>.json holding each seed's choices")
     return parser
 
 

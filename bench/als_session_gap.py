@@ -26,7 +26,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from _common import drop_per_user, paired_to_reference, product_seed_runs, seeds_parser, table, write_study
+from _common import (
+    drop_per_user,
+    paired_to_reference,
+    product_seed_runs,
+    publish_study,
+    seeds_parser,
+)
 
 COMMITTED = (Path(__file__).resolve().parent / "results"
              / "movielens_seeds_product_sessions_before_als_sessions.json")
@@ -102,12 +108,9 @@ def main() -> int:
           "EASE (stratified bootstrap within seeds).", "",
           "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     md += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
-    write_study(args.out, "als_session_gap", str(args.data.name),
-                {"protocol": "product (rating weights, lower ratings as context, times)",
-                 "summary": rows, "seeds": seeds}, md)
-    print(json.dumps(rows, indent=2))
-    print(table(rows, columns, digits=4))
-    return 0
+    return publish_study(args, "als_session_gap",
+                         {"protocol": "product (rating weights, lower ratings as context, times)",
+                          "summary": rows, "seeds": seeds}, md, rows, columns)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,9 @@ from _common import (
     binary_seed_runs,
     drop_per_user,
     paired_to_reference,
+    params_from_parser,
+    publish_study,
     seed_split,
-    seeds_parser,
-    table,
-    write_study,
 )
 from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
 from fastinsight.recsys.hybrid import standardise
@@ -142,10 +141,7 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = seeds_parser(__doc__.splitlines()[0])
-    parser.add_argument("--params-from", default="movielens_seeds_binary",
-                        help="bench/results/<name>_seed<N>.json holding each seed's choices")
-    args = parser.parse_args()
+    args = params_from_parser(__doc__.splitlines()[0]).parse_args()
     seeds = binary_seed_runs(args, lambda data, seed: run_seed(data, seed, args.params_from))
     if seeds is None:
         return 2
@@ -160,10 +156,8 @@ def main() -> int:
     md += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
     md += ["", "Weights per seed (ascent on validation):", ""]
     md += [f"* seed {s['seed']}: {s['rows']['ascent on validation']['weights']}" for s in seeds]
-    write_study(args.out, "blend_ceiling", args.data.name, {"summary": rows, "seeds": seeds}, md)
-    print(json.dumps(rows, indent=2))
-    print(table(rows, columns, digits=4))
-    return 0
+    return publish_study(args, "blend_ceiling", {"summary": rows, "seeds": seeds}, md, rows,
+                         columns)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ and pooled over seeds with the stratified interval of
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -39,11 +38,10 @@ from _common import (
     drop_per_user,
     ndcg_recall_at_10,
     paired_to_reference,
+    publish_study,
     seed_split,
     seeds_parser,
     study_table,
-    table,
-    write_study,
 )
 
 EASE_L2 = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
@@ -179,10 +177,7 @@ def main() -> int:
           "per-user difference to EASE (stratified bootstrap within seeds). Seconds per "
           "seed: " + ", ".join(str(s["seconds"]) for s in seeds) + ".", ""]
     md += study_table(rows, columns, {"choice per seed": "configs"})
-    write_study(args.out, "higher_order_ease", str(args.data.name), payload, md)
-    print(json.dumps(rows, indent=2))
-    print(table(rows, columns, digits=4))
-    return 0
+    return publish_study(args, "higher_order_ease", payload, md, rows, columns)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,10 @@ from _common import (
     drop_per_user,
     ndcg_recall_at_10,
     paired_to_reference,
+    params_from_parser,
+    publish_study,
     seed_split,
-    seeds_parser,
     study_table,
-    table,
-    write_study,
 )
 from fastinsight.recsys.registry import create
 
@@ -95,10 +94,7 @@ def summarise(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = seeds_parser(__doc__.splitlines()[0])
-    parser.add_argument("--params-from", default="movielens_seeds_binary",
-                        help="bench/results/<name>_seed<N>.json holding each seed's choices")
-    args = parser.parse_args()
+    args = params_from_parser(__doc__.splitlines()[0]).parse_args()
     seeds = binary_seed_runs(args, lambda data, seed: run_seed(data, seed, args.params_from))
     if seeds is None:
         return 2
@@ -117,10 +113,8 @@ def main() -> int:
            f"{s['rules']['one_se']['test']['weights']} (benchmark's test NDCG@10 "
            f"{s['benchmark_test_ndcg@10']}, refit {s['rules']['best']['test_ndcg@10']:.5f})"
            for s in seeds]
-    write_study(args.out, "hybrid_one_se", args.data.name, {"summary": rows, "seeds": seeds}, md)
-    print(json.dumps(rows, indent=2))
-    print(table(rows, columns, digits=4))
-    return 0
+    return publish_study(args, "hybrid_one_se", {"summary": rows, "seeds": seeds}, md, rows,
+                         columns)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ shrink minus without), stratified over seeds. Writes
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from _common import (
@@ -23,11 +22,10 @@ from _common import (
     binary_seed_runs,
     drop_per_user,
     paired_to_reference,
+    publish_study,
     seed_split,
     seeds_parser,
     study_table,
-    table,
-    write_study,
 )
 from fastinsight.recsys.evaluation.runner import Candidate, evaluate_candidate
 from fastinsight.recsys.evaluation.spaces import default_space
@@ -101,10 +99,8 @@ def main() -> int:
     md += [f"* seed {s['seed']}: " + "; ".join(
         f"{name} {v['params']} (validation {v['validation_ndcg@10']:.4f})"
         for name, v in s["variants"].items()) for s in seeds]
-    write_study(args.out, "itemknn_shrink", args.data.name, {"summary": rows, "seeds": seeds}, md)
-    print(json.dumps(rows, indent=2))
-    print(table(rows, columns, digits=4))
-    return 0
+    return publish_study(args, "itemknn_shrink", {"summary": rows, "seeds": seeds}, md, rows,
+                         columns)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ Writes ``bench/results/recvae_study.{json,md}``.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 from collections.abc import Callable
@@ -43,11 +42,10 @@ from _common import (
     drop_per_user,
     ndcg_recall_at_10,
     paired_to_reference,
+    publish_study,
     seed_split,
     seeds_parser,
     study_table,
-    table,
-    write_study,
 )
 from linear_variants import DROPOUT, EASE_L2, XI, Fit
 
@@ -318,10 +316,7 @@ def main() -> int:
           "seconds per gamma: " + "; ".join(str(s["recvae_train_seconds"]) for s in seeds)
           + ".", ""]
     md += study_table(rows, columns, {"choice per seed": "configs", "on a grid edge": "on_edge"})
-    write_study(args.out, "recvae_study", str(args.data.name), payload, md)
-    print(json.dumps(rows, indent=2))
-    print(table(rows, columns, digits=4))
-    return 0
+    return publish_study(args, "recvae_study", payload, md, rows, columns)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -27,10 +26,9 @@ from _common import (
     drop_per_user,
     paired_to_reference,
     product_seed_runs,
+    publish_study,
     seeds_parser,
     study_table,
-    table,
-    write_study,
 )
 
 RUNS = {"one pass": "movielens_seeds_product_sessions",
@@ -131,12 +129,10 @@ def main() -> int:
           f"Largest gap between a refit and its run's test score: "
           f"{max(r['largest refit gap'] for r in rows)}.", "",
           *study_table(rows, columns, extra)]
-    write_study(args.out, "staged_alternation", str(Path(args.data).name),
-                {"protocol": "product (rating weights, lower ratings as context, times)",
-                 "runs": RUNS, "summary": rows, "seeds": seeds}, md)
-    print(json.dumps(rows, indent=2))
-    print(table(rows, [*columns, *extra], digits=4))
-    return 0
+    return publish_study(args, "staged_alternation",
+                         {"protocol": "product (rating weights, lower ratings as context, times)",
+                          "runs": RUNS, "summary": rows, "seeds": seeds}, md, rows,
+                         [*columns, *extra])
 
 
 if __name__ == "__main__":
