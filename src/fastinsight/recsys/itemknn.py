@@ -19,8 +19,8 @@ order (score, then lower item index), so a fit with a smaller ``k`` is the first
 of a fit with a larger one: a search that visits ``k`` from the largest down (the
 default grid lists it so) computes the similarities once per weighting.
 
-The Gram matrix is computed in column blocks of bounded size, so memory stays
-around ``n_items * block`` floats whatever the catalogue size.
+The Gram matrix is computed in blocks of source items (rows) of bounded size, so
+memory stays around ``n_items * block`` floats whatever the catalogue size.
 """
 
 from __future__ import annotations
