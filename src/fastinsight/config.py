@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -145,6 +146,9 @@ class Settings(BaseSettings):
     def _weights_not_empty(cls, value: dict[str, float]) -> dict[str, float]:
         if not value:
             raise ValueError("at least one interaction type is needed")
+        bad = sorted(k for k, w in value.items() if not math.isfinite(w) or abs(w) > 1000)
+        if bad:
+            raise ValueError(f"weights must be finite numbers between -1000 and 1000: {bad}")
         return value
 
     @property

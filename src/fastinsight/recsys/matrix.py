@@ -5,8 +5,10 @@ Rules, applied in this order:
 1. ``since`` drops records older than it.
 2. Each record weighs ``weights[type]``; an unknown type is a ``ValueError``.
    Types in :data:`RATING_TYPES` are scaled by their value: ``weight * value / rating_scale``
-   (a 5-star rating weighs the full type weight, 2.5 stars half of it). Other types ignore
-   ``value``.
+   (a 5-star rating weighs the full type weight, 2.5 stars half of it), the factor
+   ``value / rating_scale`` clipped to +-:data:`MAX_RATING_FACTOR` so that one absurd
+   rating stored before values were bounded cannot overflow the models' float32
+   arithmetic. Other types ignore ``value``.
 3. With ``half_life_days``, each weight is multiplied by ``0.5 ** (age_days / half_life_days)``
    where age is measured back from ``now`` (default: the newest record, so a replay of old
    data is decayed the same way whenever it runs). Records from the future count as age 0.
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 RATING_TYPES: frozenset[str] = frozenset({"rating"})
 DEFAULT_RATING_SCALE = 5.0
+MAX_RATING_FACTOR = 20.0
+"""A rating weighs at most 20 times its type weight (a 100 on the default 5-point scale)."""
 SECONDS_PER_DAY = 86_400.0
 
 Record = tuple[str, str, str, float | None, datetime]
@@ -299,7 +303,7 @@ def fresh_weights(
         if kind in RATING_TYPES:
             if value is None or not np.isfinite(value):
                 continue
-            w *= float(value) / rating_scale
+            w *= rating_factor(float(value), rating_scale)
         if ref is not None and half_life_days is not None:
             age_days = max(ref - to_epoch_seconds(stamp), 0.0) / SECONDS_PER_DAY
             w *= 2.0 ** (-age_days / half_life_days)
@@ -340,8 +344,18 @@ def _type_weights(
         rating = values[mask]
         if not np.all(np.isfinite(rating)):
             raise ValueError(f"interaction type {name!r} needs a numeric value on every record")
-        w[mask] *= rating / rating_scale
+        factor = rating / rating_scale
+        clipped = np.abs(factor) > MAX_RATING_FACTOR
+        if clipped.any():
+            log.warning("%d %r values beyond %g x the rating scale were clipped to it",
+                        int(clipped.sum()), name, MAX_RATING_FACTOR)
+        w[mask] *= np.clip(factor, -MAX_RATING_FACTOR, MAX_RATING_FACTOR)
     return w
+
+
+def rating_factor(value: float, rating_scale: float = DEFAULT_RATING_SCALE) -> float:
+    """What one rating multiplies its type weight by: ``value / rating_scale``, clipped."""
+    return min(max(value / rating_scale, -MAX_RATING_FACTOR), MAX_RATING_FACTOR)
 
 
 def _item_axis(

@@ -100,11 +100,17 @@ class ItemOut(BaseModel):
 
 
 # ---- interactions ---------------------------------------------------------------------
+MAX_VALUE = 1e12
+"""Largest ``value`` magnitude an interaction may carry (ratings, money amounts)."""
+
+
 class InteractionIn(_In):
     user_id: Id
     item_id: Id
     type: InteractionType
-    value: float | None = Field(default=None, allow_inf_nan=False, strict=True)
+    value: float | None = Field(
+        default=None, allow_inf_nan=False, strict=True, ge=-MAX_VALUE, le=MAX_VALUE,
+        description="a rating's score, or a conversion's amount of money; at most 1e12 either way")
     timestamp: UtcDatetime | None = None
     event_id: Id | None = None
     recommendation_id: Id | None = Field(

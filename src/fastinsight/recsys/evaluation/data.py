@@ -36,7 +36,12 @@ import scipy.sparse as sp
 
 from fastinsight.config import DEFAULT_INTERACTION_WEIGHTS
 from fastinsight.errors import ValidationFailed
-from fastinsight.recsys.matrix import DEFAULT_RATING_SCALE, RATING_TYPES, to_epoch_seconds
+from fastinsight.recsys.matrix import (
+    DEFAULT_RATING_SCALE,
+    RATING_TYPES,
+    rating_factor,
+    to_epoch_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +282,7 @@ def from_records(
             if rating is None:
                 skipped += 1
                 continue
-            w = w * rating / rating_scale
+            w = w * rating_factor(rating, rating_scale)
             good = rating >= min_rating
         users.append(str(rec["user_id"]))
         items.append(str(rec["item_id"]))
