@@ -126,6 +126,17 @@ def test_jsonl_import_rejects_the_deep_row_and_keeps_the_others(client: TestClie
     assert [row["row"] for row in report["rejected"]] == [2]
 
 
+def test_csv_import_rejects_the_row_whose_attributes_are_too_deep(client: TestClient) -> None:
+    deep = ('{"a":' * 5000 + "1" + "}" * 5000).replace('"', '""')
+    csv = f'user_id,attributes\nfirst,{{}}\ndeep,"{deep}"\nlast,"{{""k"": 1}}"\n'
+    r = client.post("/v1/users/import", content=csv.encode(), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.json()["inserted"] == 2
+    assert r.json()["rejected"] == [{"row": 2, "errors": [
+        {"field": "attributes", "message": "nested too deeply to decode (attributes allow 10 levels)"}]}]
+    assert client.get("/v1/users/last").json()["attributes"] == {"k": 1}
+
+
 # ---- dates in query parameters -----------------------------------------------------------------
 @pytest.mark.parametrize("query", ["end=0001-01-01", "end=0", "end=10000-01-01", "end=2026-13-01"])
 def test_insights_end_dates_out_of_range_are_422(client: TestClient, query: str) -> None:

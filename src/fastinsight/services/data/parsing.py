@@ -7,7 +7,6 @@ header is not counted). Nothing reads the whole input at once.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -17,9 +16,7 @@ from enum import StrEnum
 from typing import IO, Any
 
 from fastinsight.errors import UnsupportedMediaType, ValidationFailed
-
-CHUNK = 64 * 1024
-TOO_DEEP = "nested too deeply to decode (attributes allow 10 levels)"
+from fastinsight.services.data.json_array import TOO_DEEP, json_array_rows
 
 
 class Format(StrEnum):
@@ -96,104 +93,9 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
         yield row, value if isinstance(value, dict) else RowError("(row)", "must be a JSON object")
 
 
-def _text_chunks(stream: IO[bytes]) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    while chunk := stream.read(CHUNK):
-        yield decoder.decode(chunk)
-    yield decoder.decode(b"", final=True)
-
-
 def _json_array_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
-    """Decode one element of a top-level JSON array at a time."""
-    decoder = json.JSONDecoder()
-    chunks = _text_chunks(stream)
-    buf = ""
-    pos = 0
-    started = False
-    row = 0
-
-    def more() -> bool:
-        nonlocal buf, pos
-        try:
-            buf = buf[pos:] + next(chunks)
-        except StopIteration:
-            return False
-        pos = 0
-        return True
-
-    try:
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n,":
-                if buf[pos] == "," and not started:
-                    break
-                pos += 1
-            if pos >= len(buf):
-                if not more():
-                    break
-                continue
-            ch = buf[pos]
-            if not started:
-                if ch != "[":
-                    raise ValidationFailed.field("body", "a JSON import must be an array of objects")
-                started = True
-                pos += 1
-                continue
-            if ch == "]":
-                return
-            try:
-                value, end = decoder.raw_decode(buf, pos)
-            except RecursionError:
-                skipped = _end_of_value(buf, pos)
-                if skipped is None:
-                    if more():
-                        continue
-                    raise ValidationFailed.field("body", "the JSON array is not closed with ']'") from None
-                row += 1
-                pos = skipped
-                yield row, RowError("(row)", TOO_DEEP)
-                continue
-            except ValueError as exc:
-                if more():
-                    continue
-                raise ValidationFailed.field(
-                    "body", f"not valid JSON after row {row}: {getattr(exc, 'msg', exc)}"
-                ) from exc
-            if end == len(buf) and more():
-                # A number may continue in the next chunk; decode again with more text.
-                continue
-            row += 1
-            pos = end
-            yield row, value if isinstance(value, dict) else RowError("(row)", "must be a JSON object")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed.field("body", f"not UTF-8: {exc.reason}") from exc
-    if not started:
-        raise ValidationFailed.field("body", "empty body; send a JSON array")
-    raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
-
-
-def _end_of_value(buf: str, start: int) -> int | None:
-    """Where the array or object at ``start`` ends, found without recursion (for a value
-    too deep to decode); None when ``buf`` ends first."""
-    depth = 0
-    in_string = escaped = False
-    for index in range(start, len(buf)):
-        ch = buf[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    return None
+    for row, value in json_array_rows(stream):
+        yield row, value if isinstance(value, dict) else RowError(*value)
 
 
 _LIST_FIELDS = {"categories", "tags"}
@@ -245,6 +147,8 @@ def _csv_record(record: dict[str | Any, Any], kind: str) -> dict[str, Any] | Row
                 row[key] = json.loads(value)
             except ValueError:
                 return RowError(key, "must be a JSON object")
+            except RecursionError:
+                return RowError(key, TOO_DEEP)
         elif key.startswith("attr.") and kind in {"users", "items"}:
             extra[key[5:]] = value
         else:
