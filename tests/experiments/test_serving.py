@@ -112,3 +112,35 @@ def test_wiring_and_an_algorithm_arm_follows_retraining(shop: Shop) -> None:
         time.sleep(0.2)
     status = shop.admin("GET", f"/v1/admin/experiments/{created['id']}").json()["serving"]
     assert status["versions"] == {"A": shop.popularity, "B": newer}
+
+
+def test_rules_may_boost_categories_named_like_operators_or_paths(shop: Shop) -> None:
+    """Category names are user text: ``$gt`` or ``a.b`` are legal on items, so they are
+    legal in an arm's rules too (stored as pairs: MongoDB refuses them as field names)."""
+    assert shop.client.patch("/v1/items/a5", json={"categories": ["$gt", "a.b"]}).status_code == 200
+    boosts = {"$gt": 100.0, "a.b": 1.5, "$where": 2.0, "plain": 3.0}
+    r = shop.admin("POST", "/v1/admin/experiments", json=experiment(
+        variants=[{"name": "boost", "share": 0.5, "rules": {"boost_categories": boosts}},
+                  {"name": "plain", "share": 0.5}]))
+    assert r.status_code == 201, r.text
+    created = r.json()
+    arms = {a["name"]: a for a in created["variants"]}
+    assert arms["boost"]["rules"]["boost_categories"] == boosts
+    got = shop.admin("GET", f"/v1/admin/experiments/{created['id']}").json()
+    assert {a["name"]: a["rules"] for a in got["variants"]}["boost"]["boost_categories"] == boosts
+    listed = shop.admin("GET", "/v1/admin/experiments").json()
+    assert listed[0]["variants"][0]["rules"]["boost_categories"] == boosts
+    raw = shop.db["experiments"].find_one({"_id": created["id"]})
+    assert raw is not None and {"k": "$gt", "v": 100.0} in raw["arms"][0]["rules"]["boost_categories"]
+    # a0-like users (they saw a0..a2) get a5 first only in the boosted arm.
+    firsts = {}
+    for user in ("a0", "a4", "a8", "a12"):
+        body = shop.client.get(f"/v1/users/{user}/recommendations", params={"k": 3}).json()
+        firsts[body["variant"], user] = body["items"][0]["item_id"]
+    assert {first for (arm, _), first in firsts.items() if arm == "boost"} <= {"a5"}
+    assert {first for (arm, _), first in firsts.items() if arm == "plain"} <= {"a3"}
+    assert {arm for arm, _ in firsts} == {"boost", "plain"}, firsts
+    renamed = shop.admin("PATCH", f"/v1/admin/experiments/{created['id']}", json={"name": "renamed"})
+    assert renamed.status_code == 200, renamed.text
+    got = shop.admin("GET", f"/v1/admin/experiments/{created['id']}").json()
+    assert got["name"] == "renamed" and got["variants"][0]["rules"]["boost_categories"] == boosts

@@ -61,3 +61,19 @@ def literal(value: str) -> str:
     if not isinstance(value, str):
         raise TypeError("filter values must be strings")
     return value
+
+
+def as_pairs(mapping: dict[str, Any]) -> list[dict[str, Any]]:
+    """A mapping keyed by user text, in a form MongoDB stores: ``[{"k": key, "v": value}]``.
+
+    Keys such as ``$gt`` or ``a.b`` are legal category names but not legal field names
+    (MongoDB refuses a field starting with ``$``; a dot reads as a path). Pairs are
+    sub-documents, not two-element arrays: FerretDB refuses arrays inside arrays."""
+    return [{"k": key, "v": value} for key, value in mapping.items()]
+
+
+def from_pairs(stored: Any) -> dict[str, Any]:
+    """:func:`as_pairs` undone; a mapping stored as a sub-document (before) reads as is."""
+    if isinstance(stored, dict):
+        return dict(stored)
+    return {str(pair["k"]): pair["v"] for pair in stored or ()}

@@ -16,7 +16,7 @@ from pymongo import ASCENDING, IndexModel, MongoClient
 from pymongo.database import Database
 
 from fastinsight.storage.mongo.client import Document
-from fastinsight.storage.mongo.common import literal
+from fastinsight.storage.mongo.common import as_pairs, from_pairs, literal
 
 TENANTS = "tenants"
 TENANT_KEYS = "tenant_keys"
@@ -25,6 +25,15 @@ CONTROL_INDEXES: dict[str, list[IndexModel]] = {
     TENANTS: [IndexModel([("created_at", ASCENDING)], name="created_at")],
     TENANT_KEYS: [IndexModel([("tenant", ASCENDING), ("created_at", ASCENDING)], name="tenant")],
 }
+
+
+def _boosts(doc: Document, convert: Any) -> Document:
+    """``doc`` with ``settings.boost_categories`` converted: keyed by category names, which
+    need not be legal MongoDB field names, it is stored as pairs."""
+    settings = doc.get("settings")
+    if not settings or settings.get("boost_categories") is None:
+        return doc
+    return {**doc, "settings": {**settings, "boost_categories": convert(settings["boost_categories"])}}
 
 
 class TenantRepository:
@@ -45,16 +54,17 @@ class TenantRepository:
     # ---- tenants -----------------------------------------------------------------------
     def insert(self, doc: Document) -> None:
         self.ensure_schema()
-        self.tenants.insert_one(doc)
+        self.tenants.insert_one(_boosts(doc, as_pairs))
 
     def get(self, tenant_id: str) -> Document | None:
-        return self.tenants.find_one({"_id": literal(tenant_id)})
+        doc = self.tenants.find_one({"_id": literal(tenant_id)})
+        return None if doc is None else _boosts(doc, from_pairs)
 
     def all(self) -> list[Document]:
-        return list(self.tenants.find({}).sort("created_at", ASCENDING))
+        return [_boosts(doc, from_pairs) for doc in self.tenants.find({}).sort("created_at", ASCENDING)]
 
     def update(self, tenant_id: str, fields: dict[str, Any]) -> Document | None:
-        self.tenants.update_one({"_id": literal(tenant_id)}, {"$set": fields})
+        self.tenants.update_one({"_id": literal(tenant_id)}, {"$set": _boosts(fields, as_pairs)})
         return self.get(tenant_id)
 
     def delete(self, tenant_id: str) -> None:
