@@ -25,7 +25,7 @@ JSON = {"Content-Type": "application/json"}
 
 def _rows(text: str | bytes) -> list[Any]:
     raw = text.encode() if isinstance(text, str) else text
-    return [value for _, value in json_array_rows(io.BytesIO(raw))]
+    return [value for _, value in json_array_rows(io.BytesIO(raw), lambda field, message: (field, message))]
 
 
 def _random_row(rng: random.Random) -> dict[str, Any]:

@@ -22,11 +22,12 @@ CHUNK = 64 * 1024
 TOO_DEEP = "nested too deeply to decode (attributes allow 10 levels)"
 _WS = " \t\r\n"
 _STRUCTURE = re.compile(r'["\[\]{}]')
-_STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 _SCALAR_END = re.compile(r"[\s,\]}]")
+_STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+_BETWEEN = re.compile(r"[ \t\r\n]*,[ \t\r\n]*\S")
 
-Row = tuple[int, "dict[str, Any] | tuple[str, str]"]
-"""(1-based row number, the decoded object or a (field, message) rejection)."""
+Reject = Callable[[str, str], Any]
+"""Makes a rejected row's value from (field, message)."""
 
 
 class _ValueEnd:
@@ -49,13 +50,10 @@ class _ValueEnd:
         pos = at
         while True:
             if self.in_string:
-                body = _STRING_BODY.match(text, pos)
-                assert body is not None  # the pattern matches the empty string
-                pos = body.end()
-                if pos >= len(text) or text[pos] != '"':
-                    self.resume = pos  # inside the string, possibly before a lone backslash
+                pos = _string_end(text, pos)
+                if pos < 0:
+                    self.resume = -pos - 1  # inside the string, possibly before a lone backslash
                     return None
-                pos += 1
                 self.in_string = False
                 if self.depth == 0:
                     return pos
@@ -76,17 +74,32 @@ class _ValueEnd:
                     return pos
 
 
-def json_array_rows(stream: IO[bytes]) -> Iterator[Row]:
-    """Each element of the array in ``stream``; a 422 for text that is not one JSON array."""
-    reader = _Reader(stream)
-    try:
-        yield from reader.rows()
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed.field("body", f"not UTF-8: {exc.reason}") from exc
+def _string_end(text: str, pos: int) -> int:
+    """Just past the quote closing the string whose body starts at ``pos``; when ``text``
+    ends first, ``-resume - 1`` (resume: where to scan again with more text). A string
+    without escapes is crossed with ``str.find``; one with escapes by a regular expression
+    (both in C, in one pass)."""
+    quote = text.find('"', pos)
+    if text.find("\\", pos, len(text) if quote < 0 else quote) < 0:
+        return -len(text) - 1 if quote < 0 else quote + 1
+    body = _STRING_BODY.match(text, pos)
+    assert body is not None  # the pattern matches the empty string
+    end = body.end()
+    if end < len(text) and text[end] == '"':
+        return end + 1
+    return -end - 1  # at the end of the text, or before a backslash whose pair is not read yet
+
+
+def json_array_rows(stream: IO[bytes], reject: Reject) -> Iterator[tuple[int, Any]]:
+    """``(row number, object)`` for each element of the array in ``stream``, ``(row
+    number, reject(field, message))`` for an element that is not one; a 422 for text that
+    is not one JSON array."""
+    return _Reader(stream, reject).rows()
 
 
 class _Reader:
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], reject: Reject) -> None:
+        self.reject = reject
         pieces = _text(stream)
         self._next: Callable[[], str | None] = lambda: next(pieces, None)
         self.buf = ""
@@ -113,11 +126,16 @@ class _Reader:
             if not self._more():
                 return None
 
-    def rows(self) -> Iterator[Row]:
-        if not self._more():
-            raise ValidationFailed.field("body", "empty body; send a JSON array")
-        first = self._skip_space()
-        if first is None:
+    def rows(self) -> Iterator[tuple[int, Any]]:
+        try:
+            if self._start():
+                yield from self._elements()
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed.field("body", f"not UTF-8: {exc.reason}") from exc
+
+    def _start(self) -> bool:
+        """Past the opening ``[``; False for an empty array (checked to its end)."""
+        if not self._more() or (first := self._skip_space()) is None:
             raise ValidationFailed.field("body", "empty body; send a JSON array")
         if first != "[":
             raise ValidationFailed.field("body", "a JSON import must be an array of objects")
@@ -125,32 +143,57 @@ class _Reader:
         if self._skip_space() == "]":
             self.pos += 1
             self._expect_end()
-            return
-        while True:
-            yield self._element()
-            ch = self._skip_space()
-            if ch == ",":
-                self.pos += 1
-                if self._skip_space() in {",", "]"}:
-                    raise ValidationFailed.field("body", f"a row is missing after row {self.row}")
-                continue
-            if ch == "]":
-                self.pos += 1
-                self._expect_end()
-                return
-            if ch is None:
-                raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
-            raise ValidationFailed.field("body", f"expected ',' or ']' after row {self.row}")
+            return False
+        return True
 
-    def _element(self) -> Row:
+    def _elements(self) -> Iterator[tuple[int, Any]]:
+        raw_decode, between, not_object = self.decoder.raw_decode, _BETWEEN.match, None
+        while True:  # ``pos`` is on the first character of a row, or at the end of ``buf``
+            buf, pos = self.buf, self.pos
+            try:
+                value, end = raw_decode(buf, pos)
+            except (ValueError, RecursionError):
+                end = len(buf)
+            if end < len(buf):  # decoded from what was read (else it may go on)
+                self.row += 1
+                if type(value) is dict:
+                    yield self.row, value
+                else:
+                    not_object = not_object or self.reject("(row)", "must be a JSON object")
+                    yield self.row, not_object
+                # The common case in one step: a comma, then the next row's first character.
+                found = between(buf, end)
+                if found is not None and buf[found.end() - 1] not in ",]":
+                    self.pos = found.end() - 1
+                    continue
+                self.pos = end
+            else:
+                yield self._long_element()
+            if not self._delimiter():
+                return
+
+    def _delimiter(self) -> bool:
+        """Past the ``,`` and onto the next row (True), or past the closing ``]`` (False)."""
+        ch = self._skip_space()
+        if ch == ",":
+            self.pos += 1
+            if self._skip_space() in {",", "]", None}:
+                if self.pos >= len(self.buf):
+                    raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
+                raise ValidationFailed.field("body", f"a row is missing after row {self.row}")
+            return True
+        if ch == "]":
+            self.pos += 1
+            self._expect_end()
+            return False
+        if ch is None:
+            raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
+        raise ValidationFailed.field("body", f"expected ',' or ']' after row {self.row}")
+
+    def _long_element(self) -> tuple[int, Any]:
+        """A row that did not decode from what was read: read on to its end, decode once."""
         if self._skip_space() is None:
             raise ValidationFailed.field("body", "the JSON array is not closed with ']'")
-        try:
-            value, end = self.decoder.raw_decode(self.buf, self.pos)
-            if end < len(self.buf):  # else a number may go on in the next chunk
-                return self._accept(value, end)
-        except (ValueError, RecursionError):
-            pass
         complete = self._gather()
         try:
             value, end = self.decoder.raw_decode(self.buf, self.pos)
@@ -159,12 +202,14 @@ class _Reader:
                 raise ValidationFailed.field("body", "the JSON array is not closed with ']'") from None
             self.row += 1
             self.pos = complete
-            return self.row, ("(row)", TOO_DEEP)
+            return self.row, self.reject("(row)", TOO_DEEP)
         except ValueError as exc:
             raise ValidationFailed.field(
                 "body", f"not valid JSON after row {self.row}: {getattr(exc, 'msg', exc)}"
             ) from exc
-        return self._accept(value, end)
+        self.row += 1
+        self.pos = end
+        return self.row, value if type(value) is dict else self.reject("(row)", "must be a JSON object")
 
     def _gather(self) -> int:
         """Read on until the value at ``pos`` ends, keeping it in ``buf``; its end, or 0
@@ -186,13 +231,6 @@ class _Reader:
         self.buf = "".join(pieces)
         self.pos = 0
         return 0 if found is None else offset + found
-
-    def _accept(self, value: Any, end: int) -> Row:
-        self.row += 1
-        self.pos = end
-        if isinstance(value, dict):
-            return self.row, value
-        return self.row, ("(row)", "must be a JSON object")
 
     def _expect_end(self) -> None:
         while True:

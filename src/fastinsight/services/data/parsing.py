@@ -94,8 +94,7 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
 
 
 def _json_array_rows(stream: IO[bytes]) -> Iterator[ParsedRow]:
-    for row, value in json_array_rows(stream):
-        yield row, value if isinstance(value, dict) else RowError(*value)
+    return json_array_rows(stream, RowError)
 
 
 _LIST_FIELDS = {"categories", "tags"}
