@@ -221,6 +221,8 @@ class SegmentUsersOut(BaseModel):
     offset: int
     next_offset: int | None
     users: list[SegmentMember]
+    erased: int = Field(default=0, description="Members of this page left out: erased since the "
+                        "model version was trained (a page may hold fewer than `limit` users)")
 
 
 class CampaignRow(BaseModel):

@@ -25,6 +25,7 @@ from fastinsight.services.insights.cache import LoadedEmbeddings
 from fastinsight.services.insights.rollup import Rollup
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import InsightScans
+from fastinsight.storage.mongo.items import ItemRepository
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class AudienceService:
     def __init__(self, db: Database[Document], insights: InsightsService) -> None:
         self.insights = insights
         self.scans = InsightScans(db)
+        self.items = ItemRepository(db)
 
     def _excluded(
         self, loaded: LoadedEmbeddings, rollup: Rollup, rollup_items: np.ndarray,
@@ -58,13 +60,20 @@ class AudienceService:
     def _rank(
         self, loaded: LoadedEmbeddings, vector: np.ndarray, k: int, exclude: np.ndarray
     ) -> list[AudienceMember]:
+        """The best ``k`` users, leaving out users erased since the version was trained
+        (at most ``len(erased)`` of the best ``k + len(erased)``)."""
+        erased = self.insights.embeddings.erased(loaded)
         scores = loaded.emb.user_vectors @ vector.astype(np.float32)
-        ids, values = top_n(scores, k, exclude if exclude.size else None)
+        ids, values = top_n(scores, k + len(erased), exclude if exclude.size else None)
         users = loaded.emb.user_ids
-        return [AudienceMember(rank=n + 1, user_id=str(users[u]), score=round(float(s), 6))
-                for n, (u, s) in enumerate(zip(ids.tolist(), values.tolist(), strict=True))]
+        kept = [(str(users[u]), s) for u, s in zip(ids.tolist(), values.tolist(), strict=True)
+                if not loaded.is_erased(str(users[u]), erased)][:k]
+        return [AudienceMember(rank=n + 1, user_id=u, score=round(float(s), 6))
+                for n, (u, s) in enumerate(kept)]
 
     def for_item(self, item_id: str, k: int, exclude_seen: bool = True) -> AudienceOut:
+        if not self.items.exists(item_id):
+            raise NotFoundError(f"item {item_id!r} does not exist")
         loaded = self.insights.embeddings.get()
         index = loaded.item_index.get(item_id)
         if index is None:

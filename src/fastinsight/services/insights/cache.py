@@ -24,6 +24,7 @@ from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import InsightScans, SnapshotStore, snapshot_id_for
 from fastinsight.storage.mongo.models import Embeddings, ModelVersionRepository
+from fastinsight.storage.mongo.users import UserRepository, erasure_key
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,11 @@ class LoadedEmbeddings:
     item_index: dict[str, int]
     # rollup index -> embedding index (-1 when the model does not know it), per snapshot
     maps: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    trained_on: datetime | None = None  # when the version's data snapshot was taken
+
+    def is_erased(self, user_id: str, erased: frozenset[str]) -> bool:
+        """Whether ``user_id`` is among ``erased`` (erasure keys, :meth:`EmbeddingCache.erased`)."""
+        return bool(erased) and erasure_key(user_id) in erased
 
     def maps_for(self, rollup: Rollup) -> tuple[np.ndarray, np.ndarray]:
         """(users, items): embedding index of each rollup user / item, -1 if absent."""
@@ -103,6 +109,7 @@ class LoadedEmbeddings:
 class EmbeddingCache:
     def __init__(self, db: Database[Document]) -> None:
         self.repo = ModelVersionRepository(db)
+        self.users = UserRepository(db)
         self._loaded: LoadedEmbeddings | None = None
         self._lock = threading.Lock()
 
@@ -124,10 +131,23 @@ class EmbeddingCache:
         emb = self.repo.load_embeddings(version)
         if emb is None:
             raise NotFoundError(f"model version {version!r} has no embeddings")
+        doc = self.repo.get(version) or {}
         return LoadedEmbeddings(
             emb, {str(u): n for n, u in enumerate(emb.user_ids.tolist())},
             {str(i): n for n, i in enumerate(emb.item_ids.tolist())},
+            trained_on=(doc.get("snapshot") or {}).get("taken_at"),
         )
+
+    def erased(self, loaded: LoadedEmbeddings | str) -> frozenset[str]:
+        """Erasure keys of the users erased since the version (loaded, or named) was
+        trained: their rows are never shown (the id may have been created again, and
+        starts cold), as serving does. One query of the small tombstone collection."""
+        if isinstance(loaded, str):
+            doc = self.repo.get(loaded) or {}
+            trained_on = (doc.get("snapshot") or {}).get("taken_at")
+        else:
+            trained_on = loaded.trained_on
+        return frozenset(str(d["_id"]) for d in self.users.erasures_since(trained_on))
 
 
 class BackgroundTask(Generic[T]):

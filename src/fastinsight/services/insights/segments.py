@@ -35,6 +35,7 @@ from fastinsight.services.insights.rollup import Rollup
 from fastinsight.services.writes import ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import SegmentStore
+from fastinsight.storage.mongo.users import erasure_key
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,12 @@ def _label(cats: list[tuple[str, float, float]], activity: str, n: int) -> str:
 
 
 def build_segments(
-    loaded: LoadedEmbeddings, rollup: Rollup, k: int | None, seed: int = 0
+    loaded: LoadedEmbeddings, rollup: Rollup, k: int | None, seed: int = 0,
+    leave_out: np.ndarray | None = None,
 ) -> tuple[Document, list[tuple[list[str], np.ndarray]]]:
+    """Cluster the version's users. ``leave_out`` (a mask of embedding rows: users erased
+    since training) keeps rows out of the members, the sizes and the counts; they are
+    still clustered, as the model that ranks the others still holds them."""
     emb = loaded.emb
     n_users = len(emb.user_ids)
     if n_users < 3:
@@ -110,7 +115,9 @@ def build_segments(
     centres = centres[order]
     centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-9)
     similarity = np.einsum("ij,ij->i", x, centres[labels])
-    sizes = np.bincount(labels, minlength=k)
+    kept = np.ones(n_users, dtype=bool) if leave_out is None else ~leave_out
+    sizes = np.bincount(labels[kept], minlength=k)
+    n_kept = int(kept.sum())
 
     user_map, item_map = loaded.maps_for(rollup)
     emb_to_roll = np.full(n_users, -1, dtype=np.int64)
@@ -151,7 +158,7 @@ def build_segments(
     segments: list[Document] = []
     members: list[tuple[list[str], np.ndarray]] = []
     for s in range(k):
-        idx = np.flatnonzero(labels == s)
+        idx = np.flatnonzero((labels == s) & kept)
         idx = idx[np.argsort(-similarity[idx], kind="stable")]
         members.append(([str(u) for u in emb.user_ids[idx].tolist()], similarity[idx]))
         mean_events = float(events[idx].mean()) if idx.size else 0.0
@@ -174,7 +181,7 @@ def build_segments(
         best = [int(i) for i in np.argsort(-score, kind="stable")[:CAMPAIGN_ITEMS] if np.isfinite(score[i])]
         segments.append({
             "segment_id": f"s{s + 1}", "label": _label(cats, activity, s + 1),
-            "size": int(sizes[s]), "share": round(float(sizes[s]) / n_users, 5),
+            "size": int(sizes[s]), "share": round(float(sizes[s]) / max(n_kept, 1), 5),
             "activity_level": activity, "mean_events": round(mean_events, 3),
             "top_categories": [{"category": c, "share": sh, "lift": lf} for c, sh, lf in cats],
             "top_items": top_items,
@@ -188,7 +195,7 @@ def build_segments(
         "model_version": emb.version, "build_id": secrets.token_hex(4),
         "built_at": datetime.now(UTC), "k": k,
         "silhouette": None if silhouette is None else round(silhouette, 5),
-        "chosen_by": "silhouette" if silhouette is not None else "given", "users": n_users,
+        "chosen_by": "silhouette" if silhouette is not None else "given", "users": n_kept,
         "insights_as_of": rollup.computed_at, "segments": segments,
     }
     return manifest, members
@@ -207,7 +214,10 @@ class SegmentService:
         ensure_writable(self.insights.db, "segment rebuild")
         loaded = self.insights.embeddings.get()
         rollup = self.insights.rollup_or_refresh()
-        manifest, members = build_segments(loaded, rollup, k, seed)
+        erased = self.insights.embeddings.erased(loaded)
+        leave_out = (np.fromiter((erasure_key(u) in erased for u in loaded.emb.user_ids.tolist()),
+                                 dtype=bool, count=len(loaded.emb.user_ids)) if erased else None)
+        manifest, members = build_segments(loaded, rollup, k, seed, leave_out)
         ensure_writable(self.insights.db, "storing the segments")  # building takes a while
         self.store.save(manifest, members)
         log.info("segments for %s: k=%d (%s)", loaded.emb.version, manifest["k"], manifest["chosen_by"])
@@ -244,10 +254,13 @@ class SegmentService:
             raise NotFoundError(f"segment {segment_id!r} does not exist in {doc['model_version']}")
         users, scores = self.store.members(doc, segment_id, offset, limit)
         end = offset + len(users)
+        erased = self.insights.embeddings.erased(str(doc["model_version"]))
+        members = [SegmentMember(user_id=u, similarity=s) for u, s in zip(users, scores, strict=True)
+                   if not (erased and erasure_key(u) in erased)]
         return SegmentUsersOut(
             segment_id=segment_id, model_version=doc["model_version"], total=seg["size"],
-            offset=offset, next_offset=end if end < seg["size"] else None,
-            users=[SegmentMember(user_id=u, similarity=s) for u, s in zip(users, scores, strict=True)],
+            offset=offset, next_offset=end if end < seg["size"] else None, users=members,
+            erased=len(users) - len(members),
         )
 
     def campaigns(self, per_segment: int, version: str | None = None) -> CampaignsOut:

@@ -293,6 +293,11 @@ class ItemCatalog:
     def get(self, item_id: str) -> ItemInfo | None:
         return self.items.get(item_id)
 
+    def gone(self, item_id: str) -> bool:
+        """Known not to exist (deleted, or never created): the catalogue is loaded and
+        lacks it. Before the first load nothing is known to be gone."""
+        return self.refreshed_at is not None and item_id not in self.items
+
     def snapshot(self) -> tuple[int, dict[str, ItemInfo]]:
         """(revision, a copy of the item map at that revision): for a full view build."""
         with self._lock:

@@ -285,7 +285,11 @@ class RecommendService:
     def for_session(self, item_ids: Sequence[str], k: int, exclude: Sequence[str]) -> RecommendationsOut:
         bundle = self._bundle()
         view = self._view(bundle)
-        cols = np.unique(np.array([bundle.item_index[i] for i in item_ids if i in bundle.item_index],
+        catalog = self.manager.catalog
+        # Deleted items are no source, as items that never existed are not: nothing is
+        # scored or explained from them (they stay excluded from the answer).
+        cols = np.unique(np.array([bundle.item_index[i] for i in item_ids
+                                   if i in bundle.item_index and not catalog.gone(i)],
                                   dtype=np.int64))
         history = UserHistory(bundle, None, NO_ITEMS, (cols, np.ones(len(cols), dtype=np.float32)),
                               fresh_items=cols)
@@ -426,7 +430,8 @@ class RecommendService:
     def similar(self, item_id: str, k: int) -> SimilarOut:
         bundle = self._bundle()
         view = self._view(bundle)
-        if self.manager.catalog.get(item_id) is None and item_id not in bundle.item_index:
+        catalog = self.manager.catalog
+        if catalog.gone(item_id) or (catalog.get(item_id) is None and item_id not in bundle.item_index):
             raise NotFoundError(f"item {item_id!r} does not exist")
         index = bundle.item_index.get(item_id)
         if index is None:
