@@ -14,6 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo.database import Database
 
+from tests.conftest import API_KEY
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -64,6 +66,34 @@ def test_timestamps_out_of_range_are_refused_with_the_range(client: TestClient, 
     detail = r.json()["details"][0]
     assert detail["field"] == "timestamp"
     assert "1970-01-01" in detail["message"] and "9999-12-31" in detail["message"]
+
+
+def test_an_instant_before_1970_in_utc_is_refused_on_every_path(
+    client: TestClient, db: Database[dict[str, object]]
+) -> None:
+    """1970-01-01T00:00+05:00 is 1969-12-31T19:00Z: the written year is in range, the
+    instant is not (it used to be stored as 1969 by batches, beacons and imports)."""
+    _item(client)
+    early, ok = "1970-01-01T00:00:00+05:00", "1970-01-01T05:00:00+05:00"
+    event = {"user_id": "u1", "item_id": "i1", "type": "view"}
+    single = client.post("/v1/interactions", json={**event, "timestamp": early})
+    assert single.status_code == 422 and single.json()["details"][0]["field"] == "timestamp"
+    batch = client.post("/v1/interactions/batch", json={"interactions": [
+        {**event, "timestamp": early}, {**event, "timestamp": ok}]})
+    assert batch.json()["inserted"] == 1 and [r["row"] for r in batch.json()["rejected"]] == [1]
+    beacon = client.post("/v1/beacon", content=json.dumps(
+        {"key": API_KEY, "interactions": [{**event, "timestamp": early}]}).encode(),
+        headers={"Content-Type": "text/plain", "X-API-Key": ""})
+    assert beacon.status_code == 200 and beacon.json()["inserted"] == 0, beacon.text
+    imported = client.post("/v1/interactions/import", headers={"Content-Type": "text/csv"},
+                           content=f"user_id,item_id,type,timestamp\nu1,i1,click,{early}\n".encode())
+    assert imported.json()["inserted"] == 0 and imported.json()["rejected"][0]["row"] == 1
+    item = client.post("/v1/items", json={"item_id": "i2", "published_at": early})
+    assert item.status_code == 422 and item.json()["details"][0]["field"] == "published_at"
+    patched = client.patch("/v1/items/i1", json={"published_at": early})
+    assert patched.status_code == 422
+    stamps = [d["timestamp"] for d in db["interactions"].find({}, {"timestamp": 1})]
+    assert [str(t)[:19] for t in stamps] == ["1970-01-01 00:00:00"]
 
 
 # ---- attributes ----------------------------------------------------------------------------

@@ -118,16 +118,19 @@ def _to_utc(value: Any) -> Any:
 
 
 def _utc(value: datetime) -> datetime:
-    """Naive means UTC; the written year must lie within 1970-9999 and the instant must
-    exist in UTC (9999-12-31T23:00-05:00 does not)."""
+    """Naive means UTC; the instant, in UTC, must lie within 1970-9999
+    (1970-01-01T00:00+05:00 is in 1969, 9999-12-31T23:00-05:00 is in 10000)."""
     if not EARLIEST.year <= value.year <= LATEST.year:
         raise _fail("timestamp_range", f"must be {TIME_RANGE}")
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        instant = value.astimezone(UTC)
     except OverflowError:
         raise _fail("timestamp_range", f"must be {TIME_RANGE} in UTC") from None
+    if instant < EARLIEST:
+        raise _fail("timestamp_range", f"must be {TIME_RANGE} in UTC")
+    return instant
 
 
 def _in_range(value: date) -> date:
