@@ -41,5 +41,8 @@ def main() -> None:
     configure_logging(os.environ.get("FASTINSIGHT_LOG_LEVEL", "INFO"),
                       json_logs=os.environ.get("FASTINSIGHT_LOG_JSON", "0") == "1")
     logging.getLogger("pymongo").setLevel(logging.WARNING)
+    from fastinsight.ops.settings import warn_unknown_variables
+
+    warn_unknown_variables()
     _register()
     app()

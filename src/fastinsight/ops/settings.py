@@ -6,6 +6,10 @@ until they are merged into the main settings class.
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,6 +17,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fastinsight.config import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULES: dict[str, str] = {
     "backup": "0 3 * * *",
@@ -82,3 +88,39 @@ class OpsSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_ops_settings() -> OpsSettings:
     return OpsSettings()
+
+
+# Read by scripts/, the test suite and the benchmarks, not by the settings classes.
+OTHER_VARIABLES = frozenset({
+    "FASTINSIGHT_LOG_LEVEL", "FASTINSIGHT_BIN", "FASTINSIGHT_URL", "FASTINSIGHT_DB_ADDR",
+    "FASTINSIGHT_DB_DATA", "FASTINSIGHT_PROXY_STATE", "FASTINSIGHT_MONITOR_URL",
+    "FASTINSIGHT_DEMO_MOVIELENS", "FASTINSIGHT_SCRIPTS_DIR", "FASTINSIGHT_BACKUP_DIR",
+    "FASTINSIGHT_PUBLISH", "FASTINSIGHT_LOG_KEEP_DAYS", "FASTINSIGHT_DEPLOY_BACKEND_PORTS",
+    "FASTINSIGHT_BACKUP_KEEP", "FASTINSIGHT_TEST_MONGODB_URI", "FASTINSIGHT_TEST_CHROMIUM",
+    "FASTINSIGHT_BENCH_MONGODB_URI",
+})
+OTHER_PREFIXES = ("FASTINSIGHT_MONITOR_MAX_",)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``FASTINSIGHT_*`` names in ``environ`` that nothing reads, each with the closest
+    known name (or None). The settings ignore unknown names, so a misspelt one would
+    otherwise silently leave the default in place (a typo in the database name means
+    writing to another database)."""
+    known = {f"FASTINSIGHT_{name.upper()}" for cls in (Settings, OpsSettings)
+             for name in cls.model_fields} | OTHER_VARIABLES
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("FASTINSIGHT_") or upper in known or upper.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper[12:], sorted(k[12:] for k in known), n=1, cutoff=0.8)
+        found.append((name, f"FASTINSIGHT_{close[0]}" if close else None))
+    return found
+
+
+def warn_unknown_variables(environ: Mapping[str, str] | None = None) -> None:
+    """Log a warning for each :func:`unknown_variables` (at start-up of the API and CLI)."""
+    for name, close in unknown_variables(os.environ if environ is None else environ):
+        hint = f"; did you mean {close}?" if close else ""
+        log.warning("environment variable %s is not a FastInsight setting and is ignored%s", name, hint)
