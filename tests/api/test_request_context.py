@@ -59,3 +59,58 @@ def test_metrics_count_by_route_template_and_access_lines_are_logged(
     mine = next(r for r in records if getattr(r, "request_id", None) == "rid-7")
     assert mine.getMessage().startswith("GET /v1/users/someone-2 404 ")
     assert mine.route == "/v1/users/{user_id}" and mine.status == 404  # type: ignore[attr-defined]
+
+
+def test_an_unexpected_error_answers_500_and_keeps_the_connection(
+    settings: object, db: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real server: uvicorn closes a keep-alive connection when an exception leaves the
+    application, which Starlette's catch-all handler does after answering. The answer is
+    made inside the middleware instead, so the next request reuses the connection."""
+    import http.client
+    import json
+    import threading
+    import time
+
+    import uvicorn
+
+    from fastinsight.api.app import create_app
+    from fastinsight.config import Settings
+    from tests.conftest import API_KEY
+    from tests.live import free_port
+
+    assert isinstance(settings, Settings)
+    app = create_app(settings)
+
+    def boom() -> None:
+        raise RuntimeError("a defect")
+
+    app.add_api_route("/boom", boom)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert time.monotonic() < deadline, "the test server did not start"
+            time.sleep(0.05)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        with caplog.at_level(logging.ERROR):
+            conn.request("GET", "/boom", headers={"X-Request-ID": "req-1"})
+            first = conn.getresponse()
+            body = json.loads(first.read())
+        sock = conn.sock
+        assert first.status == 500 and body["error"] == "internal_error"
+        assert body["request_id"] == "req-1" and first.getheader("x-request-id") == "req-1"
+        assert _secured({k.lower(): v for k, v in first.getheaders()})
+        assert "unhandled error on GET /boom" in caplog.text and "a defect" in caplog.text
+        conn.request("GET", "/v1/users", headers={"X-API-Key": API_KEY})
+        second = conn.getresponse()
+        second.read()
+        assert second.status == 200 and conn.sock is sock  # the same connection
+        conn.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -8,13 +8,16 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fastinsight.api.errors import error_response
 from fastinsight.api.hardening import security_headers
 from fastinsight.errors import PayloadTooLarge
 from fastinsight.observability import REQUEST_SECONDS, REQUESTS
 
 log = logging.getLogger("fastinsight.access")
+error_log = logging.getLogger("fastinsight.api.errors")
 
 
 class RequestContextMiddleware:
@@ -44,7 +47,7 @@ class RequestContextMiddleware:
         request_id = incoming.decode("latin-1")[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -58,7 +61,18 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if status:  # the answer has begun: nothing else can be sent
+                raise
+            # Answered here, not by the catch-all handler: Starlette runs that one in its
+            # outermost layer, which raises again after answering, and uvicorn then
+            # closes the keep-alive connection under the client.
+            request = Request(scope)
+            error_log.exception("unhandled error on %s %s", request.method, request.url.path)
+            await error_response(500, "internal_error", "an internal error occurred",
+                                 request)(scope, receive, send_wrapper)
         finally:
+            status = status or 500
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
