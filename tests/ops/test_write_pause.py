@@ -10,7 +10,10 @@ CLI imports and clean-up, and the data routes (``tests/api/test_errors_auth.py``
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from fastinsight.services.training.pipeline import check_and_activate, train
 from fastinsight.storage.mongo.models import ModelVersionRepository
 from tests.api.test_recommend import seed
 from tests.conftest import services_of
-from tests.ops.conftest import CLI, Db, cli_env, fingerprint
+from tests.ops.conftest import CLI, Db, cli_env, fingerprint, populate
 
 ADMIN = {"X-API-Key": "test-admin-key"}
 GATE_TTL = 1.1  # the API's gate re-reads the flag at most once a second
@@ -97,3 +100,34 @@ def test_while_a_backup_pauses_writes_every_writer_is_refused_and_nothing_change
     time.sleep(GATE_TTL)
     assert client.post(f"/v1/admin/models/{v2}/activate", headers=ADMIN).status_code == 200
     assert repo.active_version() == v2
+
+
+def test_a_backup_killed_by_its_timeout_lifts_its_write_pause(client: TestClient, db: Db) -> None:
+    """The job's timeout SIGTERMs the backup in the middle of its pause: writes must come
+    back (they used to stay paused until the flag was deleted by hand)."""
+    from tests.ops.test_jobs import ADMIN, _wait_api
+
+    populate(db, users=3, items=2, interactions=5)
+    started = client.post("/v1/admin/jobs", headers=ADMIN, json={
+        "name": "backup", "args": {"pause_writes": True}, "timeout_seconds": 1})
+    assert started.status_code == 202, started.text
+    done = _wait_api(client, started.json()["id"])
+    assert done["status"] == "timed_out", done
+    assert db["service_state"].find_one({"_id": "maintenance"}) is None
+    r = client.post("/v1/users", json={"user_id": "after-the-backup"})
+    assert r.status_code == 201, r.text
+
+
+def test_a_pause_whose_owner_on_this_host_is_gone_is_reclaimed(db: Db) -> None:
+    from fastinsight.ops.maintenance import read_flag, reclaim_abandoned_pause
+    from fastinsight.storage.mongo.maintenance import set_pause_flag
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    for owner, reclaimed in ((f"{host}:{os.getpid()}", False), (f"elsewhere:{gone.pid}", False),
+                             (f"{host}:{gone.pid}", True)):
+        set_pause_flag(db, {"reason": "backup", "owner": owner})
+        assert reclaim_abandoned_pause(db) is reclaimed, owner
+        assert (read_flag(db) is None) is reclaimed
+    assert reclaim_abandoned_pause(db) is False  # no flag: nothing to do

@@ -46,6 +46,7 @@ from fastinsight.ops.archive import (
     verify_archive,
 )
 from fastinsight.ops.maintenance import writes_paused
+from fastinsight.ops.staging import sigterm_raises
 from fastinsight.storage.mongo.doclock import DOCUMENT_LOCKS
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,8 @@ def dump_database(
     staging = Path(tempfile.mkdtemp(prefix=".dump-", dir=out_dir))
     try:
         if pause_writes:
-            with writes_paused(db, "backup", grace_seconds=pause_grace_seconds):
+            # SIGTERM (a job's timeout) raises, so the pause is always lifted on the way out.
+            with sigterm_raises(), writes_paused(db, "backup", grace_seconds=pause_grace_seconds):
                 entries = _run_dump(db, staging, tool, uri, batch_size, mongodump_timeout)
         else:
             entries = _run_dump(db, staging, tool, uri, batch_size, mongodump_timeout)

@@ -24,12 +24,14 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
+from fastinsight.ops.jobs.process import pid_alive
 from fastinsight.services.writes import WriteGate, ensure_writable
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.maintenance import (
     FLAG_ID,
     STATE_COLLECTION,
     clear_pause_flag,
+    clear_pause_flag_of,
     read_pause_flag,
     set_pause_flag,
 )
@@ -65,3 +67,22 @@ def writes_paused(
     finally:
         clear_pause_flag(db)
         log.warning("writes resumed on %s", db.name)
+
+
+def reclaim_abandoned_pause(db: Database[Document]) -> bool:
+    """Clear the flag when its owner, a process of this host, is gone: a backup killed
+    before its clean-up could run (SIGKILL after a timeout's grace, the machine's OOM
+    killer) must not leave writes paused until someone deletes the flag by hand. Owners
+    on other hosts are left alone (their liveness cannot be seen from here)."""
+    flag = read_pause_flag(db)
+    if flag is None:
+        return False
+    owner = str(flag.get("owner", ""))
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
+        return False
+    if clear_pause_flag_of(db, owner):
+        log.warning("writes resumed on %s: the %s that paused them (%s) is gone",
+                    db.name, flag.get("reason", "maintenance"), owner)
+        return True
+    return False

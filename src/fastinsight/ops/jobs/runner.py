@@ -32,6 +32,7 @@ from fastinsight.errors import Conflict, NotFoundError, Unavailable, ValidationF
 from fastinsight.observability import JOB_OUTCOMES, JOB_SECONDS, JOBS_RUNNING
 from fastinsight.ops.jobs.kinds import JOB_KINDS, JobKind, Paths
 from fastinsight.ops.jobs.process import aware, kill_group, kill_orphan, pid_alive, tail_of
+from fastinsight.ops.maintenance import reclaim_abandoned_pause
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.schemas.jobs import JobRecord
 from fastinsight.services.writes import ensure_writable
@@ -300,6 +301,8 @@ class JobService:
             if not self.store.finish(job_id, final) and self.store.get(job_id) is None:
                 # A restore with --drop replaced the jobs collection under this run.
                 self.store.insert({**doc, **final})
+            if status != "succeeded":  # a killed backup may not have lifted its write pause
+                reclaim_abandoned_pause(self.store.db)
         except Exception:
             log.exception("job %s (%s): could not record the outcome", job_id, name)
         finally:
@@ -351,7 +354,9 @@ class JobService:
         return heartbeat is None or self.clock() - aware(heartbeat) > stale
 
     def recover_stale(self) -> list[str]:
-        """Mark ``running`` jobs whose owner died as failed; drop orphaned locks."""
+        """Mark ``running`` jobs whose owner died as failed; drop orphaned locks; lift a
+        write pause whose owner on this host is gone."""
+        reclaim_abandoned_pause(self.store.db)
         recovered: list[str] = []
         for doc in self.store.running():
             owner = doc.get("owner") or {}

@@ -29,3 +29,8 @@ def set_pause_flag(db: Database[Document], fields: Document) -> None:
 
 def clear_pause_flag(db: Database[Document]) -> None:
     db[STATE_COLLECTION].delete_one({"_id": FLAG_ID})
+
+
+def clear_pause_flag_of(db: Database[Document], owner: str) -> bool:
+    """Clear the flag only if ``owner`` still holds it (another backup may have set it since)."""
+    return db[STATE_COLLECTION].delete_one({"_id": FLAG_ID, "owner": owner}).deleted_count > 0
