@@ -132,7 +132,7 @@ class TenantAdmin:
         # Other API processes stop serving it within tenant_cache_seconds; a write one of
         # them had in flight could create the database again: drop it once more after.
         grace = 2 * self.settings.tenant_cache_seconds + self.settings.impression_flush_seconds + 1
-        timer = threading.Timer(grace, self._drop_again, args=(record.database,))
+        timer = threading.Timer(grace, self._drop_again, args=(tenant_id, record.database))
         timer.daemon = True
         timer.start()
         removed = 0
@@ -145,8 +145,12 @@ class TenantAdmin:
         return TenantDeleted(id=tenant_id, deleted=True, databases_dropped=[record.database],
                              files_removed=removed)
 
-    def _drop_again(self, database: str) -> None:
+    def _drop_again(self, tenant_id: str, database: str) -> None:
         try:
+            if self.repo.get(tenant_id) is not None:
+                # Created again meanwhile: the database is the new tenant's now.
+                log.info("not dropping %s again: tenant %s was created again", database, tenant_id)
+                return
             if database in self.repo.database_names():
                 self.repo.client.drop_database(database)
                 log.warning("dropped %s again: a process wrote to it after the tenant was deleted",

@@ -1,0 +1,42 @@
+"""A tenant deleted and created again keeps the new tenant's data: the delayed second drop
+of the deleted tenant's database (for writes other processes had in flight) must not take
+the new one's (it used to, a few seconds after the re-creation)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fastapi.testclient import TestClient
+
+from tests.api.tenants import deployment, new_tenant
+
+__all__ = ["deployment"]
+
+
+def _timers_done(deadline: float) -> None:
+    while any(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the delayed drop never ran"
+        time.sleep(0.1)
+
+
+def test_re_creating_a_deleted_tenant_keeps_its_new_data(deployment: TestClient) -> None:
+    client = deployment
+    new_tenant(client, "shop")
+    assert client.delete("/v1/operator/tenants/shop").status_code == 200
+    again = new_tenant(client, "shop")
+    assert client.post("/v1/items", json={"item_id": "precious"}, headers=again.h()).status_code == 201
+    _timers_done(time.monotonic() + 60)
+    r = client.get("/v1/items/precious", headers=again.h())
+    assert r.status_code == 200, r.text
+
+
+def test_a_deleted_tenant_written_to_after_its_deletion_is_dropped_again(deployment: TestClient) -> None:
+    client = deployment
+    new_tenant(client, "gone")
+    database = client.get("/v1/operator/tenants/gone").json()["database"]
+    assert client.delete("/v1/operator/tenants/gone").status_code == 200
+    mongo = client.app.state.deployment.tenants.repo.client  # type: ignore[attr-defined]
+    mongo[database]["items"].insert_one({"_id": "stray"})  # a write another process had in flight
+    _timers_done(time.monotonic() + 60)
+    assert database not in mongo.list_database_names()
