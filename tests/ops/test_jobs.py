@@ -247,3 +247,22 @@ def test_write_gate_dependency_answers_503_while_writes_are_paused(client: TestC
     paused = client.post("/_test_write")
     assert paused.status_code == 503 and paused.headers["Retry-After"] == "5"
     assert "paused for maintenance (backup)" in paused.json()["message"]
+
+
+@pytest.mark.parametrize(("target", "refused"), [
+    ("--drop", "pattern"), ("-x", "pattern"), ("{db}_t_shop", "another tenant"),
+    ("{db}_control", "another tenant"),
+])
+def test_api_restore_targets_that_are_not_the_keys_to_take(
+    client: TestClient, settings: Settings, target: str, refused: str
+) -> None:
+    """A target starting with "-" would be an option to the script; another tenant's
+    database and the control database belong to the operator, not to this admin key."""
+    name = target.format(db=settings.mongodb_db)
+    r = client.post("/v1/admin/jobs", headers=ADMIN, json={
+        "name": "restore", "args": {"archive": "latest", "target_db": name, "drop": True}})
+    assert r.status_code == 422, r.text
+    detail = r.json()["details"][0]
+    assert detail["field"] == "args.target_db"
+    assert refused in detail["message"] or (refused == "pattern" and "match" in detail["message"])
+    assert client.get("/v1/admin/jobs", params={"name": "restore"}, headers=ADMIN).json()["items"] == []

@@ -23,7 +23,8 @@ ArchiveName = Annotated[
     str,
     StringConstraints(pattern=r"^(latest|fastinsight-[A-Za-z0-9_.-]+\.tar\.gz)$", max_length=200),
 ]
-DbName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,63}$")]
+# Not starting with "-": the name is passed to a script as an option's value.
+DbName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$")]
 Algorithm = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 # JSON types as declared: ``0`` is not ``false`` and ``true`` is not ``1.0``; a number
 # may be written as an integer (and an integer as ``5.0``, as JSON Schema allows).
@@ -157,11 +158,25 @@ class JobKind:
     check: ArgsCheck = _no_check
 
 
+def _no_other_tenant(args: JobArgs, settings: Settings) -> None:
+    """The default tenant's admin key restores into any database of its own choosing, but
+    not over another tenant's (``<db>_t_<id>``) nor the control database (every tenant and
+    key): those belong to the operator."""
+    assert isinstance(args, RestoreArgs)
+    target = args.target_db
+    if target is not None and (target == settings.control_database
+                               or target.startswith(f"{settings.mongodb_db}_t_")):
+        raise ValidationFailed.field(
+            "args.target_db", "another tenant's database or the control database cannot be a "
+            "restore target of this key; the operator restores them with the CLI")
+
+
 JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
     for kind in (
         JobKind("backup", BackupArgs, _backup, "scripts/backup.sh: verified archive + retention"),
-        JobKind("restore", RestoreArgs, _restore, "scripts/restore.sh: restore an archive"),
+        JobKind("restore", RestoreArgs, _restore, "scripts/restore.sh: restore an archive",
+                _no_other_tenant),
         JobKind("cleanup_logs", CleanupArgs, _cleanup, "scripts/cleanup_logs.sh"),
         JobKind("monitor", MonitorArgs, _monitor, "scripts/monitor.sh: host + API sample"),
         JobKind("retrain", RetrainArgs, _retrain, "fastinsight train", _check_retrain),
