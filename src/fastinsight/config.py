@@ -75,7 +75,13 @@ class Settings(BaseSettings):
     )
     log_json: bool = True
 
-    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024,
+                                description="largest request body of a file import (`.../import`)")
+    max_json_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024,
+        description="largest request body of every other route (the beacon: 64 KiB); JSON "
+        "bodies are decoded before the key is checked, so this bounds what one request "
+        "without a key costs the process")
     cors_origins: list[str] = Field(
         default_factory=list,
         description="web origins (e.g. https://shop.example) whose pages may call the API from "

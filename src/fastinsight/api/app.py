@@ -72,7 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
         title="FastInsight", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       max_json_bytes=settings.max_json_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_hardening(app, settings)
     if settings.cors_origins:

@@ -99,16 +99,33 @@ class RequestContextMiddleware:
         return child
 
 
+BEACON_MAX_BYTES = 64 * 1024
+"""What ``navigator.sendBeacon`` carries at most in every browser."""
+
+
 class BodyLimitMiddleware:
-    """Rejects bodies over ``max_bytes`` with 413, by header or while streaming.
+    """Rejects bodies over the path's limit with 413, by header or while streaming.
+
+    File imports (paths ending in ``/import``) may send ``max_bytes``; the beacon 64 KiB;
+    every other route ``max_json_bytes``. A JSON body is decoded before the route's key
+    check runs, on the event loop, so the smaller bound is what one unauthenticated
+    request can cost every other request of the process.
 
     A chunked body has no length to check up front: the count runs as the app reads.
     Past the limit the read raises, and whatever the app makes of that (FastAPI turns a
     failed body read into 400) is replaced by the 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_bytes = min(max_json_bytes or max_bytes, max_bytes)
+
+    def limit(self, path: str) -> int:
+        if path.endswith("/import"):
+            return self.max_bytes
+        if path == "/v1/beacon":
+            return min(BEACON_MAX_BYTES, self.max_json_bytes)
+        return self.max_json_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +133,7 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        limit = self.max_bytes
+        limit = self.limit(scope["path"])
         message = f"request body is larger than the limit of {limit} bytes"
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_413(scope, send, message)

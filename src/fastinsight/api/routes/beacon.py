@@ -57,7 +57,7 @@ def parse_beacon(raw: bytes, content_type: str | None) -> BeaconIn:
 async def beacon(request: Request) -> ImportReport:
     """Record up to 1,000 events like `POST /v1/interactions/batch`; the key is the body's
     `key` (an API or tracking key of the tenant)."""
-    body = parse_beacon(await request.body(), request.headers.get("content-type"))
+    body = await run_in_threadpool(parse_beacon, await request.body(), request.headers.get("content-type"))
     if tenant_principal(request, body.key).scope is Scope.ADMIN:
         raise HTTPException(403, "the admin key is refused here: it must never be sent from a browser")
     await require_writable(request)
