@@ -40,3 +40,19 @@ def test_a_deleted_tenant_written_to_after_its_deletion_is_dropped_again(deploym
     mongo[database]["items"].insert_one({"_id": "stray"})  # a write another process had in flight
     _timers_done(time.monotonic() + 60)
     assert database not in mongo.list_database_names()
+
+
+def test_settings_a_tenant_could_not_run_with_are_refused(deployment: TestClient) -> None:
+    client = deployment
+    for settings, field in (({"default_algorithm": "nope"}, "settings.default_algorithm"),
+                            ({"interaction_weights": {"view": 1}, "conversion_types": ["purchase"]},
+                             "settings.conversion_types"),
+                            ({"conversion_types": ["teleport"]}, "settings.conversion_types")):
+        r = client.post("/v1/operator/tenants", json={"id": "shop", "settings": settings})
+        assert r.status_code == 422 and r.json()["details"][0]["field"] == field, r.text
+    new_tenant(client, "shop", settings={"default_algorithm": "popularity",
+                                         "interaction_weights": {"view": 1, "buy": 5},
+                                         "conversion_types": ["buy"]})
+    r = client.patch("/v1/operator/tenants/shop", json={"settings": {"default_algorithm": "nope"}})
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "settings.default_algorithm"
+    assert client.get("/v1/operator/tenants/shop").json()["settings"]["default_algorithm"] == "popularity"

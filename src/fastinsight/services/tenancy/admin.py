@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict, NotFoundError, ValidationFailed
+from fastinsight.recsys.registry import algorithms
 from fastinsight.schemas.tenants import (
     KeyCreated,
     KeyIn,
@@ -81,6 +82,7 @@ class TenantAdmin:
             raise ValidationFailed.field("id", f"makes the database name {database!r} longer than 63")
         if database in self.repo.database_names():
             raise Conflict(f"database {database!r} exists already; delete it or choose another id")
+        self._usable(spec.settings)
         doc: Document = {
             "_id": spec.id, "name": spec.name, "status": "active", "database": database,
             "created_at": datetime.now(UTC),
@@ -106,12 +108,28 @@ class TenantAdmin:
 
     def update(self, tenant_id: str, patch: TenantPatch) -> TenantOut:
         self._changeable(tenant_id)
+        if patch.settings is not None:
+            self._usable(patch.settings)
         fields = {name: (value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value)
                   for name in ("name", "settings", "quotas", "limits")
                   if (value := getattr(patch, name)) is not None}
         doc = self.repo.update(tenant_id, fields) if fields else self._doc(tenant_id)
         self._reload(tenant_id)
         return self._out(doc or self._doc(tenant_id))
+
+    def _usable(self, settings: TenantSettings) -> None:
+        """422 for settings the tenant could not run with: an algorithm no training knows,
+        conversion types that are not among its interaction types (none could be stored)."""
+        if settings.default_algorithm is not None and settings.default_algorithm not in algorithms():
+            raise ValidationFailed.field(
+                "settings.default_algorithm",
+                f"unknown algorithm {settings.default_algorithm!r}; one of: {', '.join(algorithms())}")
+        types = set(settings.interaction_weights or self.settings.interaction_weights)
+        unknown = sorted(set(settings.conversion_types or ()) - types)
+        if unknown:
+            raise ValidationFailed.field(
+                "settings.conversion_types",
+                f"{', '.join(unknown)} not among the interaction types ({', '.join(sorted(types))})")
 
     def set_status(self, tenant_id: str, status: str) -> TenantOut:
         self._changeable(tenant_id)
