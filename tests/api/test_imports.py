@@ -144,3 +144,26 @@ def test_broken_json_array_reports_position(client: TestClient) -> None:
     r = client.post("/v1/users/import", content=b'[{"user_id": "a"}, {"user_id": ',
                     headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "row 1" in r.json()["message"]
+
+
+def test_a_body_that_stops_being_readable_says_what_was_stored(
+    client: TestClient, db: Database[dict[str, object]], settings: object
+) -> None:
+    """A Latin-1 byte late in a CSV stops the import with 422: the batches before it are
+    kept, the answer says so, and sending the corrected file again stores the rest only."""
+    size = client.app.state.deployment.settings.import_batch_size  # type: ignore[attr-defined]
+    pad = "x" * 200  # the reader decodes 8 KiB at a time: the bad byte lies beyond the batch
+    rows = [f"it-{n},Item {n} {pad}" for n in range(size + 100)]
+    bad = rows.copy()
+    bad[size + 60] = "it-bad,Caf\xe9"
+    body = ("item_id,title\n" + "\n".join(bad) + "\n").encode("latin-1")
+    r = client.post("/v1/items/import", content=body, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422, r.text
+    assert "not UTF-8" in r.json()["message"]
+    assert f"{size} rows before it were stored" in r.json()["message"]
+    assert r.json()["details"][-1]["field"] == "(import)"
+    assert db["items"].count_documents({}) == size
+    fixed = ("item_id,title\n" + "\n".join(rows) + "\n").encode()
+    again = client.post("/v1/items/import", content=fixed, headers={"Content-Type": "text/csv"})
+    assert again.status_code == 200
+    assert again.json()["inserted"] == 100 and again.json()["unchanged"] == size

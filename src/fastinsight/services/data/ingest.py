@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pymongo.database import Database
 
 from fastinsight.config import Settings
+from fastinsight.errors import ValidationFailed
 from fastinsight.schemas.core import (
     FieldError,
     ImportReport,
@@ -49,9 +50,24 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
     return out
 
 
-def _batches(rows: Iterable[ParsedRow], size: int) -> Iterator[list[ParsedRow]]:
+def _batches(rows: Iterable[ParsedRow], size: int, report: ImportReport) -> Iterator[list[ParsedRow]]:
+    """``rows`` in lists of ``size``. A body the reader cannot go on with (not UTF-8, not
+    one JSON array, an oversized CSV field) stops the import with its 422, which then also
+    says what the batches before it stored: they stay, and sending the corrected file
+    again stores nothing twice (ids are deterministic)."""
     it = iter(rows)
-    while batch := list(islice(it, size)):
+    while True:
+        try:
+            batch = list(islice(it, size))
+        except ValidationFailed as exc:
+            stored = report.inserted + report.updated
+            note = (f"{stored} rows before it were stored, {report.unchanged + report.duplicates} "
+                    "were stored already; nothing after it was read. Send the corrected file "
+                    "again: what is stored is not stored twice")
+            raise ValidationFailed(f"{exc.message} ({note})", details=[
+                *exc.details, {"field": "(import)", "message": note}]) from exc
+        if not batch:
+            return
         yield batch
 
 
@@ -149,7 +165,7 @@ class IngestService:
         progress: Progress | None,
     ) -> ImportReport:
         report = ImportReport()
-        for batch in _batches(rows, self.settings.import_batch_size):
+        for batch in _batches(rows, self.settings.import_batch_size, report):
             rejected: list[RejectedRow] = []
             valid = _validate(batch, model, rejected)
             report.add_rejected(rejected)
@@ -190,7 +206,7 @@ class IngestService:
         report = ImportReport()
         known_items = KnownIds(self.items.get_many, self.items.all_ids)
         created_users: set[str] = set()
-        for batch in _batches(rows, self.settings.import_batch_size):
+        for batch in _batches(rows, self.settings.import_batch_size, report):
             rejected: list[RejectedRow] = []
             valid = _validate(batch, InteractionIn, rejected)
             valid = self._check_interactions(valid, known_items, rejected)
