@@ -7,6 +7,8 @@ process) and registered in the default registry, so ``/metrics`` can serve
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
@@ -80,6 +82,18 @@ TENANT_REQUESTS = Counter(
     ["tenant", "outcome"],
 )
 
+TENANT_OUTCOMES = ("ok", "rate_limited")
+
+
+def forget_tenant(tenant: str) -> None:
+    """Drop a deleted tenant's series: ``/metrics`` names only tenants that exist."""
+    for outcome in TENANT_OUTCOMES:
+        with contextlib.suppress(KeyError):
+            TENANT_REQUESTS.remove(tenant, outcome)
+    with contextlib.suppress(KeyError):
+        TENANT_MODEL_BYTES.remove(tenant)
+
+
 __all__ = [
     "DB_ERRORS",
     "JOBS_RUNNING",
@@ -93,6 +107,8 @@ __all__ = [
     "REQUEST_SECONDS",
     "TENANTS_LOADED",
     "TENANT_MODEL_BYTES",
+    "TENANT_OUTCOMES",
     "TENANT_REQUESTS",
     "TRAINING_SECONDS",
+    "forget_tenant",
 ]

@@ -56,3 +56,12 @@ def test_settings_a_tenant_could_not_run_with_are_refused(deployment: TestClient
     r = client.patch("/v1/operator/tenants/shop", json={"settings": {"default_algorithm": "nope"}})
     assert r.status_code == 422 and r.json()["details"][0]["field"] == "settings.default_algorithm"
     assert client.get("/v1/operator/tenants/shop").json()["settings"]["default_algorithm"] == "popularity"
+
+
+def test_a_deleted_tenant_leaves_the_metrics(deployment: TestClient) -> None:
+    client = deployment
+    shop = new_tenant(client, "shop")
+    assert client.get("/v1/users", headers=shop.h()).status_code == 200
+    assert 'tenant="shop"' in client.get("/metrics").text
+    assert client.delete("/v1/operator/tenants/shop").status_code == 200
+    assert 'tenant="shop"' not in client.get("/metrics").text

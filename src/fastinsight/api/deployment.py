@@ -21,7 +21,7 @@ from pymongo import MongoClient
 from fastinsight.api.composition import Services
 from fastinsight.config import Settings
 from fastinsight.errors import Forbidden, NotFoundError, RateLimited
-from fastinsight.observability import TENANT_REQUESTS
+from fastinsight.observability import TENANT_REQUESTS, forget_tenant
 from fastinsight.ops.jobs.tenant_jobs import tenant_paths
 from fastinsight.ops.settings import OpsSettings
 from fastinsight.services.serving.background import Ticker
@@ -162,6 +162,7 @@ def _refresh(directory: TenantDirectory, pool: TenantPool[Services],
         if directory.tenant(tenant) is None:  # deleted, perhaps through another process
             built.pop(tenant, None)
             _remove_model_copies(directory.settings, tenant)
+            forget_tenant(tenant)
 
 
 def _remove_model_copies(settings: Settings, tenant: str) -> None:

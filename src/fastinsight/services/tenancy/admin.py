@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from fastinsight.config import Settings
 from fastinsight.errors import Conflict, NotFoundError, ValidationFailed
+from fastinsight.observability import forget_tenant
 from fastinsight.recsys.registry import algorithms
 from fastinsight.schemas.tenants import (
     KeyCreated,
@@ -146,6 +147,7 @@ class TenantAdmin:
         self.repo.delete(tenant_id)
         self.directory.refresh()
         self.unload(tenant_id)
+        forget_tenant(tenant_id)
         self.repo.client.drop_database(record.database)
         # Other API processes stop serving it within tenant_cache_seconds; a write one of
         # them had in flight could create the database again: drop it once more after.
