@@ -114,3 +114,21 @@ def test_an_unexpected_error_answers_500_and_keeps_the_connection(
         server.should_exit = True
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_a_request_id_that_is_not_printable_ascii_is_replaced(client: TestClient) -> None:
+    for sent in ("caf\u00e9".encode(), b"a b", b"\x00x"):
+        r = client.get("/v1/users/nobody", headers={"X-Request-ID": sent})  # type: ignore[dict-item]
+        assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"]), (sent, r.headers["x-request-id"])
+        assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+def test_a_rate_limit_near_zero_still_answers_a_sane_retry_after() -> None:
+    from fastinsight.errors import RateLimited
+    from fastinsight.services.tenancy.ratelimit import MAX_RETRY_AFTER, RateLimiter
+
+    limiter = RateLimiter(clock=lambda: 0.0)
+    limiter.take("shop", 1e-300, 1.0)
+    with pytest.raises(RateLimited) as refused:
+        limiter.take("shop", 1e-300, 1.0)
+    assert refused.value.retry_after == MAX_RETRY_AFTER

@@ -44,7 +44,11 @@ class RequestContextMiddleware:
         for name, value in scope.get("headers") or ():
             if name == b"x-request-id":
                 incoming = value
-        request_id = incoming.decode("latin-1")[:64] or uuid.uuid4().hex
+        # Printable ASCII only (a header is bytes; anything else would come back garbled).
+        printable = incoming[:64]
+        if not all(0x21 <= byte <= 0x7E for byte in printable):
+            printable = b""
+        request_id = printable.decode("ascii") or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 0

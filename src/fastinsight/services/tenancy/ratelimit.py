@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from fastinsight.errors import RateLimited
 
+MAX_RETRY_AFTER = 86_400  # a day: a limit of 1e-300 requests/s still answers a sane header
+
 
 @dataclass(slots=True)
 class _Bucket:
@@ -41,7 +43,7 @@ class RateLimiter:
                 return
             wait = (1.0 - bucket.tokens) / rate
         raise RateLimited(f"tenant {tenant!r} is over its rate limit of {rate:g} requests/s",
-                          retry_after=max(1, math.ceil(wait)))
+                          retry_after=min(MAX_RETRY_AFTER, max(1, math.ceil(min(wait, 1e9)))))
 
     def forget(self, tenant: str) -> None:
         with self._lock:
