@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from fastinsight.schemas.core import Id, Label, UtcDatetime
+from fastinsight.schemas.types import NO_NUL, check_text, schema_extra
 
 Metric = Literal["ctr", "conversion", "value_per_user"]
 Endpoint = Literal["user", "similar", "session"]
@@ -21,6 +22,17 @@ ArmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
 Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 MAX_WINDOW_SECONDS = 30 * 86_400
 Traffic = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=2, max_length=2)]
+# Free text as ``Text`` checks it (no NUL, valid UTF-8), with each field's own bounds. The
+# bounds come first, as in ``Id`` and ``Label``: after the check (``Annotated[Text, ...]``)
+# pydantic would count the length before stripping and take a name of spaces as "".
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 AfterValidator(check_text), schema_extra(pattern=NO_NUL)]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_text),
+                        schema_extra(pattern=NO_NUL)]
+Salt = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(check_text),
+                 schema_extra(pattern=NO_NUL)]
+Algorithm = Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(check_text),
+                      schema_extra(pattern=NO_NUL)]
 
 
 def _user_only() -> list[Endpoint]:
@@ -60,7 +72,7 @@ class RuleSet(_In):
 class ArmIn(_In):
     name: ArmName
     model_version: Id | None = Field(default=None, description="Serve this model version")
-    algorithm: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = Field(
+    algorithm: Algorithm | None = Field(
         default=None, description="Serve the newest ready version of this algorithm")
     rules: RuleSet | None = None
     share: Share
@@ -71,14 +83,14 @@ class HoldoutIn(_In):
 
     name: ArmName = "holdout"
     model_version: Id | None = None
-    algorithm: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    algorithm: Algorithm | None = None
     rules: RuleSet | None = None
     share: Share
 
 
 class ExperimentIn(_In):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    name: Name
+    description: Description = ""
     variants: Annotated[list[ArmIn], Field(min_length=1, max_length=10)]
     holdout: HoldoutIn | None = None
     control: ArmName | None = Field(
@@ -89,8 +101,7 @@ class ExperimentIn(_In):
         description="Slice [from, to) of all users (by a fixed hash) this experiment runs on")
     endpoints: Annotated[list[Endpoint], Field(min_length=1, max_length=3)] = Field(
         default_factory=_user_only)
-    salt: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
-        default=None, description="Assignment salt; default: the experiment id")
+    salt: Salt | None = Field(default=None, description="Assignment salt; default: the experiment id")
     start_at: UtcDatetime | None = Field(default=None, description="Default: now")
     stop_at: UtcDatetime | None = None
     primary_metric: Metric = "ctr"
@@ -103,14 +114,14 @@ class ExperimentIn(_In):
 class ExperimentPatch(_In):
     """Name, description and stop time may change at any time; the rest only before start."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    name: Name | None = None
+    description: Description | None = None
     variants: Annotated[list[ArmIn], Field(min_length=1, max_length=10)] | None = None
     holdout: HoldoutIn | None = None
     control: ArmName | None = None
     traffic: Traffic | None = None
     endpoints: Annotated[list[Endpoint], Field(min_length=1, max_length=3)] | None = None
-    salt: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    salt: Salt | None = None
     start_at: UtcDatetime | None = None
     stop_at: UtcDatetime | None = None
     primary_metric: Metric | None = None

@@ -6,14 +6,23 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from fastinsight.schemas.types import NO_NUL, Text, check_text, schema_extra
 
 TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
-Category = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# Free text as ``Text`` checks it (no NUL, valid UTF-8: FerretDB on PostgreSQL cannot store
+# NUL), the bounds first as in ``Id`` and ``Label`` so lengths and messages stay as they were.
+Name = Annotated[str, StringConstraints(max_length=200), AfterValidator(check_text),
+                 schema_extra(pattern=NO_NUL)]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(check_text),
+                     schema_extra(pattern=NO_NUL)]
+PinnedItem = Category  # an item id: the same bounds
 EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Weight = Annotated[float, Field(ge=-100, le=100)]
 TenantJob = Literal["backup", "retrain"]
-Cron = Annotated[str, StringConstraints(max_length=100)]
+Cron = Annotated[str, StringConstraints(max_length=100), AfterValidator(check_text),
+                 schema_extra(pattern=NO_NUL)]
 
 
 class _Strict(BaseModel):
@@ -29,8 +38,7 @@ class TenantSettings(_Strict):
     default_algorithm: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
     boost_categories: dict[Category, Annotated[float, Field(ge=0, le=100)]] | None = Field(
         default=None, max_length=100)
-    pinned_items: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] | None = Field(
-        default=None, max_length=50)
+    pinned_items: list[PinnedItem] | None = Field(default=None, max_length=50)
     max_per_category: int | None = Field(default=None, ge=1, le=500)
     conversion_types: list[EventType] | None = Field(default=None, min_length=1, max_length=16)
     attribution_window_seconds: float | None = Field(default=None, gt=0, le=90 * 86_400)
@@ -64,14 +72,14 @@ class TenantLimits(_Strict):
 
 class TenantIn(_Strict):
     id: TenantId = Field(description="Lower-case letters, digits and '-'; names its database.")
-    name: str = Field(default="", max_length=200)
+    name: Name = ""
     settings: TenantSettings = TenantSettings()
     quotas: TenantQuotas = TenantQuotas()
     limits: TenantLimits = TenantLimits()
 
 
 class TenantPatch(_Strict):
-    name: str | None = Field(default=None, max_length=200)
+    name: Name | None = None
     settings: TenantSettings | None = None
     quotas: TenantQuotas | None = None
     limits: TenantLimits | None = None
@@ -108,7 +116,7 @@ class KeyIn(_Strict):
     scope: Literal["tracking", "api", "admin"] = Field(
         description="tracking: events and recommendations only (for browsers); api: the data "
         "and recommendation routes; admin: everything of the tenant, jobs included")
-    name: str = Field(default="", max_length=200, description="What the key is for.")
+    name: Name = Field(default="", description="What the key is for.")
 
 
 class KeyOut(BaseModel):
@@ -141,7 +149,7 @@ class ExportedKey(_Strict):
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
     scope: Literal["tracking", "api", "admin"]
-    name: str = Field(default="", max_length=200)
+    name: Name = ""
     created_at: datetime
 
 
@@ -152,9 +160,9 @@ class TenantExport(_Strict):
     format: Literal["fastinsight-tenant/1"] = "fastinsight-tenant/1"
     exported_at: datetime
     id: TenantId
-    name: str = Field(default="", max_length=200)
+    name: Name = ""
     status: Literal["active", "suspended"] = "active"
-    database: str = Field(description="the database its data was in where it was exported")
+    database: Text = Field(description="the database its data was in where it was exported")
     settings: TenantSettings = TenantSettings()
     quotas: TenantQuotas = TenantQuotas()
     limits: TenantLimits = TenantLimits()

@@ -86,10 +86,12 @@ class Experiment:
         return min(ends) if ends else None
 
     def status(self, now: datetime) -> Status:
-        if now < self.start_at:
-            return "scheduled"
+        """The end comes first: an experiment stopped before its start never runs, and is
+        stopped (not editable, not stoppable again) like any other."""
         end = self.end()
-        return "stopped" if end is not None and now >= end else "running"
+        if end is not None and now >= end:
+            return "stopped"
+        return "scheduled" if now < self.start_at else "running"
 
     def overlaps(self, other: Experiment) -> bool:
         """Could one user be in both at the same time on the same endpoint?"""

@@ -23,6 +23,7 @@ from fastinsight.schemas.insights import AudienceMember, AudienceOut
 from fastinsight.services.insights.analytics import InsightsService
 from fastinsight.services.insights.cache import LoadedEmbeddings
 from fastinsight.services.insights.rollup import Rollup
+from fastinsight.services.insights.segments import csv_text
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.insights import InsightScans
 from fastinsight.storage.mongo.items import ItemRepository
@@ -35,7 +36,7 @@ def audience_csv(out: AudienceOut) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["rank", "user_id", "score"])
     for m in out.users:
-        writer.writerow([m.rank, m.user_id, f"{m.score:.6f}"])
+        writer.writerow([m.rank, csv_text(m.user_id), f"{m.score:.6f}"])
     return buf.getvalue()
 
 

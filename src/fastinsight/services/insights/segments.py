@@ -273,11 +273,24 @@ class SegmentService:
         return CampaignsOut(model_version=doc["model_version"], built_at=doc["built_at"], rows=rows)
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (tab and carriage
+# return too: some strip them before looking).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell of a CSV export (an id, a title, a label) as a spreadsheet must show it:
+    text starting like a formula gets a leading ``'``, so it is shown, never run."""
+    return f"'{value}" if value.startswith(FORMULA_START) else value
+
+
 def rows_csv(header: list[str], rows: list[list[Any]]) -> str:
+    """Every ``str`` cell goes through :func:`csv_text`; numbers stay numbers (pass them as
+    ``int``/``float``, not as text, or a negative one would get the apostrophe)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([csv_text(c) if isinstance(c, str) else c for c in row] for row in rows)
     return buf.getvalue()
 
 
