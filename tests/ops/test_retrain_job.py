@@ -65,3 +65,39 @@ def test_retrain_params_are_checked_against_the_algorithm_before_the_job_starts(
     assert through_train.status_code == 422
     assert through_train.json()["details"][0]["field"] == "params.factors"
     assert db.jobs.count_documents({}) == 0  # nothing started
+
+
+def test_train_without_an_algorithm_uses_the_default_one(
+    db: Db, settings: Settings
+) -> None:
+    from fastinsight.api.app import create_app
+
+    seed(db, settings)
+    popular = settings.model_copy(update={"default_algorithm": "popularity"})
+    with TestClient(create_app(popular), headers={"X-API-Key": "test-api-key"}) as client:
+        r = client.post("/v1/admin/train", headers=ADMIN, json={"activate": False})
+        assert r.status_code == 202, r.text
+        done = _wait_job(client, r.json()["job_id"])
+        assert done["status"] == "succeeded", done["output_tail"]
+        assert done["args"]["algorithm"] is None
+        versions = client.get("/v1/admin/models", headers=ADMIN).json()
+        assert [v["algorithm"] for v in versions] == ["popularity"]
+        null = client.post("/v1/admin/train", headers=ADMIN, json={"algorithm": None})
+        assert null.status_code == 422 and null.json()["details"][0]["field"] == "algorithm"
+
+
+def test_train_params_take_the_json_types_as_declared(client: TestClient, db: Db) -> None:
+    """``true`` is not 1: it used to train (and activate) an ALS model with one factor."""
+    for params, field in (({"factors": True}, "params.factors"), ({"factors": "8"}, "params.factors"),
+                          ({"regularization": False}, "params.regularization")):
+        r = client.post("/v1/admin/train", headers=ADMIN, json={"algorithm": "als", "params": params})
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["details"][0]["field"] == field
+        job = client.post("/v1/admin/jobs", headers=ADMIN, json={
+            "name": "retrain", "args": {"algorithm": "als", "params": params}})
+        assert job.status_code == 422 and job.json()["details"][0]["field"] == f"args.{field}"
+    assert db.jobs.count_documents({}) == 0
+    ok = client.post("/v1/admin/train", headers=ADMIN, json={
+        "algorithm": "als", "params": {"factors": 8, "regularization": 1}})  # an integer is a number
+    assert ok.status_code == 202, ok.text
+    assert _wait_job(client, ok.json()["job_id"])["status"] in {"succeeded", "failed"}

@@ -177,6 +177,11 @@ def _set_enum(schema: dict[str, Any], field: str, values: list[str]) -> None:
     prop = schema.get("properties", {}).get(field)
     if prop is None:
         return
+    # An optional field that refuses null (TrainIn.algorithm): one string branch.
+    branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+    if branches:
+        prop.update(branches[0])
+        prop.pop("default", None)
     for key in ("minLength", "maxLength", "pattern"):
         prop.pop(key, None)
     prop["enum"] = values

@@ -77,11 +77,16 @@ class ModelRegistry:
         """An unfitted model; bad names or parameters raise ``ValidationFailed`` (HTTP 422)."""
         return self.get(algorithm)(self.validate_params(algorithm, params))
 
-    def validate_params(self, algorithm: str, params: Mapping[str, Any] | None = None) -> ModelParams:
+    def validate_params(self, algorithm: str, params: Mapping[str, Any] | None = None,
+                        strict: bool = False) -> ModelParams:
         """``params`` as the algorithm's typed parameters; ``ValidationFailed`` naming the
-        field (``params.<name>``, or ``algorithm``) when they do not fit."""
+        field (``params.<name>``, or ``algorithm``) when they do not fit. ``strict``: the
+        JSON types as declared (``true`` is not ``1``, ``"5"`` is not ``5``), for
+        parameters a client sent."""
         cls = self.get(algorithm)
         try:
+            if strict:
+                return cls.params_class.model_validate_json(json.dumps(dict(params or {})), strict=True)
             return cls.params_class.model_validate(dict(params or {}))
         except ValidationError as exc:
             details = [
@@ -150,8 +155,9 @@ def create(algorithm: str, params: Mapping[str, Any] | None = None) -> Recommend
     return MODELS.create(algorithm, params)
 
 
-def validate_params(algorithm: str, params: Mapping[str, Any] | None = None) -> ModelParams:
-    return MODELS.validate_params(algorithm, params)
+def validate_params(algorithm: str, params: Mapping[str, Any] | None = None,
+                    strict: bool = False) -> ModelParams:
+    return MODELS.validate_params(algorithm, params, strict)
 
 
 def load_model(directory: Path, *, mmap: bool = False) -> Recommender[Any]:

@@ -12,11 +12,12 @@ from fastinsight.schemas.types import (
     Attributes,
     Id,
     Label,
+    PathId,
     Text,
     UtcDatetime,
 )
 
-__all__ = ["MAX_ATTRIBUTES_BYTES", "Attributes", "Id", "Label", "Text", "UtcDatetime"]
+__all__ = ["MAX_ATTRIBUTES_BYTES", "Attributes", "Id", "Label", "PathId", "Text", "UtcDatetime"]
 
 Title = Annotated[Text, StringConstraints(max_length=1000)]
 Description = Annotated[Text, StringConstraints(max_length=20_000)]
@@ -31,7 +32,7 @@ class _In(BaseModel):
 
 # ---- users ---------------------------------------------------------------------------
 class UserIn(_In):
-    user_id: Id
+    user_id: PathId
     attributes: Attributes = Field(default_factory=dict)
 
 
@@ -48,7 +49,7 @@ class UserOut(BaseModel):
 
 # ---- items ---------------------------------------------------------------------------
 class ItemIn(_In):
-    item_id: Id
+    item_id: PathId
     title: Title = ""
     description: Description = ""
     categories: Categories = Field(default_factory=list)
@@ -105,8 +106,8 @@ MAX_VALUE = 1e12
 
 
 class InteractionIn(_In):
-    user_id: Id
-    item_id: Id
+    user_id: PathId
+    item_id: PathId
     type: InteractionType
     value: float | None = Field(
         default=None, allow_inf_nan=False, strict=True, ge=-MAX_VALUE, le=MAX_VALUE,

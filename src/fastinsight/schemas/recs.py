@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from fastinsight.schemas.core import Id
+from fastinsight.schemas.core import PathId
 
 
 class RecommendedItem(BaseModel):
@@ -28,8 +28,8 @@ class RecommendationQuery(BaseModel):
                                   description="Only items in one of these categories")
     exclude_categories: list[str] = Field(default_factory=list, max_length=500,
                                           description="No items in these categories")
-    exclude: list[str] = Field(default_factory=list, max_length=500,
-                               description="Item ids to leave out")
+    exclude: list[PathId] = Field(default_factory=list, max_length=500,
+                                  description="Item ids to leave out")
 
 
 RECOMMENDATION_ID = Field(
@@ -69,10 +69,10 @@ class TrendingOut(BaseModel):
 
 
 class SessionIn(BaseModel):
-    items: Annotated[list[Id], Field(min_length=1, max_length=200)]
+    items: Annotated[list[PathId], Field(min_length=1, max_length=200)]
     k: Annotated[int, Field(ge=1, le=500)] = 10
-    exclude: Annotated[list[Id], Field(max_length=1000)] = Field(default_factory=list)
-    user_id: Id | None = Field(default=None, description="The visitor, if known: for attribution "
+    exclude: Annotated[list[PathId], Field(max_length=1000)] = Field(default_factory=list)
+    user_id: PathId | None = Field(default=None, description="The visitor, if known: for attribution "
                                "and experiments (session experiments need it)")
 
 
@@ -101,6 +101,15 @@ class ModelVersionOut(BaseModel):
 
 
 class TrainIn(BaseModel):
-    algorithm: Annotated[str, Field(min_length=1, max_length=40)] = "als"
+    algorithm: Annotated[str, Field(min_length=1, max_length=40)] | None = Field(
+        default=None, description="Default: FASTINSIGHT_DEFAULT_ALGORITHM (a tenant's own "
+        "`default_algorithm` when it set one)")
     params: dict[str, object] = Field(default_factory=dict)
     activate: StrictBool = True
+
+    @field_validator("algorithm", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave it out for the default algorithm; null names none")
+        return value

@@ -38,6 +38,7 @@ MAX_ATTRIBUTES_BYTES = 16 * 1024
 MAX_ATTRIBUTE_DEPTH = 10
 MAX_ATTRIBUTE_KEY = 200
 NO_CONTROL_CHARS = r"^[^\u0000-\u001f\u007f]*$"
+NO_CONTROL_CHARS_OR_SLASH = r"^[^\u0000-\u001f\u007f/]*$"
 # Years 1970-9999 at the start of an ISO date or date-time (JSON schema formats have no range).
 YEAR_1970_9999 = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
 NO_NUL = r"^[^\u0000]*$"
@@ -88,10 +89,24 @@ def _no_control_chars(value: str) -> str:
     return value
 
 
+def _no_slash(value: str) -> str:
+    if "/" in value:
+        raise _fail("id_slash", "must not contain '/': ids are used in URL paths")
+    return value
+
+
 Text = Annotated[str, AfterValidator(check_text), schema_extra(pattern=NO_NUL)]
+# Ids that never become a URL path segment (event ids, recommendation ids).
 Id = Annotated[
     str, StringConstraints(min_length=1, max_length=128), AfterValidator(_no_control_chars),
     schema_extra(pattern=NO_CONTROL_CHARS),
+]
+# User and item ids, which name their record in URL paths (``/v1/items/{item_id}``): the
+# server decodes ``%2F`` before routing, so one holding '/' could be stored but never read,
+# changed or erased through its path again.
+PathId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(_no_control_chars),
+    AfterValidator(_no_slash), schema_extra(pattern=NO_CONTROL_CHARS_OR_SLASH),
 ]
 Label = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),

@@ -318,7 +318,7 @@ class InteractionIn(RequestModel):
     user_id: str
     item_id: str
     type: str
-    value: float | None = None
+    value: float | None = Field(default=None, description="a rating's score, or a conversion's amount of money; at most 1e12 either way")
     timestamp: datetime | float | None = None
     event_id: str | None = None
     recommendation_id: str | None = Field(default=None, description='The recommendation answer that led to this event (attribution)')
@@ -656,6 +656,7 @@ class SegmentUsersOut(Model):
     offset: int
     next_offset: int | None
     users: list[SegmentMember]
+    erased: int = Field(default=0, description='Members of this page left out: erased since the model version was trained (a page may hold fewer than `limit` users)')
 
 
 class SegmentsOut(Model):
@@ -802,7 +803,7 @@ class TopOut(Model):
 
 
 class TrainIn(Model):
-    algorithm: str = 'als'
+    algorithm: str | None = Field(default=None, description="Default: FASTINSIGHT_DEFAULT_ALGORITHM (a tenant's own `default_algorithm` when it set one)")
     params: dict[str, JsonValue] = Field(default_factory=dict)
     activate: bool = True
 

@@ -31,8 +31,10 @@ def activate_model(
 def start_training(body: TrainIn, jobs: JobsDep) -> TrainStartedOut:
     """Train in the background (a `retrain` job); returns the job id to poll. With
     `"activate": false` the new version is stored but serving keeps the active one."""
-    # 422 naming the body's field (algorithm, params.<name>) before a job starts.
-    registry.validate_params(body.algorithm, body.params)
+    # 422 naming the body's field (algorithm, params.<name>) before a job starts; without
+    # an algorithm, the job's own check validates against the (tenant's) default one.
+    if body.algorithm is not None:
+        registry.validate_params(body.algorithm, body.params, strict=True)
     record = jobs.submit("retrain", {"algorithm": body.algorithm, "params": body.params,
                                      "activate": body.activate}, requested_by="api")
     return TrainStartedOut(job_id=record.id, status=record.status,

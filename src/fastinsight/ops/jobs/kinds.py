@@ -137,7 +137,7 @@ def _check_retrain(args: JobArgs, settings: Settings) -> None:
     now, not a failed job later)."""
     assert isinstance(args, RetrainArgs)
     try:
-        registry.validate_params(args.algorithm or settings.default_algorithm, args.params)
+        registry.validate_params(args.algorithm or settings.default_algorithm, args.params, strict=True)
     except ValidationFailed as exc:
         details = [{**d, "field": f"args.{d['field']}"} for d in exc.details]
         raise ValidationFailed(f"invalid args for retrain: {exc.message}", details=details) from exc

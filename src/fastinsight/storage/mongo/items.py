@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from fastinsight.storage.mongo.client import Document
 from fastinsight.storage.mongo.common import find_by_ids, insert_ignoring_duplicates, literal
+from fastinsight.storage.mongo.doclock import document_lock
 from fastinsight.storage.mongo.schema import (
     FRESH_INTERACTIONS,
     INTERACTIONS,
@@ -44,6 +46,12 @@ class ItemRepository:
     def exists(self, item_id: str) -> bool:
         return self.col.find_one({"_id": literal(item_id)}, {"_id": 1}) is not None
 
+    def _lock(self, item_id: str) -> AbstractContextManager[None]:
+        """The item's document lock, held by every update of a stored item: on FerretDB an
+        update reads the whole item and writes it back, so two at once (a PATCH of
+        ``hidden`` and one of ``title``) could each undo the other (see ``doclock``)."""
+        return document_lock(self.db, f"{ITEMS}/{literal(item_id)}")
+
     def _changed(self, item_ids: Sequence[str], now: datetime) -> None:
         """Append to the change feed other serving processes read (``changed_since``)."""
         if item_ids:
@@ -57,9 +65,10 @@ class ItemRepository:
             created = True
         except DuplicateKeyError:
             content = {k: v for k, v in fields.items() if k != "item_id"}
-            self.col.update_one(
-                {"_id": literal(fields["item_id"])}, {"$set": {**content, "updated_at": now}}
-            )
+            with self._lock(fields["item_id"]):
+                self.col.update_one(
+                    {"_id": literal(fields["item_id"])}, {"$set": {**content, "updated_at": now}}
+                )
             created = False
         stored = self.get(fields["item_id"])
         assert stored is not None
@@ -69,11 +78,12 @@ class ItemRepository:
         if self.get(item_id) is None:
             return None
         if changes:
-            self._changed([item_id], datetime.now(UTC))
-            self.col.update_one(
-                {"_id": literal(item_id)},
-                {"$set": {**changes, "updated_at": datetime.now(UTC)}},
-            )
+            with self._lock(item_id):
+                self._changed([item_id], datetime.now(UTC))
+                self.col.update_one(
+                    {"_id": literal(item_id)},
+                    {"$set": {**changes, "updated_at": datetime.now(UTC)}},
+                )
         return self.get(item_id)
 
     def insert_many_new(self, documents: Sequence[Document]) -> tuple[int, list[int]]:
@@ -92,8 +102,9 @@ class ItemRepository:
         return find_by_ids(self.col, item_ids)
 
     def replace(self, document: Document) -> None:
-        self._changed([document["_id"]], datetime.now(UTC))
-        self.col.replace_one({"_id": document["_id"]}, document)
+        with self._lock(document["_id"]):
+            self._changed([document["_id"]], datetime.now(UTC))
+            self.col.replace_one({"_id": document["_id"]}, document)
 
     def all_ids(self) -> set[str]:
         return {str(d["_id"]) for d in self.col.find({}, {"_id": 1})}
