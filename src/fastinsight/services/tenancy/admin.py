@@ -11,6 +11,7 @@ changed nor deleted here.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -158,7 +159,9 @@ class TenantAdmin:
         removed = 0
         for folder in tenant_folders(self.settings, self.backup_root, tenant_id):
             if folder.exists():
-                removed += sum(1 for f in folder.rglob("*") if f.is_file())
+                # os.walk skips what vanishes under it: this process's directory poller
+                # may be removing the tenant's model copies at the same moment.
+                removed += sum(len(files) for _, _, files in os.walk(folder))
                 shutil.rmtree(folder, ignore_errors=True)
         log.info("tenant %s deleted: database %s dropped, %d files removed", tenant_id,
                  record.database, removed)
