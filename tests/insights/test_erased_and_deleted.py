@@ -25,15 +25,20 @@ from tests.conftest import ADMIN_KEY, API_KEY
 ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
-@pytest.fixture()
-def trained(db: Database[dict[str, object]], settings: Settings) -> Iterator[TestClient]:
-    seed(db, settings)
+def serve_with_insights(db: Database[dict[str, object]], settings: Settings) -> Iterator[TestClient]:
+    """ALS trained on what ``db`` holds, served, with insights refreshed and two segments."""
     train(db, settings, "als", evaluate=False)
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
         assert client.post("/v1/admin/insights/refresh", params={"wait": True}, headers=ADMIN).status_code == 200
         r = client.post("/v1/admin/segments/rebuild", params={"k": 2}, headers=ADMIN)
         assert r.status_code == 200, r.text
         yield client
+
+
+@pytest.fixture()
+def trained(db: Database[dict[str, object]], settings: Settings) -> Iterator[TestClient]:
+    seed(db, settings)
+    yield from serve_with_insights(db, settings)
 
 
 def _audience(client: TestClient, path: str) -> list[str]:
