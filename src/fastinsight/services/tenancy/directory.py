@@ -71,6 +71,11 @@ class TenantDirectory:
         self._tenants: dict[str, TenantRecord] = {}
         self._misses: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Reads of the control database are numbered when they start; a copy read
+        # earlier never replaces one read later (the poller's refresh can finish after
+        # the refresh that follows an operator's change, holding the old quotas).
+        self._reads = 0
+        self._installed = 0
 
     # ---- lookups ---------------------------------------------------------------------
     def authenticate(self, key: str) -> Principal | None:
@@ -97,6 +102,7 @@ class TenantDirectory:
     # ---- keeping the copy current ----------------------------------------------------
     def refresh(self) -> None:
         """Reload tenants and live keys (the poller's step; also after local changes)."""
+        ticket = self._ticket()
         tenants = {}
         for doc in self.repo.all():
             record = TenantRecord.from_doc(doc)
@@ -105,13 +111,22 @@ class TenantDirectory:
                 for d in self.repo.all_keys()
                 if str(d["tenant"]) in tenants or d["tenant"] == DEFAULT_TENANT}
         with self._lock:
+            if ticket < self._installed:
+                return  # a read that started later is already installed
+            self._installed = ticket
             self._tenants, self._keys = tenants, keys
             self._misses.clear()
+
+    def _ticket(self) -> int:
+        with self._lock:
+            self._reads += 1
+            return self._reads
 
     def _look_up(self, hashed: str) -> Principal | None:
         now = time.monotonic()
         if self._misses.get(hashed, 0.0) > now:
             return None
+        ticket = self._ticket()
         doc = self.repo.key(hashed)
         if doc is None or doc.get("revoked_at") is not None:
             with self._lock:
@@ -124,7 +139,7 @@ class TenantDirectory:
         if tenant is None and principal.tenant != DEFAULT_TENANT:
             return None
         with self._lock:
-            if tenant is not None:
+            if tenant is not None and ticket > self._installed:
                 self._tenants[principal.tenant] = TenantRecord.from_doc(tenant)
             self._keys[hashed] = principal
         return principal
