@@ -1,6 +1,6 @@
 """Across real API processes (uvicorn): the same user gets the same arm in two processes,
-and a graceful stop (SIGTERM) writes every queued impression. Plus the traffic shares
-over 10,000 users through HTTP."""
+and a graceful stop (SIGTERM) writes every queued impression. Plus every
+arm served through HTTP checked against the assignment function."""
 
 from __future__ import annotations
 
@@ -110,14 +110,19 @@ def test_graceful_stop_writes_every_queued_impression(trained: Settings, tmp_pat
     assert {d["_id"] for d in stored} == ids
 
 
-def test_traffic_shares_within_tolerance_over_10000_users(shop: Shop) -> None:
+def test_every_http_answer_is_the_users_assigned_arm_and_the_report_counts_them(shop: Shop) -> None:
+    """2,000 users through HTTP, each checked against the assignment function (whose shares
+    over 10,000 users tests/experiments/test_assignment.py checks without HTTP)."""
     created = shop.admin("POST", "/v1/admin/experiments", json=experiment(
         endpoints=["similar"], variants=[{"name": "A", "share": 0.5}, {"name": "B", "share": 0.3},
                                          {"name": "C", "share": 0.2}])).json()
-    counts = Counter(shop.client.get("/v1/items/b1/similar", params={"user_id": f"shopper-{n}", "k": 2}
-                                     ).json()["variant"] for n in range(10_000))
+    users = [f"shopper-{n}" for n in range(2_000)]
+    served = [shop.client.get("/v1/items/b1/similar", params={"user_id": user, "k": 2}).json()["variant"]
+              for user in users]
+    assert served == ["ABC"[assign(created["salt"], [0.5, 0.3, 0.2], user)] for user in users]
+    counts = Counter(served)
     for arm, share in (("A", 0.5), ("B", 0.3), ("C", 0.2)):
-        assert abs(counts[arm] / 10_000 - share) < 0.02, counts
+        assert abs(counts[arm] / len(users) - share) < 0.04, counts  # 3.5 standard errors
     report = shop.client.get(f"/v1/experiments/{created['id']}/report").json()
     assert {a["name"]: a["users"] for a in report["arms"]} == dict(counts)
     assert report["srm"]["mismatch"] is False

@@ -158,3 +158,16 @@ def test_fixed_horizon_p_value_is_calibrated_with_few_clustered_events() -> None
     low, high = st.share_interval(permutation, tests)
     assert low <= 0.05 <= high, (permutation, normal)
     assert normal > permutation
+
+
+def test_half_width_is_where_the_mixture_ratio_reaches_one_over_alpha() -> None:
+    """The confidence sequence's half width solves msprt_log_lambda(h) = log(1 / alpha)
+    over variances and prior scales many orders of magnitude apart."""
+    for variance in (1e-9, 1e-6, 1e-3, 0.25, 4.0):
+        for tau in (1e-4, 1e-2, 0.3, 5.0):
+            for alpha in (0.01, 0.05, 0.2):
+                half = st.msprt_half_width(variance, tau, alpha)
+                target = math.log(1 / alpha)
+                assert half > 0
+                assert math.isclose(st.msprt_log_lambda(half, variance, tau), target, rel_tol=1e-9)
+                assert st.msprt_log_lambda(half * (1 - 1e-6), variance, tau) < target

@@ -119,20 +119,32 @@ def msprt_log_lambda(theta: float, variance: float, tau: float) -> float:
 
 def msprt_half_width(variance: float, tau: float, alpha: float) -> float:
     """Half width of the always-valid (1 - alpha) confidence sequence around the estimate:
-    the distance at which the mixture likelihood ratio reaches 1 / alpha."""
+    the distance at which the mixture likelihood ratio reaches 1 / alpha.
+
+    In ``u = theta**2`` the log ratio is a log-sum-exp of lines, so convex and increasing:
+    Newton's method from a point at or above the root comes down to it without
+    overshooting (each step's tangent lies below the curve). The upper bracket is where
+    one component alone reaches its share of the target."""
     target = math.log(1 / alpha)
-    # One component alone reaches its share of the target no later: an upper bracket.
-    high = min(math.sqrt(variance * (variance + (s * tau) ** 2) / (s * tau) ** 2
-                         * (2 * math.log(1 / (alpha * w)) + math.log((variance + (s * tau) ** 2) / variance)))
-               for s, w in zip(MIX_SCALES, MIX_WEIGHTS, strict=True))
-    low = 0.0
-    for _ in range(60):
-        mid = (low + high) / 2
-        if msprt_log_lambda(mid, variance, tau) < target:
-            low = mid
-        else:
-            high = mid
-    return high
+    scales = [(s * tau) ** 2 for s in MIX_SCALES]
+    offsets = [math.log(w) + 0.5 * math.log(variance / (variance + t2))
+               for t2, w in zip(scales, MIX_WEIGHTS, strict=True)]
+    slopes = [t2 / (2 * variance * (variance + t2)) for t2 in scales]
+    u = min((target - math.log(w) - a) / b for a, b, w in zip(offsets, slopes, MIX_WEIGHTS, strict=True))
+    u = max(u, 0.0)
+    for _ in range(100):
+        lines = [a + b * u for a, b in zip(offsets, slopes, strict=True)]
+        top = max(lines)
+        weights = [math.exp(line - top) for line in lines]
+        total = sum(weights)
+        excess = top + math.log(total) - target
+        if excess <= 0:
+            break  # at the root, to rounding
+        step = excess / (sum(w * b for w, b in zip(weights, slopes, strict=True)) / total)
+        u -= step
+        if step <= 1e-13 * u:
+            break
+    return math.sqrt(max(u, 0.0))
 
 
 PERMUTATIONS = 2000
@@ -192,11 +204,11 @@ def compare(control: Estimate, arm: Estimate, *, min_lift: float, alpha: float =
     se = math.sqrt(variance)
     fixed = permutation_p_value(*samples) if samples is not None else None
     if fixed is None:
-        fixed = float(2 * stats.norm.sf(abs(theta) / se))
+        fixed = math.erfc(abs(theta) / se / math.sqrt(2))  # two-sided normal tail
     return Comparison(
         lift=math.expm1(theta), low=math.expm1(theta - half), high=math.expm1(theta + half),
         p_value=p_value, p_value_fixed_horizon=fixed,
-        probability_better=float(stats.norm.cdf(theta / se)), significant=p_value < alpha,
+        probability_better=0.5 * math.erfc(-theta / se / math.sqrt(2)), significant=p_value < alpha,
         exposures_needed=_exposures_needed(theta, variance, tau, alpha, min_lift, exposures),
     )
 
