@@ -106,3 +106,15 @@ def test_insights_before_the_first_refresh_answer_a_documented_404(client: TestC
         r = client.get(f"/v1/insights/{name}")
         assert r.status_code == 404 and "refresh" in r.json()["message"], name
         assert "404" in doc["paths"][f"/v1/insights/{name}"]["get"]["responses"], name
+
+
+def test_the_document_is_built_once_on_first_use(settings: Settings, db: Database[dict[str, object]]) -> None:
+    """Not at start-up (about a second per process), then the same corrected dict."""
+    app = create_app(settings)
+    assert app.openapi_schema is None
+    with TestClient(app, headers={"X-API-Key": ""}) as anonymous:
+        served = anonymous.get("/openapi.json").json()
+    assert "ErrorBody" in served["components"]["schemas"]
+    assert "HTTPValidationError" not in served["components"]["schemas"]
+    assert app.openapi() is app.openapi() is app.openapi_schema
+    assert app.openapi() == served

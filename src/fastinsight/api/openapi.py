@@ -13,6 +13,7 @@ interaction types from the settings, job names, algorithms.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -199,12 +200,23 @@ def _error_schema(doc: dict[str, Any]) -> None:
 
 
 def document_api(app: FastAPI, settings: Settings) -> None:
-    """Correct FastAPI's document in place, once every router is included: ``app.openapi()``
-    keeps serving the same dict (``/openapi.json``, ``/docs``) while the routes stay as
-    they are, so nothing else has to know."""
-    doc = app.openapi()
-    _error_schema(doc)
-    _error_responses(doc, app)
-    _csv_answers(doc)
-    _enums(doc, settings)
-    app.openapi_schema = doc
+    """Correct FastAPI's document, once every router is included: ``app.openapi()`` (what
+    ``/openapi.json`` and ``/docs`` serve) builds FastAPI's document on its first call,
+    corrects it in place and keeps serving that dict, while the routes stay as they are,
+    so nothing else has to know. Built on first use, not here: building it takes about a
+    second, which every process start (and every app a test creates) would pay."""
+    build = app.openapi
+    lock = threading.Lock()
+
+    def openapi() -> dict[str, Any]:
+        with lock:
+            if app.openapi_schema is None:
+                doc = build()
+                _error_schema(doc)
+                _error_responses(doc, app)
+                _csv_answers(doc)
+                _enums(doc, settings)
+                app.openapi_schema = doc
+            return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
