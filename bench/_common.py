@@ -182,6 +182,13 @@ def seed_split(data: Any, seed: int, dtype: Any = None) -> SeedSplit:
     )
 
 
+def ndcg_at_10(scores: Any, relevant: Any) -> Any:
+    """Per-user NDCG@10 of ``scores`` as given (seen items already excluded) against ``relevant``."""
+    from fastinsight.recsys.evaluation.metrics import ranking_metrics, top_k_from_scores
+
+    return ranking_metrics(top_k_from_scores(scores, 10), relevant, [10])["ndcg@10"]
+
+
 def ndcg_recall_at_10(scores: Any, seen: Any, relevant: Any) -> Any:
     """Per-user NDCG@10 and Recall@10 (a 2 x users array) of ``scores`` ranked without the
     items of ``seen``, against ``relevant``, as the over-seeds studies score them."""

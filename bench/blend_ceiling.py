@@ -30,12 +30,13 @@ from _common import (
     RESULTS,
     binary_seed_runs,
     drop_per_user,
+    ndcg_at_10,
     paired_to_reference,
     params_from_parser,
     publish_study,
     seed_split,
 )
-from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
+from fastinsight.recsys.evaluation.metrics import exclude_seen
 from fastinsight.recsys.hybrid import standardise
 from fastinsight.recsys.registry import create
 from fastinsight.recsys.stacked import stack_weights
@@ -43,11 +44,6 @@ from fastinsight.recsys.stacked import stack_weights
 COMPONENTS = ("ease", "edlae", "als", "itemknn", "multvae", "two_tower")
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 CANDIDATES = 100
-
-
-def _ndcg(scores: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
-    out: np.ndarray = ranking_metrics(top_k_from_scores(scores, 10), relevant, [10])["ndcg@10"]
-    return out
 
 
 def _scores(params: dict[str, Any], fit: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
@@ -69,7 +65,7 @@ def _blend(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def coordinate_ascent(z: np.ndarray, relevant: sp.csr_matrix) -> tuple[np.ndarray, float]:
     weights = np.zeros(z.shape[0])
     weights[0] = 1.0
-    best = float(_ndcg(_blend(z, weights), relevant).mean())
+    best = float(ndcg_at_10(_blend(z, weights), relevant).mean())
     for _ in range(5):
         improved = False
         for c in range(z.shape[0]):
@@ -78,7 +74,7 @@ def coordinate_ascent(z: np.ndarray, relevant: sp.csr_matrix) -> tuple[np.ndarra
                 trial[c] = g
                 if trial.sum() == 0:
                     continue
-                value = float(_ndcg(_blend(z, trial), relevant).mean())
+                value = float(ndcg_at_10(_blend(z, trial), relevant).mean())
                 if value > best + 1e-9:
                     best, weights, improved = value, trial, True
         if not improved:
@@ -114,14 +110,14 @@ def run_seed(data: Any, seed: int, name: str) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for label, weights in (("ease", np.eye(len(COMPONENTS))[0]), ("ascent on validation", ascent),
                            ("least squares on validation", nnls)):
-        test = _ndcg(_blend(z_test, weights), test_rel)
+        test = ndcg_at_10(_blend(z_test, weights), test_rel)
         rows[label] = {"weights": dict(zip(COMPONENTS, np.round(weights, 3).tolist(), strict=True)),
-                       "validation_ndcg@10": float(_ndcg(_blend(z_val, weights), val_rel).mean()),
+                       "validation_ndcg@10": float(ndcg_at_10(_blend(z_val, weights), val_rel).mean()),
                        "test_ndcg@10": float(test.mean()), "per_user_ndcg": test.tolist()}
     for c, component in enumerate(COMPONENTS[1:], start=1):
-        test = _ndcg(z_test[c], test_rel)
+        test = ndcg_at_10(z_test[c], test_rel)
         rows[component] = {"test_ndcg@10": float(test.mean()), "per_user_ndcg": test.tolist(),
-                           "validation_ndcg@10": float(_ndcg(z_val[c], val_rel).mean())}
+                           "validation_ndcg@10": float(ndcg_at_10(z_val[c], val_rel).mean())}
     return {"seed": seed, "params_from": f"{name}_seed{seed}.json", "rows": rows,
             "seconds": round(time.perf_counter() - started, 1)}
 

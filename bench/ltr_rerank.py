@@ -35,23 +35,19 @@ from _common import (
     RESULTS,
     binary_seed_runs,
     drop_per_user,
+    ndcg_at_10,
     paired_to_reference,
     params_from_parser,
     publish_study,
     seed_split,
 )
-from fastinsight.recsys.evaluation.metrics import exclude_seen, ranking_metrics, top_k_from_scores
+from fastinsight.recsys.evaluation.metrics import exclude_seen
 from fastinsight.recsys.hybrid import standardise
 from fastinsight.recsys.registry import create
 
 COMPONENTS = ("ease", "edlae", "als", "itemknn")
 GRID = [{"max_iter": 300, "max_leaf_nodes": leaves, "learning_rate": rate, "min_samples_leaf": leaf}
         for leaves, rate, leaf in itertools.product((2, 3, 7, 15), (0.03, 0.1), (20, 200))]
-
-
-def _ndcg(scores: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
-    out: np.ndarray = ranking_metrics(top_k_from_scores(scores, 10), relevant, [10])["ndcg@10"]
-    return out
 
 
 class Features:
@@ -120,9 +116,9 @@ def choose(val: Features, relevant: sp.csr_matrix) -> tuple[dict[str, Any], list
             x, y = val.design(folds[k], relevant)
             model = _fit(settings, x, y)
             held = folds[1 - k]
-            scores.append(_ndcg(val.ranked(model, held, 1), relevant[held]).mean())
+            scores.append(ndcg_at_10(val.ranked(model, held, 1), relevant[held]).mean())
         tried.append({**settings, "cv_ndcg@10": round(float(np.mean(scores)), 4)})
-    edlae = _ndcg(val.z[1], relevant).mean()
+    edlae = ndcg_at_10(val.z[1], relevant).mean()
     tried.append({"edlae_alone": True, "cv_ndcg@10": round(float(edlae), 4)})
     best = max(tried[:-1], key=lambda t: t["cv_ndcg@10"])
     return {k: best[k] for k in GRID[0]}, tried
@@ -144,9 +140,9 @@ def run_seed(data: Any, seed: int, name: str, candidates: int) -> dict[str, Any]
     hit = float(np.mean([np.isin(test_rel[u].indices, test.cands[u]).mean() for u in range(len(test.users))]))
     rows: dict[str, Any] = {}
     for c, component in enumerate(COMPONENTS):
-        per = _ndcg(test.z[c], test_rel)
+        per = ndcg_at_10(test.z[c], test_rel)
         rows[component] = {"test_ndcg@10": float(per.mean()), "per_user_ndcg": per.tolist()}
-    per = _ndcg(test.ranked(ranker, np.arange(len(test.users)), 1), test_rel)
+    per = ndcg_at_10(test.ranked(ranker, np.arange(len(test.users)), 1), test_rel)
     rows["ranker"] = {"test_ndcg@10": float(per.mean()), "per_user_ndcg": per.tolist()}
     return {"seed": seed, "params_from": f"{name}_seed{seed}.json", "ranker": settings,
             "ranker_grid": tried, "test_candidate_recall": round(hit, 4), "rows": rows,
